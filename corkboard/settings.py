@@ -1,0 +1,46 @@
+"""One settings object for every entry point, read from ``CORKBOARD_*`` variables once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where corkboard keeps its data and how it reaches its services."""
+
+    model_config = SettingsConfigDict(env_prefix="CORKBOARD_", extra="ignore")
+
+    data_dir: Path = Field(Path(".corkboard"), description="Root of every generated artifact.")
+    database_url: str | None = Field(
+        None, description="Postgres with pgvector; unset means an embedded server under data_dir."
+    )
+    world: str = Field("demo", description="Default source: tiny, demo, large, ml100k or a folder.")
+    api_key: SecretStr = Field(SecretStr("change-me"), description="Key for admin routes.")
+    hnsw_ef_search: int = Field(100, ge=1, le=1000)
+    online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def source_dir(self) -> Path:
+        return self.data_dir / "source"
+
+    @property
+    def feature_dir(self) -> Path:
+        return self.data_dir / "features"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

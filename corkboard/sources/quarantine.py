@@ -1,0 +1,59 @@
+"""Rows a source rejected: one parquet file of them, and a summary of why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+QUARANTINE_COLUMNS = {"table": "string", "row_number": "int64", "reason": "string", "row": "string"}
+
+
+@dataclass(frozen=True)
+class QuarantineReport:
+    """How many rows each (table, reason) lost; empty for sources that cannot hold bad rows."""
+
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Rows quarantined across all tables."""
+        return sum(self.counts.values())
+
+    def as_markdown(self) -> str:
+        """A Markdown table of the counts, or a one-line all-clear."""
+        if not self.counts:
+            return "No rows quarantined."
+        lines = ["| table | reason | rows |", "| --- | --- | ---: |"]
+        lines += [f"| {table} | {reason} | {n} |" for (table, reason), n in sorted(self.counts.items())]
+        lines.append(f"| **total** | | {self.total} |")
+        return "\n".join(lines)
+
+
+def rejected_rows(table: str, raw: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
+    """Quarantine rows for every row of ``raw`` that has a reason, the row kept as JSON."""
+    bad = reason.notna().to_numpy()
+    selected = raw[bad]
+    # One JSON object per line, so splitting lines gives one string per rejected row.
+    as_json = selected.to_json(orient="records", lines=True, date_format="iso") if bad.any() else ""
+    return pd.DataFrame(
+        {
+            "table": table,
+            "row_number": selected.index.to_numpy(),
+            "reason": reason[bad].to_numpy(),
+            "row": as_json.splitlines(),
+        }
+    ).astype(QUARANTINE_COLUMNS)
+
+
+def write_quarantine(rejects: list[pd.DataFrame], path: Path) -> QuarantineReport:
+    """Write all rejected rows to one parquet file (even when none) and summarize them."""
+    frame = pd.concat(
+        [pd.DataFrame(columns=list(QUARANTINE_COLUMNS)).astype(QUARANTINE_COLUMNS), *rejects],
+        ignore_index=True,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    counts = frame.groupby(["table", "reason"]).size()
+    return QuarantineReport({key: int(n) for key, n in counts.items()})

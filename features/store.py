@@ -1,0 +1,216 @@
+"""The Python face of corkboard's Feast store: build it, fill it, read features from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from feast import FeatureStore, RepoConfig
+
+from corkboard.settings import Settings, get_settings
+from features.engagement_rates import engagement_defaults
+from features.feast_objects import OFFLINE_TABLES, VIEW_SPECS, offline_path, repo_objects
+
+PROJECT = "corkboard"
+ENTITY_VIEWS: dict[str, tuple[str, ...]] = {
+    "user_id": ("user_engagement", "user_profile"),
+    "pin_id": ("pin_engagement", "pin_profile"),
+}
+
+
+def feature_store(settings: Settings | None = None) -> FeatureStore:
+    """A FeatureStore on ``settings.feature_dir``: registry.db, online.db or Postgres, files.
+
+    Creates the folders it needs; the same configuration as ``features/repo/feature_store.yaml``.
+    """
+    settings = settings or get_settings()
+    # Absolute, because the Feast CLI changes directory and relative paths would move with it.
+    feature_dir = settings.feature_dir.resolve()
+    (feature_dir / "offline").mkdir(parents=True, exist_ok=True)
+    config = RepoConfig(
+        project=PROJECT,
+        provider="local",
+        registry=str(feature_dir / "registry.db"),
+        online_store=_online_store_config(settings, feature_dir),
+        offline_store={"type": "file"},
+        entity_key_serialization_version=3,
+        repo_path=feature_dir,
+    )
+    return FeatureStore(repo_path=str(feature_dir), config=config)
+
+
+def _online_store_config(settings: Settings, feature_dir: Path) -> dict[str, Any]:
+    if settings.online_store == "sqlite":
+        return {"type": "sqlite", "path": str(feature_dir / "online.db")}
+    # Imported here so that SQLite users never touch the database layer.
+    from corkboard.database import connection_params
+
+    params = connection_params(settings)
+    return {
+        "type": "postgres",
+        **{name: params[name] for name in ("host", "port", "database", "user", "password")},
+        # Feast sets search_path to db_schema; pgvector lives in public (DESIGN.md section 4).
+        "db_schema": "public",
+    }
+
+
+def profile_tables(pins: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Offline pin_profile and user_profile frames from the World's pins and users tables."""
+    pin_profile = pd.DataFrame(
+        {
+            "pin_id": pins["pin_id"].astype("int64"),
+            "event_timestamp": pd.to_datetime(pins["created_at"], utc=True),
+            "category": pins["category"].astype("string"),
+            "is_ad": pins["is_ad"].astype(bool),
+            "is_shopping": pins["merchant_id"].notna(),
+            "creator_id": pins["creator_id"].astype("int64"),
+        }
+    )
+    user_profile = pd.DataFrame(
+        {
+            "user_id": users["user_id"].astype("int64"),
+            "event_timestamp": pd.to_datetime(users["signup_at"], utc=True),
+            **{c: users[c].astype("string") for c in ("country", "language", "age_bucket")},
+        }
+    )
+    return pin_profile, user_profile
+
+
+def write_offline_tables(
+    *,
+    settings: Settings | None = None,
+    pin_engagement: pd.DataFrame,
+    user_engagement: pd.DataFrame,
+    pin_profile: pd.DataFrame,
+    user_profile: pd.DataFrame,
+    prior_means: Mapping[str, float] | None = None,
+) -> dict[str, int]:
+    """Replace each feature view's parquet file atomically; returns rows written per table.
+
+    ``prior_means`` (``engagement_rates.global_rates`` of the same log) is kept beside the
+    tables when given, for ``feature_defaults``.
+    """
+    settings = settings or get_settings()
+    tables = dict(zip(OFFLINE_TABLES, (pin_engagement, user_engagement, pin_profile, user_profile)))
+    for table, frame in tables.items():
+        write = partial(frame.to_parquet, index=False)
+        _replace_file(offline_path(settings.feature_dir, table), write)
+    if prior_means is not None:
+        text = json.dumps(dict(prior_means), indent=2, sort_keys=True)
+        _replace_file(_priors_path(settings), lambda tmp: tmp.write_text(text))
+    return {table: len(frame) for table, frame in tables.items()}
+
+
+def _replace_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def _priors_path(settings: Settings) -> Path:
+    return settings.feature_dir / "offline" / "engagement_priors.json"
+
+
+def apply_definitions(store: FeatureStore) -> None:
+    """Register corkboard's entities, views and service; sources sit beside the store's registry."""
+    store.apply(repo_objects(_feature_dir(store)))
+
+
+def materialize_online(store: FeatureStore, end: datetime) -> None:
+    """Copy online the latest row per entity stamped in [earliest offline timestamp, ``end``)."""
+    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+    paths = [offline_path(_feature_dir(store), table) for table in OFFLINE_TABLES]
+    store.materialize(start_date=_earliest_timestamp(paths), end_date=end)
+
+
+def _feature_dir(store: FeatureStore) -> Path:
+    # Both feature_store() and the CLI's yaml keep the registry at the top of the feature folder.
+    return Path(store.config.registry.path).parent
+
+
+def _earliest_timestamp(paths: Iterable[Path]) -> datetime:
+    tables = (pq.read_table(path, columns=["event_timestamp"]) for path in paths)
+    return min(pc.min(table["event_timestamp"]).as_py() for table in tables)
+
+
+def online_features(
+    store: FeatureStore,
+    *,
+    user_ids: Iterable[int] | None = None,
+    pin_ids: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Online features of users (engagement + profile) or of pins, one row per id in input order.
+
+    Give exactly one of ``user_ids`` and ``pin_ids``. Columns are ``<view>__<feature>``, the
+    names ``historical_features`` returns; unknown ids get missing values.
+    """
+    if user_ids is not None and pin_ids is None:
+        key, ids = "user_id", user_ids
+    elif pin_ids is not None and user_ids is None:
+        key, ids = "pin_id", pin_ids
+    else:
+        raise ValueError("give exactly one of user_ids and pin_ids")
+    refs = [f"{view}:{feature}" for view in ENTITY_VIEWS[key] for feature in VIEW_SPECS[view][1]]
+    response = store.get_online_features(
+        features=refs, entity_rows={key: [int(i) for i in ids]}, full_feature_names=True
+    )
+    # Feast returns features in no fixed order; serving needs the same columns every call.
+    return response.to_df()[[key, *(ref.replace(":", "__") for ref in refs)]]
+
+
+def historical_features(store: FeatureStore, entity_rows: pd.DataFrame) -> pd.DataFrame:
+    """Point-in-time ``ranking`` features for rows with user_id, pin_id and event_timestamp.
+
+    Returns one row per input row, in input order, with every input column kept; a feature
+    row is seen only when its timestamp is at or before the row's and within the view's TTL,
+    otherwise its columns are NaN. Each view is queried on its own unique (key, timestamp)
+    pairs and joined back, because Feast's file store drops an entity row when any view has
+    only later feature rows and merges rows that share the first view's key and timestamp.
+    """
+    rows = entity_rows.assign(event_timestamp=_utc_ns(entity_rows["event_timestamp"]))
+    for projection in store.get_feature_service("ranking").feature_view_projections:
+        keys = [*store.get_feature_view(projection.name).join_keys, "event_timestamp"]
+        found = store.get_historical_features(
+            entity_df=rows[keys].drop_duplicates(),
+            features=[f"{projection.name}:{feature.name}" for feature in projection.features],
+            full_feature_names=True,
+        ).to_df()
+        found["event_timestamp"] = _utc_ns(found["event_timestamp"])
+        rows = rows.merge(found, on=keys, how="left", validate="many_to_one")
+    rows.index = entity_rows.index
+    return rows
+
+
+def _utc_ns(timestamps: pd.Series) -> pd.Series:
+    # Feast may hand back another resolution; equal keys must have equal dtypes to merge.
+    return pd.to_datetime(timestamps, utc=True).astype("datetime64[ns, UTC]")
+
+
+def feature_defaults(settings: Settings | None = None) -> dict[str, float]:
+    """Values for an entity without engagement: 0 for counts, the stored prior means for rates."""
+    prior_means = json.loads(_priors_path(settings or get_settings()).read_text())
+    return engagement_defaults(prior_means)
+
+
+def fill_missing_features(frame: pd.DataFrame, defaults: Mapping[str, float]) -> pd.DataFrame:
+    """``frame`` with NaN in ``<view>__<feature>`` columns set to ``defaults[feature]``.
+
+    Pass ``feature_defaults()``: counts become 0 and rates the prior mean; profiles stay missing.
+    """
+    # Feast hands back object columns when every value is missing; defaults are numeric.
+    return frame.assign(
+        **{
+            column: pd.to_numeric(frame[column]).fillna(defaults[feature])
+            for column in frame
+            if (feature := column.split("__")[-1]) in defaults
+        }
+    )

@@ -1,0 +1,86 @@
+"""The saved form of a pin embedding version, and a quick check that it knows topics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.co_engagement import CoEngagementModel
+
+
+@dataclass(frozen=True)
+class EmbeddingArtifact:
+    """Vectors plus what serving needs beside them: co-engaged neighbours and popular pins.
+
+    ``neighbours`` and ``popular`` hold row indices into ``model.pin_ids`` (-1 pads).
+    """
+
+    model: CoEngagementModel
+    neighbours: np.ndarray
+    popular: np.ndarray
+
+    def save(self, path: Path) -> None:
+        partial = path.with_suffix(".tmp.npz")
+        np.savez(
+            partial,
+            pin_ids=self.model.pin_ids,
+            pin_vectors=self.model.pin_vectors,
+            user_ids=self.model.user_ids,
+            user_vectors=self.model.user_vectors,
+            neighbours=self.neighbours,
+            popular=self.popular,
+        )
+        os.replace(partial, path)
+
+    def pin_rows(self, pin_ids: np.ndarray) -> np.ndarray:
+        """Row of each pin id in ``model.pin_ids`` (sorted), -1 for unknown pins."""
+        return _rows(self.model.pin_ids, pin_ids)
+
+    def pin_vectors_for(self, pin_ids: np.ndarray) -> np.ndarray:
+        """Vectors of ``pin_ids``; unknown pins get zero vectors."""
+        return _gather(self.model.pin_vectors, self.pin_rows(pin_ids))
+
+    def user_vectors_for(self, user_ids: np.ndarray) -> np.ndarray:
+        """Vectors of ``user_ids``; unknown users get zero vectors."""
+        return _gather(self.model.user_vectors, _rows(self.model.user_ids, user_ids))
+
+    @classmethod
+    def load(cls, path: Path | str) -> EmbeddingArtifact:
+        with np.load(path) as arrays:
+            model = CoEngagementModel(
+                arrays["pin_ids"], arrays["pin_vectors"], arrays["user_ids"], arrays["user_vectors"]
+            )
+            return cls(model, arrays["neighbours"], arrays["popular"])
+
+
+def _rows(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    rows = np.searchsorted(sorted_ids, ids).clip(0, max(len(sorted_ids) - 1, 0))
+    found = len(sorted_ids) > 0 and sorted_ids[rows] == ids
+    return np.where(found, rows, -1)
+
+
+def _gather(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = vectors[rows.clip(0)]
+    out[rows < 0] = 0.0
+    return out
+
+
+def topic_agreement(vectors: np.ndarray, categories: np.ndarray, *, sample: int, k: int, seed: int) -> float:
+    """Share of a sampled pin's ``k`` nearest pins (cosine) that have its category."""
+    has_vector = np.flatnonzero(np.any(vectors != 0, axis=1))
+    if len(has_vector) <= k:
+        return float("nan")
+    queries = np.random.default_rng(seed).choice(has_vector, size=min(sample, len(has_vector)), replace=False)
+    scores = vectors[queries] @ vectors[has_vector].T
+    scores[np.arange(len(queries)), np.searchsorted(has_vector, queries)] = -np.inf  # not itself
+    nearest = has_vector[np.argpartition(-scores, k, axis=1)[:, :k]]
+    return float((categories[nearest] == categories[queries][:, None]).mean())
+
+
+def chance_agreement(categories: np.ndarray) -> float:
+    """The topic agreement of random neighbours: the sum of squared category shares."""
+    _, counts = np.unique(categories, return_counts=True)
+    return float(((counts / counts.sum()) ** 2).sum())

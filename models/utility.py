@@ -1,0 +1,122 @@
+"""Multi-stakeholder utility blend: head probabilities -> one ranking score (DESIGN.md section 1).
+
+score = pinner + w_creator * creator + w_merchant * merchant + w_ad * ad
+
+Each utility is an expected value per impression, computed from the ranker's head
+probabilities and a few pin attributes:
+
+- pinner   = 1.0 P(save) + 0.5 P(long_click) + 0.1 P(click) - 1.0 P(hide)
+  (a save is the pinner's strongest signal of value; a long click shows real interest;
+  a bare click is weak, since clickbait earns it too; a hide costs as much as a save gains)
+- creator  = (P(save) + P(click)) * size_boost * freshness
+  size_boost = 1 / log2(2 + followers)      (1 for a creator with no followers, falling slowly)
+  freshness  = 1 + exp(-age_days / 14)      (a new pin counts double; the bonus fades in ~2 weeks)
+- merchant = P(click) on shopping pins, else 0   (a click is a visit to the merchant)
+- ad       = P(click) on ads, else 0             (expected revenue at unit cost per click)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+PINNER_ACTION_VALUES = {"save": 1.0, "long_click": 0.5, "click": 0.1, "hide": -1.0}
+FRESHNESS_DAYS = 14.0
+
+
+@dataclass(frozen=True)
+class UtilityWeights:
+    """Weights of the non-pinner utilities; the pinner's weight is fixed at 1."""
+
+    creator: float = 0.3
+    merchant: float = 0.2
+    ad: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name, value in self.as_dict().items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(f"utility weight {name}={value!r} must be a finite number >= 0")
+            # Frozen, so set directly: stored weights are plain floats whatever the caller passed.
+            object.__setattr__(self, name, number)
+
+    @classmethod
+    def parse(cls, text: str) -> UtilityWeights:
+        """Read ``"creator=1.5,ad=0"``; names left out keep their defaults.
+
+        Raises ``ValueError`` for empty pieces, unknown or repeated names, values that are
+        not numbers, and negative, NaN or infinite values.
+        """
+        known = [field.name for field in dataclasses.fields(cls)]
+        values: dict[str, float] = {}
+        for piece in text.split(","):
+            name, separator, raw = (part.strip() for part in piece.partition("="))
+            if not separator or not name or not raw:
+                raise ValueError(
+                    f"utility weights {text!r}: expected name=value pieces, got {piece!r}"
+                )
+            if name not in known:
+                raise ValueError(
+                    f"utility weights {text!r}: unknown name {name!r}; known: {', '.join(known)}"
+                )
+            if name in values:
+                raise ValueError(f"utility weights {text!r}: {name!r} given twice")
+            try:
+                values[name] = float(raw)
+            except ValueError:
+                raise ValueError(
+                    f"utility weights {text!r}: {name}={raw!r} is not a number"
+                ) from None
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"creator": ..., "merchant": ..., "ad": ...}``."""
+        return dataclasses.asdict(self)
+
+
+def stakeholder_utilities(
+    heads: dict[str, np.ndarray],
+    *,
+    is_ad: np.ndarray,
+    is_shopping: np.ndarray,
+    creator_followers: np.ndarray,
+    pin_age_days: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per-candidate utilities ``pinner``, ``creator``, ``merchant``, ``ad`` (see module doc).
+
+    ``heads`` maps at least click, save, long_click and hide to probability vectors.
+    """
+    missing = sorted(set(PINNER_ACTION_VALUES) - set(heads))
+    if missing:
+        raise KeyError(f"stakeholder_utilities needs head probabilities for {missing}")
+    probs = {name: np.asarray(heads[name], dtype=np.float64) for name in PINNER_ACTION_VALUES}
+    pinner = sum(value * probs[name] for name, value in PINNER_ACTION_VALUES.items())
+    click = probs["click"]
+    followers = np.maximum(np.asarray(creator_followers, dtype=np.float64), 0.0)
+    age = np.maximum(np.asarray(pin_age_days, dtype=np.float64), 0.0)
+    size_boost = 1.0 / np.log2(2.0 + followers)
+    freshness = 1.0 + np.exp(-age / FRESHNESS_DAYS)
+    utilities = {
+        "pinner": pinner,
+        "creator": (probs["save"] + click) * size_boost * freshness,
+        "merchant": np.where(np.asarray(is_shopping, dtype=bool), click, 0.0),
+        "ad": np.where(np.asarray(is_ad, dtype=bool), click, 0.0),
+    }
+    shapes = {name: values.shape for name, values in utilities.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"inputs differ in length: {shapes}")
+    return utilities
+
+
+def blend(utilities: dict[str, np.ndarray], weights: UtilityWeights) -> np.ndarray:
+    """score = pinner + w_creator * creator + w_merchant * merchant + w_ad * ad."""
+    score = np.asarray(utilities["pinner"], dtype=np.float64).copy()
+    for name, weight in weights.as_dict().items():
+        score += weight * np.asarray(utilities[name], dtype=np.float64)
+    return score

@@ -1,0 +1,65 @@
+"""Engagement-rate and profile features: offline tables for training, Feast online store for serving."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from corkboard.settings import get_settings
+from features.engagement_rates import engagement_snapshots, global_rates
+from features.store import apply_definitions, materialize_online, profile_tables, write_offline_tables
+from orchestration.assets.ingest import catalogue, raw_events
+from orchestration.resources import Database, FeatureStoreResource
+from sql.catalogue import read_table
+from sql.events import read_actions
+
+RATE_ACTIONS = ("impression", "click", "save", "long_click", "hide")
+
+
+@asset(
+    group_name="features",
+    deps=[catalogue, raw_events],
+    description="Daily per-pin and per-user engagement counts (7d/30d) with Beta-smoothed rates.",
+)
+def engagement_features(context: AssetExecutionContext, database: Database) -> MaterializeResult:
+    with database.engine().connect() as conn:
+        events = read_actions(conn, actions=RATE_ACTIONS)
+        pins = read_table(conn, table="pins", columns=("pin_id", "creator_id", "category", "is_ad", "merchant_id", "created_at"))
+        users = read_table(conn, table="users", columns=("user_id", "country", "language", "age_bucket", "signup_at"))
+    pin_engagement = engagement_snapshots(events, "pin")
+    user_engagement = engagement_snapshots(events, "user")
+    pin_profile, user_profile = profile_tables(pins, users)
+    rows = write_offline_tables(
+        settings=get_settings(),
+        pin_engagement=pin_engagement,
+        user_engagement=user_engagement,
+        pin_profile=pin_profile,
+        user_profile=user_profile,
+        prior_means=global_rates(events),
+    )
+    latest = pin_engagement[pin_engagement["event_timestamp"] == pin_engagement["event_timestamp"].max()]
+    context.log.info(f"offline feature rows: {rows}")
+    return MaterializeResult(
+        metadata={
+            **{f"{name}_rows": n for name, n in rows.items()},
+            "top_pins_by_saves_30d": MetadataValue.md(
+                latest.nlargest(10, "saves_30d")[["pin_id", "impressions_30d", "saves_30d", "save_rate_30d"]]
+                .to_markdown(index=False)
+            ),
+        }
+    )
+
+
+@asset(
+    group_name="features",
+    deps=[engagement_features],
+    description="Feast apply + materialize: the latest feature row per user and pin in the online store.",
+)
+def online_features(context: AssetExecutionContext, feature_store: FeatureStoreResource) -> MaterializeResult:
+    store = feature_store.store()
+    apply_definitions(store)
+    end = datetime.now(timezone.utc)
+    materialize_online(store, end)
+    context.log.info(f"materialized online features up to {end:%Y-%m-%d %H:%M}")
+    return MaterializeResult(metadata={"materialized_until": end.isoformat()})

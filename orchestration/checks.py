@@ -1,0 +1,86 @@
+"""Asset checks: the data is there, complete, unique and fresh."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+from sqlalchemy import text
+
+from orchestration.assets.embeddings import pin_vector_index
+from orchestration.assets.ingest import catalogue, raw_events
+from orchestration.resources import Database
+
+FRESHNESS = timedelta(days=2)
+MAX_NULL_RATE = 0.0  # every required column of the schema is NOT NULL in the source
+
+
+def _scalar(database: Database, statement: str) -> object:
+    with database.engine().connect() as conn:
+        return conn.execute(text(statement)).scalar_one()
+
+
+@asset_check(asset=catalogue, description="Pins and users are not empty.")
+def catalogue_not_empty(database: Database) -> AssetCheckResult:
+    pins = int(_scalar(database, "SELECT count(*) FROM pins"))
+    users = int(_scalar(database, "SELECT count(*) FROM users"))
+    return AssetCheckResult(passed=pins > 0 and users > 0, metadata={"pins": pins, "users": users})
+
+
+@asset_check(asset=raw_events, description="The event log holds rows.")
+def events_row_count(database: Database) -> AssetCheckResult:
+    rows = int(_scalar(database, "SELECT count(*) FROM events"))
+    return AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
+
+
+@asset_check(asset=raw_events, description="No event id appears twice.")
+def events_unique_ids(database: Database) -> AssetCheckResult:
+    duplicates = int(_scalar(database, "SELECT count(*) - count(DISTINCT event_id) FROM events"))
+    return AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_event_ids": duplicates})
+
+
+@asset_check(asset=raw_events, description="Engagement events name a pin; search events carry a query.")
+def events_null_rates(database: Database) -> AssetCheckResult:
+    pin_nulls = float(
+        _scalar(database, "SELECT coalesce(avg((pin_id IS NULL)::int), 0) FROM events WHERE action <> 'search'")
+    )
+    query_nulls = float(
+        _scalar(database, "SELECT coalesce(avg((query IS NULL)::int), 0) FROM events WHERE action = 'search'")
+    )
+    return AssetCheckResult(
+        passed=pin_nulls <= MAX_NULL_RATE and query_nulls <= MAX_NULL_RATE,
+        metadata={"pin_id_null_rate": pin_nulls, "search_query_null_rate": query_nulls},
+    )
+
+
+@asset_check(asset=raw_events, description="The newest event is less than two days old (a warning, not a failure).")
+def events_freshness(database: Database) -> AssetCheckResult:
+    newest = _scalar(database, "SELECT max(ts) FROM events")
+    age = datetime.now(timezone.utc) - newest if newest else None
+    return AssetCheckResult(
+        passed=age is not None and age <= FRESHNESS,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"newest_event": str(newest), "age_hours": round(age.total_seconds() / 3600, 1) if age else -1},
+    )
+
+
+@asset_check(asset=pin_vector_index, description="The serving index covers the pins that have vectors and has no NaN.")
+def index_serving(database: Database) -> AssetCheckResult:
+    rows = int(
+        _scalar(
+            database,
+            "SELECT count(*) FROM pin_embeddings e JOIN model_versions v "
+            "ON v.version = e.version AND v.kind = 'pin_embedding' AND v.active",
+        )
+    )
+    return AssetCheckResult(passed=rows > 0, metadata={"serving_rows": rows})
+
+
+all_checks = [
+    catalogue_not_empty,
+    events_row_count,
+    events_unique_ids,
+    events_null_rates,
+    events_freshness,
+    index_serving,
+]

@@ -1,0 +1,1 @@
+"""SQL schema (ordered migrations) and the statements corkboard runs against Postgres."""

@@ -1,0 +1,46 @@
+"""Catalogue tables (pins, users, boards, board_pins): replace and read."""
+
+from __future__ import annotations
+
+import pandas as pd
+from psycopg import sql as pgsql
+from sqlalchemy import Connection, text
+
+from corkboard.world import World
+from sql.bulk import copy_into, copy_out
+
+CATALOGUE_TABLES = ("users", "pins", "boards", "board_pins")  # load order respects foreign keys
+
+
+def replace_catalogue(conn: Connection, *, world: World) -> dict[str, int]:
+    """Swap the whole catalogue for ``world``'s in the caller's transaction; rows per table."""
+    conn.execute(text("TRUNCATE board_pins, boards, pins, users"))
+    return {name: copy_into(conn, name, world.table(name)) for name in CATALOGUE_TABLES}
+
+
+def read_table(conn: Connection, *, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Columns of one catalogue table as a frame."""
+    if table not in CATALOGUE_TABLES:
+        raise ValueError(f"{table!r} is not a catalogue table")
+    query = pgsql.SQL("SELECT {} FROM {}").format(
+        pgsql.SQL(", ").join(map(pgsql.Identifier, columns)), pgsql.Identifier(table)
+    )
+    return copy_out(conn, query)
+
+
+def user_ids(conn: Connection, *, limit: int) -> list[int]:
+    """The first ``limit`` user ids, most active first (ties by id)."""
+    rows = conn.execute(
+        text(
+            "SELECT u.user_id FROM users u LEFT JOIN events e ON e.user_id = u.user_id "
+            "GROUP BY u.user_id ORDER BY count(e.event_id) DESC, u.user_id LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return list(rows.scalars())
+
+
+def user_exists(conn: Connection, *, user_id: int) -> bool:
+    """Whether ``user_id`` is in the catalogue."""
+    found = conn.execute(text("SELECT 1 FROM users WHERE user_id = :u"), {"u": user_id})
+    return found.first() is not None

@@ -1,0 +1,75 @@
+"""Pin and user vectors in pgvector: one HNSW-indexed partition per version, nearest-pin queries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pgvector.sqlalchemy import Vector
+from psycopg import sql as pgsql
+from sqlalchemy import Connection, bindparam, text
+
+from sql.bulk import copy_into
+
+EMBEDDING_DIM = 64  # fixed by the vector(64) columns of migration 0002
+
+
+def _vector_frame(id_column: str, ids: np.ndarray, vectors: np.ndarray, version: int) -> pd.DataFrame:
+    if vectors.shape != (len(ids), EMBEDDING_DIM):
+        raise ValueError(f"expected {len(ids)} x {EMBEDDING_DIM} vectors, got {vectors.shape}")
+    if not np.isfinite(vectors).all():
+        raise ValueError("vectors contain NaN or infinity")
+    literals = ["[" + ",".join(f"{x:.6g}" for x in row) + "]" for row in vectors.tolist()]
+    return pd.DataFrame({"version": version, id_column: ids, "embedding": literals})
+
+
+def load_pin_partition(conn: Connection, *, version: int, pin_ids: np.ndarray, vectors: np.ndarray) -> int:
+    """Build partition ``version`` (rows, then its HNSW index) beside the serving one and attach it."""
+    partition = pgsql.Identifier(f"pin_embeddings_v{version}")
+    driver = conn.connection.driver_connection
+    driver.execute(
+        pgsql.SQL("CREATE TABLE {} (LIKE pin_embeddings INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(partition)
+    )
+    # The CHECK lets ATTACH skip a full validation scan.
+    driver.execute(
+        pgsql.SQL("ALTER TABLE {} ADD CHECK (version = {})").format(partition, pgsql.Literal(version))
+    )
+    rows = copy_into(conn, f"pin_embeddings_v{version}", _vector_frame("pin_id", pin_ids, vectors, version))
+    driver.execute(pgsql.SQL("ALTER TABLE {} ADD PRIMARY KEY (version, pin_id)").format(partition))
+    driver.execute(
+        pgsql.SQL(
+            "CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        ).format(partition)
+    )
+    driver.execute(
+        pgsql.SQL("ALTER TABLE pin_embeddings ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            partition, pgsql.Literal(version)
+        )
+    )
+    return rows
+
+
+def load_user_vectors(conn: Connection, *, version: int, user_ids: np.ndarray, vectors: np.ndarray) -> int:
+    """Insert the user vectors of ``version``."""
+    return copy_into(conn, "user_embeddings", _vector_frame("user_id", user_ids, vectors, version))
+
+
+def user_vector(conn: Connection, *, version: int, user_id: int) -> np.ndarray | None:
+    """The user's vector in ``version``, or None."""
+    statement = text("SELECT embedding FROM user_embeddings WHERE version = :v AND user_id = :u").columns(
+        embedding=Vector(EMBEDDING_DIM)
+    )
+    row = conn.execute(statement, {"v": version, "u": user_id}).first()
+    return None if row is None else np.asarray(row.embedding, dtype=np.float32)
+
+
+def nearest_pins(
+    conn: Connection, *, version: int, query: np.ndarray, k: int, exclude: list[int], ef_search: int
+) -> list[tuple[int, float]]:
+    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``."""
+    conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    statement = text(
+        "SELECT pin_id, embedding <=> :q AS distance FROM pin_embeddings "
+        "WHERE version = :v AND NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> :q LIMIT :k"
+    ).bindparams(bindparam("q", type_=Vector(EMBEDDING_DIM)))
+    rows = conn.execute(statement, {"q": query, "v": version, "k": k, "exclude": exclude})
+    return [(int(pin_id), float(distance)) for pin_id, distance in rows]

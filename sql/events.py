@@ -1,0 +1,94 @@
+"""The event log: replace whole days, read actions, label impressions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from psycopg import sql as pgsql
+from sqlalchemy import Connection, text
+
+from sql.bulk import copy_into, copy_out
+
+EVENT_COLUMNS = ("event_id", "user_id", "pin_id", "action", "surface", "query", "position", "ts")
+ENGAGEMENTS = ("click", "save", "long_click", "hide")
+
+
+def replace_days(conn: Connection, *, first: date, last: date, events: pd.DataFrame) -> int:
+    """Delete days ``first..last`` and insert ``events`` in the caller's transaction (idempotent)."""
+    outside = (events["ts"].dt.date < first) | (events["ts"].dt.date > last)
+    if outside.any():
+        raise ValueError(f"{int(outside.sum())} events fall outside {first}..{last}")
+    conn.execute(text("DELETE FROM events WHERE day BETWEEN :first AND :last"), {"first": first, "last": last})
+    return copy_into(conn, "events", events[list(EVENT_COLUMNS)])
+
+
+def read_actions(conn: Connection, *, actions: tuple[str, ...]) -> pd.DataFrame:
+    """user_id, pin_id, action, ts of every event whose action is in ``actions``."""
+    query = pgsql.SQL(
+        "SELECT user_id, pin_id, action, ts FROM events WHERE action = ANY({}) AND pin_id IS NOT NULL"
+    ).format(pgsql.Literal(list(actions)))
+    return copy_out(conn, query)
+
+
+def labelled_impressions(conn: Connection, *, days: int, limit: int) -> pd.DataFrame:
+    """The latest ``limit`` impressions of the last ``days`` days, with one 0/1 column per action.
+
+    An impression is labelled with an action when the same user took it on the same pin the
+    same day; ``event_timestamp`` is the impression's time, for point-in-time feature joins.
+    """
+    labels = pgsql.SQL(", ").join(
+        pgsql.SQL("coalesce(bool_or(a.action = {}), false)::int AS {}").format(
+            pgsql.Literal(action), pgsql.Identifier(action)
+        )
+        for action in ENGAGEMENTS
+    )
+    query = pgsql.SQL(
+        """
+        WITH recent AS (
+            SELECT event_id, user_id, pin_id, position, ts, day FROM events
+            WHERE action = 'impression'
+              AND day > (SELECT max(day) FROM events) - {days}
+            ORDER BY ts DESC LIMIT {limit}
+        )
+        SELECT i.user_id, i.pin_id, i.position, i.ts AS event_timestamp, {labels}
+        FROM recent i
+        LEFT JOIN events a ON a.user_id = i.user_id AND a.pin_id = i.pin_id
+             AND a.day = i.day AND a.action <> 'impression'
+        GROUP BY i.event_id, i.user_id, i.pin_id, i.position, i.ts
+        ORDER BY i.event_id
+        """
+    ).format(days=pgsql.Literal(days), limit=pgsql.Literal(limit), labels=labels)
+    return copy_out(conn, query)
+
+
+def recent_engaged_pins(conn: Connection, *, user_id: int, limit: int) -> list[int]:
+    """The user's most recently clicked, saved or long-clicked pins, newest first, distinct."""
+    rows = conn.execute(
+        text(
+            "SELECT pin_id FROM events WHERE user_id = :u AND action IN ('click', 'save', 'long_click') "
+            "GROUP BY pin_id ORDER BY max(ts) DESC LIMIT :limit"
+        ),
+        {"u": user_id, "limit": limit},
+    )
+    return list(rows.scalars())
+
+
+def hidden_pins(conn: Connection, *, user_id: int) -> list[int]:
+    """Pins the user hid: never show them again."""
+    rows = conn.execute(
+        text("SELECT DISTINCT pin_id FROM events WHERE user_id = :u AND action = 'hide'"), {"u": user_id}
+    )
+    return list(rows.scalars())
+
+
+def day_summary(conn: Connection, *, first: date, last: date) -> pd.DataFrame:
+    """Rows per (day, action) in ``first..last``, for asset metadata."""
+    rows = conn.execute(
+        text(
+            "SELECT day, action, count(*) AS events FROM events WHERE day BETWEEN :first AND :last "
+            "GROUP BY day, action ORDER BY day, action"
+        ),
+        {"first": first, "last": last},
+    )
+    return pd.DataFrame(rows.all(), columns=["day", "action", "events"])

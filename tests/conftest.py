@@ -1,0 +1,29 @@
+"""Shared fixtures: an isolated data dir per test session, with its own embedded Postgres."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corkboard.database import _engine_for, stop_embedded_postgres
+from corkboard.settings import get_settings
+
+
+def use_data_dir(data_dir: Path) -> None:
+    """Point settings (and so the engine, Feast and Dagster) at ``data_dir`` from now on."""
+    os.environ["CORKBOARD_DATA_DIR"] = str(data_dir)
+    os.environ["DAGSTER_HOME"] = str(data_dir / "dagster")
+    get_settings.cache_clear()
+    _engine_for.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One data dir for the session; its Postgres is stopped at the end."""
+    data_dir = tmp_path_factory.mktemp("corkboard")
+    use_data_dir(data_dir)
+    yield data_dir
+    stop_embedded_postgres(data_dir / "postgres")

