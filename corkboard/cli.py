@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 
 from corkboard.settings import get_settings
@@ -64,8 +65,9 @@ def _recommend(args: argparse.Namespace) -> int:
 def _features(args: argparse.Namespace) -> int:
     from features.store import feature_store, online_features
 
-    row = online_features(feature_store(get_settings()), user_ids=[args.user]).iloc[0]
-    print(json.dumps({name: (None if value != value else value) for name, value in row.items()}, indent=2, default=str))
+    frame = online_features(feature_store(get_settings()), user_ids=[args.user])
+    row = json.loads(frame.to_json(orient="records", date_format="iso"))[0]  # NaN -> null
+    print(json.dumps(row, indent=2))
     return 0
 
 
@@ -110,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Dagster, Feast and pydantic warn about each other's internals; none of it is actionable here.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*shadows an attribute in parent.*")
     args = build_parser().parse_args(argv)
     return args.run(args)
 

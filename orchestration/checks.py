@@ -1,6 +1,5 @@
 """Asset checks: the data is there, complete, unique and fresh."""
 
-from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 

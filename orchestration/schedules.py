@@ -3,11 +3,8 @@
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
 from orchestration.assets.ingest import raw_events
-from orchestration.partitions import daily_partitions
 
-daily_events_job = define_asset_job(
-    "daily_events", selection=AssetSelection.assets(raw_events), partitions_def=daily_partitions
-)
+daily_events_job = define_asset_job("daily_events", selection=AssetSelection.assets(raw_events))
 refresh_models_job = define_asset_job(
     "refresh_models", selection=AssetSelection.all() - AssetSelection.assets(raw_events)
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,3 +29,17 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     use_data_dir(data_dir)
     yield data_dir
     stop_embedded_postgres(data_dir / "postgres")
+
+
+def corkboard(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``corkboard`` command with the session's environment."""
+    command = [str(Path(sys.executable).with_name("corkboard")), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=check, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def materialized_tiny(session_data_dir: Path) -> Path:
+    """The tiny world materialized once through the CLI on the session's fresh data dir."""
+    result = corkboard("materialize", "--world", "tiny", check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return session_data_dir

@@ -9,7 +9,12 @@ from corkboard.sources.errors import SourceError
 from corkboard.sources.files import load_folder
 from corkboard.sources.movielens import load_movielens_100k
 from corkboard.sources.quarantine import QuarantineReport
-from corkboard.sources.synthetic import DEFAULT_END_DATE, SIZES, generate_world
+from corkboard.sources.synthetic import (
+    DEFAULT_END_DATE,
+    SIZES,
+    generate_world,
+    generate_world_with_truth,
+)
 from corkboard.world import World
 
 MOVIELENS = "ml100k"
@@ -21,6 +26,7 @@ __all__ = [
     "SOURCE_NAMES",
     "SourceError",
     "generate_world",
+    "generate_world_with_truth",
     "load_folder",
     "load_movielens_100k",
     "load_world",

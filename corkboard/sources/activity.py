@@ -51,7 +51,9 @@ class Log:
     def concat(logs: list[Log]) -> Log:
         """The rows of every log, in order."""
         fields = Log.__dataclass_fields__
-        return Log(**{name: np.concatenate([getattr(log, name) for log in logs]) for name in fields})
+        return Log(
+            **{name: np.concatenate([getattr(log, name) for log in logs]) for name in fields}
+        )
 
     def where(self, rows: np.ndarray) -> Log:
         """The rows selected by a mask or an index array."""
@@ -78,6 +80,12 @@ class Blocks:
         return np.repeat(np.arange(len(self.slots)), self.slots)
 
 
+def _rank_within(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal adjacent labels."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+
+
 def _show(
     truth: PlantedTruth,
     blocks: Blocks,
@@ -87,22 +95,23 @@ def _show(
 ) -> tuple[Log, np.ndarray]:
     """Impressions of the slots' pins, skipping pins not yet created or already in the block."""
     block = blocks.slot_block()
-    within = np.arange(len(block)) - np.repeat(np.cumsum(blocks.slots) - blocks.slots, blocks.slots)
     # One slot every 6 s plus jitter below 5 s keeps slots in order within a block.
-    ts = blocks.start_ms[block] + (within + 1) * 6 * SECOND_MS + rng.integers(0, 5 * SECOND_MS, len(block))
+    ts = (
+        blocks.start_ms[block]
+        + (_rank_within(block) + 1) * 6 * SECOND_MS
+        + rng.integers(0, 5 * SECOND_MS, len(block))
+    )
     live = np.flatnonzero(truth.pins.created_ms[pin] <= ts)
     _, first = np.unique(block[live] * len(truth.pins.topic) + pin[live], return_index=True)
     keep = live[np.sort(first)]
     kept_block = block[keep]
-    starts = np.flatnonzero(np.r_[True, kept_block[1:] != kept_block[:-1]])
-    position = np.arange(len(keep)) - np.repeat(starts, np.diff(np.r_[starts, len(keep)]))
     log = Log(
         user=blocks.user[kept_block],
         pin=pin[keep],
         action=np.full(len(keep), IMPRESSION),
         surface=np.full(len(keep), blocks.surface),
         query=blocks.query[kept_block],
-        position=position,
+        position=_rank_within(kept_block),
         ts_ms=ts[keep],
     )
     return log, query_match[keep]
@@ -111,7 +120,7 @@ def _show(
 def _react(
     truth: PlantedTruth, shown: Log, query_match: np.ndarray, rng: np.random.Generator
 ) -> Log:
-    """Clicks, saves, long clicks and hides drawn from the utility model, seconds after each impression."""
+    """Clicks, saves, long clicks and hides from the utility model, seconds after impressions."""
     n = len(shown.pin)
     utility = truth.utility
     affinity = truth.affinity(shown.user, shown.ts_ms, shown.pin)
@@ -122,12 +131,18 @@ def _react(
     long_clicked = clicked & (rng.random(n) < utility.long_click(quality))
     hidden = ~clicked & (rng.random(n) < utility.hide(affinity))
     click_ms = shown.ts_ms + rng.integers(1 * SECOND_MS, 5 * SECOND_MS, n)
-    return Log.concat([
-        shown.follow_up(clicked, CLICK, click_ms),
-        shown.follow_up(saved, SAVE, click_ms + rng.integers(1 * SECOND_MS, 4 * SECOND_MS, n)),
-        shown.follow_up(long_clicked, LONG_CLICK, click_ms + rng.integers(10 * SECOND_MS, 40 * SECOND_MS, n)),
-        shown.follow_up(hidden, HIDE, shown.ts_ms + rng.integers(1 * SECOND_MS, 3 * SECOND_MS, n)),
-    ])
+    return Log.concat(
+        [
+            shown.follow_up(clicked, CLICK, click_ms),
+            shown.follow_up(saved, SAVE, click_ms + rng.integers(1 * SECOND_MS, 4 * SECOND_MS, n)),
+            shown.follow_up(
+                long_clicked, LONG_CLICK, click_ms + rng.integers(10 * SECOND_MS, 40 * SECOND_MS, n)
+            ),
+            shown.follow_up(
+                hidden, HIDE, shown.ts_ms + rng.integers(1 * SECOND_MS, 3 * SECOND_MS, n)
+            ),
+        ]
+    )
 
 
 def _sessions(
@@ -141,16 +156,6 @@ def _sessions(
     lo = np.maximum(start_ms, users.signup_ms[user])
     hi = end_ms - SESSION_MARGIN_MS
     return user, lo + (rng.random(len(user)) * (hi - lo)).astype(np.int64)
-
-
-def _interest_topics(
-    truth: PlantedTruth, user: np.ndarray, ts_ms: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """A topic per row drawn from the user's interests as they stand at ts."""
-    interests = truth.users.interests
-    cumulative = np.cumsum(interests.weights_at(user, truth.fraction(ts_ms)), axis=1)
-    slot = (rng.random(len(user))[:, None] * cumulative[:, -1:] >= cumulative).sum(axis=1)
-    return interests.topics[user, np.minimum(slot, cumulative.shape[1] - 1)]
 
 
 def _homefeed(
@@ -168,9 +173,12 @@ def _homefeed(
     n = len(block)
     source = rng.random(n)
     pin = np.select(
-        [source < settings.interest_share, source < settings.interest_share + settings.popular_share],
         [
-            sampler.by_topic(_interest_topics(truth, user[block], start_ms[block], rng), rng),
+            source < settings.interest_share,
+            source < settings.interest_share + settings.popular_share,
+        ],
+        [
+            sampler.by_topic(truth.interest_topics(user[block], start_ms[block], rng), rng),
             sampler.overall(n, rng),
         ],
         rng.integers(0, len(truth.pins.topic), n),
@@ -189,20 +197,29 @@ def _searches(
     """Search rows, their result impressions, whether each result's title holds the query's
     first word, and the query texts (indexed by Log.query)."""
     vocabulary = Vocabulary()
-    topic = _interest_topics(truth, user, start_ms, rng)
+    topic = truth.interest_topics(user, start_ms, rng)
     words = vocabulary.sample(topic, MAX_QUERY_WORDS, rng, distinct=True)
     texts = join_words(vocabulary.words[words], rng.integers(1, MAX_QUERY_WORDS + 1, len(user)))
     query = np.arange(len(user))
     missing = np.full(len(user), -1)
-    searched = Log(user, missing, np.full(len(user), SEARCH_QUERY), np.full(len(user), SEARCH),
-                   query, missing, start_ms)
+    searched = Log(
+        user=user,
+        pin=missing,
+        action=np.full(len(user), SEARCH_QUERY),
+        surface=np.full(len(user), SEARCH),
+        query=query,
+        position=missing,
+        ts_ms=start_ms,
+    )
 
     blocks = Blocks(user, SEARCH, query, start_ms + 2 * SECOND_MS, 6 + rng.poisson(6, len(user)))
     block = blocks.slot_block()
     keyword = words[block, 0]
     titled = TitleWordIndex(truth.pins.title_words, len(vocabulary.words)).uniform(keyword, rng)
     by_topic = sampler.by_topic(topic[block], rng)
-    pin = np.where((rng.random(len(block)) < settings.title_match_share) & (titled >= 0), titled, by_topic)
+    pin = np.where(
+        (rng.random(len(block)) < settings.title_match_share) & (titled >= 0), titled, by_topic
+    )
     query_match = (truth.pins.title_words[pin] == keyword[:, None]).any(axis=1)
     results, query_match = _show(truth, blocks, pin, query_match, rng)
     return searched, results, query_match, texts
@@ -233,7 +250,7 @@ def _frame(log: Log, queries: np.ndarray) -> pd.DataFrame:
     """The events table, ordered by time, event ids counting up from 0."""
     log = log.where(np.argsort(log.ts_ms, kind="stable"))
     # Index -1 picks the appended None: rows outside search carry no query.
-    query = np.append(queries, None)[log.query]
+    query = np.concatenate([queries, np.array([None], dtype=object)])[log.query]
     return pd.DataFrame(
         {
             "event_id": np.arange(len(log.ts_ms), dtype=np.int64),
@@ -255,7 +272,9 @@ def generate_events(
     sampler = PinSampler(truth.pins.topic, truth.pins.popularity, len(TOPIC_NAMES))
     user, start_ms = _sessions(truth, settings, rng)
     is_search = rng.random(len(user)) < settings.search_share
-    feed, feed_match = _homefeed(truth, settings, sampler, user[~is_search], start_ms[~is_search], rng)
+    feed, feed_match = _homefeed(
+        truth, settings, sampler, user[~is_search], start_ms[~is_search], rng
+    )
     searched, results, results_match, queries = _searches(
         truth, settings, sampler, user[is_search], start_ms[is_search], rng
     )

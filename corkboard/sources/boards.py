@@ -28,15 +28,10 @@ class BoardTruth:
 def _board_topics(
     owner: np.ndarray, users: UserTruth, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A main topic drawn from the owner's interests and, for a third of boards, a second one."""
-    interests = users.interests
-    weights = interests.start[owner]
-    slot = (rng.random(len(owner))[:, None] > np.cumsum(weights, axis=1)).sum(axis=1)
-    other_slot = (rng.random(len(owner))[:, None] > np.cumsum(weights, axis=1)).sum(axis=1)
-    topics = interests.topics[owner]
-    rows = np.arange(len(owner))
-    main = topics[rows, np.minimum(slot, weights.shape[1] - 1)]
-    other = topics[rows, np.minimum(other_slot, weights.shape[1] - 1)]
+    """A main topic from the owner's interests and, for about a third of boards, a second one."""
+    at_start = np.zeros(len(owner))
+    main = users.interests.draw_topics(owner, at_start, rng)
+    other = users.interests.draw_topics(owner, at_start, rng)
     second = np.where((rng.random(len(owner)) < 0.35) & (other != main), other, -1)
     return main, second
 

@@ -49,15 +49,19 @@ def _zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarr
     return rng.permutation(1.0 / np.arange(1, n + 1) ** exponent)
 
 
-def _pin_topics(n_pins: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Primary topic per pin (every topic at least once) and an optional second topic."""
+def _pin_topics(n_pins: int, rng: np.random.Generator) -> np.ndarray:
+    """Primary topic per pin, popular topics likelier, every topic at least once."""
     n_topics = len(TOPIC_NAMES)
-    share = topic_popularity() / topic_popularity().sum()
-    topic = rng.choice(n_topics, size=n_pins, p=share)
+    topic = rng.choice(n_topics, size=n_pins, p=_normalized(topic_popularity()))
     topic[: min(n_topics, n_pins)] = np.arange(min(n_topics, n_pins))
-    other = (topic + rng.integers(1, n_topics, size=n_pins)) % n_topics
-    second = np.where(rng.random(n_pins) < 0.3, other, -1)
-    return topic, second
+    return topic
+
+
+def _second_topics(topic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For 30% of pins a different second topic, else -1."""
+    n_topics = len(TOPIC_NAMES)
+    other = (topic + rng.integers(1, n_topics, size=len(topic))) % n_topics
+    return np.where(rng.random(len(topic)) < 0.3, other, -1)
 
 
 def _pin_vectors(
@@ -107,7 +111,7 @@ def draw_pins(
 ) -> tuple[pd.DataFrame, PinTruth]:
     """The pins table (pin_id = row index) and the truth behind each pin."""
     start_ms, end_ms = span_ms
-    topic, second = _pin_topics(n_pins, rng)
+    topic = _pin_topics(n_pins, rng)
 
     # Zipf creators; a tenth are new and only publish during the span.
     creator_weight = _normalized(_zipf_weights(n_creators, 1.1, rng))
@@ -126,18 +130,21 @@ def draw_pins(
     popularity = np.exp(0.8 * quality + rng.normal(scale=1.0, size=n_pins)) * creator_pull
 
     signature = rng.integers(1, 2**62, size=n_pins)
-    # Near-duplicates: re-uploads that copy an earlier pin's image and topic.
+    # Near-duplicates: re-uploads that copy another pin's image and topic.
     is_copy = rng.random(n_pins) < 0.05
     is_copy[: len(TOPIC_NAMES)] = False  # keep every topic's guaranteed pin
     copies, sources = np.flatnonzero(is_copy), np.flatnonzero(~is_copy)
     originals = sources[rng.integers(0, len(sources), size=len(copies))]
     signature[copies] = signature[originals]
     topic[copies] = topic[originals]
+    second = _second_topics(topic, rng)
 
     titles, descriptions, title_words = _text(topic, second, Vocabulary(), rng)
     is_ad = rng.random(n_pins) < 0.05
     shopping = rng.random(n_pins) < 0.1
-    merchant = rng.choice(n_merchants, size=n_pins, p=_normalized(_zipf_weights(n_merchants, 1.0, rng)))
+    merchant = rng.choice(
+        n_merchants, size=n_pins, p=_normalized(_zipf_weights(n_merchants, 1.0, rng))
+    )
 
     pins = pd.DataFrame(
         {
@@ -166,4 +173,5 @@ def draw_pins(
 
 
 def _normalized(weights: np.ndarray) -> np.ndarray:
+    """Weights scaled to sum to 1."""
     return weights / weights.sum()

@@ -18,7 +18,7 @@ PRIMARY_KEYS: dict[str, list[str]] = {
     "users": ["user_id"],
     "events": ["event_id"],
 }
-# (table, column) -> (parent table, parent key), checked against the parent's accepted rows.
+# (table, column) -> the parent table whose key it names; checked against accepted parent rows.
 FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("boards", "user_id"): "users",
     ("board_pins", "board_id"): "boards",
@@ -32,12 +32,18 @@ LOAD_ORDER = ("users", "pins", "boards", "board_pins", "events")
 _TIMESTAMP = "datetime64[ns, UTC]"
 _INTEGER_TEXT = r"[+-]?\d+(\.0*)?"  # '3.0' is what CSV writers make of integers in float columns
 _INT64_LIMIT = 9.2e18
+TRUTH_WORDS = {
+    **dict.fromkeys(("true", "t", "yes", "1", "1.0"), True),
+    **dict.fromkeys(("false", "f", "no", "0", "0.0"), False),
+}
 
 
 def _read(folder: Path, table: str) -> tuple[Path, pd.DataFrame] | None:
     """The file and raw rows of ``<table>.parquet`` or ``<table>.csv``; None for an absent
     optional table."""
-    found = [path for path in (folder / f"{table}.parquet", folder / f"{table}.csv") if path.is_file()]
+    found = [
+        path for path in (folder / f"{table}.parquet", folder / f"{table}.csv") if path.is_file()
+    ]
     if len(found) > 1:
         raise SourceError(f"{folder}: both {table}.parquet and {table}.csv exist; keep one")
     if not found:
@@ -58,6 +64,11 @@ def _read(folder: Path, table: str) -> tuple[Path, pd.DataFrame] | None:
     return path, raw
 
 
+def _no_problem(index: pd.Index) -> pd.Series:
+    """A problem mask that flags no row."""
+    return pd.Series(False, index=index)
+
+
 def _flag(reason: pd.Series, problem: pd.Series, label: str) -> pd.Series:
     """Record ``label`` on rows with a problem and no earlier reason."""
     return reason.mask(reason.isna() & problem.to_numpy(dtype=bool, na_value=False), label)
@@ -66,7 +77,7 @@ def _flag(reason: pd.Series, problem: pd.Series, label: str) -> pd.Series:
 def _integers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(Int64 values, rows holding something other than an integer)."""
     if pd.api.types.is_integer_dtype(raw.dtype):
-        return raw.astype("Int64"), pd.Series(False, index=raw.index)
+        return raw.astype("Int64"), _no_problem(raw.index)
     text = raw.astype("string").str.strip()
     looks_integral = text.str.fullmatch(_INTEGER_TEXT).fillna(False).astype(bool)
     # Numbers beyond int64 would overflow the cast below.
@@ -79,10 +90,8 @@ def _integers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 def _booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(boolean values, rows holding something other than a truth value)."""
     if pd.api.types.is_bool_dtype(raw.dtype):
-        return raw.astype("boolean"), pd.Series(False, index=raw.index)
-    words = {"true": True, "t": True, "yes": True, "1": True, "1.0": True,
-             "false": False, "f": False, "no": False, "0": False, "0.0": False}
-    values = raw.astype("string").str.strip().str.lower().map(words).astype("boolean")
+        return raw.astype("boolean"), _no_problem(raw.index)
+    values = raw.astype("string").str.strip().str.lower().map(TRUTH_WORDS).astype("boolean")
     return values, raw.notna() & values.isna()
 
 
@@ -90,10 +99,12 @@ def _timestamps(raw: pd.Series, path: Path) -> tuple[pd.Series, pd.Series]:
     """(UTC timestamps, rows holding text that is not an ISO-8601 time); naive times are UTC."""
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         values = raw.dt.tz_localize("UTC") if raw.dt.tz is None else raw.dt.tz_convert("UTC")
-        return values.astype(_TIMESTAMP), pd.Series(False, index=raw.index)
+        return values.astype(_TIMESTAMP), _no_problem(raw.index)
     if pd.api.types.is_numeric_dtype(raw.dtype):
         # Epoch numbers have no unit we could trust.
-        raise SourceError(f"{path}: column {raw.name} holds numbers; expected timestamps or ISO-8601 text")
+        raise SourceError(
+            f"{path}: column {raw.name} holds numbers; expected timestamps or ISO-8601 text"
+        )
     values = pd.to_datetime(raw.astype("string"), utc=True, errors="coerce", format="ISO8601")
     return values.astype(_TIMESTAMP), raw.notna() & values.isna()
 
@@ -117,14 +128,18 @@ def _typed(table: str, raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.
             values = source.astype("string")
             allowed = ALLOWED_VALUES.get((table, column))
             required, label = allowed is not None, f"unknown {column}"
-            malformed = values.notna() & ~values.isin(allowed) if allowed else values.isna() & False
+            malformed = (
+                values.notna() & ~values.isin(allowed) if allowed else _no_problem(raw.index)
+            )
         if required:
             reason = _flag(reason, source.isna(), f"missing {column}")
         reason = _flag(reason, malformed, label)
         columns[column] = values
     typed = pd.DataFrame(columns, index=raw.index)
     if table == "events":
-        reason = _flag(reason, typed["pin_id"].isna() & (typed["action"] != "search"), "missing pin_id")
+        reason = _flag(
+            reason, typed["pin_id"].isna() & (typed["action"] != "search"), "missing pin_id"
+        )
     return typed, reason
 
 
@@ -158,7 +173,9 @@ def load_folder(folder: Path, quarantine_path: Path) -> tuple[World, QuarantineR
     for table in LOAD_ORDER:
         found = _read(folder, table)
         if found is None:
-            accepted[table] = pd.DataFrame({c: pd.Series(dtype=d) for c, d in SCHEMA[table].items()})
+            accepted[table] = pd.DataFrame(
+                {c: pd.Series(dtype=d) for c, d in SCHEMA[table].items()}
+            )
             continue
         path, raw = found
         typed, reason = _typed(table, raw, path)

@@ -23,6 +23,14 @@ class Interests:
         f = np.clip(fraction, 0.0, 1.0)[:, None]
         return (1.0 - f) * self.start[users] + f * self.end[users]
 
+    def draw_topics(
+        self, users: np.ndarray, fraction: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """A topic per row, drawn by that user's interest weights at ``fraction`` of the span."""
+        cumulative = np.cumsum(self.weights_at(users, fraction), axis=1)
+        slot = (rng.random(len(users))[:, None] * cumulative[:, -1:] >= cumulative).sum(axis=1)
+        return self.topics[users, np.minimum(slot, SLOTS - 1)]
+
     def mask(self, n_topics: int) -> np.ndarray:
         """Bool (n_users, n_topics): topics a user holds any interest in during the span."""
         held = np.zeros((len(self.topics), n_topics), dtype=bool)

@@ -23,7 +23,11 @@ COUNTRIES: dict[str, tuple[float, str]] = {
     "JP": (0.07, "ja"),
 }
 AGE_BUCKETS: dict[str, float] = {
-    "18-24": 0.26, "25-34": 0.32, "35-44": 0.21, "45-54": 0.12, "55+": 0.09,
+    "18-24": 0.26,
+    "25-34": 0.32,
+    "35-44": 0.21,
+    "45-54": 0.12,
+    "55+": 0.09,
 }
 
 
@@ -36,7 +40,9 @@ class UserTruth:
     signup_ms: np.ndarray
 
 
-def _categorical(names: list[str], shares: list[float], n: int, rng: np.random.Generator) -> np.ndarray:
+def _categorical(
+    names: list[str], shares: list[float], n: int, rng: np.random.Generator
+) -> np.ndarray:
     """n draws of ``names`` with the given shares, as an object array."""
     p = np.asarray(shares) / np.sum(shares)
     return np.array(names, dtype=object)[rng.choice(len(names), size=n, p=p)]

@@ -26,7 +26,9 @@ class QuarantineReport:
         if not self.counts:
             return "No rows quarantined."
         lines = ["| table | reason | rows |", "| --- | --- | ---: |"]
-        lines += [f"| {table} | {reason} | {n} |" for (table, reason), n in sorted(self.counts.items())]
+        lines += [
+            f"| {table} | {reason} | {n} |" for (table, reason), n in sorted(self.counts.items())
+        ]
         lines.append(f"| **total** | | {self.total} |")
         return "\n".join(lines)
 

@@ -44,13 +44,17 @@ SIZES: dict[str, WorldSize] = {
 
 def _span_ms(end_date: datetime.date, days: int) -> tuple[int, int]:
     """[start, end) of the event span in epoch milliseconds, midnight UTC to midnight UTC."""
-    end = datetime.datetime.combine(end_date, datetime.time(), tzinfo=datetime.timezone.utc)
+    end = datetime.datetime.combine(end_date, datetime.time(), tzinfo=datetime.UTC)
     end_ms = int(end.timestamp()) * 1000
     return end_ms - days * DAY_MS, end_ms
 
 
 def _board_pins(
-    drawn: pd.DataFrame, events: pd.DataFrame, boards: BoardTruth, n_pins: int, pin_topic: np.ndarray
+    drawn: pd.DataFrame,
+    events: pd.DataFrame,
+    boards: BoardTruth,
+    n_pins: int,
+    pin_topic: np.ndarray,
 ) -> pd.DataFrame:
     """Board edges: the drawn history plus every save event, filed on the saver's board of
     the pin's topic (else their first board); a repeated (board, pin) keeps its first save."""
@@ -63,7 +67,7 @@ def _board_pins(
     at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     fallback = np.searchsorted(boards.owner, user)  # boards are numbered owner by owner
     board = np.where(keys[at] == wanted, first_board[at], fallback)
-    saved_ms = saves["ts"].to_numpy().astype("datetime64[ms]").astype(np.int64)
+    saved_ms = saves["ts"].astype("int64").to_numpy() // 1_000_000  # epoch ns to ms
 
     board = np.concatenate([drawn["board_id"].to_numpy(), board])
     pin = np.concatenate([drawn["pin_id"].to_numpy(), pin])
@@ -93,7 +97,9 @@ def generate_world_with_truth(
         np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(5)
     )
     topic_vectors = draw_topic_vectors(topic_rng)
-    pins, pin_truth = draw_pins(spec.pins, spec.creators, spec.merchants, span, topic_vectors, pin_rng)
+    pins, pin_truth = draw_pins(
+        spec.pins, spec.creators, spec.merchants, span, topic_vectors, pin_rng
+    )
     users, user_truth = draw_users(spec.users, span, user_rng)
     boards, drawn_edges, board_truth = draw_boards(
         user_truth, pin_truth, spec.boards_per_user, spec.pins_per_board, span[1], board_rng

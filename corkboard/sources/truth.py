@@ -34,6 +34,12 @@ class PlantedTruth:
         """Bool (n_users, n_topics): the topics each user is interested in at some time."""
         return self.users.interests.mask(len(self.topic_vectors))
 
+    def interest_topics(
+        self, user: np.ndarray, ts_ms: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """A topic per row drawn from the user's interests as they stand at ts."""
+        return self.users.interests.draw_topics(user, self.fraction(ts_ms), rng)
+
     def affinity(self, user: np.ndarray, ts_ms: np.ndarray, pin: np.ndarray) -> np.ndarray:
         """The taste term of the utility model for each (user, time, pin) row."""
         # Pin-to-topic similarity once, so rows only gather scalars.

@@ -10,9 +10,9 @@ from corkboard.sources.topics import GENERIC_WORDS, TOPICS
 class Vocabulary:
     """Every topic's words in one flat array; a word is addressed by its global index."""
 
-    def __init__(self, vocabularies: dict[str, tuple[str, ...]] = TOPICS) -> None:
-        sizes = np.array([len(words) for words in vocabularies.values()], dtype=np.int64)
-        self.words = np.array([w for words in vocabularies.values() for w in words], dtype=object)
+    def __init__(self) -> None:
+        sizes = np.array([len(words) for words in TOPICS.values()], dtype=np.int64)
+        self.words = np.array([w for words in TOPICS.values() for w in words], dtype=object)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.sizes = sizes
         self.generic = np.array(GENERIC_WORDS, dtype=object)

@@ -1,6 +1,5 @@
 """A first pin embedding (co-engagement factorization) and its pgvector HNSW index."""
 
-from __future__ import annotations
 
 import time
 import uuid

@@ -1,6 +1,5 @@
 """Engagement-rate and profile features: offline tables for training, Feast online store for serving."""
 
-from __future__ import annotations
 
 from datetime import datetime, timezone
 

@@ -1,6 +1,5 @@
 """The pin-board graph that random walks and PinSAGE neighbourhoods run on."""
 
-from __future__ import annotations
 
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset

@@ -1,6 +1,5 @@
 """Catalogue and daily event partitions: the source lands in Postgres."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

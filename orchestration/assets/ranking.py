@@ -1,6 +1,5 @@
 """The first multi-task ranker, trained on logged impressions with point-in-time Feast features."""
 
-from __future__ import annotations
 
 import uuid
 

@@ -23,7 +23,17 @@ PINS = [
     ("10", "1", "Pasta", "easy pasta", "recipes", "111", "false", "", "2025-01-01"),
     ("11", "1", "Paris", "paris trip", "travel", "111", "true", "5", "2025-01-01"),
     ("12", "2", "Ink", "ink sketch", "art", "222", "maybe", "", "2025-01-01"),  # invalid is_ad
-    ("13", "2.5", "Bob", "bob cut", "hair", "333", "false", "", "2025-01-01"),  # non-integer creator_id
+    (
+        "13",
+        "2.5",
+        "Bob",
+        "bob cut",
+        "hair",
+        "333",
+        "false",
+        "",
+        "2025-01-01",
+    ),  # non-integer creator_id
     ("11", "3", "Again", "dup", "travel", "444", "false", "", "2025-01-01"),  # duplicate pin_id
 ]
 BOARDS = [
@@ -51,9 +61,24 @@ EVENTS = [
     ("9", "1", "77", "click", "homefeed", "", "0", "2026-10-01T10:00:07Z"),  # unknown pin_id
     ("10", "1", "", "click", "homefeed", "", "0", "2026-10-01T10:00:08Z"),  # missing pin_id
     ("1", "1", "10", "save", "homefeed", "", "0", "2026-10-01T10:00:09Z"),  # duplicate event_id
-    ("11", "1", "10", "click", "homefeed", "", "1.5", "2026-10-01T10:00:10Z"),  # non-integer position
+    (
+        "11",
+        "1",
+        "10",
+        "click",
+        "homefeed",
+        "",
+        "1.5",
+        "2026-10-01T10:00:10Z",
+    ),  # non-integer position
 ]
-TABLE_ROWS = {"users": USERS, "pins": PINS, "boards": BOARDS, "board_pins": BOARD_PINS, "events": EVENTS}
+TABLE_ROWS = {
+    "users": USERS,
+    "pins": PINS,
+    "boards": BOARDS,
+    "board_pins": BOARD_PINS,
+    "events": EVENTS,
+}
 EXPECTED_QUARANTINE = {
     ("users", 2, "non-integer user_id"),
     ("users", 3, "missing user_id"),
@@ -115,7 +140,10 @@ def test_bad_rows_are_quarantined_with_their_reason(tmp_path: Path, fmt: str) ->
 
     rejected = pd.read_parquet(quarantine)
     assert list(rejected.columns) == ["table", "row_number", "reason", "row"]
-    assert set(zip(rejected["table"], rejected["row_number"], rejected["reason"])) == EXPECTED_QUARANTINE
+    assert (
+        set(zip(rejected["table"], rejected["row_number"], rejected["reason"], strict=True))
+        == EXPECTED_QUARANTINE
+    )
     assert report.total == len(EXPECTED_QUARANTINE) == len(rejected)
     assert report.counts[("events", "unknown pin_id")] == 1
     assert report.counts[("boards", "unknown user_id")] == 2
@@ -155,7 +183,9 @@ def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
 
 def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
     folder = _messy_folder(tmp_path / "mine", "csv")
-    pd.read_csv(folder / "users.csv").drop(columns="country").to_csv(folder / "users.csv", index=False)
+    pd.read_csv(folder / "users.csv").drop(columns="country").to_csv(
+        folder / "users.csv", index=False
+    )
     with pytest.raises(SourceError, match=r"users\.csv.*country"):
         load_folder(folder, tmp_path / "q.parquet")
 

@@ -60,7 +60,9 @@ def test_boards_are_genres_of_saved_movies(movielens: World) -> None:
         movielens.pins[["pin_id", "description"]], on="pin_id"
     )
     genres = edges["description"].str.split(", ")
-    assert all(name in listed for name, listed in zip(edges["name"], genres))
+    assert all(name in listed for name, listed in zip(edges["name"], genres, strict=True))
     assert not movielens.boards.duplicated(["user_id", "name"]).any()
     saves = movielens.events[movielens.events["action"] == "save"]
-    assert set(zip(edges["user_id"], edges["pin_id"])) == set(zip(saves["user_id"], saves["pin_id"]))
+    assert set(zip(edges["user_id"], edges["pin_id"], strict=True)) == set(
+        zip(saves["user_id"], saves["pin_id"], strict=True)
+    )

@@ -17,7 +17,9 @@ def test_image_shape_and_type() -> None:
 
 
 def test_same_inputs_same_image() -> None:
-    assert np.array_equal(render_pin_image("travel", 987654321), render_pin_image("travel", 987654321))
+    assert np.array_equal(
+        render_pin_image("travel", 987654321), render_pin_image("travel", 987654321)
+    )
 
 
 def test_each_topic_has_its_own_palette() -> None:

@@ -66,7 +66,11 @@ def test_tiny_size(tiny: World) -> None:
 
 def test_keys_are_unique_and_references_resolve(tiny: World) -> None:
     events, pins, users, boards, board_pins = (
-        tiny.events, tiny.pins, tiny.users, tiny.boards, tiny.board_pins
+        tiny.events,
+        tiny.pins,
+        tiny.users,
+        tiny.boards,
+        tiny.board_pins,
     )
     assert pins["pin_id"].is_unique and users["user_id"].is_unique and boards["board_id"].is_unique
     assert not board_pins.duplicated(["board_id", "pin_id"]).any()
@@ -149,10 +153,14 @@ def test_click_rate_falls_with_position(tiny: World) -> None:
 
 def test_interests_drift_towards_a_new_topic(tiny_with_truth: tuple[World, PlantedTruth]) -> None:
     world, truth = tiny_with_truth
-    feed = world.events[(world.events["action"] == "impression") & (world.events["surface"] == "homefeed")]
+    feed = world.events[
+        (world.events["action"] == "impression") & (world.events["surface"] == "homefeed")
+    ]
     users = feed["user_id"].to_numpy()
     drift_topic = truth.users.interests.topics[users, -1]
-    on_drift = _topic_index(world.pins["category"])[feed["pin_id"].to_numpy(dtype=np.int64)] == drift_topic
+    on_drift = (
+        _topic_index(world.pins["category"])[feed["pin_id"].to_numpy(dtype=np.int64)] == drift_topic
+    )
     late = (feed["ts"] >= feed["ts"].min() + (feed["ts"].max() - feed["ts"].min()) / 2).to_numpy()
     assert on_drift[late].mean() > 1.5 * on_drift[~late].mean()
 
@@ -179,7 +187,7 @@ def test_pin_catalogue_mix(tiny: World) -> None:
     assert title_words.str.len().between(3, 5).all()
     assert pins["description"].str.split(" ").str.len().between(8, 12).all()
     vocabulary = pins["category"].map(lambda name: set(TOPICS[name]))
-    assert all(set(words) <= vocab for words, vocab in zip(title_words, vocabulary))
+    assert all(set(words) <= vocab for words, vocab in zip(title_words, vocabulary, strict=True))
 
 
 def test_users_speak_their_country_language(tiny: World) -> None:

@@ -1,0 +1,84 @@
+"""The REST API through an HTTP client against the embedded Postgres of the tiny world."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from tests.conftest import corkboard
+
+
+@pytest.fixture(scope="module")
+def client(materialized_tiny) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def user_id(materialized_tiny) -> int:
+    return int(corkboard("users", "--limit", "1").stdout.split()[0])
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True
+    assert set(ready.json()["model_versions"]) == {"pin_embedding", "ranker"}
+
+
+def test_recommendations_for_a_known_user(client, user_id):
+    response = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 25})
+    assert response.status_code == 200
+    body = response.json()
+    pins = [item["pin_id"] for item in body["items"]]
+    assert len(pins) == 25 == len(set(pins))
+    assert body["fallback"] is None
+    assert {source for item in body["items"] for source in item["sources"]} <= {"embedding", "co_engagement"}
+
+
+def test_cli_and_api_give_the_same_page(client, user_id):
+    import json
+
+    cli = json.loads(corkboard("recommend", str(user_id), "--k", "10").stdout)
+    api = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
+    assert [i["pin_id"] for i in cli["items"]] == [i["pin_id"] for i in api["items"]]
+
+
+def test_unknown_user_gets_popular_pins_flagged_cold_start(client):
+    response = client.get("/v1/users/987654321/recommendations", params={"k": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["fallback"] == "cold_start"
+    assert len(body["items"]) == 5
+    assert all(item["sources"] == ["popular"] for item in body["items"])
+
+
+def test_weights_override_is_reported(client, user_id):
+    body = client.get(f"/v1/users/{user_id}/recommendations", params={"weights": "creator=1.5,ad=0"}).json()
+    assert body["weights"]["creator"] == 1.5 and body["weights"]["ad"] == 0
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/v1/users/1/recommendations", {"k": 0}),
+        ("/v1/users/1/recommendations", {"k": 501}),
+        ("/v1/users/1/recommendations", {"k": "ten"}),
+        ("/v1/users/1/recommendations", {"weights": "creator=-1"}),
+        ("/v1/users/1/recommendations", {"weights": "creator"}),
+        ("/v1/users/1/recommendations", {"weights": "charity=2"}),
+        ("/v1/users/abc/recommendations", {}),
+        ("/v1/users/-5/recommendations", {}),
+    ],
+)
+def test_bad_parameters_are_422_with_a_message(client, path, params):
+    response = client.get(path, params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_docs_are_served(client):
+    assert client.get("/docs").status_code == 200
+    assert "/v1/users/{user_id}/recommendations" in client.get("/openapi.json").json()["paths"]

@@ -1,0 +1,52 @@
+"""The CLI end to end on a fresh data dir: materialize (in the fixture), users, recommend, features."""
+
+import json
+
+from tests.conftest import corkboard
+
+
+def first_user() -> int:
+    lines = corkboard("users", "--limit", "1").stdout.split()
+    assert len(lines) == 1
+    return int(lines[0])
+
+
+def test_recommend_prints_ten_distinct_scored_pins(materialized_tiny):
+    page = json.loads(corkboard("recommend", str(first_user()), "--k", "10").stdout)
+    pins = [item["pin_id"] for item in page["items"]]
+    assert len(pins) == 10 and len(set(pins)) == 10
+    assert page["fallback"] is None
+    scores = [item["score"] for item in page["items"]]
+    assert scores == sorted(scores, reverse=True)
+    for item in page["items"]:
+        assert set(item["heads"]) == {"click", "save", "long_click", "hide"}
+        assert all(0.0 <= p <= 1.0 for p in item["heads"].values())
+        assert set(item["utility"]) == {"pinner", "creator", "merchant", "ad"}
+        assert item["sources"]
+
+
+def test_weights_change_the_blend(materialized_tiny):
+    user = str(first_user())
+    plain = json.loads(corkboard("recommend", user, "--k", "20", "--weights", "creator=0,merchant=0,ad=0").stdout)
+    creator = json.loads(corkboard("recommend", user, "--k", "20", "--weights", "creator=5,merchant=0,ad=0").stdout)
+    assert plain["weights"]["creator"] == 0 and creator["weights"]["creator"] == 5
+    page_utility = lambda page: sum(item["utility"]["creator"] for item in page["items"])
+    assert page_utility(creator) >= page_utility(plain)
+
+
+def test_bad_weights_fail_with_a_message(materialized_tiny):
+    result = corkboard("recommend", "1", "--weights", "bogus=1", check=False)
+    assert result.returncode == 2 and "bogus" in result.stderr
+
+
+def test_k_out_of_range_is_refused(materialized_tiny):
+    result = corkboard("recommend", "1", "--k", "0", check=False)
+    assert result.returncode == 2 and "between 1 and 500" in result.stderr
+
+
+def test_features_prints_the_users_online_row(materialized_tiny):
+    user = first_user()
+    row = json.loads(corkboard("features", str(user)).stdout)
+    assert row["user_id"] == user
+    assert row["user_profile__country"]
+    assert row["user_engagement__impressions_30d"] > 0
