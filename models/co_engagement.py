@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from scipy.sparse.linalg import svds
 
@@ -32,6 +33,31 @@ class CoEngagementModel:
     pin_vectors: np.ndarray
     user_ids: np.ndarray
     user_vectors: np.ndarray
+
+    def pin_rows(self, pin_ids: np.ndarray) -> np.ndarray:
+        """Row of each pin id in ``pin_ids`` (sorted), -1 for unknown pins."""
+        return _rows(self.pin_ids, pin_ids)
+
+    def pin_vectors_for(self, pin_ids: np.ndarray) -> np.ndarray:
+        """Vectors of ``pin_ids``; unknown pins get zero vectors."""
+        return _gather(self.pin_vectors, self.pin_rows(pin_ids))
+
+    def user_vectors_for(self, user_ids: np.ndarray) -> np.ndarray:
+        """Vectors of ``user_ids``; unknown users get zero vectors."""
+        return _gather(self.user_vectors, _rows(self.user_ids, user_ids))
+
+
+def _rows(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    if len(sorted_ids) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    rows = np.searchsorted(sorted_ids, ids).clip(0, len(sorted_ids) - 1)
+    return np.where(sorted_ids[rows] == ids, rows, -1)
+
+
+def _gather(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = vectors[rows.clip(0)]
+    out[rows < 0] = 0.0
+    return out
 
 
 def engagement_matrix(
@@ -75,6 +101,19 @@ def factorize(
     pin_vectors[:, :rank] = vt.T * scale
     user_vectors[:, :rank] = u * scale
     return CoEngagementModel(pin_ids, _unit_rows(pin_vectors), user_ids, _unit_rows(user_vectors))
+
+
+def fit_co_engagement(
+    events: pd.DataFrame, user_ids: np.ndarray, pin_ids: np.ndarray, config: CoEngagementConfig
+) -> tuple[CoEngagementModel, sparse.csr_matrix]:
+    """Factorize the engagement of ``events`` (user_id, pin_id, action) over sorted id arrays."""
+    matrix = engagement_matrix(
+        np.searchsorted(user_ids, events["user_id"].to_numpy()),
+        np.searchsorted(pin_ids, events["pin_id"].to_numpy()),
+        events["action"].to_numpy(),
+        shape=(len(user_ids), len(pin_ids)),
+    )
+    return factorize(matrix, user_ids, pin_ids, config), matrix
 
 
 def item_neighbours(matrix: sparse.csr_matrix, k: int) -> np.ndarray:

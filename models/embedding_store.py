@@ -35,18 +35,6 @@ class EmbeddingArtifact:
         )
         os.replace(partial, path)
 
-    def pin_rows(self, pin_ids: np.ndarray) -> np.ndarray:
-        """Row of each pin id in ``model.pin_ids`` (sorted), -1 for unknown pins."""
-        return _rows(self.model.pin_ids, pin_ids)
-
-    def pin_vectors_for(self, pin_ids: np.ndarray) -> np.ndarray:
-        """Vectors of ``pin_ids``; unknown pins get zero vectors."""
-        return _gather(self.model.pin_vectors, self.pin_rows(pin_ids))
-
-    def user_vectors_for(self, user_ids: np.ndarray) -> np.ndarray:
-        """Vectors of ``user_ids``; unknown users get zero vectors."""
-        return _gather(self.model.user_vectors, _rows(self.model.user_ids, user_ids))
-
     @classmethod
     def load(cls, path: Path | str) -> EmbeddingArtifact:
         with np.load(path) as arrays:
@@ -54,18 +42,6 @@ class EmbeddingArtifact:
                 arrays["pin_ids"], arrays["pin_vectors"], arrays["user_ids"], arrays["user_vectors"]
             )
             return cls(model, arrays["neighbours"], arrays["popular"])
-
-
-def _rows(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    rows = np.searchsorted(sorted_ids, ids).clip(0, max(len(sorted_ids) - 1, 0))
-    found = len(sorted_ids) > 0 and sorted_ids[rows] == ids
-    return np.where(found, rows, -1)
-
-
-def _gather(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    out = vectors[rows.clip(0)]
-    out[rows < 0] = 0.0
-    return out
 
 
 def topic_agreement(vectors: np.ndarray, categories: np.ndarray, *, sample: int, k: int, seed: int) -> float:

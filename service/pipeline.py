@@ -108,7 +108,7 @@ def _candidates(state: ServingState, conn, user_id: int, vector: np.ndarray | No
             exclude=sorted(exclude), ef_search=state.ef_search,
         ):
             found.setdefault(pin_id, []).append("embedding")
-    rows = state.vectors.pin_rows(np.asarray(recent, dtype=np.int64))
+    rows = state.vectors.model.pin_rows(np.asarray(recent, dtype=np.int64))
     neighbours = state.vectors.neighbours[rows[rows >= 0], :NEIGHBOURS_PER_PIN].ravel()
     for pin_id in state.vectors.model.pin_ids[neighbours[neighbours >= 0]].tolist():
         if pin_id not in exclude and "co_engagement" not in found.setdefault(pin_id, []):
@@ -132,7 +132,7 @@ def recommend(state: ServingState, *, user_id: int, k: int, weights: UtilityWeig
         fallback = "cold_start" if not known or vector is None or not np.any(vector) else "no_candidates"
         candidates = _popular(state, max(k, RETRIEVAL_CANDIDATES))
     pin_ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-    rows = state.vectors.pin_rows(pin_ids)
+    rows = state.vectors.model.pin_rows(pin_ids)
     pin_ids, rows = pin_ids[rows >= 0], rows[rows >= 0]
     user_features = fill_missing_features(online_features(state.store, user_ids=[user_id]), state.defaults)
     user_vec = np.zeros(state.encoder.vector_dim, dtype=np.float32) if vector is None else vector

@@ -31,8 +31,14 @@ def read_actions(conn: Connection, *, actions: tuple[str, ...]) -> pd.DataFrame:
     return copy_out(conn, query)
 
 
-def labelled_impressions(conn: Connection, *, days: int, limit: int) -> pd.DataFrame:
-    """The latest ``limit`` impressions of the last ``days`` days, with one 0/1 column per action.
+def event_span(conn: Connection) -> tuple[date, date] | None:
+    """First and last day that hold events, or None for an empty log."""
+    row = conn.execute(text("SELECT min(day), max(day) FROM events")).one()
+    return None if row[0] is None else (row[0], row[1])
+
+
+def labelled_impressions(conn: Connection, *, since: date, limit: int) -> pd.DataFrame:
+    """The latest ``limit`` impressions from day ``since`` on, with one 0/1 column per action.
 
     An impression is labelled with an action when the same user took it on the same pin the
     same day; ``event_timestamp`` is the impression's time, for point-in-time feature joins.
@@ -47,8 +53,7 @@ def labelled_impressions(conn: Connection, *, days: int, limit: int) -> pd.DataF
         """
         WITH recent AS (
             SELECT event_id, user_id, pin_id, position, ts, day FROM events
-            WHERE action = 'impression'
-              AND day > (SELECT max(day) FROM events) - {days}
+            WHERE action = 'impression' AND day >= {since}
             ORDER BY ts DESC LIMIT {limit}
         )
         SELECT i.user_id, i.pin_id, i.position, i.ts AS event_timestamp, {labels}
@@ -58,7 +63,7 @@ def labelled_impressions(conn: Connection, *, days: int, limit: int) -> pd.DataF
         GROUP BY i.event_id, i.user_id, i.pin_id, i.position, i.ts
         ORDER BY i.event_id
         """
-    ).format(days=pgsql.Literal(days), limit=pgsql.Literal(limit), labels=labels)
+    ).format(since=pgsql.Literal(since), limit=pgsql.Literal(limit), labels=labels)
     return copy_out(conn, query)
 
 

@@ -46,6 +46,6 @@ def test_artifact_round_trip_and_unknown_ids(tmp_path):
     artifact = EmbeddingArtifact(model, item_neighbours(matrix, 3), popular_pins(matrix, 5))
     artifact.save(tmp_path / "e.npz")
     loaded = EmbeddingArtifact.load(tmp_path / "e.npz")
-    assert loaded.pin_rows(np.array([0, 10, 15])).tolist() == [0, 1, -1]
-    vectors = loaded.pin_vectors_for(np.array([10, 15]))
+    assert loaded.model.pin_rows(np.array([0, 10, 15])).tolist() == [0, 1, -1]
+    vectors = loaded.model.pin_vectors_for(np.array([10, 15]))
     assert np.array_equal(vectors[0], model.pin_vectors[1]) and not vectors[1].any()

@@ -7,13 +7,7 @@ import uuid
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from models.co_engagement import (
-    CoEngagementConfig,
-    engagement_matrix,
-    factorize,
-    item_neighbours,
-    popular_pins,
-)
+from models.co_engagement import CoEngagementConfig, fit_co_engagement, item_neighbours, popular_pins
 from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database
@@ -23,6 +17,7 @@ from sql.events import read_actions
 from sql.versions import activate_version, latest_version, register_version
 
 EMBEDDING_KIND = "pin_embedding"
+POSITIVE_ACTIONS = ("click", "save", "long_click")
 
 
 @asset(
@@ -35,18 +30,12 @@ def co_engagement_embeddings(
 ) -> MaterializeResult:
     config = CoEngagementConfig()
     with database.engine().connect() as conn:
-        events = read_actions(conn, actions=("click", "save", "long_click"))
+        events = read_actions(conn, actions=POSITIVE_ACTIONS)
         pins = read_table(conn, table="pins", columns=("pin_id", "category"))
         users = read_table(conn, table="users", columns=("user_id",))
     pin_ids, user_ids = np.sort(pins["pin_id"].to_numpy()), np.sort(users["user_id"].to_numpy())
-    matrix = engagement_matrix(
-        np.searchsorted(user_ids, events["user_id"].to_numpy()),
-        np.searchsorted(pin_ids, events["pin_id"].to_numpy()),
-        events["action"].to_numpy(),
-        shape=(len(user_ids), len(pin_ids)),
-    )
     started = time.perf_counter()
-    model = factorize(matrix, user_ids, pin_ids, config)
+    model, matrix = fit_co_engagement(events, user_ids, pin_ids, config)
     artifact = EmbeddingArtifact(
         model=model,
         neighbours=item_neighbours(matrix, config.neighbours),

@@ -1,7 +1,12 @@
-"""The first multi-task ranker, trained on logged impressions with point-in-time Feast features."""
+"""The first multi-task ranker, trained on logged impressions with point-in-time features.
 
+Both kinds of input are as of the impression: engagement features come from Feast's
+``get_historical_features``, and the user/pin vectors from a co-engagement fit on the events
+before the training window (the serving embedding has seen the labels, so it would leak them).
+"""
 
 import uuid
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -10,29 +15,38 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from corkboard.settings import get_settings
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
-from models.embedding_store import EmbeddingArtifact
+from models.co_engagement import CoEngagementConfig, CoEngagementModel, fit_co_engagement
 from models.metrics import auc
 from models.ranker import ACTIONS, RankerConfig, save_ranker, train_ranker
 from models.ranker_features import FeatureEncoder
-from orchestration.assets.embeddings import EMBEDDING_KIND, pin_vector_index
+from orchestration.assets.embeddings import POSITIVE_ACTIONS, pin_vector_index
 from orchestration.assets.features import online_features
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource
-from sql.events import labelled_impressions
-from sql.versions import activate_version, active_version, register_version
+from sql.catalogue import read_table
+from sql.events import event_span, labelled_impressions, read_actions
+from sql.versions import activate_version, register_version
 
 RANKER_KIND = "ranker"
-TRAINING_DAYS = 14
 TRAINING_ROWS = 300_000
 
 
-def ranker_training_frame(database: Database, feature_store: FeatureStoreResource) -> pd.DataFrame:
-    """Recent impressions with their action labels and the features known at impression time."""
+def ranker_training_data(database: Database, feature_store: FeatureStoreResource) -> tuple[pd.DataFrame, CoEngagementModel]:
+    """The later half of the log's impressions, labelled and joined with features as of each one,
+    and vectors fit on the earlier half."""
     with database.engine().connect() as conn:
-        impressions = labelled_impressions(conn, days=TRAINING_DAYS, limit=TRAINING_ROWS)
-    if impressions.empty:
-        raise RuntimeError("no impressions to train the ranker on; materialize raw_events first")
+        span = event_span(conn)
+        if span is None:
+            raise RuntimeError("no events to train the ranker on; materialize raw_events first")
+        first, last = span
+        since = last - timedelta(days=max((last - first).days // 2, 0))
+        impressions = labelled_impressions(conn, since=since, limit=TRAINING_ROWS)
+        history = read_actions(conn, actions=POSITIVE_ACTIONS)
+        pin_ids = np.sort(read_table(conn, table="pins", columns=("pin_id",))["pin_id"].to_numpy())
+        user_ids = np.sort(read_table(conn, table="users", columns=("user_id",))["user_id"].to_numpy())
+    before = history[history["ts"] < pd.Timestamp(since, tz="UTC")]
+    vectors, _ = fit_co_engagement(before, user_ids, pin_ids, CoEngagementConfig())
     joined = historical_features(feature_store.store(), impressions)
-    return fill_missing_features(joined, feature_defaults(get_settings()))
+    return fill_missing_features(joined, feature_defaults(get_settings())), vectors
 
 
 @asset(
@@ -43,19 +57,14 @@ def ranker_training_frame(database: Database, feature_store: FeatureStoreResourc
 def ranker(
     context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource, artifacts: ArtifactStore
 ) -> MaterializeResult:
-    frame = ranker_training_frame(database, feature_store)
-    with database.engine().connect() as conn:
-        embedding = active_version(conn, kind=EMBEDDING_KIND)
-    if embedding is None:
-        raise RuntimeError("no serving pin embedding; materialize pin_vector_index first")
-    vectors = EmbeddingArtifact.load(embedding.artifact)
+    frame, vectors = ranker_training_data(database, feature_store)
     encoder = FeatureEncoder.fit(
         frame,
         user_numeric=USER_NUMERIC,
         user_categorical=USER_CATEGORICAL,
         pin_numeric=PIN_NUMERIC,
         pin_categorical=PIN_CATEGORICAL,
-        vector_dim=vectors.model.pin_vectors.shape[1],
+        vector_dim=vectors.pin_vectors.shape[1],
     )
     features = encoder.encode(
         frame,
@@ -71,16 +80,17 @@ def ranker(
     quality = _quality_table(frame, labels, model.predict(features), report.valid_auc)
     path = artifacts.path_for(RANKER_KIND, f"{uuid.uuid4().hex}.pt")
     save_ranker(path, model, encoder)
-    metrics = {"valid_auc": report.valid_auc, "embedding_version": embedding.version}
     with database.engine().begin() as conn:
-        version = register_version(conn, kind=RANKER_KIND, artifact=str(path), metrics=metrics)
+        version = register_version(conn, kind=RANKER_KIND, artifact=str(path), metrics={"valid_auc": report.valid_auc})
         activate_version(conn, kind=RANKER_KIND, version=version)
+    context.log.info(f"ranker v{version}: validation AUC {report.valid_auc}")
     return MaterializeResult(
         metadata={
             "version": version,
             "path": MetadataValue.path(str(path)),
             "training_rows": report.n_train,
             "validation_rows": report.n_valid,
+            "first_training_day": str(frame["event_timestamp"].min().date()),
             "train_loss_per_epoch": MetadataValue.json([round(x, 4) for x in report.train_loss]),
             "per_head": MetadataValue.md(quality.to_markdown(index=False)),
         }
@@ -90,15 +100,16 @@ def ranker(
 def _quality_table(
     frame: pd.DataFrame, labels: np.ndarray, probs: np.ndarray, valid_auc: dict[str, float]
 ) -> pd.DataFrame:
-    """Per head: positive rate, validation AUC, and the AUC of the pin's own 30-day rate alone."""
+    """Per head: positive rate, mean prediction, validation AUC, and the AUC of the pin's 30-day rate alone
+    (the baseline is untrained, so its AUC over all rows estimates the same quantity)."""
     rows = []
     for column, action in enumerate(ACTIONS):
         baseline = frame[f"pin_engagement__{action}_rate_30d"].to_numpy(dtype=np.float64)
         rows.append(
             {
                 "head": action,
-                "positive_rate": float(labels[:, column].mean()),
-                "mean_prediction": float(probs[:, column].mean()),
+                "positive_rate": round(float(labels[:, column].mean()), 4),
+                "mean_prediction": round(float(probs[:, column].mean()), 4),
                 "ranker_valid_auc": round(valid_auc.get(action, float("nan")), 4),
                 "engagement_rate_auc": round(auc(labels[:, column], baseline), 4),
             }
