@@ -14,7 +14,7 @@ from corkboard.settings import get_settings
 
 
 def _materialize(args: argparse.Namespace) -> int:
-    from corkboard.pipeline_run import materialize_world
+    from corkboard.materialize import materialize_world
 
     materialize_world(args.world, progress=lambda line: print(line, file=sys.stderr, flush=True))
     return 0
@@ -29,7 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from corkboard.pipeline_run import dagster_instance
+    from corkboard.materialize import dagster_instance
 
     dagster_instance()  # sets DAGSTER_HOME under the data dir
     command = ["dagster", "dev", "-m", "orchestration.definitions", "-h", args.host, "-p", str(args.port)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from features.store import feature_defaults, fill_missing_features, online_features
 from models.embedding_store import EmbeddingArtifact
@@ -49,6 +49,8 @@ class PinTable:
 
 @dataclass(frozen=True)
 class ServingState:
+    """What one serving process holds: connections, the serving versions and the pin cache."""
+
     engine: Engine
     store: FeatureStore
     embedding_version: int
@@ -76,28 +78,35 @@ def load_serving_state(engine: Engine, store: FeatureStore, *, ef_search: int) -
     vectors = EmbeddingArtifact.load(embedding.artifact)
     ranker, encoder = load_ranker(Path(ranking.artifact))
     defaults = feature_defaults()
-    pin_ids = vectors.model.pin_ids
-    frames = [
-        online_features(store, pin_ids=pin_ids[start : start + FEATURE_BATCH])
-        for start in range(0, len(pin_ids), FEATURE_BATCH)
-    ]
-    pin_features = fill_missing_features(pd.concat(frames, ignore_index=True), defaults)
-    catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
-    creator_pins = catalogue.groupby("creator_id")["creator_id"].transform("size").to_numpy()
-    created = catalogue["created_at"]
-    pins = PinTable(
-        features=encoder.encode_pins(pin_features),
-        is_ad=catalogue["is_ad"].astype(bool).to_numpy(),
-        is_shopping=catalogue["merchant_id"].notna().to_numpy(),
-        creator_pins=creator_pins.astype(np.float64),
-        age_days=((datetime.now(timezone.utc) - created).dt.total_seconds() / 86400).to_numpy(),
-    )
+    pins = _pin_table(store, encoder, vectors.model.pin_ids, catalogue, defaults)
     return ServingState(
         engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins, defaults, ef_search
     )
 
 
-def _candidates(state: ServingState, conn, user_id: int, vector: np.ndarray | None) -> dict[int, list[str]]:
+def _pin_table(
+    store: FeatureStore, encoder: FeatureEncoder, pin_ids: np.ndarray, catalogue: pd.DataFrame, defaults: dict[str, float]
+) -> PinTable:
+    """Encoded online features and blend attributes of every pin, in ``pin_ids`` order."""
+    frames = [
+        online_features(store, pin_ids=pin_ids[start : start + FEATURE_BATCH])
+        for start in range(0, len(pin_ids), FEATURE_BATCH)
+    ]
+    features = fill_missing_features(pd.concat(frames, ignore_index=True), defaults)
+    catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
+    age = datetime.now(timezone.utc) - catalogue["created_at"]
+    return PinTable(
+        features=encoder.encode_pins(features),
+        is_ad=catalogue["is_ad"].astype(bool).to_numpy(),
+        is_shopping=catalogue["merchant_id"].notna().to_numpy(),
+        creator_pins=catalogue.groupby("creator_id")["creator_id"].transform("size").to_numpy(dtype=np.float64),
+        age_days=(age.dt.total_seconds() / 86400).to_numpy(),
+    )
+
+
+def _candidates(
+    state: ServingState, conn: Connection, user_id: int, vector: np.ndarray | None
+) -> dict[int, list[str]]:
     """Candidate pin ids with the sources that proposed them, minus pins the user hid or engaged."""
     recent = recent_engaged_pins(conn, user_id=user_id, limit=RECENT_PINS)
     exclude = set(recent) | set(hidden_pins(conn, user_id=user_id))

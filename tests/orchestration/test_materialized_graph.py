@@ -4,7 +4,7 @@ from dagster import AssetKey, materialize
 from sqlalchemy import text
 
 from corkboard.database import get_engine
-from corkboard.pipeline_run import dagster_instance
+from corkboard.materialize import dagster_instance
 from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
 from orchestration.assets.ingest import raw_events
 from orchestration.definitions import RESOURCES, defs
