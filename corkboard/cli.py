@@ -49,7 +49,7 @@ def _users(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     from models.utility import UtilityWeights
-    from service.pipeline import recommend
+    from service.pipeline import NotReadyError, recommend
     from service.state import open_serving_state
 
     try:
@@ -57,7 +57,11 @@ def _recommend(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"corkboard recommend: {error}", file=sys.stderr)
         return 2
-    state = open_serving_state(get_settings())
+    try:
+        state = open_serving_state(get_settings())
+    except NotReadyError as error:
+        print(f"corkboard recommend: {error}", file=sys.stderr)
+        return 1
     print(recommend(state, user_id=args.user, k=args.k, weights=weights).model_dump_json(indent=2))
     return 0
 

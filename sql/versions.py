@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,15 @@ def _row_to_version(row: Any) -> ModelVersion:
     return ModelVersion(row.version, row.kind, row.artifact, dict(row.metrics), row.active)
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (an AUC with one class absent) become null: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def register_version(conn: Connection, *, kind: str, artifact: str, metrics: dict[str, Any]) -> int:
     """Record a new, not yet serving, version of ``kind``; returns its number."""
     return conn.execute(
@@ -29,7 +39,7 @@ def register_version(conn: Connection, *, kind: str, artifact: str, metrics: dic
             "INSERT INTO model_versions (kind, artifact, metrics) "
             "VALUES (:kind, :artifact, CAST(:metrics AS jsonb)) RETURNING version"
         ),
-        {"kind": kind, "artifact": artifact, "metrics": json.dumps(metrics)},
+        {"kind": kind, "artifact": artifact, "metrics": json.dumps(_json_safe(metrics))},
     ).scalar_one()
 
 

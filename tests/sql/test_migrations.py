@@ -27,3 +27,16 @@ def test_events_reject_unknown_actions(session_data_dir):
             raise AssertionError("an unknown action was accepted")
         finally:
             conn.rollback()
+
+
+def test_versions_swap_and_store_nan_metrics_as_null(session_data_dir):
+    from sql.versions import activate_version, active_version, register_version
+
+    with get_engine().begin() as conn:
+        first = register_version(conn, kind="test_model", artifact="a", metrics={"auc": {"click": float("nan")}})
+        second = register_version(conn, kind="test_model", artifact="b", metrics={"auc": 0.7})
+        activate_version(conn, kind="test_model", version=first)
+        assert active_version(conn, kind="test_model").metrics == {"auc": {"click": None}}
+        activate_version(conn, kind="test_model", version=second)
+        assert active_version(conn, kind="test_model").artifact == "b"
+        conn.rollback()
