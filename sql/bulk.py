@@ -28,7 +28,11 @@ def copy_into(conn: Connection, table: str, frame: pd.DataFrame) -> int:
 
 
 def copy_out(conn: Connection, query: pgsql.Composable, params: dict | None = None) -> pd.DataFrame:
-    """Run ``query`` through COPY ... TO STDOUT and parse the CSV (much faster than row fetches)."""
+    """Run ``query`` through COPY ... TO STDOUT and parse the CSV (much faster than row fetches).
+
+    ``params`` fill ``%(name)s`` placeholders; psycopg binds them client-side, as COPY takes no
+    server-side parameters.
+    """
     driver = conn.connection.driver_connection
     statement = pgsql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query)
     buffer = io.BytesIO()

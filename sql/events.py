@@ -26,9 +26,9 @@ def replace_days(conn: Connection, *, first: date, last: date, events: pd.DataFr
 def read_actions(conn: Connection, *, actions: tuple[str, ...]) -> pd.DataFrame:
     """user_id, pin_id, action, ts of every event whose action is in ``actions``."""
     query = pgsql.SQL(
-        "SELECT user_id, pin_id, action, ts FROM events WHERE action = ANY({}) AND pin_id IS NOT NULL"
-    ).format(pgsql.Literal(list(actions)))
-    return copy_out(conn, query)
+        "SELECT user_id, pin_id, action, ts FROM events WHERE action = ANY(%(actions)s) AND pin_id IS NOT NULL"
+    )
+    return copy_out(conn, query, {"actions": list(actions)})
 
 
 def event_span(conn: Connection) -> tuple[date, date] | None:
@@ -53,8 +53,8 @@ def labelled_impressions(conn: Connection, *, since: date, limit: int) -> pd.Dat
         """
         WITH recent AS (
             SELECT event_id, user_id, pin_id, position, ts, day FROM events
-            WHERE action = 'impression' AND day >= {since}
-            ORDER BY ts DESC LIMIT {limit}
+            WHERE action = 'impression' AND day >= %(since)s
+            ORDER BY ts DESC LIMIT %(limit)s
         )
         SELECT i.user_id, i.pin_id, i.position, i.ts AS event_timestamp, {labels}
         FROM recent i
@@ -63,8 +63,8 @@ def labelled_impressions(conn: Connection, *, since: date, limit: int) -> pd.Dat
         GROUP BY i.event_id, i.user_id, i.pin_id, i.position, i.ts
         ORDER BY i.event_id
         """
-    ).format(since=pgsql.Literal(since), limit=pgsql.Literal(limit), labels=labels)
-    return copy_out(conn, query)
+    ).format(labels=labels)
+    return copy_out(conn, query, {"since": since, "limit": limit})
 
 
 def recent_engaged_pins(conn: Connection, *, user_id: int, limit: int) -> list[int]:

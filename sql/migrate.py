@@ -23,10 +23,20 @@ def migration_files() -> list[tuple[str, str]]:
     return [(f.name.removesuffix(".sql"), f.read_text()) for f in files]
 
 
+class MissingPgvectorError(RuntimeError):
+    """The configured server cannot create the ``vector`` extension."""
+
+
 def apply_migrations(engine: Engine) -> list[str]:
-    """Apply pending migrations in one transaction each; returns the versions applied now."""
+    """Apply pending migrations in one transaction; returns the versions applied now."""
     applied_now: list[str] = []
     with engine.begin() as conn:
+        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).first()
+        if available is None:
+            raise MissingPgvectorError(
+                f"the database at {engine.url.render_as_string(hide_password=True)} has no pgvector "
+                "extension; install pgvector there, or unset CORKBOARD_DATABASE_URL for the embedded server"
+            )
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         conn.execute(text(_LEDGER))
         done = set(conn.scalars(text("SELECT version FROM schema_migrations")))

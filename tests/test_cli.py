@@ -50,3 +50,28 @@ def test_features_prints_the_users_online_row(materialized_tiny):
     assert row["user_id"] == user
     assert row["user_profile__country"]
     assert row["user_engagement__impressions_30d"] > 0
+
+
+def test_recommendations_follow_the_users_interests(materialized_tiny):
+    """The pages of the most active users hold their engaged topics far more often than the catalogue does."""
+    from sqlalchemy import text
+
+    from corkboard.database import get_engine
+
+    users = [int(u) for u in corkboard("users", "--limit", "5").stdout.split()]
+    with get_engine().connect() as conn:
+        category = dict(conn.execute(text("SELECT pin_id, category FROM pins")).all())
+        share = {c: n / len(category) for c, n in conn.execute(text("SELECT category, count(*) FROM pins GROUP BY 1")).all()}
+        on_topic, chance = [], []
+        for user in users:
+            engaged = set(
+                conn.scalars(
+                    text("SELECT DISTINCT p.category FROM events e JOIN pins p USING (pin_id) "
+                         "WHERE e.user_id = :u AND e.action IN ('click', 'save')"),
+                    {"u": user},
+                )
+            )
+            page = json.loads(corkboard("recommend", str(user), "--k", "20").stdout)["items"]
+            on_topic.append(sum(category[item["pin_id"]] in engaged for item in page) / len(page))
+            chance.append(sum(share[c] for c in engaged))
+    assert sum(on_topic) / len(on_topic) > 1.3 * sum(chance) / len(chance)
