@@ -1,4 +1,4 @@
-"""The ``corkboard`` command: materialize, serve, ui, users, recommend, features."""
+"""The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, features, tune."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from corkboard.settings import get_settings
 
@@ -47,23 +48,59 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recommend(args: argparse.Namespace) -> int:
+def _page(args: argparse.Namespace) -> int:
+    """recommend, related and search: the same JSON as the REST API, through the same pipeline."""
     from models.utility import UtilityWeights
-    from service.pipeline import NotReadyError, recommend
-    from service.state import open_serving_state
+    from service.pipeline import UnknownPinError, home_feed, related_pins, search, served_weights
+    from service.state import NotReadyError, open_serving_state
 
     try:
-        weights = UtilityWeights.parse(args.weights) if args.weights else UtilityWeights()
-    except ValueError as error:
-        print(f"corkboard recommend: {error}", file=sys.stderr)
-        return 2
-    try:
+        weights = UtilityWeights.parse(args.weights) if args.weights else None
+        if args.command == "search" and not args.text.strip():
+            raise ValueError("the query is empty")
         state = open_serving_state(get_settings())
-    except NotReadyError as error:
-        print(f"corkboard recommend: {error}", file=sys.stderr)
-        return 1
-    print(recommend(state, user_id=args.user, k=args.k, weights=weights).model_dump_json(indent=2))
+        if args.command == "recommend":
+            weights, arm = (weights, None) if weights else served_weights(state, user_id=args.user)
+            page = home_feed(state, user_id=args.user, k=args.k, weights=weights, arm=arm)
+        elif args.command == "related":
+            page = related_pins(state, pin_id=args.pin, k=args.k, weights=weights or UtilityWeights())
+        else:
+            page = search(state, query=args.text, k=args.k, weights=weights or UtilityWeights())
+    except (ValueError, NotReadyError, UnknownPinError) as error:
+        print(f"corkboard {args.command}: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
+    print(page.model_dump_json(indent=2))
     return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from corkboard.tuning import tune, tune_logged
+    from models.utility_tuner import Thresholds
+    from service.state import NotReadyError, open_serving_state
+    from sql.catalogue import user_ids
+
+    settings = get_settings()
+    out_dir = args.out_dir or settings.data_dir / "tuning"
+    thresholds = Thresholds(creator=args.min_creator, merchant=args.min_merchant, ad=args.min_ad, relative=args.relative)
+    common = {"k": args.k, "out_dir": out_dir, "holdout_fraction": args.holdout, "seed": args.seed}
+    try:
+        if args.replay:
+            summary = tune_logged(pd.read_parquet(args.replay), thresholds=thresholds, **common)
+        else:
+            state = open_serving_state(settings)
+            with state.engine.connect() as conn:
+                users = user_ids(conn, limit=args.users)
+            summary = tune(
+                state=state, users=users, min_creator=args.min_creator, min_merchant=args.min_merchant,
+                min_ad=args.min_ad, relative=args.relative, **common,
+            )
+    except (ValueError, NotReadyError) as error:
+        print(f"corkboard tune: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["chosen"] is not None else 3
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -103,11 +140,28 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--limit", type=int, default=10)
     users.set_defaults(run=_users)
 
-    rec = commands.add_parser("recommend", help="print a user's recommendations as JSON")
-    rec.add_argument("user", type=int)
-    rec.add_argument("--k", type=_positive_k, default=10)
-    rec.add_argument("--weights", help="e.g. creator=1.5,merchant=0,ad=0")
-    rec.set_defaults(run=_recommend)
+    for name, target, target_type, help_text in (
+        ("recommend", "user", int, "print a user's home feed as JSON"),
+        ("related", "pin", int, "print pins related to a pin as JSON"),
+        ("search", "text", str, "print pins matching a query as JSON"),
+    ):
+        page = commands.add_parser(name, help=help_text)
+        page.add_argument(target, type=target_type)
+        page.add_argument("--k", type=_positive_k, default=10)
+        page.add_argument("--weights", help="e.g. creator=1.5,merchant=0,ad=0")
+        page.set_defaults(run=_page)
+
+    tuning = commands.add_parser("tune", help="pick utility weights on logged requests; print a JSON summary")
+    tuning.add_argument("--users", type=int, default=300, help="log one request for each of this many users")
+    tuning.add_argument("--replay", type=Path, help="tune on a requests.parquet of an earlier run instead")
+    for name in ("creator", "merchant", "ad"):
+        tuning.add_argument(f"--min-{name}", type=float, default=0.0, help=f"minimum {name} utility per page")
+    tuning.add_argument("--relative", action="store_true", help="minimums are multiples of the pinner-only page's")
+    tuning.add_argument("--k", type=_positive_k, default=10)
+    tuning.add_argument("--holdout", type=float, default=0.3, help="share of requests held out to check the choice")
+    tuning.add_argument("--seed", type=int, default=0)
+    tuning.add_argument("--out-dir", type=Path, help="default: DATA_DIR/tuning")
+    tuning.set_defaults(run=_tune)
 
     features = commands.add_parser("features", help="print a user's online features as JSON")
     features.add_argument("user", type=int)

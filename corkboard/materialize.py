@@ -46,4 +46,4 @@ def materialize_world(world: str, *, progress: Progress = print) -> None:
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
     )
     rest = [a for a in assets if a.key not in (catalogue.key, raw_events.key)]
-    run(rest, "[3/3] graph, features, embeddings, index, ranker")
+    run(rest, "[3/3] graph, features, embeddings, text index, ranker")

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     api_key: SecretStr = Field(SecretStr("change-me"), description="Key for admin routes.")
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
+    seen_days: int = Field(7, ge=0, description="Do not show a pin again within this many days.")
+    max_pins_per_creator: int = Field(2, ge=1, description="Per page, so one creator cannot fill it.")
+    source_timeout_ms: int = Field(150, ge=1, description="Budget of each database-backed candidate source.")
 
     @property
     def pg_dir(self) -> Path:

@@ -1,12 +1,26 @@
-"""The bipartite pin-board graph as CSR arrays, saved as one .npz for memory-mapped loading."""
+"""The bipartite pin-board graph as CSR arrays, saved as versioned folders of memory-mappable .npy.
+
+Layout of a graph folder: one sub-folder per saved version holding one ``<array>.npy`` per
+field, and a ``CURRENT`` file naming the version readers should open. ``save`` writes a new
+version beside the old ones and swaps ``CURRENT`` with ``os.replace``, so a reader sees the old
+graph or the new one, never half of one. ``GraphHandle`` lets a service pick up a new save
+without restarting.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+
+POINTER = "CURRENT"
 
 
 @dataclass(frozen=True)
@@ -24,16 +38,82 @@ class PinBoardGraph:
     def edges(self) -> int:
         return len(self.pin_boards)
 
-    def save(self, path: Path) -> None:
-        """Write atomically: readers see the old graph or the new one, never half of one."""
-        partial = path.with_suffix(".tmp.npz")
-        np.savez(partial, **{f.name: getattr(self, f.name) for f in fields(self)})
-        os.replace(partial, path)
+    def save(self, folder: Path) -> Path:
+        """Write a new version under ``folder`` and make it current; returns the version's folder.
+
+        Readers of ``folder`` see the previous graph until the pointer swap, then this one.
+        Older versions are deleted, except the previous one, which a reader may be opening.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        # Zero-padded nanoseconds sort by age; the random suffix keeps concurrent writers apart.
+        version = Path(tempfile.mkdtemp(prefix=f"v{time.time_ns():020d}-", dir=folder))
+        version.chmod(0o755)  # mkdtemp makes it owner-only; a service under another user must read it
+        for field in fields(self):
+            np.save(version / f"{field.name}.npy", np.ascontiguousarray(getattr(self, field.name)))
+        previous = current_version(folder) if (folder / POINTER).exists() else None
+        pointer = folder / f"{POINTER}.{version.name}.tmp"
+        pointer.write_text(version.name)
+        os.replace(pointer, folder / POINTER)
+        for stale in folder.iterdir():
+            # Older folders are past versions or failed saves; newer ones may be a concurrent save.
+            if stale.is_dir() and stale.name < version.name and stale.name != previous:
+                # Open memory maps keep their pages after the unlink, so a serving handle is unaffected.
+                shutil.rmtree(stale, ignore_errors=True)
+        return version
 
     @classmethod
-    def load(cls, path: Path) -> PinBoardGraph:
-        with np.load(path) as arrays:
-            return cls(**{f.name: arrays[f.name] for f in fields(cls)})
+    def load(cls, folder: Path) -> PinBoardGraph:
+        """Read the current version of ``folder`` into memory."""
+        return _read(Path(folder), current_version(folder), mmap_mode=None)
+
+
+def load_mmap(folder: Path) -> PinBoardGraph:
+    """Memory-map the current version of ``folder``: arrays are read-only and paged in on use."""
+    return _read(Path(folder), current_version(folder), mmap_mode="r")
+
+
+def current_version(folder: Path) -> str:
+    """The version name ``CURRENT`` points at; FileNotFoundError when nothing was saved yet."""
+    return (Path(folder) / POINTER).read_text().strip()
+
+
+class GraphHandle:
+    """The serving copy of the graph saved in ``folder``, memory-mapped and swappable.
+
+    Take ``handle.graph`` once per request: a concurrent ``reload_if_changed`` replaces the
+    reference, never the arrays a request already holds.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._lock = threading.Lock()
+        version = current_version(self.folder)
+        self._current = (version, _read(self.folder, version, mmap_mode="r"))
+
+    @property
+    def graph(self) -> PinBoardGraph:
+        return self._current[1]
+
+    @property
+    def version(self) -> str:
+        return self._current[0]
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the current save if it is newer than the one held; True when it swapped."""
+        with self._lock:
+            version = current_version(self.folder)
+            if version == self._current[0]:
+                return False
+            # One tuple assignment: readers see the old pair or the new pair, never a mix.
+            self._current = (version, _read(self.folder, version, mmap_mode="r"))
+            return True
+
+
+def _read(folder: Path, version: str, mmap_mode: Literal["r"] | None) -> PinBoardGraph:
+    return PinBoardGraph(
+        **{f.name: np.load(folder / version / f"{f.name}.npy", mmap_mode=mmap_mode) for f in fields(PinBoardGraph)}
+    )
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,9 @@
 The input row is ``[user block | pin block | pair block]``:
 - user block: the user's numeric and categorical columns; computed once per request;
 - pin block: the pin's columns; computed once for every pin and cached by the service;
-- pair block: cosine and elementwise product of a user vector and a pin vector, and
-  ``log1p(position)``; the only part computed per (user, pin) pair.
+- pair block: cosine and elementwise product of a user vector and a pin vector, the user's
+  interest in the pin's category, and ``log1p(position)``; the only part computed per
+  (user, pin) pair.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class FeatureEncoder:
 
     @property
     def pair_dim(self) -> int:
-        return self.vector_dim + 2
+        return self.vector_dim + 3
 
     @property
     def input_dim(self) -> int:
@@ -177,9 +178,16 @@ class FeatureEncoder:
         return self.pin.encode(frame)
 
     def pair_block(
-        self, user_vectors: np.ndarray, pin_vectors: np.ndarray, position: np.ndarray | float
+        self,
+        user_vectors: np.ndarray,
+        pin_vectors: np.ndarray,
+        position: np.ndarray | float,
+        interest: np.ndarray | float = 0.0,
     ) -> np.ndarray:
-        """Cosine, elementwise product and ``log1p(position)``: ``[n, vector_dim + 2]`` float32.
+        """Cosine, elementwise product, interest and ``log1p(position)``: ``[n, vector_dim + 3]`` float32.
+
+        ``interest`` is the user's share of engagement in each pin's category (see
+        ``models.interests``).
 
         ``user_vectors`` may have one row (one request) and is broadcast over the pins.
         Training passes the logged display position; serving passes ``position=0`` for
@@ -198,7 +206,8 @@ class FeatureEncoder:
         # A zero vector (no history, no embedding) gets cosine 0 instead of NaN.
         cosine = product.sum(axis=1) / np.maximum(norms, 1e-12)
         positions = np.broadcast_to(np.asarray(position, dtype=np.float32), cosine.shape)
-        pair = np.column_stack([cosine, product, np.log1p(positions)])
+        interests = np.broadcast_to(np.asarray(interest, dtype=np.float32), cosine.shape)
+        pair = np.column_stack([cosine, product, interests, np.log1p(positions)])
         return pair.astype(np.float32, copy=False)
 
     def assemble(
@@ -231,9 +240,10 @@ class FeatureEncoder:
         user_vectors: np.ndarray,
         pin_vectors: np.ndarray,
         position: np.ndarray | float,
+        interest: np.ndarray | float = 0.0,
     ) -> np.ndarray:
         """All three blocks for rows that carry both user and pin columns (training data)."""
-        pair = self.pair_block(user_vectors, pin_vectors, position)
+        pair = self.pair_block(user_vectors, pin_vectors, position, interest)
         return self.assemble(self.encode_users(frame), self.encode_pins(frame), pair)
 
     def to_state(self) -> dict[str, Any]:

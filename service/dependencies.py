@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from corkboard.settings import Settings, get_settings
-from service.pipeline import ServingState
+from service.state import ServingState
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

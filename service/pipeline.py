@@ -1,175 +1,231 @@
-"""The request path: online features -> candidates -> ranker -> utility blend -> page.
+"""One pipeline for three surfaces: candidates -> ranker -> utility blend -> page.
 
-Everything expensive (models, vectors, the whole catalogue's pin features) is loaded once in
-``load_serving_state``; ``recommend`` only looks things up and runs the ranker.
+Home feed, related pins and search differ only in where candidates come from and whose
+features give context; scoring, blending and page assembly are shared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from feast import FeatureStore
-from sqlalchemy import Connection, Engine
 
-from features.store import feature_defaults, fill_missing_features, online_features
-from models.embedding_store import EmbeddingArtifact
-from models.ranker import MultiTaskRanker, load_ranker
-from models.ranker_features import FeatureEncoder
-from models.utility import UtilityWeights, blend, stakeholder_utilities
-from service.schemas import RecommendationPublic, RecommendedPin
-from sql.catalogue import read_table, user_exists
-from sql.embeddings import nearest_pins, user_vector
-from sql.events import hidden_pins, recent_engaged_pins
-from sql.versions import active_version
+from features.store import fill_missing_features, online_features
+from models.interests import interest_vectors
+from models.utility import UtilityWeights
+from models.text_tower import embed_texts
+from service.candidates import Candidates, co_engagement_rows, nearest_rows, pixie_rows, popular_rows
+from service.experiments import weights_for
+from service.page import assemble_page
+from service.schemas import PagePublic
+from service.scoring import ScoredCandidates, score
+from service.state import ServingState
+from sql.catalogue import user_locale
+from sql.embeddings import pin_vector, user_vector
+from sql.events import excluded_pins, recent_engagements
+from sql.utility_weights import default_weights, list_arms
 
-RETRIEVAL_CANDIDATES = 400
-RECENT_PINS = 20
-NEIGHBOURS_PER_PIN = 20
-FEATURE_BATCH = 5_000
+RECENT_ENGAGEMENTS = 20
+# A related-pins page ranks few, close candidates: the ranker knows engagement, not closeness
+# to the subject pin, so relevance has to come from candidate generation.
+RELATED_PER_SOURCE = 50
+# Search ranks only the closest matches, a few per slot: relevance comes from retrieval.
+SEARCH_CANDIDATES_PER_SLOT = 3
+MIN_SEARCH_CANDIDATES = 30
+QUERY_CONTEXT_PINS = 20  # the query's best text matches stand for it in the engagement space
 
 
-class NotReadyError(RuntimeError):
-    """Serving state is missing: nothing has been materialized yet, or a model is absent."""
-
-
-@dataclass(frozen=True)
-class PinTable:
-    """Per-pin arrays aligned with the embedding's sorted pin ids."""
-
-    features: np.ndarray  # the ranker's encoded pin block
-    is_ad: np.ndarray
-    is_shopping: np.ndarray
-    creator_pins: np.ndarray
-    age_days: np.ndarray
+class UnknownPinError(LookupError):
+    """The pin is not in the serving catalogue."""
 
 
 @dataclass(frozen=True)
-class ServingState:
-    """What one serving process holds: connections, the serving versions and the pin cache."""
+class UserContext:
+    """What the request knows about its user (nothing for an anonymous or unknown one)."""
 
-    engine: Engine
-    store: FeatureStore
-    embedding_version: int
-    ranker_version: int
-    vectors: EmbeddingArtifact
-    ranker: MultiTaskRanker
-    encoder: FeatureEncoder
-    pins: PinTable
-    defaults: dict[str, float]
-    ef_search: int
+    user_id: int | None
+    locale: tuple[str, str] | None
+    vector: np.ndarray | None
+    features: pd.DataFrame
+    engagements: pd.DataFrame
+    excluded_rows: frozenset[int]
+    interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
 
     @property
-    def model_versions(self) -> dict[str, int]:
-        return {"pin_embedding": self.embedding_version, "ranker": self.ranker_version}
+    def is_cold(self) -> bool:
+        return self.engagements.empty
 
 
-def load_serving_state(engine: Engine, store: FeatureStore, *, ef_search: int) -> ServingState:
-    """Load the serving versions and cache every pin's features; raises NotReadyError if absent."""
-    with engine.connect() as conn:
-        embedding = active_version(conn, kind="pin_embedding")
-        ranking = active_version(conn, kind="ranker")
-        catalogue = read_table(conn, table="pins", columns=("pin_id", "creator_id", "is_ad", "merchant_id", "created_at"))
-    if embedding is None or ranking is None:
-        raise NotReadyError("no serving pin embedding or ranker: run `corkboard materialize` first")
-    vectors = EmbeddingArtifact.load(embedding.artifact)
-    ranker, encoder = load_ranker(Path(ranking.artifact))
-    defaults = feature_defaults()
-    pins = _pin_table(store, encoder, vectors.model.pin_ids, catalogue, defaults)
-    return ServingState(
-        engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins, defaults, ef_search
-    )
-
-
-def _pin_table(
-    store: FeatureStore, encoder: FeatureEncoder, pin_ids: np.ndarray, catalogue: pd.DataFrame, defaults: dict[str, float]
-) -> PinTable:
-    """Encoded online features and blend attributes of every pin, in ``pin_ids`` order."""
-    frames = [
-        online_features(store, pin_ids=pin_ids[start : start + FEATURE_BATCH])
-        for start in range(0, len(pin_ids), FEATURE_BATCH)
-    ]
-    features = fill_missing_features(pd.concat(frames, ignore_index=True), defaults)
-    catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
-    age = datetime.now(timezone.utc) - catalogue["created_at"]
-    return PinTable(
-        features=encoder.encode_pins(features),
-        is_ad=catalogue["is_ad"].astype(bool).to_numpy(),
-        is_shopping=catalogue["merchant_id"].notna().to_numpy(),
-        creator_pins=catalogue.groupby("creator_id")["creator_id"].transform("size").to_numpy(dtype=np.float64),
-        age_days=(age.dt.total_seconds() / 86400).to_numpy(),
-    )
-
-
-def _candidates(
-    state: ServingState, conn: Connection, user_id: int, vector: np.ndarray | None
-) -> dict[int, list[str]]:
-    """Candidate pin ids with the sources that proposed them, minus pins the user hid or engaged."""
-    recent = recent_engaged_pins(conn, user_id=user_id, limit=RECENT_PINS)
-    exclude = set(recent) | set(hidden_pins(conn, user_id=user_id))
-    found: dict[int, list[str]] = {}
-    if vector is not None and np.any(vector):
-        for pin_id, _ in nearest_pins(
-            conn, version=state.embedding_version, query=vector, k=RETRIEVAL_CANDIDATES,
-            exclude=sorted(exclude), ef_search=state.ef_search,
-        ):
-            found.setdefault(pin_id, []).append("embedding")
-    rows = state.vectors.model.pin_rows(np.asarray(recent, dtype=np.int64))
-    neighbours = state.vectors.neighbours[rows[rows >= 0], :NEIGHBOURS_PER_PIN].ravel()
-    for pin_id in state.vectors.model.pin_ids[neighbours[neighbours >= 0]].tolist():
-        if pin_id not in exclude and "co_engagement" not in found.setdefault(pin_id, []):
-            found[pin_id].append("co_engagement")
-    return found
-
-
-def _popular(state: ServingState, count: int) -> dict[int, list[str]]:
-    popular = state.vectors.model.pin_ids[state.vectors.popular[:count]]
-    return {int(pin_id): ["popular"] for pin_id in popular}
-
-
-def recommend(state: ServingState, *, user_id: int, k: int, weights: UtilityWeights) -> RecommendationPublic:
-    """The top ``k`` pins for ``user_id``; unknown or history-less users get ranked popular pins."""
-    fallback = None
+def user_context(state: ServingState, user_id: int | None) -> UserContext:
+    """Online features, vector, recent engagements and exclusions of ``user_id``."""
+    lookup_id = -1 if user_id is None else user_id
+    features = fill_missing_features(online_features(state.store, user_ids=[lookup_id]), state.defaults)
+    if user_id is None:
+        nobody = pd.DataFrame(columns=["pin_id", "action", "ts"])
+        return UserContext(None, None, None, features, nobody, frozenset(), _interest(state, nobody))
     with state.engine.connect() as conn:
-        known = user_exists(conn, user_id=user_id)
-        vector = user_vector(conn, version=state.embedding_version, user_id=user_id) if known else None
-        candidates = _candidates(state, conn, user_id, vector) if known else {}
-    if not candidates:
-        fallback = "cold_start" if not known or vector is None or not np.any(vector) else "no_candidates"
-        candidates = _popular(state, max(k, RETRIEVAL_CANDIDATES))
-    pin_ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-    rows = state.vectors.model.pin_rows(pin_ids)
-    pin_ids, rows = pin_ids[rows >= 0], rows[rows >= 0]
-    user_features = fill_missing_features(online_features(state.store, user_ids=[user_id]), state.defaults)
-    user_vec = np.zeros(state.encoder.vector_dim, dtype=np.float32) if vector is None else vector
-    inputs = state.encoder.assemble(
-        state.encoder.encode_users(user_features),
-        state.pins.features[rows],
-        state.encoder.pair_block(user_vec, state.vectors.model.pin_vectors[rows], 0.0),
+        locale = user_locale(conn, user_id=user_id)
+        vector = user_vector(conn, version=state.embedding_version, user_id=user_id)
+        engagements = recent_engagements(conn, user_id=user_id, limit=RECENT_ENGAGEMENTS)
+        excluded = excluded_pins(conn, user_id=user_id, seen_days=state.settings.seen_days)
+    rows = state.vectors.model.pin_rows(np.asarray(excluded, dtype=np.int64))
+    excluded_rows = frozenset(rows[rows >= 0].tolist())
+    return UserContext(user_id, locale, vector, features, engagements, excluded_rows, _interest(state, engagements))
+
+
+def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
+    rows = state.vectors.model.pin_rows(engagements["pin_id"].to_numpy(dtype=np.int64))
+    codes = state.pins.category_code[rows[rows >= 0]]
+    return interest_vectors(np.zeros(len(codes), dtype=np.int64), codes, 1, len(state.pins.categories))[0]
+
+
+def served_weights(state: ServingState, *, user_id: int) -> tuple[UtilityWeights, str | None]:
+    """The stored default weights, or those of the user's experiment arm, and the arm's name."""
+    with state.engine.connect() as conn:
+        return weights_for(user_id, default=default_weights(conn), arms=list_arms(conn))
+
+
+def score_candidates(state: ServingState, *, user_id: int) -> ScoredCandidates:
+    """Home-feed candidates of ``user_id`` scored by the ranker, before blending (for the tuner)."""
+    user = user_context(state, user_id)
+    candidates, _ = _home_candidates(state, user)
+    return score(
+        state, candidates.sources, user_features=user.features, user_vector=user.vector, user_interest=user.interest
     )
-    heads = state.ranker.predict_heads(inputs)
-    utilities = stakeholder_utilities(
-        heads,
-        is_ad=state.pins.is_ad[rows],
-        is_shopping=state.pins.is_shopping[rows],
-        creator_followers=state.pins.creator_pins[rows],
-        pin_age_days=state.pins.age_days[rows],
+
+
+def _home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates, str | None]:
+    candidates = Candidates()
+    fallback = None
+    if not user.is_cold:
+        seeds = state.vectors.model.pin_rows(user.engagements["pin_id"].to_numpy(dtype=np.int64))
+        excluded_ids = state.vectors.model.pin_ids[sorted(user.excluded_rows)].tolist()
+        with state.engine.connect() as conn:
+            if user.vector is not None:
+                candidates.attempt(
+                    "embedding", conn,
+                    lambda: nearest_rows(state, conn, user.vector, version=state.embedding_version, exclude_ids=excluded_ids),
+                    user.excluded_rows,
+                )
+        candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
+        candidates.add(pixie_rows(state, user.engagements), "pixie", user.excluded_rows)
+    if user.is_cold:
+        fallback = "cold_start"
+    elif not candidates.sources:
+        fallback = "no_candidates"
+    if fallback:
+        candidates.add(popular_rows(state, user.locale), "popular", user.excluded_rows)
+    return candidates, fallback
+
+
+def _page(
+    state: ServingState,
+    candidates: Candidates,
+    user: UserContext,
+    *,
+    k: int,
+    weights: UtilityWeights,
+    context_vector: np.ndarray | None = None,
+) -> list:
+    """Rank and assemble; ``context_vector`` stands in for the user's vector where the surface
+    has a subject of its own (the pin of a related-pins page, the query of a search)."""
+    vector = user.vector if context_vector is None else context_vector
+    scored = score(
+        state, candidates.sources, user_features=user.features, user_vector=vector, user_interest=user.interest
     )
-    scores = blend(utilities, weights)
-    top = np.argsort(-scores, kind="stable")[:k]
-    items = [
-        RecommendedPin(
-            pin_id=int(pin_ids[i]),
-            score=float(scores[i]),
-            sources=candidates[int(pin_ids[i])],
-            heads={name: float(probs[i]) for name, probs in heads.items()},
-            utility={name: float(values[i]) for name, values in utilities.items()},
+    return assemble_page(scored, state.pins, weights=weights, k=k, max_per_creator=state.settings.max_pins_per_creator)
+
+
+def home_feed(state: ServingState, *, user_id: int, k: int, weights: UtilityWeights, arm: str | None = None) -> PagePublic:
+    """The user's home feed; a user without history gets their locale's popular pins, flagged."""
+    user = user_context(state, user_id)
+    candidates, fallback = _home_candidates(state, user)
+    return PagePublic(
+        surface="homefeed", user_id=user_id, items=_page(state, candidates, user, k=k, weights=weights),
+        fallback=fallback, degraded_sources=candidates.degraded, weights=weights.as_dict(), arm=arm,
+        model_versions=state.model_versions,
+    )
+
+
+def related_pins(
+    state: ServingState, *, pin_id: int, k: int, weights: UtilityWeights, user_id: int | None = None
+) -> PagePublic:
+    """Pins related to ``pin_id``: its nearest engagement and text vectors, co-engaged pins and
+    Pixie walks from it."""
+    row = int(state.vectors.model.pin_rows(np.array([pin_id]))[0])
+    if row < 0:
+        raise UnknownPinError(f"pin {pin_id} is not in the catalogue")
+    user = user_context(state, user_id)
+    exclude = user.excluded_rows | {row}
+    candidates = Candidates()
+    with state.engine.connect() as conn:
+        candidates.attempt(
+            "related", conn,
+            lambda: nearest_rows(
+                state, conn, state.vectors.model.pin_vectors[row], version=state.embedding_version,
+                exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
+            ),
+            exclude,
         )
-        for i in top
-    ]
-    return RecommendationPublic(
-        user_id=user_id, items=items, fallback=fallback, weights=weights.as_dict(), model_versions=state.model_versions
+        candidates.attempt(
+            "text", conn,
+            lambda: nearest_rows(
+                state, conn, pin_vector(conn, version=state.text.version, pin_id=pin_id),
+                version=state.text.version, exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
+            ),
+            exclude,
+        )
+    candidates.add(co_engagement_rows(state, np.array([row])), "co_engagement", exclude)
+    seed = pd.DataFrame({"pin_id": [pin_id], "action": ["save"], "ts": [pd.Timestamp.now(tz="UTC")]})
+    candidates.add(pixie_rows(state, seed, k=RELATED_PER_SOURCE), "pixie", exclude)
+    fallback = None
+    if not candidates.sources:
+        fallback = "no_candidates"
+        candidates.add(popular_rows(state, user.locale), "popular", exclude)
+    return PagePublic(
+        surface="related", user_id=user_id, pin_id=pin_id,
+        items=_page(state, candidates, user, k=k, weights=weights, context_vector=state.vectors.model.pin_vectors[row]),
+        fallback=fallback, degraded_sources=candidates.degraded, weights=weights.as_dict(),
+        model_versions=state.model_versions,
     )
+
+
+def search(
+    state: ServingState, *, query: str, k: int, weights: UtilityWeights, user_id: int | None = None
+) -> PagePublic:
+    """Pins matching ``query``: the query tower's vector against the pins' text index, then ranked."""
+    user = user_context(state, user_id)
+    vector = embed_texts(state.text.model, [query])[0]
+    search_depth = max(SEARCH_CANDIDATES_PER_SLOT * k, MIN_SEARCH_CANDIDATES)
+    candidates = Candidates()
+    with state.engine.connect() as conn:
+        candidates.attempt(
+            "text", conn,
+            lambda: nearest_rows(state, conn, vector, version=state.text.version, exclude_ids=[], k=search_depth),
+            frozenset(),
+        )
+    fallback = None
+    if not candidates.sources:
+        fallback = "no_candidates"
+        candidates.add(popular_rows(state, user.locale), "popular")
+    return PagePublic(
+        surface="search", user_id=user_id, query=query,
+        items=_page(state, candidates, user, k=k, weights=weights, context_vector=_query_context(state, candidates)),
+        fallback=fallback, degraded_sources=candidates.degraded, weights=weights.as_dict(),
+        model_versions=state.model_versions,
+    )
+
+
+def _query_context(state: ServingState, candidates: Candidates) -> np.ndarray | None:
+    """The query in the engagement space: the mean vector of its best text matches.
+
+    The ranker learned how closeness in that space predicts engagement; this lets it rank
+    search results by closeness to the query instead of by popularity alone.
+    """
+    best = [row for row, sources in candidates.sources.items() if "text" in sources][:QUERY_CONTEXT_PINS]
+    if not best:
+        return None
+    mean = state.vectors.model.pin_vectors[best].mean(axis=0)
+    norm = np.linalg.norm(mean)
+    return mean / norm if norm > 0 else None

@@ -11,13 +11,19 @@ class RecommendedPin(BaseModel):
     sources: list[str] = Field(description="Candidate generators that proposed this pin.")
     heads: dict[str, float] = Field(description="Ranker probability per action.")
     utility: dict[str, float] = Field(description="Utility per stakeholder.")
+    explanation: str = Field(description="Why this pin is on the page, in one sentence.")
 
 
-class RecommendationPublic(BaseModel):
-    user_id: int
+class PagePublic(BaseModel):
+    surface: str = Field(description="homefeed, related or search.")
+    user_id: int | None = None
+    pin_id: int | None = Field(None, description="The pin whose related pins these are.")
+    query: str | None = None
     items: list[RecommendedPin]
-    fallback: str | None = Field(None, description="Why the answer is not personalized, e.g. cold_start.")
+    fallback: str | None = Field(None, description="Why the answer is not fully personalized, e.g. cold_start.")
+    degraded_sources: list[str] = Field(default_factory=list, description="Candidate sources that failed or timed out.")
     weights: dict[str, float]
+    arm: str | None = Field(None, description="Experiment arm whose weights were used.")
     model_versions: dict[str, int]
 
 

@@ -40,7 +40,7 @@ def user_ids(conn: Connection, *, limit: int) -> list[int]:
     return list(rows.scalars())
 
 
-def user_exists(conn: Connection, *, user_id: int) -> bool:
-    """Whether ``user_id`` is in the catalogue."""
-    found = conn.execute(text("SELECT 1 FROM users WHERE user_id = :u"), {"u": user_id})
-    return found.first() is not None
+def user_locale(conn: Connection, *, user_id: int) -> tuple[str, str] | None:
+    """(country, language) of the user, or None for an unknown user."""
+    row = conn.execute(text("SELECT country, language FROM users WHERE user_id = :u"), {"u": user_id}).first()
+    return None if row is None else (row.country, row.language)

@@ -53,20 +53,42 @@ def load_user_vectors(conn: Connection, *, version: int, user_ids: np.ndarray, v
     return copy_into(conn, "user_embeddings", _vector_frame("user_id", user_ids, vectors, version))
 
 
+def limit_statement_time(conn: Connection, *, milliseconds: int) -> None:
+    """Cancel any statement of the current transaction that runs longer than ``milliseconds``."""
+    conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(milliseconds)})
+
+
+def _stored_vector(conn: Connection, statement: str, params: dict[str, int]) -> np.ndarray | None:
+    row = conn.execute(text(statement).columns(embedding=Vector(EMBEDDING_DIM)), params).first()
+    return None if row is None else np.asarray(row.embedding, dtype=np.float32)
+
+
 def user_vector(conn: Connection, *, version: int, user_id: int) -> np.ndarray | None:
     """The user's vector in ``version``, or None."""
-    statement = text("SELECT embedding FROM user_embeddings WHERE version = :v AND user_id = :u").columns(
-        embedding=Vector(EMBEDDING_DIM)
+    return _stored_vector(
+        conn, "SELECT embedding FROM user_embeddings WHERE version = :v AND user_id = :id", {"v": version, "id": user_id}
     )
-    row = conn.execute(statement, {"v": version, "u": user_id}).first()
-    return None if row is None else np.asarray(row.embedding, dtype=np.float32)
+
+
+def pin_vector(conn: Connection, *, version: int, pin_id: int) -> np.ndarray | None:
+    """The pin's vector in ``version``, or None."""
+    return _stored_vector(
+        conn, "SELECT embedding FROM pin_embeddings WHERE version = :v AND pin_id = :id", {"v": version, "id": pin_id}
+    )
 
 
 def nearest_pins(
     conn: Connection, *, version: int, query: np.ndarray, k: int, exclude: list[int], ef_search: int
 ) -> list[tuple[int, float]]:
-    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``."""
-    conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``.
+
+    Settings are transaction-local; iterative scans keep ``k`` results coming when the
+    filter removes many of the first ones.
+    """
+    conn.execute(
+        text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+        {"ef": str(ef_search)},
+    )
     statement = text(
         "SELECT pin_id, embedding <=> :q AS distance FROM pin_embeddings "
         "WHERE version = :v AND NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> :q LIMIT :k"

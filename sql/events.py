@@ -67,26 +67,6 @@ def labelled_impressions(conn: Connection, *, since: date, limit: int) -> pd.Dat
     return copy_out(conn, query, {"since": since, "limit": limit})
 
 
-def recent_engaged_pins(conn: Connection, *, user_id: int, limit: int) -> list[int]:
-    """The user's most recently clicked, saved or long-clicked pins, newest first, distinct."""
-    rows = conn.execute(
-        text(
-            "SELECT pin_id FROM events WHERE user_id = :u AND action IN ('click', 'save', 'long_click') "
-            "GROUP BY pin_id ORDER BY max(ts) DESC LIMIT :limit"
-        ),
-        {"u": user_id, "limit": limit},
-    )
-    return list(rows.scalars())
-
-
-def hidden_pins(conn: Connection, *, user_id: int) -> list[int]:
-    """Pins the user hid: never show them again."""
-    rows = conn.execute(
-        text("SELECT DISTINCT pin_id FROM events WHERE user_id = :u AND action = 'hide'"), {"u": user_id}
-    )
-    return list(rows.scalars())
-
-
 def day_summary(conn: Connection, *, first: date, last: date) -> pd.DataFrame:
     """Rows per (day, action) in ``first..last``, for asset metadata."""
     rows = conn.execute(
@@ -97,3 +77,53 @@ def day_summary(conn: Connection, *, first: date, last: date) -> pd.DataFrame:
         {"first": first, "last": last},
     )
     return pd.DataFrame(rows.all(), columns=["day", "action", "events"])
+
+
+def popular_by_locale(conn: Connection, *, limit: int) -> pd.DataFrame:
+    """country, language, pin_id of each locale's most engaged pins (clicks, saves), best first."""
+    query = pgsql.SQL(
+        """
+        SELECT country, language, pin_id FROM (
+            SELECT u.country, u.language, e.pin_id,
+                   row_number() OVER (PARTITION BY u.country, u.language ORDER BY count(*) DESC, e.pin_id) AS rank
+            FROM events e JOIN users u USING (user_id)
+            WHERE e.action IN ('click', 'save', 'long_click') AND e.pin_id IS NOT NULL
+            GROUP BY u.country, u.language, e.pin_id
+        ) ranked WHERE rank <= %(limit)s ORDER BY country, language, rank
+        """
+    )
+    return copy_out(conn, query, {"limit": limit})
+
+
+def recent_engagements(conn: Connection, *, user_id: int, limit: int) -> pd.DataFrame:
+    """pin_id, action, ts of the user's latest clicks, saves and long clicks, newest first."""
+    rows = conn.execute(
+        text(
+            "SELECT pin_id, action, ts FROM events WHERE user_id = :u AND action IN ('click', 'save', 'long_click') "
+            "ORDER BY ts DESC LIMIT :limit"
+        ),
+        {"u": user_id, "limit": limit},
+    )
+    return pd.DataFrame(rows.all(), columns=["pin_id", "action", "ts"])
+
+
+def excluded_pins(conn: Connection, *, user_id: int, seen_days: int) -> list[int]:
+    """Pins never to show the user again (hidden or saved) or not again so soon (seen in the last
+    ``seen_days`` days of the user's own activity, so an old log still filters sensibly)."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT pin_id FROM events WHERE user_id = :u AND pin_id IS NOT NULL AND ("
+            "action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM events WHERE user_id = :u) - make_interval(days => :days))"
+        ),
+        {"u": user_id, "days": seen_days},
+    )
+    return list(rows.scalars())
+
+
+def search_engagements(conn: Connection) -> pd.DataFrame:
+    """user_id, pin_id, action, surface, query, ts of engagements with search results."""
+    query = pgsql.SQL(
+        "SELECT user_id, pin_id, action, surface, query, ts FROM events "
+        "WHERE surface = 'search' AND action IN ('click', 'save', 'long_click') AND query IS NOT NULL"
+    )
+    return copy_out(conn, query)

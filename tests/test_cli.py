@@ -52,26 +52,24 @@ def test_features_prints_the_users_online_row(materialized_tiny):
     assert row["user_engagement__impressions_30d"] > 0
 
 
-def test_recommendations_follow_the_users_interests(materialized_tiny):
-    """The pages of the most active users hold their engaged topics far more often than the catalogue does."""
-    from sqlalchemy import text
+def test_graph_candidates_follow_the_users_interests(materialized_tiny):
+    """Pixie and co-engagement candidates of the most active users hold their engaged topics far
+    more often than the catalogue does."""
+    import numpy as np
 
-    from corkboard.database import get_engine
+    from corkboard.settings import get_settings
+    from service.pipeline import _home_candidates, user_context
+    from service.state import open_serving_state
 
-    users = [int(u) for u in corkboard("users", "--limit", "5").stdout.split()]
-    with get_engine().connect() as conn:
-        category = dict(conn.execute(text("SELECT pin_id, category FROM pins")).all())
-        share = {c: n / len(category) for c, n in conn.execute(text("SELECT category, count(*) FROM pins GROUP BY 1")).all()}
-        on_topic, chance = [], []
-        for user in users:
-            engaged = set(
-                conn.scalars(
-                    text("SELECT DISTINCT p.category FROM events e JOIN pins p USING (pin_id) "
-                         "WHERE e.user_id = :u AND e.action IN ('click', 'save')"),
-                    {"u": user},
-                )
-            )
-            page = json.loads(corkboard("recommend", str(user), "--k", "20").stdout)["items"]
-            on_topic.append(sum(category[item["pin_id"]] in engaged for item in page) / len(page))
-            chance.append(sum(share[c] for c in engaged))
-    assert sum(on_topic) / len(on_topic) > 1.3 * sum(chance) / len(chance)
+    state = open_serving_state(get_settings())
+    category = state.pins.category
+    share = {c: float(np.mean(category == c)) for c in set(category)}
+    on_topic, chance = [], []
+    for user in [int(u) for u in corkboard("users", "--limit", "5").stdout.split()]:
+        context = user_context(state, user)
+        engaged = set(category[state.vectors.model.pin_rows(context.engagements["pin_id"].to_numpy(dtype=np.int64))])
+        candidates, _ = _home_candidates(state, context)
+        graph_rows = [row for row, sources in candidates.sources.items() if {"pixie", "co_engagement"} & set(sources)]
+        on_topic.append(np.mean([category[row] in engaged for row in graph_rows]))
+        chance.append(sum(share[c] for c in engaged))
+    assert np.mean(on_topic) > 2 * np.mean(chance)

@@ -10,7 +10,7 @@ from orchestration.resources import ArtifactStore, Database
 from sql.catalogue import read_table
 
 
-@asset(group_name="graph", deps=[catalogue], description="Bipartite pin-board graph as CSR arrays (.npz).")
+@asset(group_name="graph", deps=[catalogue], description="Bipartite pin-board graph as memory-mappable CSR arrays, swapped in atomically.")
 def pin_board_graph(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:
     with database.engine().connect() as conn:
         pins = read_table(conn, table="pins", columns=("pin_id",))
@@ -20,8 +20,7 @@ def pin_board_graph(context: AssetExecutionContext, database: Database, artifact
         pins["pin_id"].to_numpy(), boards["board_id"].to_numpy(),
         edges["pin_id"].to_numpy(), edges["board_id"].to_numpy(),
     )
-    path = artifacts.path_for("graph", "pin_board.npz")
-    graph.save(path)
+    path = graph.save(artifacts.path_for("graph", "pin_board"))
     pin_degree, board_degree = np.diff(graph.pin_indptr), np.diff(graph.board_indptr)
     context.log.info(f"graph: {len(graph.pin_ids)} pins, {len(graph.board_ids)} boards, {graph.edges} edges")
     return MaterializeResult(

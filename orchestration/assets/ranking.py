@@ -1,8 +1,9 @@
 """The first multi-task ranker, trained on logged impressions with point-in-time features.
 
-Both kinds of input are as of the impression: engagement features come from Feast's
-``get_historical_features``, and the user/pin vectors from a co-engagement fit on the events
-before the training window (the serving embedding has seen the labels, so it would leak them).
+Every input is as of the impression: engagement features come from Feast's
+``get_historical_features``; the user/pin vectors and the user's category interests from the
+events before the training window (the serving embedding has seen the labels, so it would
+leak them).
 """
 
 import uuid
@@ -16,6 +17,7 @@ from corkboard.settings import get_settings
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
 from models.co_engagement import CoEngagementConfig, CoEngagementModel, fit_co_engagement
+from models.interests import category_codes, interest_vectors
 from models.metrics import auc
 from models.ranker import ACTIONS, RankerConfig, save_ranker, train_ranker
 from models.ranker_features import FeatureEncoder
@@ -28,11 +30,15 @@ from sql.versions import activate_version, register_version
 
 RANKER_KIND = "ranker"
 TRAINING_ROWS = 300_000
+INTEREST_ENGAGEMENTS = 20  # as many of the latest engagements as the service reads per request
 
 
-def ranker_training_data(database: Database, feature_store: FeatureStoreResource) -> tuple[pd.DataFrame, CoEngagementModel]:
-    """The later half of the log's impressions, labelled and joined with features as of each one,
-    and vectors fit on the earlier half."""
+def ranker_training_data(
+    database: Database, feature_store: FeatureStoreResource
+) -> tuple[pd.DataFrame, CoEngagementModel, np.ndarray]:
+    """The later half of the log's impressions, labelled and joined with features as of each one;
+    vectors fit on the earlier half; each row's interest of the user in the pin's category as of
+    the earlier half (the user's latest engagements then)."""
     with database.engine().connect() as conn:
         span = event_span(conn)
         if span is None:
@@ -41,12 +47,29 @@ def ranker_training_data(database: Database, feature_store: FeatureStoreResource
         since = last - timedelta(days=max((last - first).days // 2, 0))
         impressions = labelled_impressions(conn, since=since, limit=TRAINING_ROWS)
         history = read_actions(conn, actions=POSITIVE_ACTIONS)
-        pin_ids = np.sort(read_table(conn, table="pins", columns=("pin_id",))["pin_id"].to_numpy())
+        pins = read_table(conn, table="pins", columns=("pin_id", "category")).sort_values("pin_id")
         user_ids = np.sort(read_table(conn, table="users", columns=("user_id",))["user_id"].to_numpy())
+    pin_ids = pins["pin_id"].to_numpy()
     before = history[history["ts"] < pd.Timestamp(since, tz="UTC")]
     vectors, _ = fit_co_engagement(before, user_ids, pin_ids, CoEngagementConfig())
+    interest = _interest(before, impressions, user_ids, pins)
     joined = historical_features(feature_store.store(), impressions)
-    return fill_missing_features(joined, feature_defaults(get_settings())), vectors
+    return fill_missing_features(joined, feature_defaults(get_settings())), vectors, interest
+
+
+def _interest(before: pd.DataFrame, impressions: pd.DataFrame, user_ids: np.ndarray, pins: pd.DataFrame) -> np.ndarray:
+    vocabulary = np.unique(pins["category"].to_numpy(dtype=str))
+    pin_codes = category_codes(pins["category"].to_numpy(dtype=str), vocabulary)
+    latest = before.sort_values("ts").groupby("user_id").tail(INTEREST_ENGAGEMENTS)
+    pin_ids = pins["pin_id"].to_numpy()
+    interests = interest_vectors(
+        np.searchsorted(user_ids, latest["user_id"].to_numpy()),
+        pin_codes[np.searchsorted(pin_ids, latest["pin_id"].to_numpy())],
+        len(user_ids),
+        len(vocabulary),
+    )
+    rows = np.searchsorted(user_ids, impressions["user_id"].to_numpy())
+    return interests[rows, pin_codes[np.searchsorted(pin_ids, impressions["pin_id"].to_numpy())]]
 
 
 @asset(
@@ -57,7 +80,7 @@ def ranker_training_data(database: Database, feature_store: FeatureStoreResource
 def ranker(
     context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource, artifacts: ArtifactStore
 ) -> MaterializeResult:
-    frame, vectors = ranker_training_data(database, feature_store)
+    frame, vectors, interest = ranker_training_data(database, feature_store)
     encoder = FeatureEncoder.fit(
         frame,
         user_numeric=USER_NUMERIC,
@@ -71,6 +94,7 @@ def ranker(
         vectors.user_vectors_for(frame["user_id"].to_numpy()),
         vectors.pin_vectors_for(frame["pin_id"].to_numpy()),
         frame["position"].fillna(0).to_numpy(),
+        interest,
     )
     labels = frame[list(ACTIONS)].to_numpy(dtype=np.float32)
     config = RankerConfig(input_dim=encoder.input_dim)

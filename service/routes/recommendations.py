@@ -1,4 +1,4 @@
-"""Home feed recommendations."""
+"""The three surfaces: home feed, related pins and search; one pipeline behind all of them."""
 
 from typing import Annotated
 
@@ -6,10 +6,15 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from models.utility import UtilityWeights
 from service.dependencies import ServingStateDep
-from service.pipeline import recommend
-from service.schemas import RecommendationPublic
+from service.pipeline import UnknownPinError, home_feed, related_pins, search, served_weights
+from service.schemas import PagePublic
 
-router = APIRouter(prefix="/v1/users", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+IdPath = Annotated[int, Path(ge=0, le=2**63 - 1)]
+PageSize = Annotated[int, Query(ge=1, le=500, description="How many pins to return.")]
+WeightsText = Annotated[str | None, Query(description="Utility weight overrides, e.g. creator=1.5,ad=0")]
+OptionalUser = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Personalize for this user.")]
 
 
 def parse_weights(text: str | None) -> UtilityWeights:
@@ -22,12 +27,35 @@ def parse_weights(text: str | None) -> UtilityWeights:
         raise HTTPException(status_code=422, detail=str(error)) from error
 
 
-@router.get("/{user_id}/recommendations", response_model=RecommendationPublic)
-def user_recommendations(
+@router.get("/users/{user_id}/recommendations", response_model=PagePublic)
+def user_recommendations(state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None) -> PagePublic:
+    """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended.
+
+    Without ``weights`` the stored defaults apply, or those of the user's experiment arm."""
+    served, arm = (parse_weights(weights), None) if weights is not None else served_weights(state, user_id=user_id)
+    return home_feed(state, user_id=user_id, k=k, weights=served, arm=arm)
+
+
+@router.get("/pins/{pin_id}/related", response_model=PagePublic, responses={404: {"description": "Unknown pin"}})
+def pin_related(
+    state: ServingStateDep, pin_id: IdPath, k: PageSize = 10, weights: WeightsText = None, user_id: OptionalUser = None
+) -> PagePublic:
+    """Pins related to a pin: nearest vectors, co-engaged pins and Pixie walks from it."""
+    try:
+        return related_pins(state, pin_id=pin_id, k=k, weights=parse_weights(weights), user_id=user_id)
+    except UnknownPinError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+
+
+@router.get("/search", response_model=PagePublic)
+def search_pins(
     state: ServingStateDep,
-    user_id: Annotated[int, Path(ge=0, le=2**63 - 1)],
-    k: Annotated[int, Query(ge=1, le=500, description="How many pins to return.")] = 10,
-    weights: Annotated[str | None, Query(description="Utility weight overrides, e.g. creator=1.5,ad=0")] = None,
-) -> RecommendationPublic:
-    """The user's home feed: retrieval and co-engagement candidates, ranked and blended."""
-    return recommend(state, user_id=user_id, k=k, weights=parse_weights(weights))
+    q: Annotated[str, Query(max_length=200, description="Any text; unseen words still match by their letters.")],
+    k: PageSize = 10,
+    weights: WeightsText = None,
+    user_id: OptionalUser = None,
+) -> PagePublic:
+    """Pins matching a query: the query tower's vector against the pins' text index, then ranked."""
+    if not q.strip():
+        raise HTTPException(status_code=422, detail="the query is empty")
+    return search(state, query=q, k=k, weights=parse_weights(weights), user_id=user_id)

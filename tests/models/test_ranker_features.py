@@ -33,9 +33,9 @@ def _encoder() -> FeatureEncoder:
 
 def test_widths() -> None:
     encoder = _encoder()
-    # user: age + {fr, us, unknown}; pin: clicks_7d + {art, diy, food, unknown}; pair: 1 + 3 + 1
-    assert (encoder.user_dim, encoder.pin_dim, encoder.pair_dim) == (4, 5, 5)
-    assert encoder.input_dim == 14
+    # user: age + {fr, us, unknown}; pin: clicks_7d + {art, diy, food, unknown}; pair: 1 + 3 + 1 + 1
+    assert (encoder.user_dim, encoder.pin_dim, encoder.pair_dim) == (4, 5, 6)
+    assert encoder.input_dim == 15
 
 
 def test_missing_numeric_takes_the_training_mean() -> None:
@@ -77,10 +77,11 @@ def test_pair_block_broadcasts_one_user_vector() -> None:
     encoder = _encoder()
     user = np.array([[1.0, 0.0, 0.0]])
     pins = np.array([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
-    pair = encoder.pair_block(user, pins, position=np.array([0, 1, 9]))
+    pair = encoder.pair_block(user, pins, position=np.array([0, 1, 9]), interest=np.array([0.5, 0.0, 0.25]))
     np.testing.assert_allclose(pair[:, 0], [1.0, 0.0, 0.0])  # cosine; a zero vector gives 0
     np.testing.assert_allclose(pair[:, 1:4], user * pins)
-    np.testing.assert_allclose(pair[:, 4], np.log1p([0, 1, 9]), rtol=1e-6)
+    np.testing.assert_allclose(pair[:, 4], [0.5, 0.0, 0.25])
+    np.testing.assert_allclose(pair[:, 5], np.log1p([0, 1, 9]), rtol=1e-6)
     with pytest.raises(ValueError, match="dimension 2"):
         encoder.pair_block(user[:, :2], pins, position=0)
 

@@ -25,7 +25,7 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
-    assert set(ready.json()["model_versions"]) == {"pin_embedding", "ranker"}
+    assert set(ready.json()["model_versions"]) == {"pin_embedding", "pin_text", "ranker"}
 
 
 def test_recommendations_for_a_known_user(client, user_id):
@@ -35,7 +35,9 @@ def test_recommendations_for_a_known_user(client, user_id):
     pins = [item["pin_id"] for item in body["items"]]
     assert len(pins) == 25 == len(set(pins))
     assert body["fallback"] is None
-    assert {source for item in body["items"] for source in item["sources"]} <= {"embedding", "co_engagement"}
+    assert {source for item in body["items"] for source in item["sources"]} <= {"embedding", "co_engagement", "pixie"}
+    assert all(item["explanation"] for item in body["items"])
+    assert body["surface"] == "homefeed" and body["degraded_sources"] == []
 
 
 def test_cli_and_api_give_the_same_page(client, user_id):
@@ -71,6 +73,10 @@ def test_weights_override_is_reported(client, user_id):
         ("/v1/users/1/recommendations", {"weights": "charity=2"}),
         ("/v1/users/abc/recommendations", {}),
         ("/v1/users/-5/recommendations", {}),
+        ("/v1/search", {"q": "   "}),
+        ("/v1/search", {}),
+        ("/v1/search", {"q": "x" * 201}),
+        ("/v1/pins/1/related", {"k": 0}),
     ],
 )
 def test_bad_parameters_are_422_with_a_message(client, path, params):
@@ -82,3 +88,41 @@ def test_bad_parameters_are_422_with_a_message(client, path, params):
 def test_docs_are_served(client):
     assert client.get("/docs").status_code == 200
     assert "/v1/users/{user_id}/recommendations" in client.get("/openapi.json").json()["paths"]
+
+
+def pin_categories() -> dict[int, str]:
+    from sqlalchemy import text
+
+    from corkboard.database import get_engine
+
+    with get_engine().connect() as conn:
+        return dict(conn.execute(text("SELECT pin_id, category FROM pins")).all())
+
+
+def test_related_pins_share_the_pins_topic_far_above_chance(client):
+    category = pin_categories()
+    topics = list(category.values())
+    chance = sum((topics.count(t) / len(topics)) ** 2 for t in set(topics))
+    agreement = []
+    for pin_id in list(category)[:40:4]:
+        body = client.get(f"/v1/pins/{pin_id}/related", params={"k": 10}).json()
+        assert body["surface"] == "related" and body["pin_id"] == pin_id
+        assert pin_id not in [item["pin_id"] for item in body["items"]]
+        agreement += [category[item["pin_id"]] == category[pin_id] for item in body["items"]]
+    assert sum(agreement) / len(agreement) > 4 * chance
+
+
+def test_unknown_pin_is_404(client):
+    response = client.get("/v1/pins/987654321/related")
+    assert response.status_code == 404 and "987654321" in response.json()["detail"]
+
+
+def test_search_for_topic_words_returns_those_topics(client):
+    category = pin_categories()
+    queries = {"recipes": "chicken pasta dinner", "travel": "beach itinerary", "pets": "puppy", "gardening": "succulents"}
+    on_topic = []
+    for topic, query in queries.items():
+        body = client.get("/v1/search", params={"q": query, "k": 10}).json()
+        assert body["surface"] == "search" and body["query"] == query and len(body["items"]) == 10
+        on_topic += [category[item["pin_id"]] == topic for item in body["items"]]
+    assert sum(on_topic) / len(on_topic) >= 0.6  # chance is about 0.05

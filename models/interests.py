@@ -1,0 +1,25 @@
+"""A user's interest vector: their share of engagement per pin category, smoothed toward uniform."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PRIOR_ENGAGEMENTS = 2.0  # a new user looks uniform; two engagements already tilt the vector
+
+
+def interest_vectors(user_index: np.ndarray, category_index: np.ndarray, n_users: int, n_categories: int) -> np.ndarray:
+    """``[n_users, n_categories]``: (engagements in c + prior / C) / (engagements + prior) per user.
+
+    Each (user_index[i], category_index[i]) pair is one engagement; negative indices are ignored.
+    """
+    known = (user_index >= 0) & (category_index >= 0)
+    counts = np.zeros((n_users, n_categories), dtype=np.float64)
+    np.add.at(counts, (user_index[known], category_index[known]), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    return ((counts + PRIOR_ENGAGEMENTS / n_categories) / (totals + PRIOR_ENGAGEMENTS)).astype(np.float32)
+
+
+def category_codes(categories: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
+    """Index of each category in the sorted ``vocabulary``; -1 for categories not in it."""
+    codes = np.searchsorted(vocabulary, categories).clip(0, max(len(vocabulary) - 1, 0))
+    return np.where(vocabulary[codes] == categories, codes, -1) if len(vocabulary) else np.full(len(categories), -1)

@@ -1,0 +1,225 @@
+"""Text / search-query embedding (DESIGN.md section 1): one tower for queries and pin texts.
+
+Hashed word and character n-gram tokens (``models.tokenizer``) feed a mean EmbeddingBag and
+an MLP; the output is L2-normalized. Queries and pins go through the same tower, so any
+query text, seen in training or not, lands in the pins' space. Training pulls a query
+towards the pins engaged after it with the shared ``sampled_softmax_loss``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
+from models.tokenizer import TokenizerConfig, tokenize
+
+CHECKPOINT_KIND = "text_tower"
+ENGAGEMENTS = ("click", "save", "long_click")
+
+
+@dataclass
+class TextTowerConfig:
+    """Tokenizer, network shape and training settings; stored in the checkpoint.
+
+    The tokenizer's fields sit here flat so the checkpoint holds plain values only.
+    """
+
+    buckets: int = 2**18
+    min_n: int = 3
+    max_n: int = 5
+    dim: int = 64
+    hidden: int = 128
+    temperature: float = 0.05
+    epochs: int = 3
+    batch_size: int = 256
+    lr: float = 3e-3
+    random_negatives: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _ = self.tokenizer  # building it validates the tokenizer fields
+        if min(self.dim, self.hidden, self.batch_size) < 1 or self.epochs < 0:
+            raise ValueError(f"need dim, hidden, batch_size >= 1 and epochs >= 0: {self}")
+        if self.temperature <= 0 or self.lr <= 0 or self.random_negatives < 0:
+            raise ValueError(f"need temperature, lr > 0 and random_negatives >= 0: {self}")
+
+    @property
+    def tokenizer(self) -> TokenizerConfig:
+        """The tokenizer settings as their own config."""
+        return TokenizerConfig(self.buckets, self.min_n, self.max_n)
+
+
+class TextTower(nn.Module):
+    """Mean of hashed token embeddings -> MLP -> unit vector of ``config.dim``."""
+
+    def __init__(self, config: TextTowerConfig) -> None:
+        super().__init__()
+        self.config = config
+        # Sparse gradients: a batch touches a few thousand of the hashed table's rows.
+        self.tokens = nn.EmbeddingBag(config.buckets, config.hidden, mode="mean", sparse=True)
+        # A small start lets Adam's lr-sized steps shape token vectors, not nudge random ones.
+        nn.init.normal_(self.tokens.weight, std=0.01)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.hidden, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.dim)
+        )
+
+    def forward(self, ids: Tensor, offsets: Tensor) -> Tensor:
+        """Unit vectors ``[len(offsets), dim]`` for EmbeddingBag-style ``ids`` and ``offsets``;
+        a text without tokens gets the tower's fixed vector for an empty bag."""
+        return F.normalize(self.mlp(self.tokens(ids, offsets)), dim=-1)
+
+
+@dataclass
+class TextTowerReport:
+    """Mean training loss per epoch and what was trained on."""
+
+    train_loss: list[float]
+    n_pairs: int
+    n_pins: int
+
+
+class _TokenizedTexts:
+    """Texts tokenized once; any subset of rows is handed out as EmbeddingBag input."""
+
+    def __init__(self, texts: list[str], config: TokenizerConfig) -> None:
+        self.ids, self.offsets = tokenize(texts, config)
+        self.lengths = np.diff(np.append(self.offsets, len(self.ids)))
+
+    def select(self, rows: np.ndarray) -> tuple[Tensor, Tensor]:
+        lengths = self.lengths[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        # Position k of the selection reads flat id (row start + k - selection offset).
+        flat = np.repeat(self.offsets[rows] - offsets, lengths) + np.arange(lengths.sum())
+        return torch.from_numpy(self.ids[flat]), torch.from_numpy(offsets)
+
+
+def pin_texts(pins: pd.DataFrame) -> list[str]:
+    """Each pin's title and description as one text, in the row order of ``pins``."""
+    title = pins["title"].astype("string").fillna("")
+    description = pins["description"].astype("string").fillna("")
+    return (title + " " + description).tolist()
+
+
+def search_training_pairs(events: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
+    """(query, pin_id) rows: one per click, save or long click on a search result of a known
+    pin; repeated engagements stay, since they carry the pin's frequency."""
+    engaged = events[
+        (events["surface"] == "search")
+        & events["action"].isin(ENGAGEMENTS)
+        & events["query"].notna()
+        & events["pin_id"].isin(pins["pin_id"])
+    ]
+    columns = {"query": "string", "pin_id": "int64"}
+    return engaged[list(columns)].astype(columns).reset_index(drop=True)
+
+
+def train_text_tower(
+    pairs: pd.DataFrame,
+    pins: pd.DataFrame,
+    config: TextTowerConfig,
+    *,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> tuple[TextTower, TextTowerReport]:
+    """Train the tower on ``search_training_pairs`` output; deterministic for ``config.seed``.
+
+    Each query is scored against its batch's engaged pins plus ``config.random_negatives``
+    pins drawn uniformly from ``pins``, logQ-corrected by each pin's frequency in ``pairs``.
+    ``on_epoch(epoch, loss)`` gets the 1-based epoch and its mean loss.
+    """
+    catalogue = pd.Index(pins["pin_id"])
+    if not catalogue.is_unique:
+        raise ValueError("pins has repeated pin_id values")
+    if len(pairs) == 0:
+        raise ValueError("no training pairs")
+    rows = catalogue.get_indexer(pairs["pin_id"])
+    if (rows < 0).any():
+        raise ValueError(f"{int((rows < 0).sum())} pairs engage pins missing from pins")
+    queries = _TokenizedTexts(pairs["query"].astype("string").fillna("").tolist(), config.tokenizer)
+    pin_tokens = _TokenizedTexts(pin_texts(pins), config.tokenizer)
+    log_q = torch.from_numpy(log_q_from_counts(np.bincount(rows, minlength=len(catalogue))))
+    sampler = NegativeSampler(len(catalogue))
+
+    # A private RNG stream makes runs repeatable without disturbing the caller's torch seed.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = TextTower(config)
+        optimizers = [
+            torch.optim.SparseAdam(list(model.tokens.parameters()), lr=config.lr),
+            torch.optim.Adam(model.mlp.parameters(), lr=config.lr),
+        ]
+        history: list[float] = []
+        model.train()
+        for epoch in range(1, config.epochs + 1):
+            total = 0.0
+            for batch in torch.randperm(len(pairs)).split(config.batch_size):
+                positive_ids = torch.from_numpy(rows[batch.numpy()])
+                random_ids, random_log_q = sampler.draw(config.random_negatives)
+                # Positives and random negatives are both pins: one forward pass for the two.
+                pin_rows = torch.cat([positive_ids, random_ids]).numpy()
+                pin_vectors = model(*pin_tokens.select(pin_rows))
+                loss = sampled_softmax_loss(
+                    model(*queries.select(batch.numpy())),
+                    pin_vectors[: len(batch)],
+                    positive_log_q=log_q[positive_ids],
+                    random_negatives=pin_vectors[len(batch) :],
+                    random_log_q=random_log_q,
+                    positive_ids=positive_ids,
+                    random_ids=random_ids,
+                    temperature=config.temperature,
+                )
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                for optimizer in optimizers:
+                    optimizer.step()
+                total += loss.item() * len(batch)
+            history.append(total / len(pairs))
+            if on_epoch is not None:
+                on_epoch(epoch, history[-1])
+    model.eval()
+    return model, TextTowerReport(history, len(pairs), len(catalogue))
+
+
+def embed_texts(model: TextTower, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
+    """Unit vectors float32 ``[len(texts), dim]``, computed in eval mode without autograd."""
+    was_training = model.training
+    model.eval()
+    chunks = [np.empty((0, model.config.dim), dtype=np.float32)]
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                chunk = list(texts[start : start + batch_size])
+                ids, offsets = tokenize(chunk, model.config.tokenizer)
+                chunks.append(model(torch.from_numpy(ids), torch.from_numpy(offsets)).numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(chunks)
+
+
+def save_text_tower(path: Path, model: TextTower) -> None:
+    """Write the tower's config and weights to one checkpoint file."""
+    state = {"model": dict(model.state_dict())}
+    save_checkpoint(path, kind=CHECKPOINT_KIND, config=model.config, state=state)
+
+
+def load_text_tower(path: Path) -> TextTower:
+    """Rebuild the tower (in eval mode) from ``save_text_tower``'s file; ``CheckpointError``
+    when the file is unusable."""
+    config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=TextTowerConfig)
+    model = TextTower(config)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, TypeError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} state does not fit its config: {error}"
+        ) from error
+    return model.eval()

@@ -1,0 +1,98 @@
+"""Candidate sources: embedding retrieval (pgvector HNSW), co-engagement neighbours, Pixie walks,
+and popular pins. A source that fails or runs out of time is skipped and reported; the others
+still answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from models.pixie import PixieConfig, pixie_walk, query_weights
+from service.state import ServingState
+from sql.embeddings import limit_statement_time, nearest_pins
+
+log = logging.getLogger("corkboard.service")
+
+RETRIEVAL_CANDIDATES = 150
+NEIGHBOURS_PER_PIN = 20
+PIXIE_CANDIDATES = 200
+PIXIE = PixieConfig(total_steps=50_000)
+
+
+@dataclass
+class Candidates:
+    """Pin rows (into the embedding's pin ids) with the sources that proposed each."""
+
+    sources: dict[int, list[str]] = field(default_factory=dict)
+    degraded: list[str] = field(default_factory=list)
+
+    def add(self, rows: np.ndarray, source: str, exclude: frozenset[int] = frozenset()) -> None:
+        for row in rows.tolist():
+            if row >= 0 and row not in exclude:
+                proposed = self.sources.setdefault(row, [])
+                if source not in proposed:
+                    proposed.append(source)
+
+    def attempt(self, source: str, conn: Connection, produce: Callable[[], np.ndarray], exclude: frozenset[int]) -> None:
+        """Add what ``produce`` returns; on failure or timeout record ``source`` as degraded."""
+        try:
+            with conn.begin_nested():  # a failed statement rolls back to here, not the whole request
+                rows = produce()
+        except Exception as error:  # noqa: BLE001 - any source failure degrades, never fails, a request
+            log.warning("candidate source %s failed: %s", source, error)
+            self.degraded.append(source)
+            return
+        self.add(rows, source, exclude)
+
+
+def nearest_rows(
+    state: ServingState,
+    conn: Connection,
+    vector: np.ndarray | None,
+    *,
+    version: int,
+    exclude_ids: list[int],
+    k: int = RETRIEVAL_CANDIDATES,
+) -> np.ndarray:
+    """Rows of the pins nearest ``vector`` in the HNSW partition ``version``, filtered in SQL,
+    within the source time budget."""
+    if vector is None or not np.any(vector):
+        return np.empty(0, dtype=np.int64)
+    limit_statement_time(conn, milliseconds=state.settings.source_timeout_ms)
+    found = nearest_pins(
+        conn, version=version, query=vector, k=k,
+        exclude=exclude_ids, ef_search=state.settings.hnsw_ef_search,
+    )
+    return state.vectors.model.pin_rows(np.array([pin for pin, _ in found], dtype=np.int64))
+
+
+def co_engagement_rows(state: ServingState, seed_rows: np.ndarray) -> np.ndarray:
+    """Pins most often engaged together with the seed pins."""
+    neighbours = state.vectors.neighbours[seed_rows[seed_rows >= 0], :NEIGHBOURS_PER_PIN].ravel()
+    return neighbours[neighbours >= 0]
+
+
+def pixie_rows(state: ServingState, engagements: pd.DataFrame, *, k: int = PIXIE_CANDIDATES) -> np.ndarray:
+    """Top pins of Pixie walks from the seed pins, weighted by recency and action."""
+    graph = state.graph.graph  # one reference per request: a reload swaps it, not these arrays
+    seeds = engagements["pin_id"].to_numpy(dtype=np.int64)
+    graph_rows = np.searchsorted(graph.pin_ids, seeds).clip(0, max(len(graph.pin_ids) - 1, 0))
+    known = graph.pin_ids[graph_rows] == seeds
+    if not known.any():
+        return np.empty(0, dtype=np.int64)
+    newest = engagements["ts"].max()
+    ages = ((newest - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()[known]
+    weights = query_weights(ages, engagements["action"].to_numpy()[known].tolist())
+    result = pixie_walk(graph, graph_rows[known], weights, PIXIE, top_k=k)
+    return state.vectors.model.pin_rows(graph.pin_ids[result.pin_rows])
+
+
+def popular_rows(state: ServingState, locale: tuple[str, str] | None) -> np.ndarray:
+    """Most engaged pins of the locale, or of everyone when the locale has none."""
+    rows = state.popular.get(locale) if locale else None
+    return rows if rows is not None and len(rows) else state.popular[("", "")]

@@ -1,0 +1,67 @@
+"""Page assembly: blend utilities, drop near-duplicates, cap pins per creator, explain each pick."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.utility import UtilityWeights, blend, stakeholder_utilities
+from service.schemas import RecommendedPin
+from service.scoring import ScoredCandidates
+from service.state import PinTable
+
+SOURCE_REASONS = {
+    "embedding": "close to your interests",
+    "co_engagement": "often engaged together with pins you liked",
+    "pixie": "on boards with pins you engaged with",
+    "popular": "popular with people like you",
+    "text": "similar words",
+    "related": "similar to this pin",
+}
+
+
+def explain(sources: list[str], heads: dict[str, float]) -> str:
+    """One short sentence: why the pin was proposed, and the action the ranker expects most."""
+    reasons = ", ".join(dict.fromkeys(SOURCE_REASONS.get(s, s) for s in sources))
+    action, probability = max(((a, p) for a, p in heads.items() if a != "hide"), key=lambda item: item[1])
+    return f"{reasons[:1].upper()}{reasons[1:]}; {probability:.0%} chance of a {action.replace('_', ' ')}."
+
+
+def assemble_page(
+    scored: ScoredCandidates, pins: PinTable, *, weights: UtilityWeights, k: int, max_per_creator: int
+) -> list[RecommendedPin]:
+    """The ``k`` best candidates by blended utility, one per near-duplicate group, capped per creator."""
+    utilities = stakeholder_utilities(
+        scored.heads,
+        is_ad=scored.is_ad,
+        is_shopping=scored.is_shopping,
+        creator_followers=scored.creator_followers,
+        pin_age_days=scored.pin_age_days,
+    )
+    scores = blend(utilities, weights)
+    chosen: list[int] = []
+    signatures: set[int] = set()
+    per_creator: dict[int, int] = {}
+    for i in np.argsort(-scores, kind="stable").tolist():
+        row = int(scored.rows[i])
+        signature, creator = int(pins.image_signature[row]), int(pins.creator_id[row])
+        if signature in signatures or per_creator.get(creator, 0) >= max_per_creator:
+            continue
+        chosen.append(i)
+        signatures.add(signature)
+        per_creator[creator] = per_creator.get(creator, 0) + 1
+        if len(chosen) == k:
+            break
+    page = []
+    for i in chosen:
+        heads = {name: float(probs[i]) for name, probs in scored.heads.items()}
+        page.append(
+            RecommendedPin(
+                pin_id=int(scored.pin_ids[i]),
+                score=float(scores[i]),
+                sources=scored.sources[i],
+                heads=heads,
+                utility={name: float(values[i]) for name, values in utilities.items()},
+                explanation=explain(scored.sources[i], heads),
+            )
+        )
+    return page

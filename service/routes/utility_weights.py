@@ -1,0 +1,127 @@
+"""Serving utility weights and experiment arms: public to read, behind the admin key to change."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, Security
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine
+
+from corkboard.database import get_engine
+from models.utility import UtilityWeights
+from service.dependencies import SettingsDep
+from sql.utility_weights import (
+    DEFAULT_WEIGHTS,
+    TrafficExceededError,
+    default_weights,
+    delete_arm,
+    list_arms,
+    put_arm,
+    put_weights,
+)
+
+router = APIRouter(prefix="/v1/utility-weights", tags=["utility-weights"])
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key in CORKBOARD_API_KEY.")
+
+
+def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]) -> None:
+    """401 unless the request carries the configured admin key."""
+    if key is None:
+        raise HTTPException(status_code=401, detail="missing X-API-Key header: changing weights needs the admin key")
+    expected = settings.api_key.get_secret_value().encode()
+    # Bytes, because compare_digest refuses non-ASCII str; constant time, so timing leaks nothing.
+    if not hmac.compare_digest(key.encode(), expected):
+        raise HTTPException(status_code=401, detail="wrong X-API-Key")
+
+
+def get_database(settings: SettingsDep) -> Engine:
+    """The engine of the configured database (one pool per URL)."""
+    return get_engine(settings)
+
+
+AdminDep = Annotated[None, Depends(require_api_key)]
+EngineDep = Annotated[Engine, Depends(get_database)]
+ArmName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="e.g. creator-boost")]
+
+
+class UtilityWeightsUpdate(BaseModel):
+    """A full weight set; the pinner's weight is fixed at 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    creator: float = Field(ge=0, allow_inf_nan=False)
+    merchant: float = Field(ge=0, allow_inf_nan=False)
+    ad: float = Field(ge=0, allow_inf_nan=False)
+
+    def to_weights(self) -> UtilityWeights:
+        return UtilityWeights(**self.model_dump())
+
+
+class ArmUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weights: UtilityWeightsUpdate
+    traffic: float = Field(ge=0, le=1, description="Share of users served this arm's weights.")
+
+
+class ArmPublic(BaseModel):
+    name: str
+    weights: dict[str, float]
+    traffic: float
+
+
+class UtilityWeightsPublic(BaseModel):
+    default: dict[str, float] = Field(description="Weights of users outside every arm.")
+    arms: list[ArmPublic]
+
+
+def _current(conn: Connection) -> UtilityWeightsPublic:
+    arms = [ArmPublic(name=arm.name, weights=arm.weights.as_dict(), traffic=arm.traffic) for arm in list_arms(conn)]
+    return UtilityWeightsPublic(default=default_weights(conn).as_dict(), arms=arms)
+
+
+@router.get("", response_model=UtilityWeightsPublic)
+def read_utility_weights(engine: EngineDep) -> UtilityWeightsPublic:
+    """The default weights and the experiment arms being served."""
+    with engine.connect() as conn:
+        return _current(conn)
+
+
+@router.put("", response_model=UtilityWeightsPublic, responses={401: {"description": "Missing or wrong X-API-Key."}})
+def update_default_weights(_: AdminDep, engine: EngineDep, body: UtilityWeightsUpdate) -> UtilityWeightsPublic:
+    """Replace the default weights."""
+    with engine.begin() as conn:
+        put_weights(conn, name=DEFAULT_WEIGHTS, weights=body.to_weights())
+        return _current(conn)
+
+
+@router.put(
+    "/arms/{arm}",
+    response_model=UtilityWeightsPublic,
+    responses={401: {"description": "Missing or wrong X-API-Key."}, 409: {"description": "Arms' traffic above 1."}},
+)
+def update_arm(_: AdminDep, engine: EngineDep, arm: ArmName, body: ArmUpdate) -> UtilityWeightsPublic:
+    """Create or replace an experiment arm; all arms' traffic must sum to at most 1."""
+    try:
+        with engine.begin() as conn:
+            put_arm(conn, name=arm, weights=body.weights.to_weights(), traffic=body.traffic)
+            return _current(conn)
+    except TrafficExceededError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+
+
+@router.delete(
+    "/arms/{arm}",
+    status_code=204,
+    responses={401: {"description": "Missing or wrong X-API-Key."}, 404: {"description": "No such arm."}},
+)
+def end_arm(_: AdminDep, engine: EngineDep, arm: ArmName) -> Response:
+    """End an experiment arm: its users go back to the default weights."""
+    with engine.begin() as conn:
+        if not delete_arm(conn, name=arm):
+            raise HTTPException(status_code=404, detail=f"no experiment arm {arm!r}")
+    return Response(status_code=204)

@@ -1,0 +1,241 @@
+"""Tokenizer and text tower: stable hashed tokens, topic-faithful query embeddings on the tiny
+world (misspellings included), and an exact checkpoint round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from corkboard.sources.synthetic import generate_world
+from corkboard.sources.topics import TOPICS
+from corkboard.world import World
+from models.checkpoint import CheckpointError, save_checkpoint
+from models.text_tower import (
+    TextTower,
+    TextTowerConfig,
+    TextTowerReport,
+    embed_texts,
+    load_text_tower,
+    pin_texts,
+    save_text_tower,
+    search_training_pairs,
+    train_text_tower,
+)
+from models.tokenizer import TokenizerConfig, tokenize, word_tokens
+
+# One unseen misspelling per topic; long words keep most of their n-grams.
+MISSPELLED = {
+    "recipes": "casserol",
+    "baking": "sourdouhg",
+    "home decor": "farmhose",
+    "diy crafts": "embroidary",
+    "gardening": "succulants",
+    "fashion": "streetware",
+    "beauty": "moisturiser",
+    "hair": "hairstlyes",
+    "makeup": "mascarra",
+    "weddings": "bridesmaides",
+    "kids": "montesori",
+    "pets": "retreiver",
+    "photography": "photograpy",
+    "art": "watercolour",
+    "quotes": "affirmatons",
+    "fitness": "stretchng",
+    "travel": "itinerery",
+    "outdoors": "stargazzing",
+    "cars": "restoraton",
+    "tech": "productivty",
+}
+Trained = tuple[TextTower, TextTowerReport, pd.DataFrame]
+
+
+@pytest.fixture(scope="session")
+def tiny_world() -> World:
+    return generate_world("tiny")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_world: World) -> Trained:
+    """The tower trained with the default config on the tiny world's search engagements."""
+    pairs = search_training_pairs(tiny_world.events, tiny_world.pins)
+    started = time.perf_counter()
+    model, report = train_text_tower(pairs, tiny_world.pins, TextTowerConfig())
+    print(f"text tower on tiny: {len(pairs)} pairs, {time.perf_counter() - started:.1f} s")
+    return model, report, pairs
+
+
+def _topic_precision(
+    model: TextTower, world: World, queries: list[str], topics: list[str], k: int = 20
+) -> np.ndarray:
+    """Per query, the share of its top-k pins by cosine whose category is the query's topic."""
+    scores = embed_texts(model, queries) @ embed_texts(model, pin_texts(world.pins)).T
+    nearest = np.argsort(-scores, axis=1)[:, :k]
+    categories = world.pins["category"].to_numpy()
+    return (categories[nearest] == np.array(topics)[:, None]).mean(axis=1)
+
+
+def _chance(world: World) -> float:
+    """Share of the commonest category: the best top-k precision a random pick expects."""
+    return float(world.pins["category"].value_counts(normalize=True).max())
+
+
+# --- tokenizer ----------------------------------------------------------------------------
+
+
+def test_word_tokens_are_the_marked_word_and_its_n_grams() -> None:
+    assert word_tokens("pie", TokenizerConfig()) == ["<pie>", "<pi", "pie", "ie>", "<pie", "pie>"]
+    assert word_tokens("a", TokenizerConfig()) == ["<a>"]
+
+
+def test_tokenize_lowercases_splits_and_leaves_empty_text_without_ids() -> None:
+    config = TokenizerConfig(buckets=1000)
+    ids, offsets = tokenize(["Cozy  Rug!", "", "cozy rug", "   "], config)
+    assert ids.dtype == np.int64 and offsets.dtype == np.int64
+    assert offsets.tolist() == [0, len(ids) // 2, len(ids) // 2, len(ids)]
+    np.testing.assert_array_equal(ids[: offsets[1]], ids[offsets[2] :])
+    assert ids.min() >= 0 and ids.max() < 1000
+    empty_ids, empty_offsets = tokenize([], config)
+    assert empty_ids.size == 0 and empty_offsets.size == 0
+
+
+def test_token_ids_do_not_depend_on_the_process_hash_seed() -> None:
+    text = "sourdough bread"
+    code = (
+        "from models.tokenizer import TokenizerConfig, tokenize; "
+        f"print(tokenize([{text!r}], TokenizerConfig())[0].tolist())"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
+    assert outputs.pop().strip() == str(tokenize([text], TokenizerConfig())[0].tolist())
+
+
+# --- training pairs -----------------------------------------------------------------------
+
+
+def test_search_training_pairs_keep_search_engagements_with_a_query_on_known_pins() -> None:
+    events = pd.DataFrame(
+        {
+            "pin_id": pd.array([None, 1, 1, 2, 1, 9, 1], dtype="Int64"),
+            "action": ["search", "impression", "click", "save", "click", "long_click", "save"],
+            "surface": ["search", "search", "search", "search", "homefeed", "search", "search"],
+            "query": pd.array(["cake", "cake", "cake", "cake", None, "cake", None], dtype="string"),
+        }
+    )
+    pins = pd.DataFrame({"pin_id": [1, 2], "title": ["a", "b"], "description": ["", ""]})
+    pairs = search_training_pairs(events, pins)
+    assert pairs.to_dict("list") == {"query": ["cake", "cake"], "pin_id": [1, 2]}
+
+
+def test_training_rejects_pairs_on_pins_outside_the_catalogue(tiny_world: World) -> None:
+    pairs = pd.DataFrame({"query": ["cake"], "pin_id": [10**9]})
+    with pytest.raises(ValueError, match="missing from pins"):
+        train_text_tower(pairs, tiny_world.pins, TextTowerConfig(buckets=64, epochs=1))
+
+
+def test_training_is_deterministic_and_reports_each_epoch(tiny_world: World) -> None:
+    pairs = search_training_pairs(tiny_world.events, tiny_world.pins).head(300)
+    config = TextTowerConfig(buckets=2**12, hidden=16, dim=8, epochs=2, random_negatives=32)
+    seen: list[tuple[int, float]] = []
+    first, report = train_text_tower(
+        pairs, tiny_world.pins, config, on_epoch=lambda *epoch: seen.append(epoch)
+    )
+    second, _ = train_text_tower(pairs, tiny_world.pins, config)
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    assert report.train_loss == [loss for _, loss in seen]
+    assert report.n_pairs == 300 and report.n_pins == len(tiny_world.pins)
+    texts = ["cozy rug", "sourdough"]
+    np.testing.assert_array_equal(embed_texts(first, texts), embed_texts(second, texts))
+
+
+# --- the trained tower --------------------------------------------------------------------
+
+
+def test_embeddings_are_unit_vectors_even_for_empty_text(trained: Trained) -> None:
+    model, report, _ = trained
+    vectors = embed_texts(model, ["", "pasta", "Pasta!", "zzzz qqqq"], batch_size=3)
+    assert vectors.shape == (4, model.config.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(vectors[1], vectors[2])
+    assert embed_texts(model, []).shape == (0, model.config.dim)
+    assert report.train_loss[-1] < report.train_loss[0]
+
+
+def test_topic_words_as_queries_find_pins_of_their_topic(
+    trained: Trained, tiny_world: World
+) -> None:
+    model, _, _ = trained
+    # Words of exactly one topic's vocabulary, so the right answer is unambiguous.
+    queries = [
+        (word, topic)
+        for topic, words in TOPICS.items()
+        for word in words
+        if sum(word in other for other in TOPICS.values()) == 1
+    ]
+    precision = _topic_precision(
+        model, tiny_world, [word for word, _ in queries], [topic for _, topic in queries]
+    )
+    chance = _chance(tiny_world)
+    print(
+        f"topic precision@20 of {len(queries)} topic words: {precision.mean():.3f} "
+        f"(chance <= {chance:.3f})"
+    )
+    assert precision.mean() > 0.6
+    assert (precision > 2 * chance).mean() > 0.8
+
+
+def test_unseen_misspellings_land_near_their_topic(trained: Trained, tiny_world: World) -> None:
+    model, _, pairs = trained
+    seen_words = set(" ".join(pairs["query"]).split())
+    assert not seen_words & set(MISSPELLED.values())
+    precision = _topic_precision(model, tiny_world, list(MISSPELLED.values()), list(MISSPELLED))
+    chance = _chance(tiny_world)
+    print(f"misspelled topic precision@20: {precision.mean():.3f} (chance <= {chance:.3f})")
+    assert precision.mean() > 0.5
+    assert (precision > 2 * chance).sum() >= 14
+
+
+def test_checkpoint_round_trip_reproduces_embeddings_exactly(
+    trained: Trained, tmp_path: Path
+) -> None:
+    model, _, _ = trained
+    path = tmp_path / "text_tower.pt"
+    save_text_tower(path, model)
+    loaded = load_text_tower(path)
+    assert loaded.config == model.config and not loaded.training
+    texts = ["sourdough bread", "", "hairstlyes", "boho living room"]
+    np.testing.assert_array_equal(embed_texts(loaded, texts), embed_texts(model, texts))
+
+
+def test_damaged_or_foreign_checkpoints_raise_checkpoint_error(tmp_path: Path) -> None:
+    model = TextTower(TextTowerConfig(buckets=64, hidden=8, dim=4))
+    path = tmp_path / "text_tower.pt"
+    save_text_tower(path, model)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_text_tower(path)
+
+    bigger = dataclasses.replace(model.config, hidden=16)
+    save_checkpoint(path, kind="text_tower", config=bigger, state={"model": model.state_dict()})
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_text_tower(path)
+    save_checkpoint(path, kind="ranker", config=model.config, state={})
+    with pytest.raises(CheckpointError, match="expected 'text_tower'"):
+        load_text_tower(path)
