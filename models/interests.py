@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+LATEST_ENGAGEMENTS = 50  # how many of a user's latest engagements make their interests, offline and online
 PRIOR_ENGAGEMENTS = 2.0  # a new user looks uniform; two engagements already tilt the vector
 
 

@@ -1,5 +1,5 @@
-"""Candidate sources: embedding retrieval (pgvector HNSW), co-engagement neighbours, Pixie walks,
-and popular pins. A source that fails or runs out of time is skipped and reported; the others
+"""Candidate sources: embedding retrieval (pgvector HNSW) from the user's vector and from their
+PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins. A source that fails or runs out of time is skipped and reported; the others
 still answer."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from service.state import ServingState
 from sql.embeddings import limit_statement_time, nearest_pins
@@ -21,6 +22,8 @@ log = logging.getLogger("corkboard.service")
 RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
 PIXIE_CANDIDATES = 200
+MEDOIDS = 3
+MEDOID_CANDIDATES = 50
 PIXIE = PixieConfig(total_steps=50_000)
 
 
@@ -69,6 +72,18 @@ def nearest_rows(
         exclude=exclude_ids, ef_search=state.settings.hnsw_ef_search,
     )
     return state.vectors.model.pin_rows(np.array([pin for pin, _ in found], dtype=np.int64))
+
+
+def pinnersage_rows(state: ServingState, conn: Connection, engagements: pd.DataFrame, *, exclude_ids: list[int]) -> np.ndarray:
+    """Nearest pins of each of the user's most important interest medoids (PinnerSage)."""
+    vectors = state.vectors.model.pin_vectors_for(engagements["pin_id"].to_numpy(dtype=np.int64))
+    ages = ((engagements["ts"].max() - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()
+    medoids = pinnersage_medoids(vectors, ages)
+    found = [
+        nearest_rows(state, conn, vectors[row], version=state.embedding_version, exclude_ids=exclude_ids, k=MEDOID_CANDIDATES)
+        for row in medoids.rows[:MEDOIDS]
+    ]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
 def co_engagement_rows(state: ServingState, seed_rows: np.ndarray) -> np.ndarray:

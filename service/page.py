@@ -11,6 +11,7 @@ from service.state import PinTable
 
 SOURCE_REASONS = {
     "embedding": "close to your interests",
+    "pinnersage": "close to one of your interests",
     "co_engagement": "often engaged together with pins you liked",
     "pixie": "on boards with pins you engaged with",
     "popular": "popular with people like you",

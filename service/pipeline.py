@@ -12,10 +12,17 @@ import numpy as np
 import pandas as pd
 
 from features.store import fill_missing_features, online_features
-from models.interests import interest_vectors
+from models.interests import LATEST_ENGAGEMENTS, interest_vectors
 from models.utility import UtilityWeights
 from models.text_tower import embed_texts
-from service.candidates import Candidates, co_engagement_rows, nearest_rows, pixie_rows, popular_rows
+from service.candidates import (
+    Candidates,
+    co_engagement_rows,
+    nearest_rows,
+    pinnersage_rows,
+    pixie_rows,
+    popular_rows,
+)
 from service.experiments import weights_for
 from service.page import assemble_page
 from service.schemas import PagePublic
@@ -26,7 +33,6 @@ from sql.embeddings import pin_vector, user_vector
 from sql.events import excluded_pins, recent_engagements
 from sql.utility_weights import default_weights, list_arms
 
-RECENT_ENGAGEMENTS = 20
 # A related-pins page ranks few, close candidates: the ranker knows engagement, not closeness
 # to the subject pin, so relevance has to come from candidate generation.
 RELATED_PER_SOURCE = 50
@@ -67,7 +73,7 @@ def user_context(state: ServingState, user_id: int | None) -> UserContext:
     with state.engine.connect() as conn:
         locale = user_locale(conn, user_id=user_id)
         vector = user_vector(conn, version=state.embedding_version, user_id=user_id)
-        engagements = recent_engagements(conn, user_id=user_id, limit=RECENT_ENGAGEMENTS)
+        engagements = recent_engagements(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS)
         excluded = excluded_pins(conn, user_id=user_id, seen_days=state.settings.seen_days)
     rows = state.vectors.model.pin_rows(np.asarray(excluded, dtype=np.int64))
     excluded_rows = frozenset(rows[rows >= 0].tolist())
@@ -108,6 +114,11 @@ def _home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates
                     lambda: nearest_rows(state, conn, user.vector, version=state.embedding_version, exclude_ids=excluded_ids),
                     user.excluded_rows,
                 )
+            candidates.attempt(
+                "pinnersage", conn,
+                lambda: pinnersage_rows(state, conn, user.engagements, exclude_ids=excluded_ids),
+                user.excluded_rows,
+            )
         candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
         candidates.add(pixie_rows(state, user.engagements), "pixie", user.excluded_rows)
     if user.is_cold:

@@ -17,7 +17,7 @@ from corkboard.settings import get_settings
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
 from models.co_engagement import CoEngagementConfig, CoEngagementModel, fit_co_engagement
-from models.interests import category_codes, interest_vectors
+from models.interests import LATEST_ENGAGEMENTS, category_codes, interest_vectors
 from models.metrics import auc
 from models.ranker import ACTIONS, RankerConfig, save_ranker, train_ranker
 from models.ranker_features import FeatureEncoder
@@ -30,7 +30,6 @@ from sql.versions import activate_version, register_version
 
 RANKER_KIND = "ranker"
 TRAINING_ROWS = 300_000
-INTEREST_ENGAGEMENTS = 20  # as many of the latest engagements as the service reads per request
 
 
 def ranker_training_data(
@@ -60,7 +59,7 @@ def ranker_training_data(
 def _interest(before: pd.DataFrame, impressions: pd.DataFrame, user_ids: np.ndarray, pins: pd.DataFrame) -> np.ndarray:
     vocabulary = np.unique(pins["category"].to_numpy(dtype=str))
     pin_codes = category_codes(pins["category"].to_numpy(dtype=str), vocabulary)
-    latest = before.sort_values("ts").groupby("user_id").tail(INTEREST_ENGAGEMENTS)
+    latest = before.sort_values("ts").groupby("user_id").tail(LATEST_ENGAGEMENTS)
     pin_ids = pins["pin_id"].to_numpy()
     interests = interest_vectors(
         np.searchsorted(user_ids, latest["user_id"].to_numpy()),
