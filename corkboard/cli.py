@@ -1,4 +1,4 @@
-"""The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, features, tune."""
+"""The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, tune, evaluate, features."""
 
 from __future__ import annotations
 
@@ -103,6 +103,17 @@ def _tune(args: argparse.Namespace) -> int:
     return 0 if summary["chosen"] is not None else 3
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from corkboard.evaluation import evaluate
+
+    try:
+        evaluate(args.dataset, args.out, models=args.models, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except ValueError as error:
+        print(f"corkboard evaluate: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _features(args: argparse.Namespace) -> int:
     from features.store import feature_store, online_features
 
@@ -162,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--seed", type=int, default=0)
     tuning.add_argument("--out-dir", type=Path, help="default: DATA_DIR/tuning")
     tuning.set_defaults(run=_tune)
+
+    evaluation = commands.add_parser("evaluate", help="rank all items for each user's held-out interaction; JSON + Markdown")
+    evaluation.add_argument("--dataset", choices=("ml100k", "tiny", "demo"), default="ml100k")
+    evaluation.add_argument("--out", type=Path, required=True, help="report JSON; the Markdown table is written beside it")
+    evaluation.add_argument("--models", nargs="+", metavar="NAME", help="default: every registered model")
+    evaluation.set_defaults(run=_evaluate)
 
     features = commands.add_parser("features", help="print a user's online features as JSON")
     features.add_argument("user", type=int)

@@ -1,0 +1,248 @@
+"""The offline evaluation protocol of issue 3: a leave-last-out split, full ranking, recall@K and NDCG@10.
+
+Per user, interactions are ordered by time (ties by item id); the last is the test item, the one
+before it the validation item, the rest is training. Every model ranks ALL items for each user with
+the user's history excluded, and is scored on the single held-out item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # only the type: models/ stays free of corkboard at run time
+    from corkboard.world import World
+
+INTERACTIONS = ("click", "long_click", "save")  # a MovieLens rating is one click (+ a save at the same time)
+MIN_INTERACTIONS = 3  # one for training, one for validation, one for test
+STAGES = ("validation", "test")
+KS = (10, 50, 100)
+NDCG_K = 10
+
+
+@dataclass(frozen=True)
+class EvaluationSplit:
+    """Users and items by dense index; lists are per user (or per board), arrays are row-aligned.
+
+    ``train[u]`` holds user u's training items in time order and ``train_times[u]`` their unix
+    seconds; ``validation[u]`` / ``test[u]`` are the held-out items (-1 where hidden, see
+    ``without_test``); ``board_items`` is the pin-board graph with held-out edges removed.
+    """
+
+    n_users: int
+    n_items: int
+    train: list[np.ndarray]
+    train_times: list[np.ndarray]
+    validation: np.ndarray
+    test: np.ndarray
+    item_text: list[str]
+    item_category: np.ndarray
+    board_items: list[np.ndarray]
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    validation_times: np.ndarray
+
+    def history(self, user: int, stage: str) -> np.ndarray:
+        """Items the user is known to have engaged with when predicting ``stage``, oldest first."""
+        if _check_stage(stage) == "validation":
+            return self.train[user]
+        return np.append(self.train[user], self.validation[user])
+
+    def history_times(self, user: int, stage: str) -> np.ndarray:
+        """Unix seconds of ``history(user, stage)``, row-aligned with it."""
+        if _check_stage(stage) == "validation":
+            return self.train_times[user]
+        return np.append(self.train_times[user], self.validation_times[user])
+
+    def target(self, stage: str) -> np.ndarray:
+        """The held-out item per user for ``stage``."""
+        return self.validation if _check_stage(stage) == "validation" else self.test
+
+    def without_test(self) -> EvaluationSplit:
+        """The split a model may see: test items replaced by -1."""
+        return replace(self, test=np.full(self.n_users, -1, dtype=np.int64))
+
+
+class Recommender(Protocol):
+    """A model under evaluation: fit on a split (test hidden), then score every item for users."""
+
+    name: str
+
+    def fit(self, split: EvaluationSplit) -> None: ...
+
+    def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
+        """``[len(users), n_items]``, higher is better; ``stage`` picks the history to condition on."""
+        ...
+
+
+def _check_stage(stage: str) -> str:
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    return stage
+
+
+def first_interactions(events: pd.DataFrame, actions: tuple[str, ...] = INTERACTIONS) -> pd.DataFrame:
+    """One row per (user_id, pin_id) engaged through ``actions``, at its first time (``ns``, epoch ns)."""
+    chosen = events.loc[events["action"].isin(actions), ["user_id", "pin_id", "ts"]]
+    frame = pd.DataFrame(
+        {
+            "user_id": chosen["user_id"].to_numpy(dtype=np.int64),
+            "pin_id": chosen["pin_id"].to_numpy(dtype=np.int64),
+            "ns": chosen["ts"].astype("int64").to_numpy(),
+        }
+    )
+    return frame.groupby(["user_id", "pin_id"], as_index=False)["ns"].min()
+
+
+def _item_index(item_ids: np.ndarray, pin_ids: np.ndarray) -> np.ndarray:
+    """Dense index of each pin id; ValueError if one is not in the catalogue."""
+    index = np.searchsorted(item_ids, pin_ids).clip(0, max(len(item_ids) - 1, 0))
+    unknown = item_ids[index] != pin_ids if len(item_ids) else np.ones(len(pin_ids), dtype=bool)
+    if unknown.any():
+        raise ValueError(f"{int(unknown.sum())} rows name pins missing from the catalogue")
+    return index
+
+
+def _board_items(world: World, item_ids: np.ndarray, user_ids: np.ndarray, held_out: np.ndarray) -> list[np.ndarray]:
+    """Items per board (board id order), without edges from an owner to their own held-out items."""
+    edges = world.board_pins.merge(world.boards[["board_id", "user_id"]], on="board_id")
+    pins = edges["pin_id"].to_numpy(dtype=np.int64)
+    owners = edges["user_id"].to_numpy(dtype=np.int64)
+    owner_row = np.searchsorted(user_ids, owners).clip(0, len(user_ids) - 1)
+    evaluated = user_ids[owner_row] == owners
+    item = _item_index(item_ids, pins)
+    leaks = evaluated & np.any(held_out[owner_row] == item[:, None], axis=1)
+    boards = edges["board_id"].to_numpy(dtype=np.int64)[~leaks]
+    item = item[~leaks]
+    order = np.argsort(boards, kind="stable")  # keeps each board's save order
+    _, starts = np.unique(boards[order], return_index=True)
+    return np.split(item[order], starts[1:]) if len(order) else []
+
+
+def split_world(world: World, interaction_actions: tuple[str, ...] = INTERACTIONS) -> EvaluationSplit:
+    """The leave-last-out split of ``world`` (users with fewer than 3 interactions are dropped).
+
+    An interaction is a user's first event with a pin among ``interaction_actions``; for MovieLens
+    that is exactly one per rating. Board edges joining a user to their own validation or test
+    item are removed, so the graph does not reveal held-out items.
+    """
+    item_ids = np.sort(world.pins["pin_id"].to_numpy(dtype=np.int64))
+    pairs = first_interactions(world.events, interaction_actions)
+    user = pairs["user_id"].to_numpy()
+    item = _item_index(item_ids, pairs["pin_id"].to_numpy())
+    ns = pairs["ns"].to_numpy()
+    order = np.lexsort((item, ns, user))
+    user, item, ns = user[order], item[order], ns[order]
+    user_ids, starts, counts = np.unique(user, return_index=True, return_counts=True)
+    kept = counts >= MIN_INTERACTIONS
+    if not kept.any():
+        raise ValueError(f"no user has {MIN_INTERACTIONS} interactions among {interaction_actions}: nothing to evaluate")
+    user_ids, starts, ends = user_ids[kept], starts[kept], (starts + counts)[kept]
+    validation, test = item[ends - 2], item[ends - 1]
+    pins = world.pins.set_index("pin_id").loc[item_ids]
+    return EvaluationSplit(
+        n_users=len(user_ids),
+        n_items=len(item_ids),
+        train=[item[s:e] for s, e in zip(starts, ends - 2)],
+        train_times=[ns[s:e] / 1e9 for s, e in zip(starts, ends - 2)],
+        validation=validation,
+        test=test,
+        item_text=(pins["title"].fillna("") + ". " + pins["description"].fillna("")).tolist(),
+        item_category=pins["category"].fillna("").to_numpy(dtype=str),
+        board_items=_board_items(world, item_ids, user_ids, np.stack([validation, test], axis=1)),
+        item_ids=item_ids,
+        user_ids=user_ids,
+        validation_times=ns[ends - 2] / 1e9,
+    )
+
+
+def target_ranks(scores: np.ndarray, target: np.ndarray, exclude: list[np.ndarray]) -> np.ndarray:
+    """1-based rank of each row's target among all items not in that row's ``exclude``.
+
+    Ties count against the target (pessimistic): rank = 1 + the number of other non-excluded items
+    scoring at least as high. The target itself is never excluded. NaN scores are refused.
+    """
+    scores = np.array(scores, dtype=np.float64)  # a copy: exclusion writes -inf into it
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    rows = np.arange(len(target))
+    target_score = scores[rows, target]
+    excluded = np.concatenate([np.empty(0, dtype=np.int64), *exclude]).astype(np.int64)
+    scores[np.repeat(rows, [len(items) for items in exclude]), excluded] = -np.inf
+    scores[rows, target] = -np.inf
+    return 1 + (scores >= target_score[:, None]).sum(axis=1)
+
+
+def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """recall@K (hit at K, one held-out item) per K and ndcg@10 = 1/log2(rank+1), averaged over users."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    metrics = {f"recall@{k}": float(np.mean(ranks <= k)) for k in ks}
+    gains = np.where(ranks <= NDCG_K, 1.0 / np.log2(ranks + 1.0), 0.0)
+    metrics[f"ndcg@{NDCG_K}"] = float(np.mean(gains))
+    return metrics
+
+
+def rank_metrics(
+    scores: np.ndarray,
+    target: np.ndarray,
+    exclude: list[np.ndarray],
+    ks: tuple[int, ...] = KS,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Metrics of a ``[n_users, n_items]`` score matrix, ranked ``batch_size`` users at a time."""
+    ranks = [
+        target_ranks(scores[start : start + batch_size], target[start : start + batch_size], exclude[start : start + batch_size])
+        for start in range(0, len(target), batch_size)
+    ]
+    return metrics_from_ranks(np.concatenate([np.empty(0), *ranks]), ks)
+
+
+def evaluate_recommender(
+    model: Recommender, split: EvaluationSplit, stage: str, ks: tuple[int, ...] = KS, batch_size: int = 256
+) -> dict[str, float]:
+    """Metrics of a fitted ``model`` on ``stage``, asking it for ``batch_size`` users' scores at a time."""
+    target = split.target(stage)
+    if (target < 0).any():
+        raise ValueError(f"this split hides its {stage} items")
+    ranks = []
+    for start in range(0, split.n_users, batch_size):
+        users = np.arange(start, min(start + batch_size, split.n_users))
+        scores = model.scores(users, stage)
+        if scores.shape != (len(users), split.n_items):
+            raise ValueError(f"{model.name} returned scores of shape {scores.shape}, not {(len(users), split.n_items)}")
+        ranks.append(target_ranks(scores, target[users], [split.history(int(u), stage) for u in users]))
+    return metrics_from_ranks(np.concatenate([np.empty(0), *ranks]), ks)
+
+
+class ChosenOnValidation:
+    """Model choice on the validation item: fits every candidate, keeps the best by ``metric``.
+
+    ``config`` is the chosen candidate's; the others are dropped after scoring.
+    """
+
+    def __init__(self, name: str, candidates: Sequence[Callable[[], Recommender]], metric: str = "ndcg@10") -> None:
+        if not candidates:
+            raise ValueError(f"{name}: no candidates to choose from")
+        self.name = name
+        self.candidates = candidates
+        self.metric = metric
+
+    def fit(self, split: EvaluationSplit) -> None:
+        best_value = -np.inf
+        for build in self.candidates:
+            model = build()
+            model.fit(split)
+            value = evaluate_recommender(model, split, "validation")[self.metric]
+            if value > best_value:
+                self.chosen, best_value = model, value
+
+    @property
+    def config(self) -> Any:
+        return getattr(self.chosen, "config", None)
+
+    def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
+        return self.chosen.scores(users, stage)
