@@ -1,6 +1,8 @@
 """Candidate sources: embedding retrieval (pgvector HNSW) from the user's vector and from their
-PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins. A source that fails or runs out of time is skipped and reported; the others
-still answer."""
+PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins.
+
+A source that fails or runs out of time is skipped and reported; the others still answer.
+"""
 
 from __future__ import annotations
 
