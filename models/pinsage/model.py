@@ -1,0 +1,200 @@
+"""The PinSAGE network (Ying et al., 2018, Algorithm 1): a pin's features projected to the
+hidden size, then ``layers`` importance-weighted convolutions, then a dense head; output is a
+unit vector. No parameter belongs to a pin, so unseen pins embed like seen ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dgl
+import dgl.function as fn
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.pinsage.features import PinFeatures, PinInputs
+from models.pinsage.sampling import importance_neighbours, neighbourhood_blocks
+from models.tokenizer import TokenizerConfig
+
+CHECKPOINT_KIND = "pinsage"
+
+
+@dataclass
+class PinSageConfig:
+    """Features, network, neighbourhood, training and scoring settings; stored in the checkpoint.
+
+    ``categories`` is the category list the one-hot input is built on (filled from the data
+    by ``PinSageRecommender.fit``); ``numeric_features`` is the width of extra numeric input.
+    """
+
+    buckets: int = 2**17  # hashed text tokens (models.tokenizer)
+    min_n: int = 3
+    max_n: int = 5
+    categories: tuple[str, ...] = ()
+    numeric_features: int = 0
+    hidden: int = 64
+    dim: int = 64
+    layers: int = 2
+    neighbours: int = 10  # importance neighbours kept per pin (top visit counts)
+    walks: int = 100  # walks per pin when counting visits
+    walk_length: int = 3  # pin -> board -> pin hops per walk at most
+    restart_prob: float = 0.5  # chance a walk ends after each hop
+    temperature: float = 0.05
+    lr: float = 3e-3
+    batch_size: int = 1024
+    random_negatives: int = 256
+    epochs: int = 15  # at most; fit stops early on validation
+    patience: int = 3
+    pair_window: int = 1  # history neighbours this far apart make a training pair
+    correct_sampling_bias: bool = True
+    split_boards: bool = True  # recommender: walk the split's boards
+    history_boards: bool = True  # recommender: and each user's training history as a board
+    history_decay: float = 0.5  # recommender: weight of each older history item relative to the next
+    engagement_feature: bool = True  # recommender: log training interactions as a numeric input
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.categories = tuple(str(label) for label in self.categories)
+        _ = self.tokenizer  # building it validates the tokenizer fields
+        if min(self.hidden, self.dim, self.layers, self.neighbours, self.walks, self.walk_length) < 1:
+            raise ValueError(f"need hidden, dim, layers, neighbours, walks, walk_length >= 1: {self}")
+        if min(self.batch_size, self.pair_window) < 1 or min(self.epochs, self.numeric_features) < 0:
+            raise ValueError(f"need batch_size, pair_window >= 1 and epochs, numeric_features >= 0: {self}")
+        if not 0 <= self.restart_prob < 1 or not 0 < self.history_decay <= 1:
+            raise ValueError(f"need 0 <= restart_prob < 1 and 0 < history_decay <= 1: {self}")
+        if self.temperature <= 0 or self.lr <= 0 or self.random_negatives < 0 or self.patience < 1:
+            raise ValueError(f"need temperature, lr > 0, random_negatives >= 0, patience >= 1: {self}")
+
+    @property
+    def tokenizer(self) -> TokenizerConfig:
+        """The tokenizer settings as their own config."""
+        return TokenizerConfig(self.buckets, self.min_n, self.max_n)
+
+
+class ImportanceConvolution(nn.Module):
+    """One CONVOLVE step: the importance-weighted mean of transformed neighbour vectors,
+    concatenated with the pin's own vector, dense + ReLU, L2-normalized."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.neighbour = nn.Linear(size, size)
+        self.combine = nn.Linear(2 * size, size)
+
+    def forward(self, block: dgl.DGLGraph, source: Tensor) -> Tensor:
+        """Vectors of ``block``'s destination pins from those of its source pins."""
+        with block.local_scope():
+            block.srcdata["message"] = F.relu(self.neighbour(source))
+            block.edata["w"] = block.edata["weight"].unsqueeze(1)  # weights of a pin sum to 1
+            block.update_all(fn.u_mul_e("message", "w", "weighted"), fn.sum("weighted", "mean"))
+            aggregate = block.dstdata["mean"]
+        own = source[: block.num_dst_nodes()]
+        return F.normalize(F.relu(self.combine(torch.cat([own, aggregate], dim=1))), dim=1)
+
+
+class PinSage(nn.Module):
+    """Features -> hidden vector -> ``layers`` convolutions -> dense head -> unit vector."""
+
+    def __init__(self, config: PinSageConfig) -> None:
+        super().__init__()
+        self.config = config
+        # Sparse gradients: a batch reads a few thousand of the hashed table's rows.
+        self.tokens = nn.Embedding(config.buckets, config.hidden, sparse=True)
+        nn.init.normal_(self.tokens.weight, std=0.01)
+        inputs = config.hidden + len(config.categories) + config.numeric_features
+        self.project = nn.Linear(inputs, config.hidden)
+        self.convolutions = nn.ModuleList(
+            ImportanceConvolution(config.hidden) for _ in range(config.layers)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(config.hidden, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.dim)
+        )
+
+    def encode(self, inputs: PinInputs) -> Tensor:
+        """Layer-0 vectors ``[n, hidden]`` from content features alone."""
+        # Code -1 (no known category) takes the extra first class, which is dropped.
+        one_hot = F.one_hot(inputs.category + 1, len(self.config.categories) + 1)[:, 1:].float()
+        # Each distinct token is looked up once, which keeps the sparse gradient small to coalesce.
+        distinct, position = inputs.token_ids.unique(return_inverse=True)
+        words = F.embedding_bag(position, self.tokens(distinct), inputs.word_offsets, mode="sum")
+        text = F.embedding_bag(inputs.words, words, inputs.pin_offsets, mode="sum")
+        text = text / inputs.token_counts.clamp(min=1).unsqueeze(1)  # the mean over the pin's tokens
+        return F.relu(self.project(torch.cat([text, one_hot, inputs.numeric], dim=1)))
+
+    def forward(self, blocks: list[dgl.DGLGraph], inputs: PinInputs) -> Tensor:
+        """Unit vectors ``[n, dim]`` of the last block's destination pins; ``inputs`` are the
+        features of the first block's source pins (``neighbourhood_blocks`` order)."""
+        hidden = self.encode(inputs)
+        for block, convolution in zip(blocks, self.convolutions, strict=True):
+            hidden = convolution(block, hidden)
+        return F.normalize(self.head(hidden), dim=1)
+
+    def embed(self, neighbours: dgl.DGLGraph, features: PinFeatures, pins: Tensor) -> Tensor:
+        """Vectors of ``pins`` (distinct indices) over a ``importance_neighbours`` graph."""
+        blocks = neighbourhood_blocks(neighbours, pins, self.config.layers)
+        return self(blocks, features.select(blocks[0].srcdata[dgl.NID].numpy()))
+
+
+def sample_neighbours(model: PinSage, graph: dgl.DGLGraph, seed: int | None = None) -> dgl.DGLGraph:
+    """``importance_neighbours`` of every pin in ``graph`` with the model's walk settings."""
+    config = model.config
+    return importance_neighbours(
+        graph,
+        top_k=config.neighbours,
+        walks=config.walks,
+        walk_length=config.walk_length,
+        restart_prob=config.restart_prob,
+        seed=config.seed if seed is None else seed,
+    )
+
+
+def embed_items(
+    model: PinSage,
+    graph: dgl.DGLGraph,
+    features: PinFeatures,
+    items: np.ndarray,
+    *,
+    neighbours: dgl.DGLGraph | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """Unit vectors float32 ``[len(items), dim]`` for pin indices of ``graph``, seen in training
+    or not: each is computed from its features and its neighbourhood in ``graph``.
+
+    Neighbourhoods are sampled with ``config.seed`` unless given (``sample_neighbours``), so
+    the same model, graph and features give the same vectors.
+    """
+    if features.n_pins != graph.num_nodes("pin"):
+        raise ValueError(f"features describe {features.n_pins} pins, the graph has {graph.num_nodes('pin')}")
+    if neighbours is None:
+        neighbours = sample_neighbours(model, graph)
+    items = np.asarray(items, dtype=np.int64)
+    distinct, inverse = np.unique(items, return_inverse=True)
+    was_training = model.training
+    model.eval()
+    chunks = [torch.empty(0, model.config.dim)]
+    try:
+        with torch.inference_mode():
+            for batch in torch.from_numpy(distinct).split(batch_size):
+                chunks.append(model.embed(neighbours, features, batch))
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks).numpy()[inverse]
+
+
+def save_pinsage(path: Path, model: PinSage) -> None:
+    """Write the model's config and weights to one checkpoint file."""
+    save_checkpoint(path, kind=CHECKPOINT_KIND, config=model.config, state={"model": dict(model.state_dict())})
+
+
+def load_pinsage(path: Path) -> PinSage:
+    """Rebuild the model (in eval mode) from ``save_pinsage``'s file; ``CheckpointError`` when
+    the file is unusable."""
+    config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=PinSageConfig)
+    model = PinSage(config)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, TypeError) as error:
+        raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
+    return model.eval()
