@@ -1,0 +1,419 @@
+"""PinnerFormer (DESIGN.md section 1, user embedding): a causal transformer over a user's last
+actions whose output at every position is a unit user vector; the user's embedding is the
+output at the last position.
+
+An action is its item vector plus a bucketized log time gap to the action before it plus a
+learned position. Candidates are scored against the same item table, normalized. Training uses
+the shared ``sampled_softmax_loss`` with one of three objectives (Pancha et al., "PinnerFormer:
+Sequence modeling for user representation at Pinterest", 2022):
+
+- ``next_action``: only the last position of a window predicts the item after it;
+- ``dense_next_action``: every position predicts the item after it;
+- ``dense_all_action``: every position predicts an item drawn uniformly from its next
+  ``window`` actions, drawn afresh at each step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.evaluation import EvaluationSplit, rank_metrics
+from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
+
+CHECKPOINT_KIND = "pinnerformer"
+OBJECTIVES = ("next_action", "dense_next_action", "dense_all_action")
+GAP_BUCKETS = 32  # bucket 0: no earlier action; bucket b >= 1: log2(1 + gap seconds) in [b-1, b)
+EVAL_BATCH = 256
+
+
+@dataclass
+class PinnerFormerConfig:
+    """Objective, network shape and training settings; stored in the checkpoint."""
+
+    objective: str = "dense_all_action"
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    max_len: int = 50
+    window: int = 10  # future actions a dense all-action target is drawn from
+    dropout: float = 0.1
+    # temperature, batch_size and lr: the best of a small grid on ML-100K validation recall@10
+    # (0.05 learned slowly; 128 windows of 50 made one in-batch softmax of 6,400 queries a step).
+    temperature: float = 0.2
+    random_negatives: int = 256
+    epochs: int = 20
+    batch_size: int = 32  # windows per step
+    lr: float = 3e-3
+    patience: int = 3  # epochs without a better validation recall@10 before stopping
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if min(self.dim, self.layers, self.heads, self.max_len, self.window, self.batch_size) < 1:
+            raise ValueError(f"need dim, layers, heads, max_len, window, batch_size >= 1: {self}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if self.epochs < 0 or self.patience < 1 or self.random_negatives < 0:
+            raise ValueError(f"need epochs >= 0, patience >= 1, random_negatives >= 0: {self}")
+        if self.temperature <= 0 or self.lr <= 0 or not 0 <= self.dropout < 1:
+            raise ValueError(f"need temperature, lr > 0 and dropout in [0, 1): {self}")
+
+
+# The two model sizes of the ablation, as PinnerFormerConfig overrides.
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {"dim": 32, "layers": 1, "heads": 1},
+    "base": {"dim": 64, "layers": 2, "heads": 2},
+}
+
+
+def gap_buckets(times: np.ndarray) -> np.ndarray:
+    """Per action, the bucket of its gap in seconds to the action before it (``GAP_BUCKETS``)."""
+    times = np.asarray(times, dtype=np.float64)
+    buckets = np.zeros(len(times), dtype=np.int64)
+    if len(times) > 1:
+        gaps = np.maximum(np.diff(times), 0.0)
+        buckets[1:] = 1 + np.minimum(np.floor(np.log2(1.0 + gaps)), GAP_BUCKETS - 2)
+    return buckets
+
+
+class PinnerFormer(nn.Module):
+    """Causal transformer from right-padded action sequences to unit user vectors per position.
+
+    Item vectors are learned per item; given ``item_features`` ``[n_items, f]`` (precomputed,
+    e.g. PinSAGE vectors), a learned projection of them is added to each item's vector.
+    """
+
+    def __init__(
+        self, config: PinnerFormerConfig, n_items: int, item_features: Tensor | None = None
+    ) -> None:
+        super().__init__()
+        if n_items < 1:
+            raise ValueError(f"need at least one item, got {n_items}")
+        self.config = config
+        self.n_items = n_items
+        # Row n_items is padding; the causal mask keeps it out of every real position's view.
+        self.items = nn.Embedding(n_items + 1, config.dim, padding_idx=n_items)
+        self.feature_projection: nn.Linear | None = None
+        if item_features is not None:
+            if item_features.ndim != 2 or item_features.shape[0] != n_items:
+                shape = tuple(item_features.shape)
+                raise ValueError(f"item_features must be [{n_items}, f], got {shape}")
+            self.register_buffer("item_features", item_features.float())
+            self.feature_projection = nn.Linear(item_features.shape[1], config.dim, bias=False)
+        self.gaps = nn.Embedding(GAP_BUCKETS, config.dim)
+        self.positions = nn.Embedding(config.max_len, config.dim)
+        # Small starts keep position and gap from drowning the item signal (default std is 1).
+        for table in (self.items, self.gaps, self.positions):
+            nn.init.normal_(table.weight, std=0.1)
+        self.dropout = nn.Dropout(config.dropout)
+        layer = nn.TransformerEncoderLayer(
+            config.dim,
+            config.heads,
+            4 * config.dim,
+            config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.dim)
+        mask = nn.Transformer.generate_square_subsequent_mask(config.max_len)
+        self.register_buffer("causal_mask", mask, persistent=False)
+
+    def _item_table(self) -> Tensor:
+        """Unnormalized item vectors ``[n_items + 1, dim]``, the padding row last."""
+        table = self.items.weight
+        if self.feature_projection is not None:
+            table = table + F.pad(self.feature_projection(self.item_features), (0, 0, 0, 1))
+        return table
+
+    def item_vectors(self) -> Tensor:
+        """Unit candidate vectors ``[n_items, dim]``."""
+        return F.normalize(self._item_table()[: self.n_items], dim=-1)
+
+    def forward(self, items: Tensor, gaps: Tensor) -> Tensor:
+        """Unit user vectors ``[b, L, dim]`` for item ids and gap buckets ``[b, L]``, L <=
+        ``max_len``, right-padded with item id ``n_items``; position t sees actions 0..t only."""
+        length = items.shape[1]
+        actions = self._item_table()[items] + self.gaps(gaps) + self.positions.weight[:length]
+        hidden = self.encoder(
+            self.dropout(actions), mask=self.causal_mask[:length, :length], is_causal=True
+        )
+        return F.normalize(self.norm(hidden), dim=-1)
+
+
+@dataclass
+class PinnerFormerReport:
+    """Per epoch: mean training loss and validation recall@10; the epoch kept; fit seconds."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation_recall_at_10: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Sequences:
+    """Per user, item ids and gap buckets of equal length."""
+
+    items: list[np.ndarray]
+    gaps: list[np.ndarray]
+
+
+class PinnerFormerRecommender:
+    """The ``Recommender`` protocol of ``models.evaluation`` around a ``PinnerFormer``.
+
+    ``on_epoch(epoch, loss, validation_recall_at_10)`` reports progress after each epoch.
+    """
+
+    def __init__(
+        self,
+        config: PinnerFormerConfig | None = None,
+        *,
+        item_features: np.ndarray | None = None,
+        name: str = "pinnerformer",
+        on_epoch: Callable[[int, float, float], None] | None = None,
+    ) -> None:
+        self.config = config or PinnerFormerConfig()
+        self.name = name
+        self.item_features = item_features
+        self.on_epoch = on_epoch
+        self.model: PinnerFormer | None = None
+        self.split: EvaluationSplit | None = None
+        self.report = PinnerFormerReport()
+
+    def fit(self, split: EvaluationSplit) -> None:
+        """Train on ``split.train``; keep the weights of the epoch with the best validation
+        recall@10 and stop after ``patience`` epochs without improvement. Deterministic for
+        ``config.seed``; the caller's torch random state is left as it was."""
+        config, started = self.config, time.perf_counter()
+        self.split, self.report = split, PinnerFormerReport()
+        train = _Sequences(
+            [np.asarray(items, dtype=np.int64) for items in split.train],
+            [gap_buckets(times) for times in split.train_times],
+        )
+        stream = np.concatenate([np.empty(0, np.int64), *train.items])
+        log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items)))
+        validation = self._stage_sequences(np.arange(split.n_users), "validation")
+        features = None if self.item_features is None else torch.as_tensor(self.item_features)
+        rng = np.random.default_rng(config.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = PinnerFormer(config, split.n_items, features)
+            self.model = model
+            optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+            sampler = NegativeSampler(split.n_items)
+            best_recall, best_state, stale = -1.0, _copy_state(model), 0
+            for epoch in range(1, config.epochs + 1):
+                loss = _train_epoch(model, optimizer, sampler, log_q, train, rng)
+                ranked = rank_metrics(
+                    self._scores(validation), split.validation, validation.items, ks=(10,)
+                )
+                recall = ranked["recall@10"]
+                self.report.train_loss.append(loss)
+                self.report.validation_recall_at_10.append(recall)
+                if self.on_epoch is not None:
+                    self.on_epoch(epoch, loss, recall)
+                if recall > best_recall:
+                    best_recall, best_state, stale = recall, _copy_state(model), 0
+                    self.report.best_epoch = epoch
+                else:
+                    stale += 1
+                    if stale >= config.patience:
+                        break
+            model.load_state_dict(best_state)
+        model.eval()
+        self.report.seconds = time.perf_counter() - started
+
+    def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
+        """``[len(users), n_items]``: each user's vector (from ``split.history(user, stage)``)
+        dot the unit item vectors. History items are not masked."""
+        return self._scores(self._stage_sequences(np.asarray(users), stage))
+
+    def embed_users(self, items: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit user vectors float32 ``[len(items), dim]`` from each user's item ids and action
+        times (unix seconds) in time order; only the last ``max_len`` actions count, and a user
+        without actions gets a zero vector."""
+        if len(items) != len(times) or any(len(i) != len(t) for i, t in zip(items, times)):
+            raise ValueError("items and times must be equally long, user by user")
+        sequences = [np.asarray(i, dtype=np.int64) for i in items]
+        return self._user_vectors(_Sequences(sequences, [gap_buckets(t) for t in times]))
+
+    def item_vectors(self) -> np.ndarray:
+        """Unit item vectors float32 ``[n_items, dim]``."""
+        with torch.inference_mode():
+            return self._fitted().item_vectors().numpy()
+
+    def save(self, path: Path) -> None:
+        """Write the config and weights to one checkpoint file."""
+        model = self._fitted()
+        state = {"n_items": model.n_items, "model": dict(model.state_dict())}
+        save_checkpoint(path, kind=CHECKPOINT_KIND, config=self.config, state=state)
+
+    @classmethod
+    def load(cls, path: Path, split: EvaluationSplit | None = None) -> PinnerFormerRecommender:
+        """Rebuild a fitted recommender from ``save``'s file; ``split`` supplies the histories
+        that ``scores`` reads. ``CheckpointError`` when the file is unusable."""
+        config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=PinnerFormerConfig)
+        try:
+            features = state["model"].get("item_features")
+            model = PinnerFormer(config, int(state["n_items"]), features)
+            model.load_state_dict(state["model"])
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as error:
+            raise CheckpointError(
+                f"checkpoint {path} state does not fit its config: {error}"
+            ) from error
+        recommender = cls(config, item_features=None if features is None else features.numpy())
+        recommender.model, recommender.split = model.eval(), split
+        return recommender
+
+    def _fitted(self) -> PinnerFormer:
+        if self.model is None:
+            raise RuntimeError("the recommender is not fitted; call fit or load first")
+        return self.model
+
+    def _stage_sequences(self, users: np.ndarray, stage: str) -> _Sequences:
+        """Each user's ``history(user, stage)`` with the gap buckets of its times."""
+        if self.split is None:
+            raise RuntimeError("no split: fit first, or pass one to load")
+        split = self.split
+        return _Sequences(
+            [np.asarray(split.history(int(user), stage), dtype=np.int64) for user in users],
+            [gap_buckets(split.history_times(int(user), stage)) for user in users],
+        )
+
+    def _user_vectors(self, sequences: _Sequences) -> np.ndarray:
+        """The output at each user's last action (of the last ``max_len``); zeros if none."""
+        model = self._fitted()
+        keep = model.config.max_len
+        was_training = model.training
+        model.eval()
+        vectors = np.zeros((len(sequences.items), model.config.dim), dtype=np.float32)
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(sequences.items), EVAL_BATCH):
+                    rows = range(start, min(start + EVAL_BATCH, len(sequences.items)))
+                    items = [sequences.items[r][-keep:] for r in rows]
+                    lengths = np.array([len(i) for i in items])
+                    if lengths.max() == 0:
+                        continue
+                    outputs = model(*_pad(model, items, [sequences.gaps[r][-keep:] for r in rows]))
+                    last = outputs[torch.arange(len(items)), np.maximum(lengths - 1, 0)].numpy()
+                    vectors[start : start + len(items)] = np.where(lengths[:, None] > 0, last, 0.0)
+        finally:
+            model.train(was_training)
+        return vectors
+
+    def _scores(self, sequences: _Sequences) -> np.ndarray:
+        return self._user_vectors(sequences) @ self.item_vectors().T
+
+
+def _pad(
+    model: PinnerFormer, items: list[np.ndarray], gaps: list[np.ndarray]
+) -> tuple[Tensor, Tensor]:
+    """Right-pad sequences to the longest one: item id ``n_items`` and gap bucket 0."""
+    length = max(len(i) for i in items)
+    padded_items = np.full((len(items), length), model.n_items, dtype=np.int64)
+    padded_gaps = np.zeros((len(items), length), dtype=np.int64)
+    for row, (i, g) in enumerate(zip(items, gaps)):
+        padded_items[row, : len(i)] = i
+        padded_gaps[row, : len(g)] = g
+    return torch.from_numpy(padded_items), torch.from_numpy(padded_gaps)
+
+
+def _windows(
+    train: _Sequences, max_len: int, rng: np.random.Generator
+) -> list[tuple[int, int, int]]:
+    """(user, start, end) input windows of at most ``max_len`` actions, each followed by at least
+    one training action; cut from each sequence's end back, moved by a random shift per epoch."""
+    windows = []
+    for user, items in enumerate(train.items):
+        inputs = len(items) - 1  # the last action is only ever a target
+        if inputs < 1:
+            continue
+        shift = int(rng.integers(min(max_len, inputs)))
+        for end in range(inputs - shift, 0, -max_len):
+            windows.append((user, max(end - max_len, 0), end))
+    return windows
+
+
+def _targets(
+    objective: str,
+    window: int,
+    sequence_length: int,
+    start: int,
+    end: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in the window that predict, indices of their targets in the full sequence)."""
+    absolute = np.arange(start, end)
+    if objective == "next_action":
+        return absolute[-1:] - start, absolute[-1:] + 1
+    if objective == "dense_next_action":
+        return absolute - start, absolute + 1
+    reach = np.minimum(window, sequence_length - 1 - absolute)
+    return absolute - start, absolute + 1 + (rng.random(len(absolute)) * reach).astype(np.int64)
+
+
+def _train_epoch(
+    model: PinnerFormer,
+    optimizer: torch.optim.Optimizer,
+    sampler: NegativeSampler,
+    log_q: Tensor,
+    train: _Sequences,
+    rng: np.random.Generator,
+) -> float:
+    """One pass over shuffled windows; the mean loss per target."""
+    config = model.config
+    windows = _windows(train, config.max_len, rng)
+    order = rng.permutation(len(windows))
+    model.train()
+    total, count = 0.0, 0
+    for batch_start in range(0, len(order), config.batch_size):
+        batch = [windows[w] for w in order[batch_start : batch_start + config.batch_size]]
+        items, gaps, rows, positions, target_ids = [], [], [], [], []
+        for row, (user, start, end) in enumerate(batch):
+            sequence = train.items[user]
+            items.append(sequence[start:end])
+            gaps.append(train.gaps[user][start:end])
+            at, targets = _targets(config.objective, config.window, len(sequence), start, end, rng)
+            rows.append(np.full(len(at), row))
+            positions.append(at)
+            target_ids.append(sequence[targets])
+        padded_items, padded_gaps = _pad(model, items, gaps)
+        queries = model(padded_items, padded_gaps)[np.concatenate(rows), np.concatenate(positions)]
+        positive_ids = torch.from_numpy(np.concatenate(target_ids))
+        random_ids, random_log_q = sampler.draw(config.random_negatives)
+        candidates = model.item_vectors()
+        loss = sampled_softmax_loss(
+            queries,
+            candidates[positive_ids],
+            positive_log_q=log_q[positive_ids],
+            random_negatives=candidates[random_ids],
+            random_log_q=random_log_q,
+            positive_ids=positive_ids,
+            random_ids=random_ids,
+            temperature=config.temperature,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(positive_ids)
+        count += len(positive_ids)
+    return total / count if count else math.nan
+
+
+def _copy_state(model: nn.Module) -> dict[str, Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
