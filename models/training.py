@@ -1,0 +1,68 @@
+"""The one epoch loop every learned model uses: progress per epoch, early stopping, best weights kept."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+EpochCallback = Callable[[int, float, float], None]
+
+
+@dataclass
+class TrainingHistory:
+    """Mean training loss and validation score per epoch, the epoch whose weights were kept, seconds."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def fit_epochs(
+    model: nn.Module,
+    train_epoch: Callable[[int], float],
+    *,
+    epochs: int,
+    validate: Callable[[], float] | None = None,
+    patience: int = 1,
+    on_epoch: EpochCallback | None = None,
+) -> TrainingHistory:
+    """Run ``train_epoch(epoch)`` (1-based, returns the epoch's mean loss) up to ``epochs`` times.
+
+    With ``validate`` (higher is better, called after each epoch with the model in eval mode),
+    training stops after ``patience`` epochs without improvement and the best epoch's weights are
+    loaded back; without it every epoch counts and the last weights stay. ``on_epoch(epoch, loss,
+    score)`` reports progress (score is NaN without ``validate``). The model is left in eval mode.
+    """
+    if epochs < 0 or patience < 1:
+        raise ValueError(f"need epochs >= 0 and patience >= 1, got {epochs} and {patience}")
+    history, started = TrainingHistory(), time.perf_counter()
+    best_state, best_score, stale = None, -math.inf, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        history.train_loss.append(float(train_epoch(epoch)))
+        model.eval()
+        score = float("nan") if validate is None else float(validate())
+        if on_epoch is not None:
+            on_epoch(epoch, history.train_loss[-1], score)
+        if validate is None:
+            history.best_epoch = epoch
+            continue
+        history.validation.append(score)
+        if score > best_score:
+            best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
+            history.best_epoch = epoch
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history.seconds = time.perf_counter() - started
+    return history
