@@ -36,6 +36,7 @@ def test_early_stopping_keeps_the_best_epochs_weights():
     assert model.weight.item() == 2.0
     assert history.validation == [0.1, 0.5, 0.4, 0.3]
     assert not model.training
+    assert len(calls) == 4
 
 
 def test_without_validation_every_epoch_runs_and_last_weights_stay():
