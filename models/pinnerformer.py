@@ -16,9 +16,8 @@ Sequence modeling for user representation at Pinterest", 2022):
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.evaluation import EvaluationSplit, rank_metrics
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
+from models.training import EpochCallback, TrainingHistory, fit_epochs
 
 CHECKPOINT_KIND = "pinnerformer"
 OBJECTIVES = ("next_action", "dense_next_action", "dense_all_action")
@@ -154,16 +154,6 @@ class PinnerFormer(nn.Module):
         return F.normalize(self.norm(hidden), dim=-1)
 
 
-@dataclass
-class PinnerFormerReport:
-    """Per epoch: mean training loss and validation recall@10; the epoch kept; fit seconds."""
-
-    train_loss: list[float] = field(default_factory=list)
-    validation_recall_at_10: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    seconds: float = 0.0
-
-
 @dataclass(frozen=True)
 class _Sequences:
     """Per user, item ids and gap buckets of equal length."""
@@ -184,7 +174,7 @@ class PinnerFormerRecommender:
         *,
         item_features: np.ndarray | None = None,
         name: str = "pinnerformer",
-        on_epoch: Callable[[int, float, float], None] | None = None,
+        on_epoch: EpochCallback | None = None,
     ) -> None:
         self.config = config or PinnerFormerConfig()
         self.name = name
@@ -192,14 +182,15 @@ class PinnerFormerRecommender:
         self.on_epoch = on_epoch
         self.model: PinnerFormer | None = None
         self.split: EvaluationSplit | None = None
-        self.report = PinnerFormerReport()
+        self.history = TrainingHistory()
 
     def fit(self, split: EvaluationSplit) -> None:
-        """Train on ``split.train``; keep the weights of the epoch with the best validation
-        recall@10 and stop after ``patience`` epochs without improvement. Deterministic for
-        ``config.seed``; the caller's torch random state is left as it was."""
-        config, started = self.config, time.perf_counter()
-        self.split, self.report = split, PinnerFormerReport()
+        """Train on ``split.train`` through ``models.training.fit_epochs``: keep the weights of the
+        epoch with the best validation recall@10 and stop after ``patience`` epochs without
+        improvement. Deterministic for ``config.seed``; the caller's torch random state is left as
+        it was."""
+        config = self.config
+        self.split = split
         train = _Sequences(
             [np.asarray(items, dtype=np.int64) for items in split.train],
             [gap_buckets(times) for times in split.train_times],
@@ -209,33 +200,25 @@ class PinnerFormerRecommender:
         validation = self._stage_sequences(np.arange(split.n_users), "validation")
         features = None if self.item_features is None else torch.as_tensor(self.item_features)
         rng = np.random.default_rng(config.seed)
+
+        def validation_recall() -> float:
+            scores = self._scores(validation)
+            return rank_metrics(scores, split.validation, validation.items, ks=(10,))["recall@10"]
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = PinnerFormer(config, split.n_items, features)
             self.model = model
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
             sampler = NegativeSampler(split.n_items)
-            best_recall, best_state, stale = -1.0, _copy_state(model), 0
-            for epoch in range(1, config.epochs + 1):
-                loss = _train_epoch(model, optimizer, sampler, log_q, train, rng)
-                ranked = rank_metrics(
-                    self._scores(validation), split.validation, validation.items, ks=(10,)
-                )
-                recall = ranked["recall@10"]
-                self.report.train_loss.append(loss)
-                self.report.validation_recall_at_10.append(recall)
-                if self.on_epoch is not None:
-                    self.on_epoch(epoch, loss, recall)
-                if recall > best_recall:
-                    best_recall, best_state, stale = recall, _copy_state(model), 0
-                    self.report.best_epoch = epoch
-                else:
-                    stale += 1
-                    if stale >= config.patience:
-                        break
-            model.load_state_dict(best_state)
-        model.eval()
-        self.report.seconds = time.perf_counter() - started
+            self.history = fit_epochs(
+                model,
+                lambda epoch: _train_epoch(model, optimizer, sampler, log_q, train, rng),
+                epochs=config.epochs,
+                validate=validation_recall,
+                patience=config.patience,
+                on_epoch=self.on_epoch,
+            )
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]``: each user's vector (from ``split.history(user, stage)``)
@@ -413,7 +396,3 @@ def _train_epoch(
         total += loss.item() * len(positive_ids)
         count += len(positive_ids)
     return total / count if count else math.nan
-
-
-def _copy_state(model: nn.Module) -> dict[str, Tensor]:
-    return {key: value.detach().clone() for key, value in model.state_dict().items()}

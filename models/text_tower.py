@@ -8,7 +8,7 @@ towards the pins engaged after it with the shared ``sampled_softmax_loss``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.tokenizer import TokenizerConfig, tokenize
+from models.training import EpochCallback, TrainingHistory, fit_epochs
 
 CHECKPOINT_KIND = "text_tower"
 ENGAGEMENTS = ("click", "save", "long_click")
@@ -78,15 +79,6 @@ class TextTower(nn.Module):
         return F.normalize(self.mlp(self.tokens(ids, offsets)), dim=-1)
 
 
-@dataclass
-class TextTowerReport:
-    """Mean training loss per epoch and what was trained on."""
-
-    train_loss: list[float]
-    n_pairs: int
-    n_pins: int
-
-
 class _TokenizedTexts:
     """Texts tokenized once; any subset of rows is handed out as EmbeddingBag input."""
 
@@ -127,13 +119,14 @@ def train_text_tower(
     pins: pd.DataFrame,
     config: TextTowerConfig,
     *,
-    on_epoch: Callable[[int, float], None] | None = None,
-) -> tuple[TextTower, TextTowerReport]:
+    on_epoch: EpochCallback | None = None,
+) -> tuple[TextTower, TrainingHistory]:
     """Train the tower on ``search_training_pairs`` output; deterministic for ``config.seed``.
 
     Each query is scored against its batch's engaged pins plus ``config.random_negatives``
     pins drawn uniformly from ``pins``, logQ-corrected by each pin's frequency in ``pairs``.
-    ``on_epoch(epoch, loss)`` gets the 1-based epoch and its mean loss.
+    Every epoch counts (``models.training.fit_epochs`` without validation); ``on_epoch(epoch,
+    loss, nan)`` reports each one. The tower comes back in eval mode.
     """
     catalogue = pd.Index(pins["pin_id"])
     if not catalogue.is_unique:
@@ -156,16 +149,14 @@ def train_text_tower(
             torch.optim.SparseAdam(list(model.tokens.parameters()), lr=config.lr),
             torch.optim.Adam(model.mlp.parameters(), lr=config.lr),
         ]
-        history: list[float] = []
-        model.train()
-        for epoch in range(1, config.epochs + 1):
+
+        def train_epoch(epoch: int) -> float:
             total = 0.0
             for batch in torch.randperm(len(pairs)).split(config.batch_size):
                 positive_ids = torch.from_numpy(rows[batch.numpy()])
                 random_ids, random_log_q = sampler.draw(config.random_negatives)
                 # Positives and random negatives are both pins: one forward pass for the two.
-                pin_rows = torch.cat([positive_ids, random_ids]).numpy()
-                pin_vectors = model(*pin_tokens.select(pin_rows))
+                pin_vectors = model(*pin_tokens.select(torch.cat([positive_ids, random_ids]).numpy()))
                 loss = sampled_softmax_loss(
                     model(*queries.select(batch.numpy())),
                     pin_vectors[: len(batch)],
@@ -182,11 +173,10 @@ def train_text_tower(
                 for optimizer in optimizers:
                     optimizer.step()
                 total += loss.item() * len(batch)
-            history.append(total / len(pairs))
-            if on_epoch is not None:
-                on_epoch(epoch, history[-1])
-    model.eval()
-    return model, TextTowerReport(history, len(pairs), len(catalogue))
+            return total / len(pairs)
+
+        history = fit_epochs(model, train_epoch, epochs=config.epochs, on_epoch=on_epoch)
+    return model, history
 
 
 def embed_texts(model: TextTower, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:

@@ -26,7 +26,7 @@ from models.pinsage.model import (  # noqa: E402
 )
 from models.pinsage.recommender import PinSageRecommender  # noqa: E402
 from models.pinsage.sampling import importance_neighbours, neighbourhood_blocks  # noqa: E402
-from models.pinsage.training import TrainingReport, co_engaged_pairs, train_pinsage  # noqa: E402
+from models.pinsage.training import co_engaged_pairs, train_pinsage  # noqa: E402
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -34,7 +34,6 @@ __all__ = [
     "PinSage",
     "PinSageConfig",
     "PinSageRecommender",
-    "TrainingReport",
     "co_engaged_pairs",
     "embed_items",
     "importance_neighbours",

@@ -11,7 +11,6 @@ never enter the graph or the pairs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import dgl
 import numpy as np
@@ -21,7 +20,8 @@ from models.evaluation import EvaluationSplit, evaluate_recommender
 from models.pinsage.features import PinFeatures, pin_features
 from models.pinsage.graph import pin_board_graph
 from models.pinsage.model import PinSage, PinSageConfig, embed_items, sample_neighbours
-from models.pinsage.training import TrainingReport, co_engaged_pairs, train_pinsage
+from models.pinsage.training import co_engaged_pairs, train_pinsage
+from models.training import EpochCallback, TrainingHistory
 
 
 class PinSageRecommender:
@@ -38,7 +38,7 @@ class PinSageRecommender:
     def __init__(
         self,
         config: PinSageConfig | None = None,
-        on_epoch: Callable[[int, float, float], None] | None = None,
+        on_epoch: EpochCallback | None = None,
     ) -> None:
         """``on_epoch(epoch, loss, validation recall@10)`` reports training progress."""
         self.config = config or PinSageConfig()
@@ -48,7 +48,7 @@ class PinSageRecommender:
         self.graph: dgl.DGLGraph | None = None
         self.features: PinFeatures | None = None
         self.item_vectors = np.empty((0, self.config.dim), dtype=np.float32)
-        self.report = TrainingReport()
+        self.history = TrainingHistory()
         self._split: EvaluationSplit | None = None
 
     def fit(self, split: EvaluationSplit) -> None:
@@ -76,7 +76,7 @@ class PinSageRecommender:
             return evaluate_recommender(self, split, "validation")["recall@10"]
 
         pairs = co_engaged_pairs(split.train, config.pair_window)
-        self.report = train_pinsage(
+        self.history = train_pinsage(
             model, graph, features, pairs, validation_score=validation_recall, on_epoch=self.on_epoch
         )
         self.item_vectors = embed_items(model, graph, features, np.arange(split.n_items), neighbours=neighbours)

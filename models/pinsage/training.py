@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import dgl
 import numpy as np
@@ -13,16 +11,7 @@ import torch
 from models.pinsage.features import PinFeatures
 from models.pinsage.model import PinSage, sample_neighbours
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
-
-
-@dataclass
-class TrainingReport:
-    """Mean loss per epoch, validation score per epoch (if validated) and the epoch kept."""
-
-    train_loss: list[float] = field(default_factory=list)
-    validation: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    n_pairs: int = 0
+from models.training import EpochCallback, TrainingHistory, fit_epochs
 
 
 def co_engaged_pairs(sequences: Sequence[np.ndarray], window: int) -> np.ndarray:
@@ -48,17 +37,17 @@ def train_pinsage(
     pairs: np.ndarray,
     *,
     validation_score: Callable[[PinSage], float] | None = None,
-    on_epoch: Callable[[int, float, float], None] | None = None,
-) -> TrainingReport:
+    on_epoch: EpochCallback | None = None,
+) -> TrainingHistory:
     """Fit ``model`` in place on ``pairs`` over ``graph``; deterministic for ``config.seed``.
 
     Each query pin is scored against the batch's positives plus ``config.random_negatives``
     pins drawn uniformly from the pins in ``pairs`` (so pins kept out of training stay out),
     logQ-corrected by each positive's frequency in ``pairs``. Neighbourhoods are resampled
-    every epoch. With ``validation_score`` (higher is better, called after each epoch) training
-    stops after ``config.patience`` epochs without improvement and the best weights are kept.
-    ``on_epoch(epoch, loss, score)`` gets the 1-based epoch, its mean loss and its validation
-    score (NaN without ``validation_score``).
+    every epoch. Epochs run through ``models.training.fit_epochs``: with ``validation_score``
+    (higher is better, called after each epoch) training stops after ``config.patience`` epochs
+    without improvement and the best weights are kept; ``on_epoch(epoch, loss, score)`` reports
+    each epoch (score NaN without ``validation_score``).
     """
     config = model.config
     if len(pairs) == 0:
@@ -70,14 +59,12 @@ def train_pinsage(
     log_q = torch.from_numpy(log_q_from_counts(np.bincount(pairs[:, 1], minlength=n_pins)))
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    report = TrainingReport(n_pairs=len(pairs))
-    best_state, best_score, waited = None, -np.inf, 0
     optimizers = [
         torch.optim.SparseAdam(list(model.tokens.parameters()), lr=config.lr),
         torch.optim.Adam([p for name, p in model.named_parameters() if not name.startswith("tokens.")], lr=config.lr),
     ]
-    for epoch in range(1, config.epochs + 1):
-        model.train()
+
+    def train_epoch(epoch: int) -> float:
         neighbours = sample_neighbours(model, graph, seed=config.seed + epoch)
         total = 0.0
         for batch in np.array_split(rng.permutation(len(pairs)), max(1, len(pairs) // config.batch_size)):
@@ -104,23 +91,9 @@ def train_pinsage(
             for optimizer in optimizers:
                 optimizer.step()
             total += loss.item() * size
-        report.train_loss.append(total / len(pairs))
-        if validation_score is None:
-            report.best_epoch = epoch
-            if on_epoch is not None:
-                on_epoch(epoch, report.train_loss[-1], float("nan"))
-            continue
-        report.validation.append(validation_score(model))
-        if on_epoch is not None:
-            on_epoch(epoch, report.train_loss[-1], report.validation[-1])
-        if report.validation[-1] > best_score:
-            best_state, best_score, waited = copy.deepcopy(model.state_dict()), report.validation[-1], 0
-            report.best_epoch = epoch
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return report
+        return total / len(pairs)
+
+    validate = None if validation_score is None else lambda: validation_score(model)
+    return fit_epochs(
+        model, train_epoch, epochs=config.epochs, validate=validate, patience=config.patience, on_epoch=on_epoch
+    )

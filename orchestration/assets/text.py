@@ -15,6 +15,7 @@ from models.text_tower import (
 )
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database
+from orchestration.training_metadata import training_metadata
 from sql.catalogue import read_table
 from sql.embeddings import load_pin_partition
 from sql.events import search_engagements
@@ -37,8 +38,8 @@ def pin_text_index(context: AssetExecutionContext, database: Database, artifacts
     if pairs.empty:
         raise RuntimeError("no engaged search results to train the query tower on")
     config = TextTowerConfig()
-    model, report = train_text_tower(
-        pairs, pins, config, on_epoch=lambda epoch, loss: context.log.info(f"epoch {epoch}: loss {loss:.4f}")
+    model, history = train_text_tower(
+        pairs, pins, config, on_epoch=lambda epoch, loss, _: context.log.info(f"epoch {epoch}: loss {loss:.4f}")
     )
     vectors = embed_texts(model, pin_texts(pins))
     path = artifacts.path_for(TEXT_KIND, f"{uuid.uuid4().hex}.pt")
@@ -48,13 +49,14 @@ def pin_text_index(context: AssetExecutionContext, database: Database, artifacts
         version = register_version(conn, kind=TEXT_KIND, artifact=str(path), metrics={"topic_agreement@10": agreement})
         load_pin_partition(conn, version=version, pin_ids=pins["pin_id"].to_numpy(), vectors=vectors)
         activate_version(conn, kind=TEXT_KIND, version=version)
+    pruned = artifacts.prune(database.engine(), kind=TEXT_KIND)
     context.log.info(f"text index v{version}: {len(pairs)} training pairs, topic agreement@10 {agreement:.3f}")
     return MaterializeResult(
         metadata={
+            **training_metadata(history, "text tower", {"topic_agreement@10": agreement}),
             "version": version,
             "path": MetadataValue.path(str(path)),
             "training_pairs": len(pairs),
-            "topic_agreement@10": agreement,
-            "train_loss_per_epoch": MetadataValue.json([round(float(x), 4) for x in report.train_loss]),
+            "pruned_versions": MetadataValue.json(pruned),
         }
     )

@@ -125,8 +125,8 @@ def test_each_objective_beats_popularity_on_held_out_next_items(
     counts = np.bincount(np.concatenate(split.train), minlength=split.n_items).astype(float)
     baseline = held_out_recall_at_10(np.tile(counts, (split.n_users, 1)), split)
     learned = held_out_recall_at_10(recommender.scores(np.arange(split.n_users), "test"), split)
-    assert learned > baseline + 0.2, (objective, learned, baseline, recommender.report)
-    assert 1 <= recommender.report.best_epoch <= FAST.epochs
+    assert learned > baseline + 0.2, (objective, learned, baseline, recommender.history)
+    assert 1 <= recommender.history.best_epoch <= FAST.epochs
 
 
 def test_fit_is_deterministic_for_a_seed(
@@ -134,7 +134,7 @@ def test_fit_is_deterministic_for_a_seed(
 ) -> None:
     again = PinnerFormerRecommender(FAST)
     again.fit(split)
-    assert again.report.train_loss == fitted.report.train_loss
+    assert again.history.train_loss == fitted.history.train_loss
     users = np.arange(10)
     np.testing.assert_array_equal(again.scores(users, "test"), fitted.scores(users, "test"))
 

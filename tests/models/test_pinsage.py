@@ -213,7 +213,7 @@ def test_recommender_follows_the_evaluation_protocol() -> None:
     assert recommender.name == "pinsage"
     assert scores.shape == (2, n_items) and np.isfinite(scores).all()
     assert recommender.model is not None and recommender.model.config.numeric_features == 1  # engagement
-    assert 1 <= recommender.report.best_epoch <= len(recommender.report.validation) <= 15
+    assert 1 <= recommender.history.best_epoch <= len(recommender.history.validation) <= 15
     recall = evaluate_recommender(recommender, split, "test")["recall@10"]
     print(f"toy split: test recall@10 {recall:.3f}, random {10 / (n_items - 7):.3f}")
     assert recall > 2 * 10 / (n_items - 7)  # 7 history items are excluded from the ranking

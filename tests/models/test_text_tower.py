@@ -21,7 +21,6 @@ from models.checkpoint import CheckpointError, save_checkpoint
 from models.text_tower import (
     TextTower,
     TextTowerConfig,
-    TextTowerReport,
     embed_texts,
     load_text_tower,
     pin_texts,
@@ -30,6 +29,7 @@ from models.text_tower import (
     train_text_tower,
 )
 from models.tokenizer import TokenizerConfig, tokenize, word_tokens
+from models.training import TrainingHistory
 
 # One unseen misspelling per topic; long words keep most of their n-grams.
 MISSPELLED = {
@@ -54,7 +54,7 @@ MISSPELLED = {
     "cars": "restoraton",
     "tech": "productivty",
 }
-Trained = tuple[TextTower, TextTowerReport, pd.DataFrame]
+Trained = tuple[TextTower, TrainingHistory, pd.DataFrame]
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +67,9 @@ def trained(tiny_world: World) -> Trained:
     """The tower trained with the default config on the tiny world's search engagements."""
     pairs = search_training_pairs(tiny_world.events, tiny_world.pins)
     started = time.perf_counter()
-    model, report = train_text_tower(pairs, tiny_world.pins, TextTowerConfig())
+    model, history = train_text_tower(pairs, tiny_world.pins, TextTowerConfig())
     print(f"text tower on tiny: {len(pairs)} pairs, {time.perf_counter() - started:.1f} s")
-    return model, report, pairs
+    return model, history, pairs
 
 
 def _topic_precision(
@@ -153,14 +153,14 @@ def test_training_rejects_pairs_on_pins_outside_the_catalogue(tiny_world: World)
 def test_training_is_deterministic_and_reports_each_epoch(tiny_world: World) -> None:
     pairs = search_training_pairs(tiny_world.events, tiny_world.pins).head(300)
     config = TextTowerConfig(buckets=2**12, hidden=16, dim=8, epochs=2, random_negatives=32)
-    seen: list[tuple[int, float]] = []
-    first, report = train_text_tower(
+    seen: list[tuple[int, float, float]] = []
+    first, history = train_text_tower(
         pairs, tiny_world.pins, config, on_epoch=lambda *epoch: seen.append(epoch)
     )
     second, _ = train_text_tower(pairs, tiny_world.pins, config)
-    assert [epoch for epoch, _ in seen] == [1, 2]
-    assert report.train_loss == [loss for _, loss in seen]
-    assert report.n_pairs == 300 and report.n_pins == len(tiny_world.pins)
+    assert [epoch for epoch, _, _ in seen] == [1, 2]
+    assert history.train_loss == [loss for _, loss, _ in seen]
+    assert history.best_epoch == 2 and history.validation == [] and not first.training
     texts = ["cozy rug", "sourdough"]
     np.testing.assert_array_equal(embed_texts(first, texts), embed_texts(second, texts))
 
@@ -169,13 +169,13 @@ def test_training_is_deterministic_and_reports_each_epoch(tiny_world: World) -> 
 
 
 def test_embeddings_are_unit_vectors_even_for_empty_text(trained: Trained) -> None:
-    model, report, _ = trained
+    model, history, _ = trained
     vectors = embed_texts(model, ["", "pasta", "Pasta!", "zzzz qqqq"], batch_size=3)
     assert vectors.shape == (4, model.config.dim) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(vectors[1], vectors[2])
     assert embed_texts(model, []).shape == (0, model.config.dim)
-    assert report.train_loss[-1] < report.train_loss[0]
+    assert history.train_loss[-1] < history.train_loss[0]
 
 
 def test_topic_words_as_queries_find_pins_of_their_topic(
