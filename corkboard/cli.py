@@ -123,6 +123,23 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    from corkboard.database import get_engine
+    from corkboard.rollback import roll_back
+    from sql.versions import NoPreviousVersionError
+
+    try:
+        with get_engine().begin() as conn:  # one transaction: every kind swaps, or none
+            done = roll_back(conn, kind=args.kind)
+    except (NoPreviousVersionError, FileNotFoundError) as error:
+        print(f"corkboard rollback: {error}; nothing changed", file=sys.stderr)
+        return 1
+    for rollback in done:
+        print(rollback.describe())
+    print("running services serve the new versions once they reload or restart", file=sys.stderr)
+    return 0
+
+
 def _positive_k(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 500:
@@ -183,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     features = commands.add_parser("features", help="print a user's online features as JSON")
     features.add_argument("user", type=int)
     features.set_defaults(run=_features)
+
+    rollback = commands.add_parser("rollback", help="serve the previous version of each kind again (or of --kind)")
+    rollback.add_argument("--kind", help="pin_embedding, pin_text, ranker, ...; default: each kind with a previous one")
+    rollback.set_defaults(run=_rollback)
     return parser
 
 

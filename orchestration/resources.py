@@ -14,6 +14,7 @@ from corkboard.settings import Settings, get_settings
 from corkboard.sources import QuarantineReport, load_world
 from corkboard.world import TABLES, World, conform
 from features.store import feature_store
+from sql.versions import prune_versions
 
 
 class Database(ConfigurableResource):
@@ -67,9 +68,25 @@ class FeatureStoreResource(ConfigurableResource):
 
 
 class ArtifactStore(ConfigurableResource):
-    """Model files under ``<data_dir>/models/<kind>/``."""
+    """Model files under ``<data_dir>/models/<kind>/``; old versions pruned after each swap."""
+
+    keep_previous: int = 2  # older versions kept per kind for rollback, beside the serving one
 
     def path_for(self, kind: str, name: str) -> Path:
         folder = get_settings().model_dir / kind
         folder.mkdir(parents=True, exist_ok=True)
         return folder / name
+
+    def prune(self, engine: Engine, *, kind: str) -> list[int]:
+        """Delete versions of ``kind`` beyond the rollback window, rows first, then their files.
+
+        Returns the pruned version numbers. Only files under the model dir are deleted.
+        """
+        with engine.begin() as conn:
+            pruned = prune_versions(conn, kind=kind, keep_previous=self.keep_previous)
+        model_dir = get_settings().model_dir.resolve()
+        for version in pruned:
+            artifact = Path(version.artifact).resolve()
+            if artifact.is_relative_to(model_dir):
+                artifact.unlink(missing_ok=True)
+        return [version.version for version in pruned]

@@ -69,7 +69,7 @@ def co_engagement_embeddings(
     deps=[co_engagement_embeddings],
     description="The newest pin vectors in a pgvector HNSW partition, built beside the serving one, then swapped in.",
 )
-def pin_vector_index(context: AssetExecutionContext, database: Database) -> MaterializeResult:
+def pin_vector_index(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:
     with database.engine().connect() as conn:
         version = latest_version(conn, kind=EMBEDDING_KIND)
     if version is None:
@@ -85,6 +85,7 @@ def pin_vector_index(context: AssetExecutionContext, database: Database) -> Mate
         users = load_user_vectors(conn, version=version.version, user_ids=model.user_ids, vectors=model.user_vectors)
         activate_version(conn, kind=EMBEDDING_KIND, version=version.version)
     build_seconds = time.perf_counter() - started
+    pruned = artifacts.prune(database.engine(), kind=EMBEDDING_KIND)
     recall = _hnsw_recall(database, version.version, model.pin_vectors[indexed], model.pin_ids[indexed])
     context.log.info(f"index v{version.version}: {pins} pins in {build_seconds:.1f}s, recall@100 {recall:.3f}")
     return MaterializeResult(
@@ -94,6 +95,7 @@ def pin_vector_index(context: AssetExecutionContext, database: Database) -> Mate
             "users": users,
             "build_seconds": round(build_seconds, 2),
             "recall@100_vs_exact": recall,
+            "pruned_versions": MetadataValue.json(pruned),
         }
     )
 

@@ -106,6 +106,7 @@ def ranker(
     with database.engine().begin() as conn:
         version = register_version(conn, kind=RANKER_KIND, artifact=str(path), metrics={"valid_auc": report.valid_auc})
         activate_version(conn, kind=RANKER_KIND, version=version)
+    pruned = artifacts.prune(database.engine(), kind=RANKER_KIND)
     context.log.info(f"ranker v{version}: validation AUC {report.valid_auc}")
     return MaterializeResult(
         metadata={
@@ -113,6 +114,7 @@ def ranker(
             "path": MetadataValue.path(str(path)),
             "training_rows": report.n_train,
             "validation_rows": report.n_valid,
+            "pruned_versions": MetadataValue.json(pruned),
             "first_training_day": str(frame["event_timestamp"].min().date()),
             "train_loss_per_epoch": MetadataValue.json([round(x, 4) for x in report.train_loss]),
             "per_head": MetadataValue.md(quality.to_markdown(index=False)),
