@@ -1,29 +1,232 @@
-"""The deployment files agree with the code: settings they set exist, commands they run exist."""
+"""The deployment files agree with the code: settings, commands, images, probes, users and configs."""
 
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from corkboard.cli import build_parser
 from corkboard.settings import Settings
+from orchestration.definitions import defs
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+K8S = DEPLOY / "k8s"
+SETTINGS = {f"CORKBOARD_{name.upper()}" for name in Settings.model_fields}
+BUILT_IMAGE = "corkboard"  # what deploy/Dockerfile builds; compose tags it, kustomize maps it
+PINNED = re.compile(r"^[\w./-]+:[\w.-]*\d[\w.-]*$")  # a tag with a version number, not 'latest'
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def manifests() -> list[dict[str, Any]]:
+    """Every Kubernetes object listed by kustomization.yaml, in file order."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [doc for name in kustomization["resources"] for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """name -> pod spec of every workload (Deployments and CronJobs)."""
+    specs = {}
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            specs[obj["metadata"]["name"]] = obj["spec"]["template"]["spec"]
+        elif obj["kind"] == "CronJob":
+            specs[obj["metadata"]["name"]] = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return specs
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
+
+
+def k8s_dagster_instance() -> dict[str, Any]:
+    return yaml.safe_load(by_kind(manifests(), "ConfigMap")["dagster-instance"]["data"]["dagster.yaml"])
+
+
+def app_paths() -> set[str]:
+    from service.app import create_app
+
+    return set(create_app().openapi()["paths"])
+
+
+def cli_commands() -> set[str]:
+    return set(build_parser()._subparsers._group_actions[0].choices)
 
 
 def test_compose_sets_only_real_settings_and_runs_real_commands():
-    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-    fields = {f"CORKBOARD_{name.upper()}" for name in Settings.model_fields}
-    commands = set(build_parser()._subparsers._group_actions[0].choices)
-    for name, service in compose["services"].items():
+    services = compose()["services"]
+    assert {"postgres", "api", "dagster-webserver", "dagster-daemon"} <= set(services)
+    for name, service in services.items():
         for variable in (v for v in service.get("environment", {}) if v.startswith("CORKBOARD_")):
-            assert variable in fields, f"{name} sets unknown setting {variable}"
+            assert variable in SETTINGS, f"{name} sets unknown setting {variable}"
         command = service.get("command", [])
         if command and command[0] == "corkboard":
-            assert command[1] in commands, f"{name} runs unknown command {command[1]}"
+            assert command[1] in cli_commands(), f"{name} runs unknown command {command[1]}"
+    assert services["api"]["environment"]["CORKBOARD_ONLINE_STORE"] == "postgres"  # Feast online store on Postgres
 
 
-def test_dockerfile_copies_every_package_and_drops_root():
+def test_compose_images_are_built_here_or_pinned_and_postgres_has_pgvector():
+    for name, service in compose()["services"].items():
+        if "build" in service:
+            assert service["build"]["dockerfile"] == "deploy/Dockerfile", name
+            assert service["image"].split(":")[0] == BUILT_IMAGE, name
+        assert PINNED.match(service["image"]), f"{name}: image {service['image']} is not pinned"
+    assert compose()["services"]["postgres"]["image"].startswith("pgvector/pgvector:")
+
+
+def test_docker_compose_config_renders():
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "compose", "version"], check=False, capture_output=True).returncode
+    ):
+        pytest.skip("docker compose is not installed here")
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"CORKBOARD_API_KEY": "test", "PATH": "/usr/bin:/usr/local/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_copies_every_package_pins_installs_and_drops_root():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     for package in ("corkboard", "features", "models", "orchestration", "service", "sql"):
         assert f"COPY {package} {package}" in dockerfile
-    assert "USER corkboard" in dockerfile
+    base = re.search(r"^FROM (\S+)", dockerfile, re.MULTILINE).group(1)
+    assert PINNED.match(base), f"base image {base} is not pinned"
+    # Installs go through the Makefile, which pins every package with constraints.txt.
+    assert "make install" in dockerfile and "-c constraints.txt" in (DEPLOY.parent / "Makefile").read_text()
+    assert "pip install --quiet -c constraints.txt $EXTRA_PACKAGES" in dockerfile
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1].split(":")[0].isdigit() and int(users[-1].split(":")[0]) != 0
+    for source in re.findall(r"^COPY (deploy/\S+)", dockerfile, re.MULTILINE):
+        assert (DEPLOY.parent / source).exists(), source
+
+
+def test_dagster_instances_and_workspace_are_valid():
+    compose_config, _ = dagster_instance_config(str(DEPLOY / "dagster"))
+    k8s_config = k8s_dagster_instance()
+    for config in (compose_config, k8s_config):
+        coordinator = config["run_coordinator"]
+        assert coordinator["class"] == "QueuedRunCoordinator"
+        assert validate_config(QueuedRunCoordinator.config_type(), coordinator["config"]).success
+    assert k8s_config["run_launcher"]["module"] == "dagster_k8s"
+    assert k8s_config["run_launcher"]["class"] == "K8sRunLauncher"
+    assert k8s_config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    workspace = yaml.safe_load((DEPLOY / "dagster" / "workspace.yaml").read_text())
+    assert workspace["load_from"] == [{"python_module": "orchestration.definitions"}]
+
+
+def test_manifests_parse_and_each_is_a_named_kubernetes_object():
+    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+    assert listed == {path.name for path in K8S.glob("*.yaml")} - {"kustomization.yaml"}, "a manifest is not listed"
+    objects = manifests()
+    for obj in objects:
+        assert obj.get("apiVersion") and obj.get("kind") and obj.get("metadata", {}).get("name"), obj
+    kinds = {obj["kind"] for obj in objects}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "CronJob"} <= kinds
+
+
+def test_manifests_images_are_built_here_or_pinned():
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    mapped = {image["name"]: image for image in kustomization["images"]}
+    assert PINNED.match(f"{mapped[BUILT_IMAGE]['newName']}:{mapped[BUILT_IMAGE]['newTag']}")
+    for name, spec in pod_specs(manifests()).items():
+        for container in spec["containers"]:
+            image = container["image"]
+            assert image == BUILT_IMAGE or PINNED.match(image), f"{name}: image {image} is neither built nor pinned"
+
+
+def test_manifests_set_only_real_settings_and_keep_the_api_key_secret():
+    objects = manifests()
+    config_maps, secrets = by_kind(objects, "ConfigMap"), by_kind(objects, "Secret")
+    variables = [*config_maps["corkboard-settings"]["data"], *secrets["corkboard-secrets"]["stringData"]]
+    for spec in pod_specs(objects).values():
+        variables += [env["name"] for container in spec["containers"] for env in container.get("env", [])]
+    for variable in (v for v in variables if v.startswith("CORKBOARD_")):
+        assert variable in SETTINGS, f"unknown setting {variable}"
+    assert "CORKBOARD_API_KEY" in secrets["corkboard-secrets"]["stringData"]
+    assert "CORKBOARD_DATABASE_URL" in secrets["corkboard-secrets"]["stringData"]  # the managed Postgres
+    assert not {"CORKBOARD_API_KEY", "CORKBOARD_DATABASE_URL"} & set(config_maps["corkboard-settings"]["data"])
+    names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
+    for name, spec in pod_specs(objects).items():
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                kind, ref = (
+                    ("ConfigMap", source["configMapRef"])
+                    if "configMapRef" in source
+                    else ("Secret", source["secretRef"])
+                )
+                assert (kind, ref["name"]) in names, f"{name} reads a missing {kind} {ref['name']}"
+    launcher = k8s_dagster_instance()["run_launcher"]["config"]
+    assert {("ConfigMap", n) for n in launcher["env_config_maps"]} | {
+        ("Secret", n) for n in launcher["env_secrets"]
+    } <= names
+
+
+def test_api_probes_hit_real_routes_and_scale_out():
+    objects = manifests()
+    api = by_kind(objects, "Deployment")["corkboard-api"]
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    paths = app_paths()
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] in paths, probe
+    assert container["command"][:2] == ["corkboard", "serve"] and "serve" in cli_commands()
+    assert api["spec"]["replicas"] >= 2
+    hpa = by_kind(objects, "HorizontalPodAutoscaler")["corkboard-api"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "corkboard-api" and hpa["spec"]["maxReplicas"] > 2
+    service = by_kind(objects, "Service")["corkboard-api"]
+    assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
+
+
+def test_every_pod_runs_as_a_non_root_user():
+    contexts = {name: spec["securityContext"] for name, spec in pod_specs(manifests()).items()}
+    launcher = k8s_dagster_instance()["run_launcher"]["config"]
+    contexts["dagster run pods"] = launcher["run_k8s_config"]["pod_spec_config"]["security_context"]
+    for name, context in contexts.items():
+        assert context["runAsNonRoot"] is True and context["runAsUser"] != 0, name
+
+
+def test_dagster_jobs_and_volumes_the_manifests_name_exist():
+    objects = manifests()
+    cronjob = pod_specs(objects)["corkboard-refresh-models"]["containers"][0]["command"]
+    job = cronjob[cronjob.index("-j") + 1]
+    assert defs.get_job_def(job) is not None
+    claims = set(by_kind(objects, "PersistentVolumeClaim"))
+    assert by_kind(objects, "PersistentVolumeClaim")["corkboard-data"]["spec"]["accessModes"] == ["ReadWriteMany"]
+    launcher = k8s_dagster_instance()["run_launcher"]["config"]
+    assert {volume["persistentVolumeClaim"]["claimName"] for volume in launcher["volumes"]} <= claims
+    assert launcher["instance_config_map"] in by_kind(objects, "ConfigMap")
+    assert launcher["service_account_name"] in by_kind(objects, "ServiceAccount")
+
+
+def test_kustomize_renders_the_manifests_offline():
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed here")
+    result = subprocess.run(["kubectl", "kustomize", str(K8S)], check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in rendered) == sorted(
+        (o["kind"], o["metadata"]["name"]) for o in manifests()
+    )
+    assert all(o["metadata"].get("namespace") == "corkboard" for o in rendered if o["kind"] != "Namespace")
+    images = {c["image"] for spec in pod_specs(rendered).values() for c in spec["containers"]}
+    assert all(PINNED.match(image) for image in images), images
+    dagster_pods = [pod_specs(rendered)[name]["containers"][0] for name in ("dagster-daemon", "dagster-webserver")]
+    for container in dagster_pods:  # run pods get the same image through DAGSTER_CURRENT_IMAGE
+        assert {e["name"]: e["value"] for e in container["env"]}["DAGSTER_CURRENT_IMAGE"] == container["image"]
