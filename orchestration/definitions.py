@@ -3,7 +3,7 @@
 from dagster import Definitions, load_assets_from_modules
 
 from orchestration import checks
-from orchestration.assets import embeddings, features, graph, ingest, ranking, text
+from orchestration.assets import embeddings, features, graph, ingest, ranking, text, two_tower, visual
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
 
@@ -15,7 +15,7 @@ RESOURCES = {
 }
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, graph, features, embeddings, text, ranking]),
+    assets=load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, visual]),
     asset_checks=checks.all_checks,
     jobs=[daily_events_job, refresh_models_job],
     schedules=[daily_events_schedule],
