@@ -19,6 +19,9 @@ def replace_days(conn: Connection, *, first: date, last: date, events: pd.DataFr
     outside = (events["ts"].dt.date < first) | (events["ts"].dt.date > last)
     if outside.any():
         raise ValueError(f"{int(outside.sum())} events fall outside {first}..{last}")
+    # One writer at a time (readers go on): a second load of the same days waits for the first to
+    # commit, then deletes its rows, instead of missing them and colliding on event_id.
+    conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
     conn.execute(text("DELETE FROM events WHERE day BETWEEN :first AND :last"), {"first": first, "last": last})
     return copy_into(conn, "events", events[list(EVENT_COLUMNS)])
 
