@@ -136,7 +136,7 @@ def _rollback(args: argparse.Namespace) -> int:
         return 1
     for rollback in done:
         print(rollback.describe())
-    print("running services serve the new versions once they reload or restart", file=sys.stderr)
+    print("running services keep what they loaded until POST /v1/admin/reload or a restart", file=sys.stderr)
     return 0
 
 
