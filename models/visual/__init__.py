@@ -1,0 +1,35 @@
+"""Visual embedding (DESIGN.md section 1): a small CNN over pin images, one trunk, several heads.
+
+``model`` holds the config, the network, the augmentation and batch embedding; ``training``
+the joint topic / near-duplicate / style training and the signature-grouped split;
+``evaluation`` the held-out figures beside chance; ``artifact`` the saved version (weights plus
+every pin's vector) and its alignment to a list of pin ids. Images come in as uint8 arrays;
+rendering them is the caller's job, so this package never imports the data sources.
+"""
+
+from models.visual.artifact import CHECKPOINT_KIND, VisualArtifact
+from models.visual.evaluation import evaluate_visual, r_squared
+from models.visual.model import (
+    STYLE_TARGETS,
+    VisualCNN,
+    VisualConfig,
+    VisualPredictions,
+    embed_images,
+    style_targets,
+)
+from models.visual.training import split_by_signature, train_visual
+
+__all__ = [
+    "CHECKPOINT_KIND",
+    "STYLE_TARGETS",
+    "VisualArtifact",
+    "VisualCNN",
+    "VisualConfig",
+    "VisualPredictions",
+    "embed_images",
+    "evaluate_visual",
+    "r_squared",
+    "split_by_signature",
+    "style_targets",
+    "train_visual",
+]
