@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from models.all_action import AllActionSplit
 from models.co_engagement import CoEngagementConfig, CoEngagementModel, factorize
 from models.evaluation import EvaluationSplit
 from models.pinnersage import PinnerSageConfig, pinnersage_medoids
@@ -26,12 +27,12 @@ def _sparse_rows(items: list[np.ndarray], values: list[np.ndarray], n_items: int
     return sparse.csr_matrix((data, (rows, cols)), shape=(len(items), n_items))
 
 
-def training_matrix(split: EvaluationSplit) -> sparse.csr_matrix:
+def training_matrix(split: EvaluationSplit | AllActionSplit) -> sparse.csr_matrix:
     """Binary users x items matrix of the training interactions."""
     return _sparse_rows(split.train, [np.ones(len(items), dtype=np.float32) for items in split.train], split.n_items)
 
 
-def _co_engagement(split: EvaluationSplit, config: CoEngagementConfig) -> CoEngagementModel:
+def _co_engagement(split: EvaluationSplit | AllActionSplit, config: CoEngagementConfig) -> CoEngagementModel:
     """The co-engagement factorization of the training interactions, rows = dense user/item index."""
     return factorize(training_matrix(split), np.arange(split.n_users), np.arange(split.n_items), config)
 
@@ -101,16 +102,31 @@ class PinnerSageRecommenderConfig:
 
 
 class PinnerSageRecommender:
-    """PinnerSage over co-engagement item vectors: a user is the medoids of their history's clusters;
-    an item scores its best cosine to a medoid, scaled by that medoid's share of the top importance."""
+    """PinnerSage over item vectors: a user is the medoids of their history's clusters; an item
+    scores its best cosine to a medoid, scaled by that medoid's share of the top importance. As
+    every item is scored, the top K is the union of each medoid's nearest items, the more
+    important medoids' reaching further.
+
+    The item vectors are the co-engagement factorization of the training interactions unless
+    ``item_vectors`` (unit rows, ``[n_items, d]``, e.g. another model's) are given. ``fit`` also
+    takes an ``AllActionSplit`` (``models.all_action``), whose histories it reads the same way.
+    """
 
     name = "pinnersage"
 
-    def __init__(self, config: PinnerSageRecommenderConfig = PinnerSageRecommenderConfig()) -> None:
+    def __init__(
+        self, config: PinnerSageRecommenderConfig = PinnerSageRecommenderConfig(), item_vectors: np.ndarray | None = None
+    ) -> None:
         self.config = config
+        self.given_vectors = item_vectors
 
-    def fit(self, split: EvaluationSplit) -> None:
-        self._item_vectors = _co_engagement(split, self.config.vectors).pin_vectors
+    def fit(self, split: EvaluationSplit | AllActionSplit) -> None:
+        if self.given_vectors is None:
+            self._item_vectors = _co_engagement(split, self.config.vectors).pin_vectors
+        elif self.given_vectors.shape[0] != split.n_items:
+            raise ValueError(f"item_vectors has {self.given_vectors.shape[0]} rows for {split.n_items} items")
+        else:
+            self._item_vectors = np.asarray(self.given_vectors, dtype=np.float32)
         self._split = split
 
     def _medoids(self, user: int, stage: str) -> tuple[np.ndarray, np.ndarray]:

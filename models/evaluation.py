@@ -219,26 +219,37 @@ def evaluate_recommender(
 
 
 class ChosenOnValidation:
-    """Model choice on the validation item: fits every candidate, keeps the best by ``metric``.
+    """Model choice on validation: fits every candidate, keeps the best by ``validation_score``
+    (higher is better; by default the validation item's ``metric``).
 
     ``config`` is the chosen candidate's; the others are dropped after scoring.
     """
 
-    def __init__(self, name: str, candidates: Sequence[Callable[[], Recommender]], metric: str = "ndcg@10") -> None:
+    def __init__(
+        self,
+        name: str,
+        candidates: Sequence[Callable[[], Recommender]],
+        metric: str = "ndcg@10",
+        validation_score: Callable[[Recommender, Any], float] | None = None,
+    ) -> None:
         if not candidates:
             raise ValueError(f"{name}: no candidates to choose from")
         self.name = name
         self.candidates = candidates
-        self.metric = metric
+        self.validation_score = validation_score or (
+            lambda model, split: evaluate_recommender(model, split, "validation")[metric]
+        )
+        self.chosen_score = -np.inf
 
-    def fit(self, split: EvaluationSplit) -> None:
-        best_value = -np.inf
+    def fit(self, split: Any) -> None:
+        """Fit each candidate on ``split`` and keep the best; ties keep the earlier candidate."""
+        self.chosen_score = -np.inf
         for build in self.candidates:
             model = build()
             model.fit(split)
-            value = evaluate_recommender(model, split, "validation")[self.metric]
-            if value > best_value:
-                self.chosen, best_value = model, value
+            value = self.validation_score(model, split)
+            if value > self.chosen_score:
+                self.chosen, self.chosen_score = model, value
 
     @property
     def config(self) -> Any:

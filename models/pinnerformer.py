@@ -16,8 +16,9 @@ Sequence modeling for user representation at Pinterest", 2022):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.all_action import AllActionSplit
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.evaluation import EvaluationSplit, rank_metrics
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
@@ -163,9 +165,12 @@ class _Sequences:
 
 
 class PinnerFormerRecommender:
-    """The ``Recommender`` protocol of ``models.evaluation`` around a ``PinnerFormer``.
+    """The ``Recommender`` protocol of ``models.evaluation`` around a ``PinnerFormer``; it also fits
+    an ``AllActionSplit`` (``models.all_action``), whose histories it reads the same way.
 
-    ``on_epoch(epoch, loss, validation_recall_at_10)`` reports progress after each epoch.
+    ``validation_score(recommender)`` (higher is better) picks the epoch to keep; by default the
+    validation item's recall@10, which needs an ``EvaluationSplit``. ``on_epoch(epoch, loss,
+    validation score)`` reports progress after each epoch.
     """
 
     def __init__(
@@ -175,18 +180,20 @@ class PinnerFormerRecommender:
         item_features: np.ndarray | None = None,
         name: str = "pinnerformer",
         on_epoch: EpochCallback | None = None,
+        validation_score: Callable[[PinnerFormerRecommender], float] | None = None,
     ) -> None:
         self.config = config or PinnerFormerConfig()
         self.name = name
         self.item_features = item_features
         self.on_epoch = on_epoch
+        self.validation_score = validation_score
         self.model: PinnerFormer | None = None
-        self.split: EvaluationSplit | None = None
+        self.split: EvaluationSplit | AllActionSplit | None = None
         self.history = TrainingHistory()
 
-    def fit(self, split: EvaluationSplit) -> None:
+    def fit(self, split: EvaluationSplit | AllActionSplit) -> None:
         """Train on ``split.train`` through ``models.training.fit_epochs``: keep the weights of the
-        epoch with the best validation recall@10 and stop after ``patience`` epochs without
+        epoch with the best validation score and stop after ``patience`` epochs without
         improvement. Deterministic for ``config.seed``; the caller's torch random state is left as
         it was."""
         config = self.config
@@ -197,13 +204,10 @@ class PinnerFormerRecommender:
         )
         stream = np.concatenate([np.empty(0, np.int64), *train.items])
         log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items)))
-        validation = self._stage_sequences(np.arange(split.n_users), "validation")
         features = None if self.item_features is None else torch.as_tensor(self.item_features)
         rng = np.random.default_rng(config.seed)
-
-        def validation_recall() -> float:
-            scores = self._scores(validation)
-            return rank_metrics(scores, split.validation, validation.items, ks=(10,))["recall@10"]
+        score = self.validation_score
+        validate = self._next_item_recall(split) if score is None else partial(score, self)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
@@ -215,10 +219,17 @@ class PinnerFormerRecommender:
                 model,
                 lambda epoch: _train_epoch(model, optimizer, sampler, log_q, train, rng),
                 epochs=config.epochs,
-                validate=validation_recall,
+                validate=validate,
                 patience=config.patience,
                 on_epoch=self.on_epoch,
             )
+
+    def _next_item_recall(self, split: EvaluationSplit | AllActionSplit) -> Callable[[], float]:
+        """Validation recall@10 of the held-out next item (the leave-last-out protocol)."""
+        if not isinstance(split, EvaluationSplit):
+            raise TypeError("without a validation_score, fit needs an EvaluationSplit (a validation item per user)")
+        validation = self._stage_sequences(np.arange(split.n_users), "validation")
+        return lambda: rank_metrics(self._scores(validation), split.validation, validation.items, ks=(10,))["recall@10"]
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]``: each user's vector (from ``split.history(user, stage)``)
@@ -246,7 +257,7 @@ class PinnerFormerRecommender:
         save_checkpoint(path, kind=CHECKPOINT_KIND, config=self.config, state=state)
 
     @classmethod
-    def load(cls, path: Path, split: EvaluationSplit | None = None) -> PinnerFormerRecommender:
+    def load(cls, path: Path, split: EvaluationSplit | AllActionSplit | None = None) -> PinnerFormerRecommender:
         """Rebuild a fitted recommender from ``save``'s file; ``split`` supplies the histories
         that ``scores`` reads. ``CheckpointError`` when the file is unusable."""
         config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=PinnerFormerConfig)

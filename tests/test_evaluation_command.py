@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from corkboard.evaluation import ABLATIONS, METRICS, MODEL_NAMES, MODELS, evaluate
+from corkboard.evaluation import ABLATIONS, CHOSEN_FROM, METRICS, MODEL_NAMES, _best_on_validation, evaluate
 
 
 def test_evaluate_writes_the_documented_json_and_a_markdown_table(tmp_path):
@@ -53,4 +53,19 @@ def test_pinnerformer_entries_build_each_objective_and_size_without_training():
         config = factory(print).config
         objective, size = name.removeprefix("pinnerformer_").rsplit("_", 1)
         assert config.objective == objective and config.dim == module.SIZES[size]["dim"]
-    assert ABLATIONS["pinnerformer_dense_all_action_base"] is MODELS["pinnerformer"]  # trained once
+    assert CHOSEN_FROM["pinnerformer"] == tuple(ABLATIONS)  # the registry entry reuses the ablation runs
+
+
+def test_a_chosen_entry_is_the_best_candidate_on_validation_and_costs_all_their_seconds():
+    def run(validation_ndcg, test_ndcg, fit):
+        return {
+            "validation": {"ndcg@10": validation_ndcg},
+            "test": {"ndcg@10": test_ndcg},
+            "seconds": {"fit": fit, "score": 1.0},
+            "config": "Config()",
+        }
+
+    chosen = _best_on_validation({"a": run(0.1, 0.9, 2.0), "b": run(0.3, 0.2, 3.0), "c": "not available: x"})
+    assert chosen["chosen"] == "b" and chosen["test"] == {"ndcg@10": 0.2}  # by validation, not test
+    assert chosen["seconds"] == {"fit": 5.0, "score": 2.0} and chosen["config"] == "b: Config()"
+    assert _best_on_validation({"a": "not available: x"}) == "no candidate ran: not available: x"
