@@ -104,13 +104,18 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from corkboard.evaluation import evaluate
+    from corkboard.evaluation import evaluate, markdown_report
+    from corkboard.materialize import dagster_instance
+    from orchestration.assets.evaluation import record_evaluation
 
     try:
-        evaluate(args.dataset, args.out, models=args.models, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        report = evaluate(
+            args.dataset, args.out, models=args.models, progress=lambda line: print(line, file=sys.stderr, flush=True)
+        )
     except ValueError as error:
         print(f"corkboard evaluate: {error}", file=sys.stderr)
         return 2
+    record_evaluation(dagster_instance(), report, markdown_report(report), args.out)  # the UI's offline_evaluation
     return 0
 
 

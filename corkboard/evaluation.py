@@ -93,7 +93,10 @@ def _pinnersage_candidates() -> list[Callable[[], Recommender]]:
 
 
 def _pinsage(progress: Progress) -> Recommender:
-    return importlib.import_module("models.pinsage").PinSageRecommender()
+    def on_epoch(epoch: int, loss: float, recall: float) -> None:
+        progress(f"pinsage: epoch {epoch} loss {loss:.4f} validation recall@10 {recall:.4f}")
+
+    return importlib.import_module("models.pinsage").PinSageRecommender(on_epoch=on_epoch)
 
 
 def _pinnerformer(name: str, objective: str, size: str) -> Factory:

@@ -4,6 +4,7 @@ from dagster import Definitions, load_assets_from_modules
 
 from orchestration import checks
 from orchestration.assets import embeddings, features, graph, ingest, ranking, text, two_tower, visual
+from orchestration.assets.evaluation import offline_evaluation
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
 
@@ -15,7 +16,10 @@ RESOURCES = {
 }
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, visual]),
+    assets=[
+        *load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, visual]),
+        offline_evaluation,  # external: reported by `corkboard evaluate`
+    ],
     asset_checks=checks.all_checks,
     jobs=[daily_events_job, refresh_models_job],
     schedules=[daily_events_schedule],

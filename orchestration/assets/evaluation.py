@@ -1,0 +1,47 @@
+"""The offline evaluation in Dagster: ``corkboard evaluate`` reports each run as a materialization of
+``offline_evaluation`` (its Markdown table and per-model figures), so the UI shows it beside the
+assets. It is an external asset: no run materializes it, so ``corkboard materialize`` never waits on
+an evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetMaterialization, AssetSpec, DagsterInstance, MetadataValue
+
+offline_evaluation = AssetSpec(
+    "offline_evaluation",
+    group_name="evaluation",
+    description="corkboard evaluate: every model under one protocol (docs/evaluation.md); reported by the CLI.",
+)
+
+
+def evaluation_metadata(report: dict[str, Any], markdown: str, out: Path) -> dict[str, MetadataValue]:
+    """The table as Markdown, the report's path, and each model's test figures as floats."""
+    metadata: dict[str, MetadataValue] = {
+        "table": MetadataValue.md(markdown),
+        "dataset": MetadataValue.text(report["protocol"]["dataset"]),
+        "report": MetadataValue.path(str(out)),
+    }
+    for section in ("results", "ablations"):
+        for name, metrics in report[section].items():
+            for metric, value in metrics.items():
+                metadata[f"{name}/{metric}"] = MetadataValue.float(float(value))
+    if "all_action" in report:
+        block = report["all_action"]
+        for name, row in block["results"].items():
+            metadata[f"all_action/{name}/recall@100"] = MetadataValue.float(float(row["recall@100"]))
+        metadata["all_action/ratio"] = MetadataValue.float(float(block["ratio"]))
+    return metadata
+
+
+def record_evaluation(instance: DagsterInstance, report: dict[str, Any], markdown: str, out: Path) -> None:
+    """Report one ``corkboard evaluate`` run as a materialization of ``offline_evaluation``."""
+    instance.report_runless_asset_event(
+        AssetMaterialization(
+            asset_key=offline_evaluation.key,
+            description=f"corkboard evaluate --dataset {report['protocol']['dataset']}",
+            metadata=evaluation_metadata(report, markdown, out),
+        )
+    )
