@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from corkboard.sources.images import render_pin_image
 from corkboard.sources.topics import TOPIC_NAMES
@@ -18,6 +20,7 @@ from models.visual import (
     split_by_signature,
     train_visual,
 )
+from orchestration.assets.visual import fit_pin_visuals
 
 SIZE = 16
 
@@ -187,3 +190,31 @@ def test_bad_input_is_refused_with_a_clear_message(pins, trained):
         train_visual(images, categories, VisualConfig(epochs=1), train_rows=rows[:0])
     with pytest.raises(ValueError, match="max_shift"):
         VisualConfig(max_shift=SIZE)
+
+
+def test_fit_pin_visuals_embeds_every_pin_of_a_catalogue(pins):
+    _, categories, signatures = pins
+    catalogue = pd.DataFrame(
+        {
+            "pin_id": np.arange(len(categories))[::-1],
+            "category": categories,
+            "image_signature": signatures,
+        }
+    )
+    threads = torch.get_num_threads()
+    fit = fit_pin_visuals(catalogue, VisualConfig(epochs=2))
+    assert torch.get_num_threads() == threads
+    np.testing.assert_array_equal(fit.artifact.pin_ids, np.arange(len(categories)))
+    np.testing.assert_allclose(
+        np.linalg.norm(fit.artifact.vectors, axis=1), 1.0, atol=1e-5
+    )
+    assert (
+        fit.split_sizes["test_pins"] >= len(categories) // 5
+        and fit.metrics["duplicate_queries"] > 0
+    )
+    assert {
+        "topic_accuracy",
+        "colour_r2",
+        "duplicate_hit",
+        "topic_agreement@10",
+    } <= set(fit.metrics)

@@ -10,6 +10,7 @@ from models.visual.model import (
     COLOUR_TARGETS,
     VisualCNN,
     augment,
+    distinct_pictures,
     embed_images,
     image_tensor,
     style_targets,
@@ -85,13 +86,11 @@ def _duplicate_retrieval(
 
     def hit_rate(query: np.ndarray, gallery: np.ndarray) -> float:
         scores = query @ gallery.T
-        scores[
-            np.arange(len(queries)), queries
-        ] = -np.inf  # the query's own clean image
+        # A query's own clean image is not in its gallery.
+        scores[np.arange(len(queries)), queries] = -np.inf
         return float(same_signature[queries, scores.argmax(axis=1)].mean())
 
-    _, picture = np.unique(images.reshape(len(images), -1), axis=0, return_inverse=True)
-    picture = picture.reshape(-1)
+    picture = distinct_pictures(images)[1]
     same_picture = picture[queries][:, None] == picture[None, :]
     same_picture[np.arange(len(queries)), queries] = False
     siblings = same_signature[queries].sum(axis=1)

@@ -186,18 +186,32 @@ class VisualPredictions:
     style: np.ndarray
 
 
+def distinct_pictures(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the first occurrence of each distinct picture (byte-identical images), and the
+    picture number of every row, so ``images[first][picture]`` equals ``images``."""
+    flat = np.ascontiguousarray(images).reshape(len(images), -1)
+    keys = flat.view(np.dtype((np.void, flat.shape[1]))).reshape(-1)
+    _, first, picture = np.unique(keys, return_index=True, return_inverse=True)
+    return first, picture.reshape(-1)
+
+
 def embed_images(
     model: VisualCNN, images: np.ndarray, batch_size: int = 2048
 ) -> VisualPredictions:
-    """Run ``model`` (in eval mode, without autograd) over un-augmented ``images`` in batches."""
+    """Run ``model`` (in eval mode, without autograd) over un-augmented ``images`` in batches.
+
+    Each distinct picture is run once (near-duplicates and pins whose signatures draw the same
+    pattern share one) and its outputs are copied to every row that shows it.
+    """
     check_images(images, model.config.image_size)
+    first, picture = distinct_pictures(images)
     was_training = model.training
     model.eval()
     vectors, topic_rows, style = [], [], []
     try:
         with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                output = model(image_tensor(images[start : start + batch_size]))
+            for start in range(0, len(first), batch_size):
+                output = model(image_tensor(images[first[start : start + batch_size]]))
                 vectors.append(output.vector.numpy())
                 topic_rows.append(output.topic_logits.argmax(dim=1).numpy())
                 style.append(
@@ -206,7 +220,9 @@ def embed_images(
     finally:
         model.train(was_training)
     return VisualPredictions(
-        vectors=np.concatenate(vectors).astype(np.float32),
-        topics=np.asarray(model.topics, dtype=object)[np.concatenate(topic_rows)],
-        style=np.concatenate(style).astype(np.float32),
+        vectors=np.concatenate(vectors).astype(np.float32)[picture],
+        topics=np.asarray(model.topics, dtype=object)[np.concatenate(topic_rows)][
+            picture
+        ],
+        style=np.concatenate(style).astype(np.float32)[picture],
     )

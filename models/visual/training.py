@@ -30,6 +30,7 @@ from models.visual.model import (
     VisualConfig,
     augment,
     check_images,
+    distinct_pictures,
     image_tensor,
     style_targets,
 )
@@ -83,10 +84,7 @@ class _Examples:
         self.style = (
             torch.from_numpy(style_targets(images)) - model.style_mean
         ) / model.style_std
-        _, pictures = np.unique(
-            images.reshape(len(images), -1), axis=0, return_inverse=True
-        )
-        self.pictures = torch.from_numpy(pictures.reshape(-1).astype(np.int64))
+        self.pictures = torch.from_numpy(distinct_pictures(images)[1].astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
