@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.visual.model import VisualCNN, VisualConfig
@@ -42,37 +43,24 @@ class VisualArtifact:
             "pin_ids": np.asarray(self.pin_ids, dtype=np.int64),
             "vectors": np.asarray(self.vectors, dtype=np.float32),
         }
-        save_checkpoint(
-            path, kind=CHECKPOINT_KIND, config=self.model.config, state=state
-        )
+        save_checkpoint(path, kind=CHECKPOINT_KIND, config=self.model.config, state=state)
 
     @classmethod
     def load(cls, path: Path | str) -> VisualArtifact:
         """Read ``save``'s file (model in eval mode); ``CheckpointError`` when it is unusable."""
-        config, state = load_checkpoint(
-            Path(path), kind=CHECKPOINT_KIND, config_type=VisualConfig
-        )
+        config, state = load_checkpoint(Path(path), kind=CHECKPOINT_KIND, config_type=VisualConfig)
         try:
             model = VisualCNN(config, state["topics"])
             model.load_state_dict(state["model"])
             return cls(model.eval(), state["pin_ids"], state["vectors"])
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
-            raise CheckpointError(
-                f"checkpoint {path} state does not fit its config: {error}"
-            ) from error
+            raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
 
     def aligned(self, pin_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectors ``[len(pin_ids), dim]`` in the order of ``pin_ids``, and a boolean mask of
         the pins this artifact has; a pin it lacks gets a zero vector."""
-        pin_ids = np.asarray(pin_ids, dtype=np.int64)
-        order = np.argsort(self.pin_ids, kind="stable")
-        found = np.searchsorted(self.pin_ids, pin_ids, sorter=order)
-        rows = order[np.minimum(found, len(order) - 1)]
-        present = (
-            self.pin_ids[rows] == pin_ids
-            if len(order)
-            else np.zeros(len(pin_ids), dtype=bool)
-        )
+        rows = pd.Index(self.pin_ids).get_indexer(np.asarray(pin_ids, dtype=np.int64))
+        present = rows >= 0
         vectors = np.zeros((len(pin_ids), self.vectors.shape[1]), dtype=np.float32)
         vectors[present] = self.vectors[rows[present]]
         return vectors, present
