@@ -25,25 +25,19 @@ from orchestration.assets.visual import fit_pin_visuals
 SIZE = 16
 
 
-def rendered_pins(
-    n_signatures: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rendered_pins(n_signatures: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images, categories and signatures of pins over six topics; a third of the signatures
     are re-uploaded once more as near-duplicates (same topic and signature)."""
     rng = np.random.default_rng(seed)
     signatures = rng.integers(1, 2**62, size=n_signatures)
-    topics = np.array(TOPIC_NAMES[:6], dtype=object)[
-        rng.integers(0, 6, size=n_signatures)
-    ]
+    topics = np.array(TOPIC_NAMES[:6], dtype=object)[rng.integers(0, 6, size=n_signatures)]
     rows = np.concatenate(
         [
             np.arange(n_signatures),
             rng.choice(n_signatures, n_signatures // 3, replace=False),
         ]
     )
-    images = np.stack(
-        [render_pin_image(topics[row], int(signatures[row]), SIZE) for row in rows]
-    )
+    images = np.stack([render_pin_image(topics[row], int(signatures[row]), SIZE) for row in rows])
     return images, topics[rows], signatures[rows]
 
 
@@ -55,29 +49,21 @@ def pins() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def trained(pins):
     images, categories, signatures = pins
-    train, validation, test = split_by_signature(
-        signatures, train=10**6, validation=60, test=160, seed=0
-    )
-    model, history = train_visual(
-        images, categories, VisualConfig(), train_rows=train, validation_rows=validation
-    )
+    train, validation, test = split_by_signature(signatures, train=10**6, validation=60, test=160, seed=0)
+    model, history = train_visual(images, categories, VisualConfig(), train_rows=train, validation_rows=validation)
     return model, history, test
 
 
 def test_held_out_topic_colour_and_duplicates_beat_chance(pins, trained):
     images, categories, signatures = pins
     model, history, test = trained
-    metrics = evaluate_visual(
-        model, images[test], categories[test], signatures[test], seed=0
-    )
+    metrics = evaluate_visual(model, images[test], categories[test], signatures[test], seed=0)
     assert history.train_loss[-1] < history.train_loss[0]
     majority = metrics["topic_majority"]
     assert metrics["topic_accuracy"] > majority + 0.5 * (1 - majority), metrics
     assert metrics["colour_r2"] > 0.5, metrics  # predicting the mean colour scores 0
     assert metrics["duplicate_queries"] >= 20, metrics
-    assert metrics["duplicate_ceiling"] > 5 * metrics["duplicate_chance"], (
-        metrics
-    )  # the test can tell
+    assert metrics["duplicate_ceiling"] > 5 * metrics["duplicate_chance"], metrics  # the test can tell
     assert metrics["duplicate_hit"] > 10 * metrics["duplicate_chance"], metrics
 
 
@@ -85,12 +71,8 @@ def test_same_seed_same_vectors_and_the_seed_matters(pins):
     images, categories, _ = pins
     config = VisualConfig(epochs=2)
     rows = np.arange(120)
-    first, second = (
-        train_visual(images, categories, config, train_rows=rows)[0] for _ in range(2)
-    )
-    other = train_visual(
-        images, categories, dataclasses.replace(config, seed=1), train_rows=rows
-    )[0]
+    first, second = (train_visual(images, categories, config, train_rows=rows)[0] for _ in range(2))
+    other = train_visual(images, categories, dataclasses.replace(config, seed=1), train_rows=rows)[0]
     vectors = embed_images(first, images[:50]).vectors
     np.testing.assert_array_equal(vectors, embed_images(second, images[:50]).vectors)
     assert not np.allclose(vectors, embed_images(other, images[:50]).vectors)
@@ -101,25 +83,17 @@ def test_predictions_are_unit_vectors_with_named_topics(pins, trained):
     model, _, _ = trained
     predictions = embed_images(model, images[:70], batch_size=32)
     assert predictions.vectors.shape == (70, model.config.dim)
-    np.testing.assert_allclose(
-        np.linalg.norm(predictions.vectors, axis=1), 1.0, atol=1e-5
-    )
+    np.testing.assert_allclose(np.linalg.norm(predictions.vectors, axis=1), 1.0, atol=1e-5)
     assert set(predictions.topics) <= set(categories)
     assert predictions.style.shape == (70, 5)
 
 
 def test_split_keeps_signature_groups_whole(pins):
     _, _, signatures = pins
-    train, validation, test = split_by_signature(
-        signatures, train=200, validation=50, test=100, seed=3
-    )
+    train, validation, test = split_by_signature(signatures, train=200, validation=50, test=100, seed=3)
     parts = [set(signatures[rows]) for rows in (train, validation, test)]
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
-    assert (
-        100 <= len(test) < 102
-        and 50 <= len(validation) < 52
-        and 200 <= len(train) < 202
-    )
+    assert 100 <= len(test) < 102 and 50 <= len(validation) < 52 and 200 <= len(train) < 202
     with pytest.raises(ValueError, match="none for training"):
         split_by_signature(signatures[:10], train=5, validation=5, test=10, seed=0)
 
@@ -145,9 +119,7 @@ def test_corrupt_or_foreign_checkpoints_fail_clearly(tmp_path, pins, trained):
     images, _, _ = pins
     model, _, _ = trained
     path = tmp_path / "visual.pt"
-    VisualArtifact(
-        model, np.arange(len(images)), embed_images(model, images).vectors
-    ).save(path)
+    VisualArtifact(model, np.arange(len(images)), embed_images(model, images).vectors).save(path)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="corrupt"):
@@ -205,13 +177,8 @@ def test_fit_pin_visuals_embeds_every_pin_of_a_catalogue(pins):
     fit = fit_pin_visuals(catalogue, VisualConfig(epochs=2))
     assert torch.get_num_threads() == threads
     np.testing.assert_array_equal(fit.artifact.pin_ids, np.arange(len(categories)))
-    np.testing.assert_allclose(
-        np.linalg.norm(fit.artifact.vectors, axis=1), 1.0, atol=1e-5
-    )
-    assert (
-        fit.split_sizes["test_pins"] >= len(categories) // 5
-        and fit.metrics["duplicate_queries"] > 0
-    )
+    np.testing.assert_allclose(np.linalg.norm(fit.artifact.vectors, axis=1), 1.0, atol=1e-5)
+    assert fit.split_sizes["test_pins"] >= len(categories) // 5 and fit.metrics["duplicate_queries"] > 0
     assert {
         "topic_accuracy",
         "colour_r2",

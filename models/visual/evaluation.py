@@ -52,16 +52,10 @@ def evaluate_visual(
     metrics = {
         "topic_accuracy": float((predictions.topics == categories).mean()),
         "topic_majority": float(topic_counts.max() / len(categories)),
-        "colour_r2": r_squared(
-            targets[:, :COLOUR_TARGETS], predictions.style[:, :COLOUR_TARGETS]
-        ),
-        "pattern_r2": r_squared(
-            targets[:, COLOUR_TARGETS:], predictions.style[:, COLOUR_TARGETS:]
-        ),
+        "colour_r2": r_squared(targets[:, :COLOUR_TARGETS], predictions.style[:, :COLOUR_TARGETS]),
+        "pattern_r2": r_squared(targets[:, COLOUR_TARGETS:], predictions.style[:, COLOUR_TARGETS:]),
     }
-    return metrics | _duplicate_retrieval(
-        model, images, predictions.vectors, signatures, seed=seed
-    )
+    return metrics | _duplicate_retrieval(model, images, predictions.vectors, signatures, seed=seed)
 
 
 def _duplicate_retrieval(
@@ -99,9 +93,7 @@ def _duplicate_retrieval(
         "duplicate_hit": hit_rate(query_vectors, vectors),
         "duplicate_hit_pixels": hit_rate(query_pixels, pixels),
         "duplicate_chance": float((siblings / (len(images) - 1)).mean()),
-        "duplicate_ceiling": float(
-            (siblings / np.maximum(same_picture.sum(axis=1), siblings)).mean()
-        ),
+        "duplicate_ceiling": float((siblings / np.maximum(same_picture.sum(axis=1), siblings)).mean()),
     }
 
 

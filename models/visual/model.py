@@ -26,9 +26,7 @@ class VisualConfig:
     """Network shape, augmentation, loss weights and training settings; stored in the checkpoint."""
 
     image_size: int = 16
-    width: int = (
-        16  # channels of the first convolution, doubled at each of two downsamplings
-    )
+    width: int = 16  # channels of the first convolution, doubled at each of two downsamplings
     dim: int = 64
     max_shift: int = 2  # pixels a view may move in x and y
     brightness: float = 0.15  # a view's intensity is scaled by 1 +- this
@@ -45,21 +43,11 @@ class VisualConfig:
 
     def __post_init__(self) -> None:
         if self.image_size < 4 or min(self.width, self.dim, self.batch_size) < 1:
-            raise ValueError(
-                f"need image_size >= 4 and width, dim, batch_size >= 1: {self}"
-            )
-        if (
-            self.epochs < 0
-            or self.patience < 1
-            or not 0 <= self.max_shift < self.image_size
-        ):
-            raise ValueError(
-                f"need epochs >= 0, patience >= 1, 0 <= max_shift < image_size: {self}"
-            )
+            raise ValueError(f"need image_size >= 4 and width, dim, batch_size >= 1: {self}")
+        if self.epochs < 0 or self.patience < 1 or not 0 <= self.max_shift < self.image_size:
+            raise ValueError(f"need epochs >= 0, patience >= 1, 0 <= max_shift < image_size: {self}")
         if min(self.brightness, self.noise) < 0 or min(self.temperature, self.lr) <= 0:
-            raise ValueError(
-                f"need brightness, noise >= 0 and temperature, lr > 0: {self}"
-            )
+            raise ValueError(f"need brightness, noise >= 0 and temperature, lr > 0: {self}")
         if min(self.topic_weight, self.duplicate_weight, self.style_weight) < 0:
             raise ValueError(f"loss weights must be non-negative: {self}")
 
@@ -77,9 +65,7 @@ class VisualOutput:
 def _conv_block(channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False),
-        nn.GroupNorm(
-            4, channels_out
-        ),  # no running statistics: eval behaves as training
+        nn.GroupNorm(4, channels_out),  # no running statistics: eval behaves as training
         nn.ReLU(),
     )
 
@@ -130,9 +116,7 @@ def check_images(images: np.ndarray, size: int) -> None:
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype}")
     if images.ndim != 4 or images.shape[1:] != (size, size, 3):
-        raise ValueError(
-            f"images must have shape [n, {size}, {size}, 3], got {list(images.shape)}"
-        )
+        raise ValueError(f"images must have shape [n, {size}, {size}, 3], got {list(images.shape)}")
     if len(images) == 0:
         raise ValueError("images is empty")
 
@@ -149,9 +133,7 @@ def style_targets(images: np.ndarray) -> np.ndarray:
     luminance = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     along_x = np.abs(np.diff(luminance, axis=2)).mean(axis=(1, 2))
     along_y = np.abs(np.diff(luminance, axis=1)).mean(axis=(1, 2))
-    return np.column_stack([pixels.mean(axis=(1, 2)), along_x, along_y]).astype(
-        np.float32
-    )
+    return np.column_stack([pixels.mean(axis=(1, 2)), along_x, along_y]).astype(np.float32)
 
 
 def augment(pixels: Tensor, config: VisualConfig, generator: torch.Generator) -> Tensor:
@@ -165,13 +147,9 @@ def augment(pixels: Tensor, config: VisualConfig, generator: torch.Generator) ->
         dy, dx = torch.randint(0, 2 * shift + 1, (2, batch), generator=generator)
         rows = (dy[:, None] + torch.arange(size))[:, :, None]
         cols = (dx[:, None] + torch.arange(size))[:, None, :]
-        view = padded.permute(0, 2, 3, 1)[
-            torch.arange(batch)[:, None, None], rows, cols
-        ]
+        view = padded.permute(0, 2, 3, 1)[torch.arange(batch)[:, None, None], rows, cols]
         view = view.permute(0, 3, 1, 2)
-    scale = 1.0 + config.brightness * (
-        2.0 * torch.rand(batch, 1, 1, 1, generator=generator) - 1.0
-    )
+    scale = 1.0 + config.brightness * (2.0 * torch.rand(batch, 1, 1, 1, generator=generator) - 1.0)
     noise = config.noise * torch.randn(view.shape, generator=generator)
     return (view * scale + noise).clamp_(0.0, 1.0)
 
@@ -195,9 +173,7 @@ def distinct_pictures(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, picture.reshape(-1)
 
 
-def embed_images(
-    model: VisualCNN, images: np.ndarray, batch_size: int = 2048
-) -> VisualPredictions:
+def embed_images(model: VisualCNN, images: np.ndarray, batch_size: int = 2048) -> VisualPredictions:
     """Run ``model`` (in eval mode, without autograd) over un-augmented ``images`` in batches.
 
     Each distinct picture is run once (near-duplicates and pins whose signatures draw the same
@@ -214,15 +190,11 @@ def embed_images(
                 output = model(image_tensor(images[first[start : start + batch_size]]))
                 vectors.append(output.vector.numpy())
                 topic_rows.append(output.topic_logits.argmax(dim=1).numpy())
-                style.append(
-                    (output.style * model.style_std + model.style_mean).numpy()
-                )
+                style.append((output.style * model.style_std + model.style_mean).numpy())
     finally:
         model.train(was_training)
     return VisualPredictions(
         vectors=np.concatenate(vectors).astype(np.float32)[picture],
-        topics=np.asarray(model.topics, dtype=object)[np.concatenate(topic_rows)][
-            picture
-        ],
+        topics=np.asarray(model.topics, dtype=object)[np.concatenate(topic_rows)][picture],
         style=np.concatenate(style).astype(np.float32)[picture],
     )

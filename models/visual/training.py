@@ -51,21 +51,15 @@ def split_by_signature(
     if signatures.ndim != 1 or len(signatures) == 0:
         raise ValueError("signatures must be a non-empty 1-D array")
     if train < 1 or min(validation, test) < 0:
-        raise ValueError(
-            f"need train >= 1 and validation, test >= 0; got {train}, {validation}, {test}"
-        )
+        raise ValueError(f"need train >= 1 and validation, test >= 0; got {train}, {validation}, {test}")
     _, group_of = np.unique(signatures, return_inverse=True)
     sizes = np.bincount(group_of)
     order = np.random.default_rng(seed).permutation(len(sizes))
     starts = np.cumsum(sizes[order]) - sizes[order]  # pins dealt before each group
     part = np.full(len(sizes), -1)
-    part[order] = np.searchsorted(
-        np.array([test, test + validation, test + validation + train]), starts, "right"
-    )
+    part[order] = np.searchsorted(np.array([test, test + validation, test + validation + train]), starts, "right")
     row_part = part[group_of]
-    train_rows, validation_rows, test_rows = (
-        np.flatnonzero(row_part == k) for k in (2, 1, 0)
-    )
+    train_rows, validation_rows, test_rows = (np.flatnonzero(row_part == k) for k in (2, 1, 0))
     if len(train_rows) == 0:
         raise ValueError(
             f"{len(signatures)} pins leave none for training after {test} test and {validation} validation"
@@ -76,23 +70,17 @@ def split_by_signature(
 class _Examples:
     """Training tensors for a set of rows: pixels, topic labels, standardized style, picture ids."""
 
-    def __init__(
-        self, model: VisualCNN, images: np.ndarray, labels: np.ndarray
-    ) -> None:
+    def __init__(self, model: VisualCNN, images: np.ndarray, labels: np.ndarray) -> None:
         self.pixels = image_tensor(images)
         self.labels = torch.from_numpy(labels.astype(np.int64))
-        self.style = (
-            torch.from_numpy(style_targets(images)) - model.style_mean
-        ) / model.style_std
+        self.style = (torch.from_numpy(style_targets(images)) - model.style_mean) / model.style_std
         self.pictures = torch.from_numpy(distinct_pictures(images)[1].astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
 
 
-def _batch_loss(
-    model: VisualCNN, examples: _Examples, batch: Tensor, generator: torch.Generator
-) -> Tensor:
+def _batch_loss(model: VisualCNN, examples: _Examples, batch: Tensor, generator: torch.Generator) -> Tensor:
     config, n = model.config, len(batch)
     views = augment(examples.pixels[batch].repeat(2, 1, 1, 1), config, generator)
     output = model(views)
@@ -112,11 +100,7 @@ def _batch_loss(
     duplicate = (identity(first, second) + identity(second, first)) / 2
     topic = F.cross_entropy(output.topic_logits, examples.labels[batch].repeat(2))
     style = F.mse_loss(output.style, examples.style[batch].repeat(2, 1))
-    return (
-        config.topic_weight * topic
-        + config.duplicate_weight * duplicate
-        + config.style_weight * style
-    )
+    return config.topic_weight * topic + config.duplicate_weight * duplicate + config.style_weight * style
 
 
 def train_visual(
@@ -141,9 +125,7 @@ def train_visual(
     check_images(images, config.image_size)
     categories = np.asarray(categories)
     if categories.shape != (len(images),):
-        raise ValueError(
-            f"need one category per image: {len(images)} images, categories {categories.shape}"
-        )
+        raise ValueError(f"need one category per image: {len(images)} images, categories {categories.shape}")
     train_rows = np.asarray(train_rows, dtype=np.int64)
     if len(train_rows) == 0:
         raise ValueError("train_rows is empty")
@@ -159,16 +141,12 @@ def train_visual(
         training = _Examples(model, images[train_rows], labels[train_rows])
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         # Cosine decay over the epoch budget: late epochs refine instead of jumping out of a minimum.
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(config.epochs, 1)
-        )
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
         generator = torch.Generator().manual_seed(config.seed)
 
         def train_epoch(epoch: int) -> float:
             total = 0.0
-            for batch in torch.randperm(len(training), generator=generator).split(
-                config.batch_size
-            ):
+            for batch in torch.randperm(len(training), generator=generator).split(config.batch_size):
                 loss = _batch_loss(model, training, batch, generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -202,9 +180,7 @@ def _validation_score(
         total = 0.0
         with torch.no_grad():
             for batch in torch.arange(len(examples)).split(model.config.batch_size):
-                total += _batch_loss(model, examples, batch, generator).item() * len(
-                    batch
-                )
+                total += _batch_loss(model, examples, batch, generator).item() * len(batch)
         return -total / len(examples)
 
     return score

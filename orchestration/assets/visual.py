@@ -36,9 +36,7 @@ TRAIN_PINS, VALIDATION_PINS, TEST_PINS = 3000, 500, 2000
 def render_pins(pins: pd.DataFrame, size: int) -> np.ndarray:
     """uint8 ``[len(pins), size, size, 3]``: each pin's image from its category and signature."""
     images = np.empty((len(pins), size, size, 3), dtype=np.uint8)
-    for row, (category, signature) in enumerate(
-        zip(pins["category"], pins["image_signature"], strict=True)
-    ):
+    for row, (category, signature) in enumerate(zip(pins["category"], pins["image_signature"], strict=True)):
         images[row] = render_pin_image(str(category), int(signature), size)
     return images
 
@@ -54,9 +52,7 @@ class PinVisuals:
     seconds: dict[str, float]
 
 
-def fit_pin_visuals(
-    pins: pd.DataFrame, config: VisualConfig, *, on_epoch: EpochCallback | None = None
-) -> PinVisuals:
+def fit_pin_visuals(pins: pd.DataFrame, config: VisualConfig, *, on_epoch: EpochCallback | None = None) -> PinVisuals:
     """Render ``pins`` (pin_id, category, image_signature), train on a signature-grouped sample,
     embed every pin and measure the held-out figures plus the vectors' topic agreement@10."""
     with one_torch_thread():
@@ -75,9 +71,7 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _fit_pin_visuals(
-    pins: pd.DataFrame, config: VisualConfig, on_epoch: EpochCallback | None
-) -> PinVisuals:
+def _fit_pin_visuals(pins: pd.DataFrame, config: VisualConfig, on_epoch: EpochCallback | None) -> PinVisuals:
     pins = pins.sort_values("pin_id", ignore_index=True)
     started = time.perf_counter()
     images = render_pins(pins, config.image_size)
@@ -104,12 +98,8 @@ def _fit_pin_visuals(
     started = time.perf_counter()
     vectors = embed_images(model, images).vectors
     embed_seconds = time.perf_counter() - started
-    metrics = evaluate_visual(
-        model, images[test], categories[test], signatures[test], seed=config.seed
-    )
-    metrics["topic_agreement@10"] = topic_agreement(
-        vectors, categories, sample=500, k=10, seed=config.seed
-    )
+    metrics = evaluate_visual(model, images[test], categories[test], signatures[test], seed=config.seed)
+    metrics["topic_agreement@10"] = topic_agreement(vectors, categories, sample=500, k=10, seed=config.seed)
     metrics["chance_topic_agreement"] = chance_agreement(categories)
     return PinVisuals(
         artifact=VisualArtifact(model, pins["pin_id"].to_numpy(), vectors),
@@ -133,34 +123,24 @@ def pin_visual_embeddings(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore
 ) -> MaterializeResult:
     with database.engine().connect() as conn:
-        pins = read_table(
-            conn, table="pins", columns=("pin_id", "category", "image_signature")
-        )
+        pins = read_table(conn, table="pins", columns=("pin_id", "category", "image_signature"))
     if pins.empty:
         context.log.warning("no pins in the catalogue: nothing to render")
         return MaterializeResult(metadata={"skipped": "the catalogue has no pins"})
     fit = fit_pin_visuals(
         pins,
         VisualConfig(),
-        on_epoch=lambda epoch, loss, score: context.log.info(
-            f"epoch {epoch}: loss {loss:.4f}, validation {score:.4f}"
-        ),
+        on_epoch=lambda epoch, loss, score: context.log.info(f"epoch {epoch}: loss {loss:.4f}, validation {score:.4f}"),
     )
     path = artifacts.path_for(VISUAL_KIND, f"{uuid.uuid4().hex}.pt")
     fit.artifact.save(path)
     with database.engine().begin() as conn:
-        version = register_version(
-            conn, kind=VISUAL_KIND, artifact=str(path), metrics=fit.metrics
-        )
+        version = register_version(conn, kind=VISUAL_KIND, artifact=str(path), metrics=fit.metrics)
         activate_version(conn, kind=VISUAL_KIND, version=version)
-    context.log.info(
-        f"visual v{version}: {len(pins)} pins embedded, held-out figures {fit.metrics}"
-    )
+    context.log.info(f"visual v{version}: {len(pins)} pins embedded, held-out figures {fit.metrics}")
     notes = {}
     if fit.metrics["duplicate_queries"] == 0:
-        notes["duplicate_note"] = (
-            "no two held-out pins share an image signature: near-duplicate retrieval not measured"
-        )
+        notes["duplicate_note"] = "no two held-out pins share an image signature: near-duplicate retrieval not measured"
     return MaterializeResult(
         metadata={
             "version": version,
