@@ -99,6 +99,15 @@ def _pinsage(progress: Progress) -> Recommender:
     return importlib.import_module("models.pinsage").PinSageRecommender(on_epoch=on_epoch)
 
 
+def _two_tower(progress: Progress) -> Recommender:
+    module = importlib.import_module("models.two_tower")  # only when asked for
+    return module.TwoTowerRecommender(
+        on_epoch=lambda epoch, loss, recall: progress(
+            f"two_tower: epoch {epoch} loss {loss:.4f} validation recall@10 {recall:.4f}"
+        )
+    )
+
+
 def _pinnerformer(name: str, objective: str, size: str) -> Factory:
     """PinnerFormer with ``objective`` at one of the module's ``SIZES``, reporting each epoch."""
 
@@ -125,6 +134,7 @@ MODELS: dict[str, Factory] = {
     ),
     "pinnersage": _chosen("pinnersage", _pinnersage_candidates()),
     "pinsage": _pinsage,
+    "two_tower": _two_tower,
 }
 
 # The PinnerFormer ablation: three objectives at two sizes.

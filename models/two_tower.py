@@ -74,7 +74,7 @@ class TwoTowerConfig:
 
     objective: str = "dense_next_action"  # one of models.pinnerformer.OBJECTIVES
     dim: int = 64
-    layers: int = 2  # user tower: transformer layers
+    layers: int = 1  # user tower: transformer layers
     heads: int = 2
     max_len: int = 50  # user tower: actions it reads
     window: int = 10  # dense_all_action: future actions a target is drawn from
@@ -96,7 +96,8 @@ class TwoTowerConfig:
     numeric_features: int = 0
     user_feature_names: tuple[str, ...] = ()
     user_feature_values: tuple[tuple[str, ...], ...] = ()
-    temperature: float = 0.1
+    # layers 1 and temperature 0.2 beat 2 and 0.1 on ML-100K validation recall@10 (0.192 against 0.174)
+    temperature: float = 0.2
     random_negatives: int = 256
     epochs: int = 20  # at most; fit stops early on validation recall@10
     patience: int = 3
