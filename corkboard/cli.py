@@ -1,4 +1,5 @@
-"""The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, tune, evaluate, features."""
+"""The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, tune, evaluate, bench,
+features."""
 
 from __future__ import annotations
 
@@ -119,6 +120,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import shlex
+
+    from corkboard.bench.run import BenchConfig, run_bench
+
+    try:
+        config = BenchConfig(requests=args.requests, concurrency=args.concurrency, warmup=args.warmup)
+        run_bench(
+            args.world, out=args.out, doc=args.doc, config=config,
+            command=shlex.join(["corkboard", *sys.argv[1:]]),
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (ValueError, RuntimeError) as error:
+        print(f"corkboard bench: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
+    return 0
+
+
 def _features(args: argparse.Namespace) -> int:
     from features.store import feature_store, online_features
 
@@ -201,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--out", type=Path, required=True, help="report JSON; the Markdown table is written beside it")
     evaluation.add_argument("--models", nargs="+", metavar="NAME", help="default: every registered model")
     evaluation.set_defaults(run=_evaluate)
+
+    bench = commands.add_parser("bench", help="measure the service and its parts against their targets; JSON + Markdown")
+    bench.add_argument("--world", choices=("tiny", "demo", "large"), default="demo", help="materialized first if needed")
+    bench.add_argument("--out", type=Path, required=True, help="report JSON")
+    bench.add_argument("--doc", type=Path, default=Path("docs/performance.md"), help="page whose world block is replaced")
+    bench.add_argument("--requests", type=int, default=2000, help="measured home-feed requests")
+    bench.add_argument("--concurrency", type=int, default=2, help="closed-loop clients")
+    bench.add_argument("--warmup", type=int, default=100, help="unmeasured requests first")
+    bench.set_defaults(run=_bench)
 
     features = commands.add_parser("features", help="print a user's online features as JSON")
     features.add_argument("user", type=int)

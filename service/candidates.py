@@ -17,13 +17,13 @@ from sqlalchemy import Connection
 from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from service.state import ServingState
-from sql.embeddings import limit_statement_time, nearest_pins
+from sql.embeddings import nearest_pins_each
 
 log = logging.getLogger("corkboard.service")
 
 RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
-PIXIE_CANDIDATES = 200
+PIXIE_CANDIDATES = 400  # with the other sources, at least 500 candidates for most users (docs/performance.md)
 MEDOIDS = 3
 MEDOID_CANDIDATES = 50
 PIXIE = PixieConfig(total_steps=50_000)
@@ -58,20 +58,21 @@ class Candidates:
 def nearest_rows(
     state: ServingState,
     conn: Connection,
-    vector: np.ndarray | None,
+    vectors: np.ndarray | None,
     *,
     version: int,
     exclude_ids: list[int],
     k: int = RETRIEVAL_CANDIDATES,
 ) -> np.ndarray:
-    """Rows of the pins nearest ``vector`` in the HNSW partition ``version``, filtered in SQL,
-    within the source time budget."""
-    if vector is None or not np.any(vector):
+    """Rows of the ``k`` pins nearest ``vectors`` (one vector, or one per row, all searched in one
+    statement) in the HNSW partition ``version``, filtered in SQL, within the source time budget."""
+    queries = np.empty((0, 0)) if vectors is None else np.atleast_2d(vectors)
+    queries = queries[np.any(queries != 0, axis=1)]
+    if not len(queries):
         return np.empty(0, dtype=np.int64)
-    limit_statement_time(conn, milliseconds=state.settings.source_timeout_ms)
-    found = nearest_pins(
-        conn, version=version, query=vector, k=k,
-        exclude=exclude_ids, ef_search=state.settings.hnsw_ef_search,
+    found = nearest_pins_each(
+        conn, version=version, queries=queries, k=k, exclude=exclude_ids,
+        ef_search=state.settings.hnsw_ef_search, timeout_ms=state.settings.source_timeout_ms,
     )
     return state.vectors.model.pin_rows(np.array([pin for pin, _ in found], dtype=np.int64))
 
@@ -81,11 +82,10 @@ def pinnersage_rows(state: ServingState, conn: Connection, engagements: pd.DataF
     vectors = state.vectors.model.pin_vectors_for(engagements["pin_id"].to_numpy(dtype=np.int64))
     ages = ((engagements["ts"].max() - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()
     medoids = pinnersage_medoids(vectors, ages)
-    found = [
-        nearest_rows(state, conn, vectors[row], version=state.embedding_version, exclude_ids=exclude_ids, k=MEDOID_CANDIDATES)
-        for row in medoids.rows[:MEDOIDS]
-    ]
-    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    return nearest_rows(
+        state, conn, vectors[medoids.rows[:MEDOIDS]], version=state.embedding_version,
+        exclude_ids=exclude_ids, k=MEDOID_CANDIDATES,
+    )
 
 
 def co_engagement_rows(state: ServingState, seed_rows: np.ndarray) -> np.ndarray:

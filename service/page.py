@@ -7,6 +7,7 @@ import numpy as np
 from models.utility import UtilityWeights, blend, stakeholder_utilities
 from service.schemas import RecommendedPin
 from service.scoring import ScoredCandidates
+from service.stages import stage
 from service.state import PinTable
 
 SOURCE_REASONS = {
@@ -31,14 +32,22 @@ def assemble_page(
     scored: ScoredCandidates, pins: PinTable, *, weights: UtilityWeights, k: int, max_per_creator: int
 ) -> list[RecommendedPin]:
     """The ``k`` best candidates by blended utility, one per near-duplicate group, capped per creator."""
-    utilities = stakeholder_utilities(
-        scored.heads,
-        is_ad=scored.is_ad,
-        is_shopping=scored.is_shopping,
-        creator_followers=scored.creator_followers,
-        pin_age_days=scored.pin_age_days,
-    )
-    scores = blend(utilities, weights)
+    with stage("blend"):
+        utilities = stakeholder_utilities(
+            scored.heads,
+            is_ad=scored.is_ad,
+            is_shopping=scored.is_shopping,
+            creator_followers=scored.creator_followers,
+            pin_age_days=scored.pin_age_days,
+        )
+        scores = blend(utilities, weights)
+    with stage("filters"):
+        chosen = _chosen(scored, pins, scores, k=k, max_per_creator=max_per_creator)
+    return [_explained(scored, utilities, scores, i) for i in chosen]
+
+
+def _chosen(scored: ScoredCandidates, pins: PinTable, scores: np.ndarray, *, k: int, max_per_creator: int) -> list[int]:
+    """Indices of the best ``scores``, best first, skipping near-duplicates and creators at their cap."""
     chosen: list[int] = []
     signatures: set[int] = set()
     per_creator: dict[int, int] = {}
@@ -52,17 +61,16 @@ def assemble_page(
         per_creator[creator] = per_creator.get(creator, 0) + 1
         if len(chosen) == k:
             break
-    page = []
-    for i in chosen:
-        heads = {name: float(probs[i]) for name, probs in scored.heads.items()}
-        page.append(
-            RecommendedPin(
-                pin_id=int(scored.pin_ids[i]),
-                score=float(scores[i]),
-                sources=scored.sources[i],
-                heads=heads,
-                utility={name: float(values[i]) for name, values in utilities.items()},
-                explanation=explain(scored.sources[i], heads),
-            )
-        )
-    return page
+    return chosen
+
+
+def _explained(scored: ScoredCandidates, utilities: dict[str, np.ndarray], scores: np.ndarray, i: int) -> RecommendedPin:
+    heads = {name: float(probs[i]) for name, probs in scored.heads.items()}
+    return RecommendedPin(
+        pin_id=int(scored.pin_ids[i]),
+        score=float(scores[i]),
+        sources=scored.sources[i],
+        heads=heads,
+        utility={name: float(values[i]) for name, values in utilities.items()},
+        explanation=explain(scored.sources[i], heads),
+    )

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from pgvector.sqlalchemy import Vector
 from psycopg import sql as pgsql
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, text
 
 from sql.bulk import copy_into
 
@@ -80,18 +80,39 @@ def pin_vector(conn: Connection, *, version: int, pin_id: int) -> np.ndarray | N
 def nearest_pins(
     conn: Connection, *, version: int, query: np.ndarray, k: int, exclude: list[int], ef_search: int
 ) -> list[tuple[int, float]]:
-    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``.
+    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``."""
+    return nearest_pins_each(conn, version=version, queries=query[None, :], k=k, exclude=exclude, ef_search=ef_search)[0]
 
-    Settings are transaction-local; iterative scans keep ``k`` results coming when the
+
+def nearest_pins_each(
+    conn: Connection,
+    *,
+    version: int,
+    queries: np.ndarray,
+    k: int,
+    exclude: list[int],
+    ef_search: int,
+    timeout_ms: int | None = None,
+) -> list[list[tuple[int, float]]]:
+    """``nearest_pins`` of each row of ``queries``, in one statement (one round trip for all).
+
+    Settings are transaction-local and set in one round trip before it, with the statement
+    timeout when ``timeout_ms`` is given; iterative scans keep ``k`` results coming when the
     filter removes many of the first ones.
     """
-    conn.execute(
-        text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-        {"ef": str(ef_search)},
-    )
+    settings = "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+    if timeout_ms is not None:
+        settings += ", set_config('statement_timeout', :ms, true)"
+    conn.execute(text(settings), {"ef": str(ef_search), "ms": str(timeout_ms)})
+    # Each query runs its own HNSW index scan inside the lateral join.
     statement = text(
-        "SELECT pin_id, embedding <=> :q AS distance FROM pin_embeddings "
-        "WHERE version = :v AND NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> :q LIMIT :k"
-    ).bindparams(bindparam("q", type_=Vector(EMBEDDING_DIM)))
-    rows = conn.execute(statement, {"q": query, "v": version, "k": k, "exclude": exclude})
-    return [(int(pin_id), float(distance)) for pin_id, distance in rows]
+        "SELECT q.ord, p.pin_id, p.distance FROM unnest(CAST(:queries AS vector[])) WITH ORDINALITY AS q(vec, ord) "
+        "CROSS JOIN LATERAL (SELECT pin_id, embedding <=> q.vec AS distance FROM pin_embeddings "
+        "WHERE version = :v AND NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> q.vec LIMIT :k) p "
+        "ORDER BY q.ord, p.distance"
+    )
+    literals = ["[" + ",".join(map(repr, row)) + "]" for row in np.asarray(queries, dtype=np.float32).tolist()]
+    found: list[list[tuple[int, float]]] = [[] for _ in literals]
+    for ordinal, pin_id, distance in conn.execute(statement, {"queries": literals, "v": version, "k": k, "exclude": exclude}):
+        found[ordinal - 1].append((int(pin_id), float(distance)))
+    return found

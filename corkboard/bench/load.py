@@ -1,0 +1,170 @@
+"""The real service under closed-loop load: a uvicorn process on a free loopback port.
+
+Each of ``concurrency`` clients sends its next request as soon as the last one returns, so the
+server is never idle and the measured latency includes any queueing behind other clients.
+The per-stage breakdown and candidate counts come from the server's own ``/metrics``, read
+before and after the measured requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+READY_POLL_SECONDS = 0.5
+STOP_TIMEOUT_SECONDS = 30.0
+CLIENT_TIMEOUT_SECONDS = 30.0
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    """A running server: its base URL and process id."""
+
+    url: str
+    pid: int
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (not of the database it talks to), in MiB."""
+        return psutil.Process(self.pid).memory_info().rss / 2**20
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Latency of every measured request, the failures, the wall time and the metrics delta."""
+
+    latencies_s: np.ndarray
+    errors: int
+    wall_s: float
+    metrics: Samples
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_service(
+    data_dir: Path, *, log_path: Path, startup_timeout_s: float
+) -> Iterator[ServiceProcess]:
+    """Start the API on ``data_dir`` as in production (one uvicorn process, no access log),
+    wait until ``/readyz`` says ready, and stop it on exit."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    env = {**os.environ, "CORKBOARD_DATA_DIR": str(data_dir)}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_ready(process, url, log_path, startup_timeout_s)
+        yield ServiceProcess(url, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(
+    process: subprocess.Popen, url: str, log_path: Path, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    reason = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text()[-2000:]
+            raise RuntimeError(
+                f"the server exited with {process.returncode} before it was ready:\n{tail}"
+            )
+        try:
+            response = httpx.get(f"{url}/readyz", timeout=5.0)
+            if response.status_code == 200:
+                return
+            reason = response.json().get("detail", response.text)
+        except httpx.HTTPError as error:
+            reason = str(error) or type(error).__name__
+        time.sleep(READY_POLL_SECONDS)
+    raise RuntimeError(
+        f"the server at {url} was not ready after {timeout_s:.0f} s: {reason}"
+    )
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of ``/metrics`` keyed by (sample name, sorted labels)."""
+    text = httpx.get(f"{url}/metrics", timeout=10.0).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def closed_loop(
+    url: str, paths: list[str], *, concurrency: int, warmup: int
+) -> LoadResult:
+    """Send ``warmup`` unmeasured requests, then ``paths`` from ``concurrency`` closed-loop clients."""
+    if concurrency < 1 or not paths:
+        raise ValueError("need at least one client and one request")
+    asyncio.run(_drive(url, paths[:warmup], concurrency))
+    before = scrape(url)
+    start = time.perf_counter()
+    latencies, errors = asyncio.run(_drive(url, paths, concurrency))
+    wall = time.perf_counter() - start
+    after = scrape(url)
+    delta = {key: value - before.get(key, 0.0) for key, value in after.items()}
+    return LoadResult(np.asarray(latencies), errors, wall, delta)
+
+
+async def _drive(
+    url: str, paths: list[str], concurrency: int
+) -> tuple[list[float], int]:
+    pending = iter(paths)
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency
+    )
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for (
+            path
+        ) in pending:  # the shared iterator hands each path to exactly one client
+            start = time.perf_counter()
+            try:
+                response = await client.get(path)
+                failed = response.status_code != 200
+            except httpx.HTTPError:
+                failed = True
+            latencies.append(time.perf_counter() - start)
+            errors += failed
+
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=CLIENT_TIMEOUT_SECONDS
+    ) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+    return latencies, errors

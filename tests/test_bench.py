@@ -1,0 +1,90 @@
+"""`corkboard bench` on the tiny world: the report's shape, no failed requests, the docs block.
+Never timings: those depend on the machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from corkboard.bench.report import target_checks, write_markdown
+from corkboard.bench.run import BenchConfig, run_bench
+
+SMALL = BenchConfig(
+    requests=40,
+    concurrency=2,
+    warmup=5,
+    ranker_runs=5,
+    pixie_queries=5,
+    ann_queries=10,
+    feature_lookups=10,
+)
+
+
+def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path):
+    out, doc = tmp_path / "bench.json", tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nHand-written notes stay.\n")
+    run_bench(
+        "tiny",
+        out=out,
+        doc=doc,
+        config=SMALL,
+        command="corkboard bench --world tiny",
+        progress=lambda _: None,
+    )
+
+    report = json.loads(out.read_text())
+    service = report["service"]
+    assert service["requests"] == 40 and service["errors"] == 0
+    assert 0 < service["p50_ms"] <= service["p95_ms"] <= service["p99_ms"]
+    assert (
+        service["candidates_per_request"] > 0
+        and 0 <= service["share_under_500_candidates"] <= 1
+    )
+    assert {"feature_join", "retrieval", "pixie", "ranking", "blend", "filters"} <= set(
+        service["stage_mean_ms"]
+    )
+    assert service["rss_mb_ready"] > 0
+    assert (
+        report["ranker"]["items_per_s"] > 0
+        and report["ranker"]["bare_matmul_items_per_s"] > 0
+    )
+    assert report["pixie"]["steps_per_s"] > 0 and report["pixie"]["query_p99_ms"] > 0
+    assert 0 <= report["ann"]["recall_at_100"] <= 1 and report["ann"]["hnsw_qps"] > 0
+    assert report["feature_lookup"]["p50_ms"] <= report["feature_lookup"]["p99_ms"]
+    assert {(check["section"], check["figure"]) for check in report["targets"]} >= {
+        ("service", "p99_ms"),
+        ("ann", "recall_at_100"),
+    }
+
+    text = doc.read_text()
+    assert "Hand-written notes stay." in text
+    assert (
+        text.count("<!-- bench:tiny -->") == 1
+        and "corkboard bench --world tiny" in text
+    )
+
+
+def test_a_world_block_is_replaced_and_the_rest_of_the_page_kept(tmp_path: Path):
+    doc = tmp_path / "performance.md"
+
+    def report(world: str, p99: float) -> dict:
+        base = {
+            "world": world, "command": f"corkboard bench --world {world}", "date": "today", "duration_s": 1.0,
+            "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1.0, "python": "3.11", "torch": "2.2", "load_average_1m": 0.5},
+            "service": {"p50_ms": 1.0, "p99_ms": p99},
+        }  # fmt: skip
+        return {**base, "targets": target_checks(base)}
+
+    write_markdown(doc, report("demo", 30.0))
+    write_markdown(doc, report("large", 40.0))
+    write_markdown(doc, report("demo", 15.0))
+    text = doc.read_text()
+    assert (
+        text.count("<!-- bench:demo -->") == 1
+        and text.count("<!-- bench:large -->") == 1
+    )
+    assert (
+        "| service p99_ms <= 20 | 15 | yes |" in text
+        and "| service p99_ms <= 20 | 40 | **no** |" in text
+    )
+    assert "| 30 |" not in text
