@@ -89,9 +89,7 @@ class TwoTowerConfig:
     min_n: int = 3
     max_n: int = 5
     pin_ids: bool = True  # a learned vector per pin added to the PinSAGE output
-    history_boards: bool = (
-        True  # each user's training history joins the graph as a board
-    )
+    history_boards: bool = True  # each user's training history joins the graph as a board
     categories: tuple[str, ...] = ()
     numeric_features: int = 0
     user_feature_names: tuple[str, ...] = ()
@@ -108,21 +106,13 @@ class TwoTowerConfig:
     def __post_init__(self) -> None:
         self.categories = tuple(str(label) for label in self.categories)
         self.user_feature_names = tuple(self.user_feature_names)
-        self.user_feature_values = tuple(
-            tuple(str(v) for v in values) for values in self.user_feature_values
-        )
+        self.user_feature_values = tuple(tuple(str(v) for v in values) for values in self.user_feature_values)
         if len(self.user_feature_names) != len(self.user_feature_values):
-            raise ValueError(
-                "user_feature_names and user_feature_values must be equally long"
-            )
+            raise ValueError("user_feature_names and user_feature_values must be equally long")
         if self.objective not in OBJECTIVES:
-            raise ValueError(
-                f"objective must be one of {OBJECTIVES}, got {self.objective!r}"
-            )
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.epochs < 0 or self.patience < 1 or self.random_negatives < 0:
-            raise ValueError(
-                f"need epochs >= 0, patience >= 1, random_negatives >= 0: {self}"
-            )
+            raise ValueError(f"need epochs >= 0, patience >= 1, random_negatives >= 0: {self}")
         _ = (
             self.user_config,
             self.pin_config,
@@ -177,8 +167,7 @@ class TwoTower(nn.Module):
         self.sequence = PinnerFormer(config.user_config, n_items)
         # Row 0 of each table is "unknown" and stays zero.
         self.user_features = nn.ModuleList(
-            nn.Embedding(len(values) + 1, config.dim, padding_idx=0)
-            for values in config.user_feature_values
+            nn.Embedding(len(values) + 1, config.dim, padding_idx=0) for values in config.user_feature_values
         )
         for table in self.user_features:
             nn.init.normal_(table.weight, std=0.1)
@@ -199,13 +188,9 @@ class TwoTower(nn.Module):
     def users(self, items: Tensor, gaps: Tensor, codes: Tensor) -> Tensor:
         """Unit user vectors ``[b, L, dim]`` at each position of right-padded action sequences."""
         sequence = self.sequence(items, gaps)
-        return F.normalize(
-            sequence + self.user_feature_vectors(codes)[:, None, :], dim=-1
-        )
+        return F.normalize(sequence + self.user_feature_vectors(codes)[:, None, :], dim=-1)
 
-    def pins(
-        self, neighbours: dgl.DGLGraph, features: PinFeatures, pins: Tensor
-    ) -> Tensor:
+    def pins(self, neighbours: dgl.DGLGraph, features: PinFeatures, pins: Tensor) -> Tensor:
         """Unit vectors ``[n, dim]`` of distinct pin indices."""
         return self.with_ids(self.pin_tower.embed(neighbours, features, pins), pins)
 
@@ -216,9 +201,7 @@ class TwoTower(nn.Module):
         return F.normalize(content + self.pin_ids(pins), dim=-1)
 
 
-def user_feature_codes(
-    frame: pd.DataFrame | None, config: TwoTowerConfig, n_users: int
-) -> np.ndarray:
+def user_feature_codes(frame: pd.DataFrame | None, config: TwoTowerConfig, n_users: int) -> np.ndarray:
     """``[n_users, n_features]`` int64 codes of ``frame``'s rows (one per user, columns
     ``config.user_feature_names``) in the config's vocabularies; 0 for unknown or missing."""
     codes = np.zeros((n_users, len(config.user_feature_names)), dtype=np.int64)
@@ -226,13 +209,9 @@ def user_feature_codes(
         return codes
     if len(frame) != n_users:
         raise ValueError(f"user features have {len(frame)} rows for {n_users} users")
-    for column, (name, values) in enumerate(
-        zip(config.user_feature_names, config.user_feature_values)
-    ):
+    for column, (name, values) in enumerate(zip(config.user_feature_names, config.user_feature_values)):
         vocabulary = {value: code for code, value in enumerate(values, start=1)}
-        codes[:, column] = [
-            vocabulary.get(str(value), 0) for value in frame[name].tolist()
-        ]
+        codes[:, column] = [vocabulary.get(str(value), 0) for value in frame[name].tolist()]
     return codes
 
 
@@ -247,9 +226,7 @@ def _step_batch(
     config = model.config
     positions, targets = [], []
     for row, (user, start, end) in enumerate(windows):
-        at, where = _targets(
-            config.objective, config.window, len(train.items[user]), start, end, rng
-        )
+        at, where = _targets(config.objective, config.window, len(train.items[user]), start, end, rng)
         positions.append(np.stack([np.full(len(at), row), at]))
         targets.append(train.items[user][where])
     items, gaps = _pad(
@@ -284,20 +261,14 @@ def train_two_tower(
     stream = np.concatenate([np.empty(0, np.int64), *train.items])
     if len(stream) == 0:
         raise ValueError("no training actions")
-    log_q = torch.from_numpy(
-        log_q_from_counts(np.bincount(stream, minlength=model.n_items))
-    )
+    log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=model.n_items)))
     sampler = NegativeSampler(model.n_items)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimizers = [
         torch.optim.SparseAdam(list(model.pin_tower.tokens.parameters()), lr=config.lr),
         torch.optim.Adam(
-            [
-                p
-                for n, p in model.named_parameters()
-                if not n.startswith("pin_tower.tokens.")
-            ],
+            [p for n, p in model.named_parameters() if not n.startswith("pin_tower.tokens.")],
             lr=config.lr,
         ),
     ]
@@ -311,9 +282,7 @@ def train_two_tower(
             batch = [windows[w] for w in order[start : start + config.batch_size]]
             queries, positive_ids = _step_batch(model, train, codes, batch, rng)
             random_ids, random_log_q = sampler.draw(config.random_negatives, generator)
-            pins, where = torch.cat([positive_ids, random_ids]).unique(
-                return_inverse=True
-            )
+            pins, where = torch.cat([positive_ids, random_ids]).unique(return_inverse=True)
             vectors = model.pins(neighbours, features, pins)[where]
             loss = sampled_softmax_loss(
                 queries,
@@ -375,19 +344,9 @@ class TwoTowerRecommender:
         """Train on ``split.train``, early-stopping on validation recall@10, then embed every item."""
         labels = sorted({str(label) for label in split.item_category})
         numeric = engagement_feature(split)
-        frame = (
-            None
-            if self.user_features is None
-            else self.user_features.reindex(split.user_ids)
-        )
+        frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
         names = () if frame is None else tuple(str(name) for name in frame.columns)
-        values = (
-            ()
-            if frame is None
-            else tuple(
-                tuple(sorted(frame[n].dropna().astype(str).unique())) for n in names
-            )
-        )
+        values = () if frame is None else tuple(tuple(sorted(frame[n].dropna().astype(str).unique())) for n in names)
         config = dataclasses.replace(
             self.config,
             categories=tuple(labels),
@@ -397,9 +356,7 @@ class TwoTowerRecommender:
         )
         self.config, self.item_ids = config, split.item_ids
         self._use_split(split)
-        boards = list(split.board_items) + (
-            [h for h in split.train if len(h)] if config.history_boards else []
-        )
+        boards = list(split.board_items) + ([h for h in split.train if len(h)] if config.history_boards else [])
         graph = pin_board_graph(split.n_items, boards)
         features = pin_features(
             split.item_text,
@@ -418,12 +375,8 @@ class TwoTowerRecommender:
             neighbours = sample_neighbours(model.pin_tower, graph)
 
             def validation_recall() -> float:
-                self.item_vectors = _all_item_vectors(
-                    model, graph, features, neighbours
-                )
-                return evaluate_recommender(self, split, "validation", ks=(10,))[
-                    "recall@10"
-                ]
+                self.item_vectors = _all_item_vectors(model, graph, features, neighbours)
+                return evaluate_recommender(self, split, "validation", ks=(10,))["recall@10"]
 
             self.history = train_two_tower(
                 model,
@@ -460,18 +413,11 @@ class TwoTowerRecommender:
         ``user_feature_codes`` rows; a user with neither actions nor known features gets zeros."""
         model = self._fitted()
         sequence = PinnerFormerRecommender(model.config.user_config)
-        sequence.model = (
-            model.sequence
-        )  # its batched inference over the user tower's transformer
+        sequence.model = model.sequence  # its batched inference over the user tower's transformer
         vectors = sequence.embed_users(items, times)
         if codes is not None and len(model.user_features):
             with torch.inference_mode():
-                vectors = (
-                    vectors
-                    + model.user_feature_vectors(
-                        torch.as_tensor(codes, dtype=torch.int64)
-                    ).numpy()
-                )
+                vectors = vectors + model.user_feature_vectors(torch.as_tensor(codes, dtype=torch.int64)).numpy()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -495,9 +441,7 @@ class TwoTowerRecommender:
     ) -> TwoTowerRecommender:
         """Rebuild a fitted recommender from ``save``'s file (item vectors included); ``split`` and
         ``user_features`` supply what ``scores`` reads. ``CheckpointError`` when the file is unusable."""
-        config, state = load_checkpoint(
-            path, kind=CHECKPOINT_KIND, config_type=TwoTowerConfig
-        )
+        config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=TwoTowerConfig)
         try:
             model = TwoTower(config, int(state["n_items"]))
             model.load_state_dict(state["model"])
@@ -506,9 +450,7 @@ class TwoTowerRecommender:
                 np.asarray(state["item_vectors"]),
             )
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
-            raise CheckpointError(
-                f"checkpoint {path} state does not fit its config: {error}"
-            ) from error
+            raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
         recommender = cls(config, user_features=user_features)
         recommender.model, recommender.item_ids, recommender.item_vectors = (
             model.eval(),
@@ -521,15 +463,9 @@ class TwoTowerRecommender:
 
     def _use_split(self, split: EvaluationSplit) -> None:
         """Score ``split``'s users: their histories, and their feature codes in the config's vocabularies."""
-        frame = (
-            None
-            if self.user_features is None
-            else self.user_features.reindex(split.user_ids)
-        )
+        frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
         self._split = split
-        self._codes = torch.from_numpy(
-            user_feature_codes(frame, self.config, split.n_users)
-        )
+        self._codes = torch.from_numpy(user_feature_codes(frame, self.config, split.n_users))
 
     def _fitted(self) -> TwoTower:
         if self.model is None:
@@ -545,10 +481,6 @@ def _all_item_vectors(
 ) -> np.ndarray:
     """Pin-tower vectors float32 ``[n_items, dim]`` of every item, over fixed ``neighbours``."""
     items = np.arange(model.n_items)
-    content = embed_items(
-        model.pin_tower, graph, features, items, neighbours=neighbours
-    )
+    content = embed_items(model.pin_tower, graph, features, items, neighbours=neighbours)
     with torch.inference_mode():
-        return model.with_ids(
-            torch.from_numpy(content), torch.from_numpy(items)
-        ).numpy()
+        return model.with_ids(torch.from_numpy(content), torch.from_numpy(items)).numpy()

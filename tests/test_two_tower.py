@@ -53,9 +53,7 @@ def planted_split(seed: int = 0) -> tuple[EvaluationSplit, pd.DataFrame]:
         seen: list[int] = []
         while len(seen) < LENGTH:
             cluster = home[user] if rng.random() < 0.8 else int(rng.integers(CLUSTERS))
-            item = cluster * CLUSTER_SIZE + int(
-                rng.choice(CLUSTER_SIZE, p=weights / weights.sum())
-            )
+            item = cluster * CLUSTER_SIZE + int(rng.choice(CLUSTER_SIZE, p=weights / weights.sum()))
             if item not in seen:
                 seen.append(item)
         sequences.append(np.array(seen))
@@ -96,9 +94,7 @@ def test_learns_planted_clusters_better_than_popularity(planted):
     baseline = evaluate_recommender(popularity, split, "test")
     assert ours["recall@10"] > baseline["recall@10"] + 0.1
     assert ours["ndcg@10"] > baseline["ndcg@10"]
-    assert (
-        recommender.history.best_epoch >= 1 and len(recommender.history.validation) >= 1
-    )
+    assert recommender.history.best_epoch >= 1 and len(recommender.history.validation) >= 1
     vectors = recommender.item_vectors
     assert vectors.shape == (split.n_items, FAST.dim)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
@@ -107,23 +103,13 @@ def test_learns_planted_clusters_better_than_popularity(planted):
 def test_user_features_alone_point_at_the_home_cluster(planted):
     recommender = planted[2]
     config = recommender.config
-    assert (
-        config.user_feature_names == ("country",)
-        and len(config.user_feature_values[0]) == CLUSTERS
-    )
-    codes = np.array(
-        [[config.user_feature_values[0].index(f"c{c}") + 1] for c in range(CLUSTERS)]
-    )
+    assert config.user_feature_names == ("country",) and len(config.user_feature_values[0]) == CLUSTERS
+    codes = np.array([[config.user_feature_values[0].index(f"c{c}") + 1] for c in range(CLUSTERS)])
     empty = [np.empty(0, dtype=np.int64)] * CLUSTERS
     vectors = recommender.embed_users(empty, [np.empty(0)] * CLUSTERS, codes)
-    top = (
-        np.argsort(-(vectors @ recommender.item_vectors.T), axis=1)[:, :10]
-        // CLUSTER_SIZE
-    )
+    top = np.argsort(-(vectors @ recommender.item_vectors.T), axis=1)[:, :10] // CLUSTER_SIZE
     assert (top == np.arange(CLUSTERS)[:, None]).mean() > 0.6
-    unknown = recommender.embed_users(
-        empty[:1], [np.empty(0)], np.zeros((1, 1), dtype=np.int64)
-    )
+    unknown = recommender.embed_users(empty[:1], [np.empty(0)], np.zeros((1, 1), dtype=np.int64))
     assert not unknown.any()  # no actions and no known feature: no direction
 
 
@@ -134,13 +120,9 @@ def test_checkpoint_round_trip(planted, tmp_path: Path):
     loaded = TwoTowerRecommender.load(path, split, user_features=countries)
     assert loaded.config == recommender.config
     users = np.arange(20)
-    np.testing.assert_allclose(
-        loaded.scores(users, "test"), recommender.scores(users, "test"), atol=1e-5
-    )
+    np.testing.assert_allclose(loaded.scores(users, "test"), recommender.scores(users, "test"), atol=1e-5)
     np.testing.assert_array_equal(loaded.item_ids, split.item_ids)
-    save_checkpoint(
-        tmp_path / "other.pt", kind="pinsage", config=recommender.config, state={}
-    )
+    save_checkpoint(tmp_path / "other.pt", kind="pinsage", config=recommender.config, state={})
     with pytest.raises(CheckpointError, match="two_tower"):
         TwoTowerRecommender.load(tmp_path / "other.pt")
 
@@ -162,11 +144,7 @@ def test_home_feed_retrieves_through_the_two_tower_index(client):
     state = client.app.state.serving
     user_id = int(corkboard("users", "--limit", "1").stdout.split()[0])
     with state.engine.connect() as conn:
-        active = conn.execute(
-            text(
-                "SELECT version FROM model_versions WHERE kind = 'two_tower' AND active"
-            )
-        ).scalar()
+        active = conn.execute(text("SELECT version FROM model_versions WHERE kind = 'two_tower' AND active")).scalar()
         indexed = conn.execute(
             text("SELECT count(*) FROM pin_embeddings WHERE version = :v"),
             {"v": active},
@@ -177,9 +155,7 @@ def test_home_feed_retrieves_through_the_two_tower_index(client):
     assert indexed == pins
     page = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 500}).json()
     assert page["model_versions"]["two_tower"] == active
-    assert "two_tower" in {
-        source for item in page["items"] for source in item["sources"]
-    }
+    assert "two_tower" in {source for item in page["items"] for source in item["sources"]}
     without = home_feed(
         dataclasses.replace(state, two_tower_version=None),
         user_id=user_id,
@@ -187,7 +163,5 @@ def test_home_feed_retrieves_through_the_two_tower_index(client):
         weights=weights,
     )
     assert "two_tower" not in without.model_versions
-    assert "two_tower" not in {
-        source for item in without.items for source in item.sources
-    }
+    assert "two_tower" not in {source for item in without.items for source in item.sources}
     assert without.items and without.degraded_sources == []
