@@ -13,6 +13,7 @@ from service.state import PinTable
 SOURCE_REASONS = {
     "embedding": "close to your interests",
     "pinnersage": "close to one of your interests",
+    "two_tower": "matches your recent activity",
     "co_engagement": "often engaged together with pins you liked",
     "pixie": "on boards with pins you engaged with",
     "popular": "popular with people like you",
