@@ -42,17 +42,28 @@ def database_url(settings: Settings | None = None) -> str:
 
 
 @lru_cache(maxsize=4)
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, connect_timeout_s: int) -> Engine:
     from sql.migrate import apply_migrations
 
-    engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    # A dead or silent server must fail a checkout within seconds, not hang it: pre-ping drops
+    # connections that died (so the pool recovers by itself), and connecting or waiting for a
+    # free connection gives up after the timeout.
+    engine = create_engine(
+        url,
+        pool_size=5,
+        max_overflow=5,
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout_s,
+        connect_args={"connect_timeout": connect_timeout_s},
+    )
     apply_migrations(engine)
     return engine
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """The process-wide engine for the configured database, schema migrated (one pool per URL)."""
-    return _engine_for(database_url(settings))
+    settings = settings or get_settings()
+    return _engine_for(database_url(settings), settings.database_connect_timeout_s)
 
 
 def connection_params(settings: Settings | None = None) -> dict[str, object]:

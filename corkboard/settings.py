@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_API_KEY = "change-me"
+
 
 class Settings(BaseSettings):
     """Where corkboard keeps its data and how it reaches its services."""
@@ -19,12 +21,18 @@ class Settings(BaseSettings):
         None, description="Postgres with pgvector; unset means an embedded server under data_dir."
     )
     world: str = Field("demo", description="Default source: tiny, demo, large, ml100k or a folder.")
-    api_key: SecretStr = Field(SecretStr("change-me"), description="Key for admin routes.")
+    api_key: SecretStr = Field(
+        SecretStr(DEFAULT_API_KEY), description="Key for admin routes; they stay off while it is the default."
+    )
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
     seen_days: int = Field(7, ge=0, description="Do not show a pin again within this many days.")
     max_pins_per_creator: int = Field(2, ge=1, description="Per page, so one creator cannot fill it.")
     source_timeout_ms: int = Field(150, ge=1, description="Budget of each database-backed candidate source.")
+    database_deadline_ms: int = Field(
+        1000, ge=1, description="Client-side deadline of each database step of a request, for a server that stops answering."
+    )
+    database_connect_timeout_s: int = Field(2, ge=1, description="Give up connecting after this long (libpq minimum 2).")
 
     @property
     def pg_dir(self) -> Path:

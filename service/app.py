@@ -9,61 +9,115 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import torch
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from corkboard.settings import get_settings
 from models.pixie import warm_up
-from service.routes import health, recommendations, utility_weights
-from service.state import NotReadyError, ServingState, open_serving_state
+from service.database_guard import DatabaseUnavailable, describe
+from service.logging import RequestLogMiddleware, configure_request_log
+from service.metrics import install_metrics
+from service.routes import admin, health, recommendations, utility_weights
+from service.state import LOAD_ERRORS, ModelFileError, reload_serving_state
 
 log = logging.getLogger("corkboard.service")
+RANKER_THREADS = 1
 GRAPH_RELOAD_SECONDS = 30.0
+NOT_READY_RETRY_SECONDS = 5.0
 
 
-async def _reload_graph_forever(state: ServingState) -> None:
-    """Pick up a newly materialized pin-board graph without a restart."""
+async def _reload_graph_forever(app: FastAPI) -> None:
+    """Pick up a newly materialized pin-board graph without a restart (of whichever state serves)."""
     while True:
         await asyncio.sleep(GRAPH_RELOAD_SECONDS)
+        state = app.state.serving
         try:
-            if state.graph.reload_if_changed():
+            if state is not None and state.graph.reload_if_changed():
                 log.info("pin-board graph reloaded: version %s", state.graph.version)
         except OSError as error:
             log.warning("pin-board graph reload failed, keeping the current one: %s", error)
 
 
+async def _load_until_ready(app: FastAPI) -> None:
+    """Retry loading while the service is not ready: it becomes ready by itself once the
+    database answers or a materialization finished."""
+    while app.state.serving is None:
+        await asyncio.sleep(NOT_READY_RETRY_SECONDS)
+        try:
+            await run_in_threadpool(reload_serving_state, app.state, get_settings())
+        except LOAD_ERRORS as error:
+            app.state.not_ready_reason = _not_ready_reason(error)
+        else:
+            await run_in_threadpool(warm_up)
+            log.info("service ready: %s", app.state.serving.model_versions)
+
+
+def _not_ready_reason(error: Exception) -> str:
+    if isinstance(error, SQLAlchemyError):
+        return f"database unreachable: {describe(error)}"
+    return str(error)
+
+
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 body, with NaN and infinite inputs echoed as text (JSON cannot encode them)."""
     as_text = {float: lambda value: value if math.isfinite(value) else str(value)}
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(error.errors(), custom_encoder=as_text)})
+    return JSONResponse(
+        status_code=422,
+        content={"detail": jsonable_encoder(error.errors(), custom_encoder=as_text)},
+    )
+
+
+async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 naming the database problem, for a route without a fallback of its own."""
+    reason = describe(error) if isinstance(error, SQLAlchemyError) else str(error)
+    return JSONResponse(status_code=503, content={"detail": f"database unavailable: {reason}"})
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # A request's ranker batch (~1,000 x 100) is too small for intra-op threads to pay; they
+    # spin against the other requests' threads instead (docs/performance.md: 8x slower under load).
+    torch.set_num_threads(RANKER_THREADS)
     app.state.serving = None
     app.state.not_ready_reason = "starting"
-    reloader = None
     try:
-        app.state.serving = open_serving_state(get_settings())
+        reload_serving_state(app.state, get_settings())
         warm_up()  # compile the Pixie kernel now, not on the first request
-        reloader = asyncio.create_task(_reload_graph_forever(app.state.serving))
-    except NotReadyError as error:
-        app.state.not_ready_reason = str(error)
-        log.warning("service not ready: %s", error)
+    except ModelFileError as error:
+        log.error("refusing to start: %s", error)
+        raise
+    except LOAD_ERRORS as error:
+        app.state.not_ready_reason = _not_ready_reason(error)
+        log.warning("service not ready: %s", app.state.not_ready_reason)
+    tasks = [
+        asyncio.create_task(_reload_graph_forever(app)),
+        asyncio.create_task(_load_until_ready(app)),
+    ]
     yield
-    if reloader is not None:
-        reloader.cancel()
+    for task in tasks:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await reloader
+            await task
 
 
 def create_app() -> FastAPI:
     """The corkboard API (docs at /docs)."""
     app = FastAPI(title="corkboard", version="0.1.0", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for error in (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(error, database_unavailable)
     app.include_router(health.router)
     app.include_router(recommendations.router)
     app.include_router(utility_weights.router)
+    app.include_router(admin.router)
+    configure_request_log()
+    # Added before the metrics middleware, so it runs inside it and sees the request's trace.
+    app.add_middleware(RequestLogMiddleware)
+    install_metrics(app)
     return app

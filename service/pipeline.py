@@ -6,15 +6,19 @@ features give context; scoring, blending and page assembly are shared.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 
 from features.store import fill_missing_features, online_features
 from models.interests import LATEST_ENGAGEMENTS, interest_vectors
-from models.utility import UtilityWeights
 from models.text_tower import embed_texts
+from models.utility import UtilityWeights
 from service.candidates import (
     Candidates,
     co_engagement_rows,
@@ -23,11 +27,13 @@ from service.candidates import (
     pixie_rows,
     popular_rows,
 )
+from service.database_guard import DatabaseUnavailable
 from service.experiments import weights_for
 from service.page import assemble_page
-from service.schemas import PagePublic
+from service.schemas import FeatureDefaultsPublic, PagePublic, RecommendedPin
 from service.scoring import ScoredCandidates, score
-from service.state import ServingState
+from service.stages import note_page, stage
+from service.state import ServingState, missing_views
 from sql.catalogue import user_locale
 from sql.embeddings import pin_vector, user_vector
 from sql.events import excluded_pins, recent_engagements
@@ -40,6 +46,9 @@ RELATED_PER_SOURCE = 50
 SEARCH_CANDIDATES_PER_SLOT = 3
 MIN_SEARCH_CANDIDATES = 30
 QUERY_CONTEXT_PINS = 20  # the query's best text matches stand for it in the engagement space
+
+log = logging.getLogger("corkboard.service")
+DatabaseSource = Callable[[Connection], np.ndarray]
 
 
 class UnknownPinError(LookupError):
@@ -57,6 +66,8 @@ class UserContext:
     engagements: pd.DataFrame
     excluded_rows: frozenset[int]
     interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
+    feature_defaults: tuple[str, ...] = ()  # the user's feature views missing online, served as defaults
+    degraded: tuple[str, ...] = ()  # "user_history" when the database could not give it
 
     @property
     def is_cold(self) -> bool:
@@ -64,20 +75,50 @@ class UserContext:
 
 
 def user_context(state: ServingState, user_id: int | None) -> UserContext:
-    """Online features, vector, recent engagements and exclusions of ``user_id``."""
+    """Online features, vector, recent engagements and exclusions of ``user_id``.
+
+    When the database cannot answer in time, the user is served as one without history, in
+    the country and language of their online profile, with "user_history" degraded."""
     lookup_id = -1 if user_id is None else user_id
-    features = fill_missing_features(online_features(state.store, user_ids=[lookup_id]), state.defaults)
+    with stage("feature_join"):
+        online = online_features(state.store, user_ids=[lookup_id])
+        features = fill_missing_features(online, state.defaults)
+    nobody = pd.DataFrame(columns=["pin_id", "action", "ts"])
     if user_id is None:
-        nobody = pd.DataFrame(columns=["pin_id", "action", "ts"])
         return UserContext(None, None, None, features, nobody, frozenset(), _interest(state, nobody))
-    with state.engine.connect() as conn:
-        locale = user_locale(conn, user_id=user_id)
-        vector = user_vector(conn, version=state.embedding_version, user_id=user_id)
-        engagements = recent_engagements(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS)
-        excluded = excluded_pins(conn, user_id=user_id, seen_days=state.settings.seen_days)
+    missing = tuple(view for view, absent in missing_views(online).iloc[0].items() if absent)
+    try:
+        with stage("user_context"):
+            locale, vector, engagements, excluded = state.database.read(partial(_stored_user, state, user_id))
+    except DatabaseUnavailable as error:
+        log.warning("user history of %s unavailable: %s", user_id, error)
+        locale = _profile_locale(online)
+        return UserContext(
+            user_id, locale, None, features, nobody, frozenset(), _interest(state, nobody), missing, ("user_history",)
+        )
     rows = state.vectors.model.pin_rows(np.asarray(excluded, dtype=np.int64))
     excluded_rows = frozenset(rows[rows >= 0].tolist())
-    return UserContext(user_id, locale, vector, features, engagements, excluded_rows, _interest(state, engagements))
+    return UserContext(
+        user_id, locale, vector, features, engagements, excluded_rows, _interest(state, engagements), missing
+    )
+
+
+def _stored_user(
+    state: ServingState, user_id: int, conn: Connection
+) -> tuple[tuple[str, str] | None, np.ndarray | None, pd.DataFrame, list[int]]:
+    """Locale, vector, latest engagements and excluded pins of the user, from the database."""
+    return (
+        user_locale(conn, user_id=user_id),
+        user_vector(conn, version=state.embedding_version, user_id=user_id),
+        recent_engagements(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS),
+        excluded_pins(conn, user_id=user_id, seen_days=state.settings.seen_days),
+    )
+
+
+def _profile_locale(online: pd.DataFrame) -> tuple[str, str] | None:
+    """The user's (country, language) from their online profile, if it has both."""
+    country, language = online["user_profile__country"].iloc[0], online["user_profile__language"].iloc[0]
+    return None if pd.isna(country) or pd.isna(language) else (str(country), str(language))
 
 
 def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
@@ -87,9 +128,33 @@ def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
 
 
 def served_weights(state: ServingState, *, user_id: int) -> tuple[UtilityWeights, str | None]:
-    """The stored default weights, or those of the user's experiment arm, and the arm's name."""
-    with state.engine.connect() as conn:
-        return weights_for(user_id, default=default_weights(conn), arms=list_arms(conn))
+    """The stored default weights, or those of the user's experiment arm, and the arm's name;
+    raises DatabaseUnavailable."""
+    return state.database.read(lambda conn: weights_for(user_id, default=default_weights(conn), arms=list_arms(conn)))
+
+
+def _database_candidates(state: ServingState, sources: dict[str, DatabaseSource], exclude: frozenset[int]) -> Candidates:
+    """Candidates of the database-backed ``sources`` on one connection, each in its own savepoint,
+    within the database deadline; every source is degraded when the database is unavailable."""
+
+    def run(conn: Connection) -> Candidates:
+        found = Candidates()  # filled on the guard's thread, handed over only when in time
+        for name, produce in sources.items():
+            found.attempt(name, conn, partial(produce, conn), exclude)
+        return found
+
+    try:
+        return state.database.read(run)
+    except DatabaseUnavailable as error:
+        log.warning("database sources %s unavailable: %s", ", ".join(sources), error)
+        return Candidates(degraded=list(sources))
+
+
+def _feature_defaults(state: ServingState, user: UserContext, items: list[RecommendedPin]) -> FeatureDefaultsPublic:
+    """Which of the page's user and pins were ranked on default features (missing online)."""
+    pin_ids = np.array([item.pin_id for item in items], dtype=np.int64)
+    rows = state.vectors.model.pin_rows(pin_ids)
+    return FeatureDefaultsPublic(user=list(user.feature_defaults), pin_ids=pin_ids[state.pins.default_features[rows]].tolist())
 
 
 def score_candidates(state: ServingState, *, user_id: int) -> ScoredCandidates:
@@ -107,22 +172,20 @@ def _home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates
     if not user.is_cold:
         seeds = state.vectors.model.pin_rows(user.engagements["pin_id"].to_numpy(dtype=np.int64))
         excluded_ids = state.vectors.model.pin_ids[sorted(user.excluded_rows)].tolist()
-        with state.engine.connect() as conn:
-            if user.vector is not None:
-                candidates.attempt(
-                    "embedding", conn,
-                    lambda: nearest_rows(state, conn, user.vector, version=state.embedding_version, exclude_ids=excluded_ids),
-                    user.excluded_rows,
-                )
-            candidates.attempt(
-                "pinnersage", conn,
-                lambda: pinnersage_rows(state, conn, user.engagements, exclude_ids=excluded_ids),
-                user.excluded_rows,
+        sources: dict[str, DatabaseSource] = {}
+        if user.vector is not None:
+            sources["embedding"] = lambda conn: nearest_rows(
+                state, conn, user.vector, version=state.embedding_version, exclude_ids=excluded_ids
             )
-        candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
-        candidates.add(pixie_rows(state, user.engagements), "pixie", user.excluded_rows)
+        sources["pinnersage"] = lambda conn: pinnersage_rows(state, conn, user.engagements, exclude_ids=excluded_ids)
+        with stage("retrieval"):
+            candidates = _database_candidates(state, sources, user.excluded_rows)
+        with stage("retrieval"):
+            candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
+        with stage("pixie"):
+            candidates.add(pixie_rows(state, user.engagements), "pixie", user.excluded_rows)
     if user.is_cold:
-        fallback = "cold_start"
+        fallback = "history_unavailable" if "user_history" in user.degraded else "cold_start"
     elif not candidates.sources:
         fallback = "no_candidates"
     if fallback:
@@ -142,21 +205,45 @@ def _page(
     """Rank and assemble; ``context_vector`` stands in for the user's vector where the surface
     has a subject of its own (the pin of a related-pins page, the query of a search)."""
     vector = user.vector if context_vector is None else context_vector
-    scored = score(
-        state, candidates.sources, user_features=user.features, user_vector=vector, user_interest=user.interest
-    )
+    with stage("ranking"):
+        scored = score(
+            state, candidates.sources, user_features=user.features, user_vector=vector, user_interest=user.interest
+        )
     return assemble_page(scored, state.pins, weights=weights, k=k, max_per_creator=state.settings.max_pins_per_creator)
 
 
-def home_feed(state: ServingState, *, user_id: int, k: int, weights: UtilityWeights, arm: str | None = None) -> PagePublic:
-    """The user's home feed; a user without history gets their locale's popular pins, flagged."""
+def _noted(candidates: Candidates, page: PagePublic) -> PagePublic:
+    """``page``, after recording what it served in the request's trace."""
+    note_page(
+        surface=page.surface, candidates=len(candidates.sources),
+        fallback=page.fallback, degraded_sources=page.degraded_sources,
+    )
+    return page
+
+
+def home_feed(
+    state: ServingState, *, user_id: int, k: int, weights: UtilityWeights | None = None, arm: str | None = None
+) -> PagePublic:
+    """The user's home feed; a user without history gets their locale's popular pins, flagged.
+
+    Without ``weights``, the stored ones of the user's experiment arm; the code's defaults,
+    with "utility_weights" degraded, when the database cannot give them."""
+    weights_degraded: list[str] = []
+    if weights is None:
+        try:
+            weights, arm = served_weights(state, user_id=user_id)
+        except DatabaseUnavailable as error:
+            log.warning("stored utility weights unavailable: %s", error)
+            weights, arm, weights_degraded = UtilityWeights(), None, ["utility_weights"]
     user = user_context(state, user_id)
     candidates, fallback = _home_candidates(state, user)
-    return PagePublic(
-        surface="homefeed", user_id=user_id, items=_page(state, candidates, user, k=k, weights=weights),
-        fallback=fallback, degraded_sources=candidates.degraded, weights=weights.as_dict(), arm=arm,
+    items = _page(state, candidates, user, k=k, weights=weights)
+    return _noted(candidates, PagePublic(
+        surface="homefeed", user_id=user_id, items=items, fallback=fallback,
+        degraded_sources=[*weights_degraded, *user.degraded, *candidates.degraded],
+        feature_defaults=_feature_defaults(state, user, items), weights=weights.as_dict(), arm=arm,
         model_versions=state.model_versions,
-    )
+    ))
 
 
 def related_pins(
@@ -169,24 +256,17 @@ def related_pins(
         raise UnknownPinError(f"pin {pin_id} is not in the catalogue")
     user = user_context(state, user_id)
     exclude = user.excluded_rows | {row}
-    candidates = Candidates()
-    with state.engine.connect() as conn:
-        candidates.attempt(
-            "related", conn,
-            lambda: nearest_rows(
-                state, conn, state.vectors.model.pin_vectors[row], version=state.embedding_version,
-                exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
-            ),
-            exclude,
-        )
-        candidates.attempt(
-            "text", conn,
-            lambda: nearest_rows(
-                state, conn, pin_vector(conn, version=state.text.version, pin_id=pin_id),
-                version=state.text.version, exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
-            ),
-            exclude,
-        )
+    sources: dict[str, DatabaseSource] = {
+        "related": lambda conn: nearest_rows(
+            state, conn, state.vectors.model.pin_vectors[row], version=state.embedding_version,
+            exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
+        ),
+        "text": lambda conn: nearest_rows(
+            state, conn, pin_vector(conn, version=state.text.version, pin_id=pin_id),
+            version=state.text.version, exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
+        ),
+    }
+    candidates = _database_candidates(state, sources, exclude)
     candidates.add(co_engagement_rows(state, np.array([row])), "co_engagement", exclude)
     seed = pd.DataFrame({"pin_id": [pin_id], "action": ["save"], "ts": [pd.Timestamp.now(tz="UTC")]})
     candidates.add(pixie_rows(state, seed, k=RELATED_PER_SOURCE), "pixie", exclude)
@@ -194,12 +274,12 @@ def related_pins(
     if not candidates.sources:
         fallback = "no_candidates"
         candidates.add(popular_rows(state, user.locale), "popular", exclude)
-    return PagePublic(
-        surface="related", user_id=user_id, pin_id=pin_id,
-        items=_page(state, candidates, user, k=k, weights=weights, context_vector=state.vectors.model.pin_vectors[row]),
-        fallback=fallback, degraded_sources=candidates.degraded, weights=weights.as_dict(),
-        model_versions=state.model_versions,
-    )
+    items = _page(state, candidates, user, k=k, weights=weights, context_vector=state.vectors.model.pin_vectors[row])
+    return _noted(candidates, PagePublic(
+        surface="related", user_id=user_id, pin_id=pin_id, items=items, fallback=fallback,
+        degraded_sources=[*user.degraded, *candidates.degraded], feature_defaults=_feature_defaults(state, user, items),
+        weights=weights.as_dict(), model_versions=state.model_versions,
+    ))
 
 
 def search(
@@ -209,23 +289,20 @@ def search(
     user = user_context(state, user_id)
     vector = embed_texts(state.text.model, [query])[0]
     search_depth = max(SEARCH_CANDIDATES_PER_SLOT * k, MIN_SEARCH_CANDIDATES)
-    candidates = Candidates()
-    with state.engine.connect() as conn:
-        candidates.attempt(
-            "text", conn,
-            lambda: nearest_rows(state, conn, vector, version=state.text.version, exclude_ids=[], k=search_depth),
-            frozenset(),
-        )
+    sources: dict[str, DatabaseSource] = {
+        "text": lambda conn: nearest_rows(state, conn, vector, version=state.text.version, exclude_ids=[], k=search_depth)
+    }
+    candidates = _database_candidates(state, sources, frozenset())
     fallback = None
     if not candidates.sources:
         fallback = "no_candidates"
         candidates.add(popular_rows(state, user.locale), "popular")
-    return PagePublic(
-        surface="search", user_id=user_id, query=query,
-        items=_page(state, candidates, user, k=k, weights=weights, context_vector=_query_context(state, candidates)),
-        fallback=fallback, degraded_sources=candidates.degraded, weights=weights.as_dict(),
-        model_versions=state.model_versions,
-    )
+    items = _page(state, candidates, user, k=k, weights=weights, context_vector=_query_context(state, candidates))
+    return _noted(candidates, PagePublic(
+        surface="search", user_id=user_id, query=query, items=items, fallback=fallback,
+        degraded_sources=[*user.degraded, *candidates.degraded], feature_defaults=_feature_defaults(state, user, items),
+        weights=weights.as_dict(), model_versions=state.model_versions,
+    ))
 
 
 def _query_context(state: ServingState, candidates: Candidates) -> np.ndarray | None:

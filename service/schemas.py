@@ -14,6 +14,13 @@ class RecommendedPin(BaseModel):
     explanation: str = Field(description="Why this pin is on the page, in one sentence.")
 
 
+class FeatureDefaultsPublic(BaseModel):
+    """What was ranked on default features because its online features were missing."""
+
+    user: list[str] = Field(default_factory=list, description="The user's feature views missing online.")
+    pin_ids: list[int] = Field(default_factory=list, description="Pins on the page with a feature view missing online.")
+
+
 class PagePublic(BaseModel):
     surface: str = Field(description="homefeed, related or search.")
     user_id: int | None = None
@@ -21,7 +28,11 @@ class PagePublic(BaseModel):
     query: str | None = None
     items: list[RecommendedPin]
     fallback: str | None = Field(None, description="Why the answer is not fully personalized, e.g. cold_start.")
-    degraded_sources: list[str] = Field(default_factory=list, description="Candidate sources that failed or timed out.")
+    degraded_sources: list[str] = Field(
+        default_factory=list,
+        description="Steps that failed or timed out and were skipped: candidate sources, user_history, utility_weights.",
+    )
+    feature_defaults: FeatureDefaultsPublic = Field(default_factory=FeatureDefaultsPublic)
     weights: dict[str, float]
     arm: str | None = Field(None, description="Experiment arm whose weights were used.")
     model_versions: dict[str, int]
@@ -31,3 +42,6 @@ class Readiness(BaseModel):
     ready: bool
     detail: str
     model_versions: dict[str, int] = {}
+    checks: dict[str, str] = Field(
+        default_factory=dict, description='What is wrong, per dependency, e.g. {"database": "unreachable: ..."}.'
+    )

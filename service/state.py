@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
+import threading
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import State
 
 from corkboard.database import get_engine
 from corkboard.settings import Settings
 from features.store import feature_defaults, feature_store, fill_missing_features, online_features
+from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
 from models.interests import category_codes
 from models.pin_board_graph import POINTER, GraphHandle
 from models.ranker import MultiTaskRanker, load_ranker
 from models.ranker_features import FeatureEncoder
 from models.text_tower import TextTower, load_text_tower
+from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from sql.catalogue import read_table
+from sql.embeddings import EMBEDDING_DIM
 from sql.events import popular_by_locale
-from sql.versions import active_version
+from sql.versions import ModelVersion, active_version
 
 FEATURE_BATCH = 5_000
 POPULAR_PER_LOCALE = 500
+T = TypeVar("T")
 
 
 class NotReadyError(RuntimeError):
     """Serving state is missing: nothing has been materialized yet, or a model is absent."""
+
+
+class ModelFileError(RuntimeError):
+    """A serving model's file is missing, corrupt, or does not fit the rest of the serving state."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class PinTable:
     category: np.ndarray
     category_code: np.ndarray  # index into ``categories``
     categories: np.ndarray  # sorted vocabulary, as the ranker's interest feature was trained with
+    default_features: np.ndarray  # True where a feature view of the pin was missing online
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class ServingState:
     popular: dict[tuple[str, str], np.ndarray]  # (country, language) -> pin rows, most engaged first
     defaults: dict[str, float]
     settings: Settings
+    database: DatabaseGuard  # every database step of a request goes through it
 
     @property
     def model_versions(self) -> dict[str, int]:
@@ -80,7 +96,10 @@ class ServingState:
 
 
 def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) -> ServingState:
-    """Load the serving versions and cache every pin's features; raises NotReadyError if absent."""
+    """Load the serving versions and cache every pin's features.
+
+    Raises NotReadyError when nothing is materialized yet, ModelFileError when a model file is
+    corrupt or does not fit the others."""
     with engine.connect() as conn:
         embedding = active_version(conn, kind="pin_embedding")
         ranking = active_version(conn, kind="ranker")
@@ -96,8 +115,10 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
     graph_folder = settings.model_dir / "graph" / "pin_board"
     if not (graph_folder / POINTER).exists():
         raise NotReadyError(f"no pin-board graph under {graph_folder}: run `corkboard materialize` first")
-    vectors = EmbeddingArtifact.load(embedding.artifact)
-    ranker, encoder = load_ranker(Path(ranking.artifact))
+    vectors = _load_model(embedding, EmbeddingArtifact.load)
+    ranker, encoder = _load_model(ranking, load_ranker)
+    text_tower = _load_model(text, load_text_tower)
+    _check_dimensions(vectors, text_tower)
     defaults = feature_defaults(settings)
     pins = _pin_table(store, encoder, vectors.model.pin_ids, catalogue, defaults)
     popular = {
@@ -107,8 +128,34 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
     popular[("", "")] = vectors.popular
     return ServingState(
         engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins,
-        TextIndex(text.version, load_text_tower(Path(text.artifact))), GraphHandle(graph_folder),
-        popular, defaults, settings,
+        TextIndex(text.version, text_tower), GraphHandle(graph_folder), popular, defaults, settings,
+        DatabaseGuard(engine, statement_timeout_ms=settings.source_timeout_ms, deadline_ms=settings.database_deadline_ms),
+    )
+
+
+def _load_model(version: ModelVersion, load: Callable[[Path], T]) -> T:
+    """``load(artifact)``, with any damage reported as a ModelFileError naming the version."""
+    try:
+        return load(Path(version.artifact))
+    except (CheckpointError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{version.kind} version {version.version} ({version.artifact}): {error}") from error
+
+
+def _check_dimensions(vectors: EmbeddingArtifact, text_tower: TextTower) -> None:
+    """Both vector spaces must have the width of the pgvector columns they are searched in."""
+    widths = {"pin_embedding": vectors.model.pin_vectors.shape[1], "pin_text": text_tower.config.dim}
+    for kind, width in widths.items():
+        if width != EMBEDDING_DIM:
+            raise ModelFileError(f"{kind} vectors have {width} dimensions; the database index has {EMBEDDING_DIM}")
+
+
+def missing_views(features: pd.DataFrame) -> pd.DataFrame:
+    """Per row of online features, whether each feature view came back empty (every
+    ``<view>__<feature>`` column missing): its values are the defaults."""
+    views = sorted({column.split("__")[0] for column in features if "__" in column})
+    return pd.DataFrame(
+        {view: features[[c for c in features if c.startswith(f"{view}__")]].isna().all(axis=1) for view in views},
+        index=features.index,
     )
 
 
@@ -120,7 +167,8 @@ def _pin_table(
         online_features(store, pin_ids=pin_ids[start : start + FEATURE_BATCH])
         for start in range(0, len(pin_ids), FEATURE_BATCH)
     ]
-    features = fill_missing_features(pd.concat(frames, ignore_index=True), defaults)
+    online = pd.concat(frames, ignore_index=True)
+    features = fill_missing_features(online, defaults)
     catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
     age = datetime.now(timezone.utc) - catalogue["created_at"]
     category = catalogue["category"].astype(str).to_numpy()
@@ -136,9 +184,28 @@ def _pin_table(
         category=category,
         category_code=category_codes(category, vocabulary),
         categories=vocabulary,
+        default_features=missing_views(online).any(axis=1).to_numpy(),
     )
 
 
+# What loading can fail with, other than a bug: all leave the state being served untouched.
+LOAD_ERRORS = (NotReadyError, ModelFileError, DatabaseUnavailable, SQLAlchemyError)
+
+
 def open_serving_state(settings: Settings) -> ServingState:
-    """Connect to the database and feature store of ``settings`` and load the serving models."""
+    """Connect to the database and feature store of ``settings`` and load the serving models;
+    raises one of LOAD_ERRORS when that is not possible now."""
     return load_serving_state(get_engine(settings), feature_store(settings), settings)
+
+
+_swap = threading.Lock()  # one load at a time, so the newest request to reload wins last
+
+
+def reload_serving_state(holder: State, settings: Settings) -> ServingState:
+    """Load the serving versions afresh and put them in ``holder.serving`` in one assignment,
+    so each request sees the old state or the new one, never a mix. On failure (one of
+    LOAD_ERRORS) nothing changes: ``holder.serving`` keeps the state it had."""
+    with _swap:
+        fresh = open_serving_state(settings)
+        holder.serving, holder.not_ready_reason = fresh, None
+    return fresh

@@ -3,10 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
 
 from models.utility import UtilityWeights
 from service.dependencies import ServingStateDep
-from service.pipeline import UnknownPinError, home_feed, related_pins, search, served_weights
+from service.pipeline import UnknownPinError, home_feed, related_pins, search
 from service.schemas import PagePublic
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -24,7 +25,9 @@ def parse_weights(text: str | None) -> UtilityWeights:
     try:
         return UtilityWeights.parse(text)
     except ValueError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from error
+        # Shaped like FastAPI's own 422 (the documented body), so clients parse one error format.
+        problem = {"type": "value_error", "loc": ("query", "weights"), "msg": str(error), "input": text}
+        raise RequestValidationError([problem]) from error
 
 
 @router.get("/users/{user_id}/recommendations", response_model=PagePublic)
@@ -32,8 +35,7 @@ def user_recommendations(state: ServingStateDep, user_id: IdPath, k: PageSize = 
     """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended.
 
     Without ``weights`` the stored defaults apply, or those of the user's experiment arm."""
-    served, arm = (parse_weights(weights), None) if weights is not None else served_weights(state, user_id=user_id)
-    return home_feed(state, user_id=user_id, k=k, weights=served, arm=arm)
+    return home_feed(state, user_id=user_id, k=k, weights=None if weights is None else parse_weights(weights))
 
 
 @router.get("/pins/{pin_id}/related", response_model=PagePublic, responses={404: {"description": "Unknown pin"}})
@@ -50,12 +52,17 @@ def pin_related(
 @router.get("/search", response_model=PagePublic)
 def search_pins(
     state: ServingStateDep,
-    q: Annotated[str, Query(max_length=200, description="Any text; unseen words still match by their letters.")],
+    q: Annotated[
+        str,
+        Query(
+            max_length=200,
+            pattern=r"\S",  # not blank
+            description="Any text with a non-space character; unseen words still match by their letters.",
+        ),
+    ],
     k: PageSize = 10,
     weights: WeightsText = None,
     user_id: OptionalUser = None,
 ) -> PagePublic:
     """Pins matching a query: the query tower's vector against the pins' text index, then ranked."""
-    if not q.strip():
-        raise HTTPException(status_code=422, detail="the query is empty")
     return search(state, query=q, k=k, weights=parse_weights(weights), user_id=user_id)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, Security
-from fastapi.security import APIKeyHeader
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 
 from corkboard.database import get_engine
 from models.utility import UtilityWeights
-from service.dependencies import SettingsDep
+from service.dependencies import ADMIN_RESPONSES, AdminDep, SettingsDep
 from sql.utility_weights import (
     DEFAULT_WEIGHTS,
     TrafficExceededError,
@@ -25,26 +23,14 @@ from sql.utility_weights import (
 
 router = APIRouter(prefix="/v1/utility-weights", tags=["utility-weights"])
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key in CORKBOARD_API_KEY.")
-
-
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]) -> None:
-    """401 unless the request carries the configured admin key."""
-    if key is None:
-        raise HTTPException(status_code=401, detail="missing X-API-Key header: changing weights needs the admin key")
-    expected = settings.api_key.get_secret_value().encode()
-    # Bytes, because compare_digest refuses non-ASCII str; constant time, so timing leaks nothing.
-    if not hmac.compare_digest(key.encode(), expected):
-        raise HTTPException(status_code=401, detail="wrong X-API-Key")
-
-
 def get_database(settings: SettingsDep) -> Engine:
     """The engine of the configured database (one pool per URL)."""
     return get_engine(settings)
 
 
-AdminDep = Annotated[None, Depends(require_api_key)]
 EngineDep = Annotated[Engine, Depends(get_database)]
+# FastAPI answers 400 itself to a body that is not text (invalid UTF-8), before validation.
+BODY_RESPONSES: dict[int | str, dict[str, str]] = {400: {"description": "The body cannot be parsed."}}
 ArmName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="e.g. creator-boost")]
 
 
@@ -91,7 +77,7 @@ def read_utility_weights(engine: EngineDep) -> UtilityWeightsPublic:
         return _current(conn)
 
 
-@router.put("", response_model=UtilityWeightsPublic, responses={401: {"description": "Missing or wrong X-API-Key."}})
+@router.put("", response_model=UtilityWeightsPublic, responses={**ADMIN_RESPONSES, **BODY_RESPONSES})
 def update_default_weights(_: AdminDep, engine: EngineDep, body: UtilityWeightsUpdate) -> UtilityWeightsPublic:
     """Replace the default weights."""
     with engine.begin() as conn:
@@ -102,7 +88,7 @@ def update_default_weights(_: AdminDep, engine: EngineDep, body: UtilityWeightsU
 @router.put(
     "/arms/{arm}",
     response_model=UtilityWeightsPublic,
-    responses={401: {"description": "Missing or wrong X-API-Key."}, 409: {"description": "Arms' traffic above 1."}},
+    responses={**ADMIN_RESPONSES, **BODY_RESPONSES, 409: {"description": "Arms' traffic above 1."}},
 )
 def update_arm(_: AdminDep, engine: EngineDep, arm: ArmName, body: ArmUpdate) -> UtilityWeightsPublic:
     """Create or replace an experiment arm; all arms' traffic must sum to at most 1."""
@@ -117,7 +103,7 @@ def update_arm(_: AdminDep, engine: EngineDep, arm: ArmName, body: ArmUpdate) ->
 @router.delete(
     "/arms/{arm}",
     status_code=204,
-    responses={401: {"description": "Missing or wrong X-API-Key."}, 404: {"description": "No such arm."}},
+    responses={**ADMIN_RESPONSES, 404: {"description": "No such arm."}},
 )
 def end_arm(_: AdminDep, engine: EngineDep, arm: ArmName) -> Response:
     """End an experiment arm: its users go back to the default weights."""

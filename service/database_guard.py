@@ -1,0 +1,108 @@
+"""The request path's way to Postgres: each step under a deadline, and a pause after an outage.
+
+A server that is down refuses connections at once, but one that stops answering (a stalled host,
+a proxy or network that drops packets) would hold a request forever: statement timeouts run on
+the server. So each step runs on its own daemon thread and the request waits at most the
+deadline. After the database failed, the guard answers "unavailable" at once for a short pause,
+so an outage costs a request one deadline now and then instead of one per step; the first step
+after the pause tries again, and the pool's pre-ping replaces dead connections, so serving
+recovers by itself when the database returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as DeadlineExceeded
+from typing import TypeVar
+
+from psycopg.errors import QueryCanceled
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from sql.embeddings import limit_statement_time
+
+T = TypeVar("T")
+PAUSE_SECONDS = 1.0
+
+
+class DatabaseUnavailable(RuntimeError):
+    """A database step failed, ran out of time, or was skipped during the pause after an outage."""
+
+
+class DatabaseGuard:
+    """Runs database steps of requests under a statement timeout and a client-side deadline."""
+
+    def __init__(self, engine: Engine, *, statement_timeout_ms: int, deadline_ms: int) -> None:
+        self.engine = engine
+        self.statement_timeout_ms = statement_timeout_ms
+        self.deadline_ms = deadline_ms
+        self._lock = threading.Lock()
+        self._outage: tuple[float, str] | None = None  # (monotonic time, reason) of the last failure
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a transaction whose statements stop after the statement timeout;
+        raises DatabaseUnavailable when it fails, when no answer comes within the deadline, or
+        during the pause after an outage. Errors that are not the database's propagate."""
+        paused = self._paused()
+        if paused:
+            raise DatabaseUnavailable(paused)
+        try:
+            return _with_deadline(lambda: self._run(work), self.deadline_ms / 1000)
+        except DeadlineExceeded:
+            raise DatabaseUnavailable(self._fail(f"no answer within {self.deadline_ms} ms")) from None
+        except SQLAlchemyError as error:
+            reason = describe(error)
+            if isinstance(getattr(error, "orig", None), QueryCanceled):
+                raise DatabaseUnavailable(reason) from error  # slow, not down: no pause
+            raise DatabaseUnavailable(self._fail(reason)) from error
+
+    def problem(self) -> str | None:
+        """None when the database answers a trivial query now, else what is wrong with it."""
+        try:
+            self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+        except DatabaseUnavailable as error:
+            return f"unreachable: {error}"
+        return None
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            limit_statement_time(conn, milliseconds=self.statement_timeout_ms)
+            result = work(conn)
+        with self._lock:
+            self._outage = None
+        return result
+
+    def _paused(self) -> str | None:
+        with self._lock:
+            if self._outage is not None and time.monotonic() - self._outage[0] < PAUSE_SECONDS:
+                return self._outage[1]
+        return None
+
+    def _fail(self, reason: str) -> str:
+        with self._lock:
+            self._outage = (time.monotonic(), reason)
+        return reason
+
+
+def _with_deadline(call: Callable[[], T], seconds: float) -> T:
+    """``call()`` on a daemon thread; DeadlineExceeded after ``seconds`` (the thread is left to
+    finish or fail on its own, and never keeps the process from exiting)."""
+    outcome: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            outcome.set_result(call())
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting request as is
+            outcome.set_exception(error)
+
+    threading.Thread(target=run, name="database-step", daemon=True).start()
+    return outcome.result(timeout=seconds)
+
+
+def describe(error: SQLAlchemyError) -> str:
+    """The driver's message in one line, without SQLAlchemy's SQL echo and background links."""
+    origin = getattr(error, "orig", None) or error
+    return str(origin).strip().splitlines()[0] if str(origin).strip() else type(origin).__name__

@@ -1,0 +1,41 @@
+"""Operator actions behind the admin key: swap in freshly loaded models without a restart."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from service.dependencies import ADMIN_RESPONSES, AdminDep, SettingsDep
+from service.state import LOAD_ERRORS, reload_serving_state
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class ReloadPublic(BaseModel):
+    model_versions: dict[str, int] = Field(description="The versions now serving.")
+    previous_versions: dict[str, int] = Field(description="The versions served before (none when not ready).")
+
+
+@router.post(
+    "/reload",
+    response_model=ReloadPublic,
+    responses={
+        **ADMIN_RESPONSES,
+        409: {"description": "Loading failed; the previous versions keep serving."},
+    },
+)
+def reload_models(_: AdminDep, request: Request, settings: SettingsDep) -> ReloadPublic:
+    """Load the active model versions, index and pin features afresh and swap them in at once.
+
+    On any failure (a corrupt or mismatched model file, nothing materialized, the database
+    unreachable) the versions being served stay, and the answer says why."""
+    previous = request.app.state.serving
+    kept = previous.model_versions if previous is not None else {}
+    try:
+        fresh = reload_serving_state(request.app.state, settings)
+    except LOAD_ERRORS as error:
+        raise HTTPException(
+            status_code=409,
+            detail=f"reload failed, still serving {kept or 'nothing'}: {error}",
+        ) from error
+    return ReloadPublic(model_versions=fresh.model_versions, previous_versions=kept)

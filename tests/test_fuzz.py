@@ -1,0 +1,73 @@
+"""Schema fuzz: schemathesis generates requests from ``/openapi.json``, valid and not, for every
+operation of the in-process app on the tiny world; none may get a server error, and answers
+must match their documented schema and status codes.
+
+Calls carry the admin key, so the utility-weight handlers are fuzzed past authentication; the
+stored weights are put back afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.openapi import from_dict
+from schemathesis.python.asgi import shutdown_lifespans
+
+from corkboard.database import get_engine
+from corkboard.settings import get_settings
+from models.utility import UtilityWeights
+from service.app import create_app
+from sql.utility_weights import DEFAULT_WEIGHTS, delete_arm, list_arms, put_weights
+
+ADMIN_KEY = "fuzz-admin-key"
+# Its lifespan starts with the first fuzzed call and loads the tiny world.
+APP = create_app()
+
+
+# The app's own /openapi.json document, read without starting the app: its lifespan starts with
+# the first fuzzed call, in-process, once the fixture below has pointed settings at the tiny world.
+schema = from_dict(APP.openapi())
+schema.app = APP
+
+
+@pytest.fixture(scope="module")
+def tiny_world_with_admin_key(materialized_tiny: Path) -> Iterator[None]:
+    keyed = get_settings().model_copy(update={"api_key": SecretStr(ADMIN_KEY)})
+    APP.dependency_overrides[get_settings] = lambda: keyed
+    yield
+    shutdown_lifespans()  # release the loaded world before the next module
+    APP.dependency_overrides.clear()
+    with get_engine().begin() as conn:  # leave the weights as the migration seeded them
+        put_weights(conn, name=DEFAULT_WEIGHTS, weights=UtilityWeights())
+        for arm in list_arms(conn):
+            delete_arm(conn, name=arm.name)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=50,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_operation_answers_with_a_server_error(case: schemathesis.Case, tiny_world_with_admin_key: None) -> None:
+    case.call_and_validate(
+        headers={"X-API-Key": ADMIN_KEY},
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            response_schema_conformance,
+        ],
+    )
+    # The fuzz reached a loaded service, not one answering 503 to everything.
+    assert APP.state.serving is not None, APP.state.not_ready_reason

