@@ -317,8 +317,9 @@ class TwoTowerRecommender:
     """The ``Recommender`` protocol of ``models.evaluation`` around a ``TwoTower``.
 
     ``user_features`` (optional) holds categorical columns indexed by the split's user ids
-    (``EvaluationSplit.user_ids``), e.g. country, language and age bucket; ``on_epoch(epoch,
-    loss, validation recall@10)`` reports progress.
+    (``EvaluationSplit.user_ids``), e.g. country, language and age bucket; ``item_features``
+    (optional, ``[n_items, f]``) are extra numeric pin-tower inputs in the split's item order,
+    e.g. visual vectors; ``on_epoch(epoch, loss, validation recall@10)`` reports progress.
     """
 
     def __init__(
@@ -326,11 +327,13 @@ class TwoTowerRecommender:
         config: TwoTowerConfig | None = None,
         *,
         user_features: pd.DataFrame | None = None,
+        item_features: np.ndarray | None = None,
         name: str = "two_tower",
         on_epoch: EpochCallback | None = None,
     ) -> None:
         self.config = config or TwoTowerConfig()
         self.user_features = user_features
+        self.item_features = item_features
         self.name = name
         self.on_epoch = on_epoch
         self.model: TwoTower | None = None
@@ -344,6 +347,10 @@ class TwoTowerRecommender:
         """Train on ``split.train``, early-stopping on validation recall@10, then embed every item."""
         labels = sorted({str(label) for label in split.item_category})
         numeric = engagement_feature(split)
+        if self.item_features is not None:
+            if len(self.item_features) != split.n_items:
+                raise ValueError(f"item_features has {len(self.item_features)} rows for {split.n_items} items")
+            numeric = np.hstack([numeric, np.asarray(self.item_features, dtype=np.float32)])
         frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
         names = () if frame is None else tuple(str(name) for name in frame.columns)
         values = () if frame is None else tuple(tuple(sorted(frame[n].dropna().astype(str).unique())) for n in names)

@@ -12,15 +12,17 @@ from corkboard.world import World
 from models.baselines import CoEngagementRecommender
 from models.evaluation import EvaluationSplit, evaluate_recommender, split_world
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender, user_feature_codes
+from models.visual import VisualArtifact
 from orchestration.assets.embeddings import POSITIVE_ACTIONS
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.ingest import catalogue, raw_events
+from orchestration.assets.visual import VISUAL_KIND, pin_visual_embeddings
 from orchestration.resources import ArtifactStore, Database
 from orchestration.training_metadata import training_metadata
 from sql.catalogue import read_table
 from sql.embeddings import load_pin_partition, load_user_vectors
 from sql.events import read_actions
-from sql.versions import activate_version, register_version
+from sql.versions import activate_version, active_version, register_version
 
 TWO_TOWER_KIND = "two_tower"
 USER_FEATURES = ("country", "language", "age_bucket")
@@ -65,7 +67,7 @@ def current_user_vectors(
 
 @asset(
     group_name="embeddings",
-    deps=[catalogue, raw_events, pin_board_graph],
+    deps=[catalogue, raw_events, pin_board_graph, pin_visual_embeddings],
     description="Two-tower retrieval (PinnerFormer user tower + PinSAGE pin tower, shared retrieval loss); "
     "pin vectors in a pgvector HNSW partition, user vectors beside them.",
 )
@@ -75,8 +77,10 @@ def two_tower_retrieval(
     world = engagement_world(database)
     split = split_world(world)  # per user: latest engagement held out, the one before it for early stopping
     context.log.info(f"two-tower: {split.n_users} users, {split.n_items} pins, {sum(map(len, split.train))} actions")
+    visual = _visual_vectors(database, split)
     recommender = TwoTowerRecommender(
         ASSET_CONFIG,
+        item_features=visual,
         user_features=world.users.set_index("user_id")[list(USER_FEATURES)],
         on_epoch=lambda epoch, loss, recall: context.log.info(
             f"epoch {epoch}: loss {loss:.4f}, validation recall@10 {recall:.4f}"
@@ -112,6 +116,14 @@ def two_tower_retrieval(
             "index_seconds": round(time.perf_counter() - started, 2),
         }
     )
+
+
+def _visual_vectors(database: Database, split: EvaluationSplit) -> np.ndarray | None:
+    """The serving visual vector of each of ``split``'s pins (zeros where it has none), or None
+    without a visual version."""
+    with database.engine().connect() as conn:
+        version = active_version(conn, kind=VISUAL_KIND)
+    return None if version is None else VisualArtifact.load(version.artifact).aligned(split.item_ids)[0]
 
 
 def _holdout_metrics(recommender: TwoTowerRecommender, split: EvaluationSplit) -> dict[str, float]:
