@@ -17,6 +17,7 @@ from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.evaluation import EvaluationSplit, evaluate_recommender
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
+from orchestration.assets.two_tower import user_sample
 from service.app import create_app
 from service.pipeline import home_feed
 from sql.utility_weights import default_weights
@@ -132,6 +133,16 @@ def test_bad_config_is_refused():
         TwoTowerConfig(objective="next_pin")
     with pytest.raises(ValueError, match="divisible"):
         TwoTowerConfig(dim=30, heads=4)
+
+
+def test_user_sample_keeps_each_users_rows_together():
+    split, _ = planted_split()
+    sample = user_sample(split, 50, seed=0)
+    assert sample.n_users == 50 == len(sample.train) == len(sample.validation) == len(sample.user_ids)
+    rows = sample.user_ids - 1  # planted user ids are row + 1
+    assert all(np.array_equal(sample.train[i], split.train[row]) for i, row in enumerate(rows))
+    np.testing.assert_array_equal(sample.test, split.test[rows])
+    assert user_sample(split, USERS, seed=0) is split
 
 
 @pytest.fixture(scope="module")
