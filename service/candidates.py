@@ -1,5 +1,5 @@
-"""Candidate sources: embedding retrieval (pgvector HNSW) from the user's vector and from their
-PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins.
+"""Candidate sources: embedding retrieval (pgvector HNSW) from the user's vector, their two-tower
+vector and their PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins.
 
 A source that fails or runs out of time is skipped and reported; the others still answer.
 """
@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from service.state import ServingState
-from sql.embeddings import nearest_pins_each
+from sql.embeddings import nearest_pins_each, user_vector
 
 log = logging.getLogger("corkboard.service")
 
@@ -75,6 +75,15 @@ def nearest_rows(
         ef_search=state.settings.hnsw_ef_search, timeout_ms=state.settings.source_timeout_ms,
     )
     return state.vectors.model.pin_rows(np.array([pin for pin, _ in found], dtype=np.int64))
+
+
+def two_tower_rows(state: ServingState, conn: Connection, *, user_id: int, exclude_ids: list[int]) -> np.ndarray:
+    """Nearest pins of the user's stored two-tower vector in the two-tower HNSW partition; none
+    when there is no two-tower version or the user has no vector in it."""
+    if state.two_tower_version is None:
+        return np.empty(0, dtype=np.int64)
+    vector = user_vector(conn, version=state.two_tower_version, user_id=user_id)
+    return nearest_rows(state, conn, vector, version=state.two_tower_version, exclude_ids=exclude_ids)
 
 
 def pinnersage_rows(state: ServingState, conn: Connection, engagements: pd.DataFrame, *, exclude_ids: list[int]) -> np.ndarray:

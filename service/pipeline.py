@@ -26,6 +26,7 @@ from service.candidates import (
     pinnersage_rows,
     pixie_rows,
     popular_rows,
+    two_tower_rows,
 )
 from service.database_guard import DatabaseUnavailable
 from service.experiments import weights_for
@@ -176,6 +177,10 @@ def _home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates
         if user.vector is not None:
             sources["embedding"] = lambda conn: nearest_rows(
                 state, conn, user.vector, version=state.embedding_version, exclude_ids=excluded_ids
+            )
+        if state.two_tower_version is not None:
+            sources["two_tower"] = lambda conn: two_tower_rows(
+                state, conn, user_id=user.user_id, exclude_ids=excluded_ids
             )
         sources["pinnersage"] = lambda conn: pinnersage_rows(state, conn, user.engagements, exclude_ids=excluded_ids)
         with stage("retrieval"):

@@ -89,10 +89,14 @@ class ServingState:
     defaults: dict[str, float]
     settings: Settings
     database: DatabaseGuard  # every database step of a request goes through it
+    two_tower_version: int | None = None  # None: no two-tower index yet, so no "two_tower" source
 
     @property
     def model_versions(self) -> dict[str, int]:
-        return {"pin_embedding": self.embedding_version, "pin_text": self.text.version, "ranker": self.ranker_version}
+        versions = {"pin_embedding": self.embedding_version, "pin_text": self.text.version, "ranker": self.ranker_version}
+        if self.two_tower_version is not None:
+            versions["two_tower"] = self.two_tower_version
+        return versions
 
 
 def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) -> ServingState:
@@ -104,6 +108,7 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
         embedding = active_version(conn, kind="pin_embedding")
         ranking = active_version(conn, kind="ranker")
         text = active_version(conn, kind="pin_text")
+        two_tower = active_version(conn, kind="two_tower")
         catalogue = read_table(
             conn,
             table="pins",
@@ -130,6 +135,7 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
         engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins,
         TextIndex(text.version, text_tower), GraphHandle(graph_folder), popular, defaults, settings,
         DatabaseGuard(engine, statement_timeout_ms=settings.source_timeout_ms, deadline_ms=settings.database_deadline_ms),
+        two_tower_version=None if two_tower is None else two_tower.version,
     )
 
 
