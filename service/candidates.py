@@ -74,7 +74,7 @@ def nearest_rows(
         conn, version=version, queries=queries, k=k, exclude=exclude_ids,
         ef_search=state.settings.hnsw_ef_search, timeout_ms=state.settings.source_timeout_ms,
     )
-    return state.vectors.model.pin_rows(np.array([pin for pin, _ in found], dtype=np.int64))
+    return state.vectors.model.pin_rows(np.array([pin for hits in found for pin, _ in hits], dtype=np.int64))
 
 
 def two_tower_rows(state: ServingState, conn: Connection, *, user_id: int, exclude_ids: list[int]) -> np.ndarray:
