@@ -110,6 +110,7 @@ def two_tower_retrieval(
         )
         users = load_user_vectors(conn, version=version, user_ids=user_ids, vectors=user_vectors)
         activate_version(conn, kind=TWO_TOWER_KIND, version=version)
+    pruned = artifacts.prune(database.engine(), kind=TWO_TOWER_KIND)
     context.log.info(
         f"two-tower v{version}: {pins} pins, {users} users; holdout recall@10 {metrics['holdout_recall@10']:.4f} "
         f"(co-engagement {metrics['co_engagement_holdout_recall@10']:.4f})"
@@ -121,6 +122,7 @@ def two_tower_retrieval(
             "path": MetadataValue.path(str(path)),
             "pins": pins,
             "users": users,
+            "pruned_versions": MetadataValue.json(pruned),
             "training_users": split.n_users,
             "index_seconds": round(time.perf_counter() - started, 2),
         }

@@ -137,6 +137,7 @@ def pin_visual_embeddings(
     with database.engine().begin() as conn:
         version = register_version(conn, kind=VISUAL_KIND, artifact=str(path), metrics=fit.metrics)
         activate_version(conn, kind=VISUAL_KIND, version=version)
+    pruned = artifacts.prune(database.engine(), kind=VISUAL_KIND)
     context.log.info(f"visual v{version}: {len(pins)} pins embedded, held-out figures {fit.metrics}")
     notes = {}
     if fit.metrics["duplicate_queries"] == 0:
@@ -146,6 +147,7 @@ def pin_visual_embeddings(
             "version": version,
             "path": MetadataValue.path(str(path)),
             "pins": len(pins),
+            "pruned_versions": MetadataValue.json(pruned),
             **fit.split_sizes,
             **{name: round(seconds, 2) for name, seconds in fit.seconds.items()},
             **notes,

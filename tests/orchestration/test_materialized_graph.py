@@ -13,8 +13,10 @@ from sql.versions import active_version
 
 ASSETS = [
     "catalogue", "raw_events", "pin_board_graph", "engagement_features", "online_features",
-    "co_engagement_embeddings", "pin_vector_index", "ranker",
+    "co_engagement_embeddings", "pin_vector_index", "pin_text_index", "pin_visual_embeddings",
+    "two_tower_retrieval", "ranker",
 ]
+LEARNED = ["pin_text_index", "pin_visual_embeddings", "two_tower_retrieval"]
 
 
 def day_fingerprint(day: str) -> tuple[int, str]:
@@ -38,6 +40,15 @@ def test_every_asset_materialized_with_metadata(materialized_tiny):
     assert index.metadata["recall@100_vs_exact"].value > 0.8
     embedding = instance.get_latest_materialization_event(AssetKey("co_engagement_embeddings")).asset_materialization
     assert embedding.metadata["topic_agreement@10"].value > 3 * embedding.metadata["chance_topic_agreement"].value
+
+
+def test_learned_models_report_their_loss_curve(materialized_tiny):
+    instance = dagster_instance()
+    for name in LEARNED:
+        metadata = instance.get_latest_materialization_event(AssetKey(name)).asset_materialization.metadata
+        assert metadata["loss_plot"].value.startswith("![")
+        losses = metadata["train_loss_per_epoch"].value
+        assert losses and all(loss > 0 for loss in losses), f"{name}: {losses}"
 
 
 def test_asset_checks_pass_except_freshness_of_an_old_world(materialized_tiny):
