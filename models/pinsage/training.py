@@ -39,7 +39,8 @@ def train_pinsage(
     validation_score: Callable[[PinSage], float] | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> TrainingHistory:
-    """Fit ``model`` in place on ``pairs`` over ``graph``; deterministic for ``config.seed``.
+    """Fit ``model`` in place on ``pairs`` over ``graph``; deterministic for ``config.seed`` with one
+    torch thread (parallel float sums make multi-threaded runs differ in the last digits).
 
     Each query pin is scored against the batch's positives plus ``config.random_negatives``
     pins drawn uniformly from the pins in ``pairs`` (so pins kept out of training stay out),
