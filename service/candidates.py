@@ -17,13 +17,14 @@ from sqlalchemy import Connection
 from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from service.state import ServingState
-from sql.embeddings import nearest_pins_each, user_vector
+from sql.embeddings import nearest_pins_each
 
 log = logging.getLogger("corkboard.service")
 
 RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
 PIXIE_CANDIDATES = 400  # with the other sources, at least 500 candidates for most users (docs/performance.md)
+PIXIE_CATALOGUE_SHARE = 0.1  # ... but never more than this share of a small catalogue: past it, walks propose noise
 MEDOIDS = 3
 MEDOID_CANDIDATES = 50
 PIXIE = PixieConfig(total_steps=50_000)
@@ -80,10 +81,10 @@ def nearest_rows(
 def two_tower_rows(state: ServingState, conn: Connection, *, user_id: int, exclude_ids: list[int]) -> np.ndarray:
     """Nearest pins of the user's stored two-tower vector in the two-tower HNSW partition; none
     when there is no two-tower version or the user has no vector in it."""
-    if state.two_tower_version is None:
+    if state.two_tower is None:
         return np.empty(0, dtype=np.int64)
-    vector = user_vector(conn, version=state.two_tower_version, user_id=user_id)
-    return nearest_rows(state, conn, vector, version=state.two_tower_version, exclude_ids=exclude_ids)
+    vector = state.two_tower.vector(user_id)
+    return nearest_rows(state, conn, vector, version=state.two_tower.version, exclude_ids=exclude_ids)
 
 
 def pinnersage_rows(state: ServingState, conn: Connection, engagements: pd.DataFrame, *, exclude_ids: list[int]) -> np.ndarray:
@@ -114,7 +115,8 @@ def pixie_rows(state: ServingState, engagements: pd.DataFrame, *, k: int = PIXIE
     newest = engagements["ts"].max()
     ages = ((newest - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()[known]
     weights = query_weights(ages, engagements["action"].to_numpy()[known].tolist())
-    result = pixie_walk(graph, graph_rows[known], weights, PIXIE, top_k=k)
+    top_k = min(k, max(1, int(PIXIE_CATALOGUE_SHARE * len(graph.pin_ids))))
+    result = pixie_walk(graph, graph_rows[known], weights, PIXIE, top_k=top_k)
     return state.vectors.model.pin_rows(graph.pin_ids[result.pin_rows])
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as DeadlineExceeded
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, text
@@ -46,18 +46,18 @@ class DatabaseGuard:
         """``work(conn)`` in a transaction whose statements stop after the statement timeout;
         raises DatabaseUnavailable when it fails, when no answer comes within the deadline, or
         during the pause after an outage. Errors that are not the database's propagate."""
+        return self.submit(work).result()
+
+    def submit(self, work: Callable[[Connection], T]) -> PendingRead[T]:
+        """Start ``read(work)`` on its own thread and return at once, so the request can do other
+        work meanwhile; the deadline counts from now."""
+        outcome: Future[T] = Future()
         paused = self._paused()
         if paused:
-            raise DatabaseUnavailable(paused)
-        try:
-            return _with_deadline(lambda: self._run(work), self.deadline_ms / 1000)
-        except DeadlineExceeded:
-            raise DatabaseUnavailable(self._fail(f"no answer within {self.deadline_ms} ms")) from None
-        except SQLAlchemyError as error:
-            reason = describe(error)
-            if isinstance(getattr(error, "orig", None), QueryCanceled):
-                raise DatabaseUnavailable(reason) from error  # slow, not down: no pause
-            raise DatabaseUnavailable(self._fail(reason)) from error
+            outcome.set_exception(DatabaseUnavailable(paused))
+        else:
+            _start(outcome, lambda: self._run(work))
+        return PendingRead(self, outcome, time.monotonic() + self.deadline_ms / 1000)
 
     def problem(self) -> str | None:
         """None when the database answers a trivial query now, else what is wrong with it."""
@@ -87,10 +87,28 @@ class DatabaseGuard:
         return reason
 
 
-def _with_deadline(call: Callable[[], T], seconds: float) -> T:
-    """``call()`` on a daemon thread; DeadlineExceeded after ``seconds`` (the thread is left to
-    finish or fail on its own, and never keeps the process from exiting)."""
-    outcome: Future[T] = Future()
+class PendingRead(Generic[T]):
+    """A database step running on its own thread (left to finish or fail on its own if the
+    request stops waiting; it never keeps the process from exiting)."""
+
+    def __init__(self, guard: DatabaseGuard, outcome: Future[T], deadline: float) -> None:
+        self._guard, self._outcome, self._deadline = guard, outcome, deadline
+
+    def result(self) -> T:
+        """The step's result; DatabaseUnavailable when it failed or the deadline passed first."""
+        try:
+            return self._outcome.result(timeout=max(0.0, self._deadline - time.monotonic()))
+        except DeadlineExceeded:
+            raise DatabaseUnavailable(self._guard._fail(f"no answer within {self._guard.deadline_ms} ms")) from None
+        except SQLAlchemyError as error:
+            reason = describe(error)
+            if isinstance(getattr(error, "orig", None), QueryCanceled):
+                raise DatabaseUnavailable(reason) from error  # slow, not down: no pause
+            raise DatabaseUnavailable(self._guard._fail(reason)) from error
+
+
+def _start(outcome: Future[T], call: Callable[[], T]) -> None:
+    """Run ``call()`` on a daemon thread, its result or error going to ``outcome``."""
 
     def run() -> None:
         try:
@@ -99,7 +117,6 @@ def _with_deadline(call: Callable[[], T], seconds: float) -> T:
             outcome.set_exception(error)
 
     threading.Thread(target=run, name="database-step", daemon=True).start()
-    return outcome.result(timeout=seconds)
 
 
 def describe(error: SQLAlchemyError) -> str:

@@ -28,15 +28,14 @@ from service.candidates import (
     popular_rows,
     two_tower_rows,
 )
-from service.database_guard import DatabaseUnavailable
+from service.database_guard import DatabaseUnavailable, PendingRead
 from service.experiments import weights_for
 from service.page import assemble_page
 from service.schemas import FeatureDefaultsPublic, PagePublic, RecommendedPin
 from service.scoring import ScoredCandidates, score
 from service.stages import note_page, stage
 from service.state import ServingState, missing_views
-from sql.catalogue import user_locale
-from sql.embeddings import pin_vector, user_vector
+from sql.embeddings import pin_vector
 from sql.events import excluded_pins, recent_engagements
 from sql.utility_weights import default_weights, list_arms
 
@@ -63,7 +62,7 @@ class UserContext:
     user_id: int | None
     locale: tuple[str, str] | None
     vector: np.ndarray | None
-    features: pd.DataFrame
+    features: np.ndarray  # the ranker's encoded user block, [1, user_dim]
     engagements: pd.DataFrame
     excluded_rows: frozenset[int]
     interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
@@ -75,42 +74,54 @@ class UserContext:
         return self.engagements.empty
 
 
-def user_context(state: ServingState, user_id: int | None) -> UserContext:
-    """Online features, vector, recent engagements and exclusions of ``user_id``.
+NOBODY = pd.DataFrame({"pin_id": pd.Series(dtype=np.int64), "action": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[ns, UTC]")})
 
-    When the database cannot answer in time, the user is served as one without history, in
-    the country and language of their online profile, with "user_history" degraded."""
-    lookup_id = -1 if user_id is None else user_id
+
+def user_context(state: ServingState, user_id: int | None) -> UserContext:
+    """Features, locale, vector, recent engagements and exclusions of ``user_id``.
+
+    Features and locale come from the user table cached at load (the online store, read per
+    request, for a user who arrived since); the vector from the serving embedding; the latest
+    engagements and exclusions from the database. When the database cannot answer in time, the
+    user is served as one without history, with "user_history" degraded."""
     with stage("feature_join"):
-        online = online_features(state.store, user_ids=[lookup_id])
-        features = fill_missing_features(online, state.defaults)
-    nobody = pd.DataFrame(columns=["pin_id", "action", "ts"])
+        features, missing, locale = _user_features(state, user_id)
     if user_id is None:
-        return UserContext(None, None, None, features, nobody, frozenset(), _interest(state, nobody))
-    missing = tuple(view for view, absent in missing_views(online).iloc[0].items() if absent)
+        return UserContext(None, None, None, features, NOBODY, frozenset(), _interest(state, NOBODY))
     try:
         with stage("user_context"):
-            locale, vector, engagements, excluded = state.database.read(partial(_stored_user, state, user_id))
+            engagements, excluded = state.database.read(partial(_stored_history, state, user_id))
     except DatabaseUnavailable as error:
         log.warning("user history of %s unavailable: %s", user_id, error)
-        locale = _profile_locale(online)
         return UserContext(
-            user_id, locale, None, features, nobody, frozenset(), _interest(state, nobody), missing, ("user_history",)
+            user_id, locale, None, features, NOBODY, frozenset(), _interest(state, NOBODY), missing, ("user_history",)
         )
+    vector = state.vectors.model.user_vectors_for(np.array([user_id]))[0]
     rows = state.vectors.model.pin_rows(np.asarray(excluded, dtype=np.int64))
     excluded_rows = frozenset(rows[rows >= 0].tolist())
     return UserContext(
-        user_id, locale, vector, features, engagements, excluded_rows, _interest(state, engagements), missing
+        user_id, locale, vector if vector.any() else None, features, engagements, excluded_rows,
+        _interest(state, engagements), missing,
     )
 
 
-def _stored_user(
-    state: ServingState, user_id: int, conn: Connection
-) -> tuple[tuple[str, str] | None, np.ndarray | None, pd.DataFrame, list[int]]:
-    """Locale, vector, latest engagements and excluded pins of the user, from the database."""
+def _user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray, tuple[str, ...], tuple[str, str] | None]:
+    """The encoded user block, the feature views served as defaults, and the locale."""
+    row = None if user_id is None else state.users.row(user_id)
+    if row is not None:
+        missing = tuple(view for view, absent in zip(state.users.views, state.users.missing[row]) if absent)
+        return state.users.features[row : row + 1], missing, state.users.locale(row)
+    online = online_features(state.store, user_ids=[-1 if user_id is None else user_id])
+    features = state.encoder.encode_users(fill_missing_features(online, state.defaults))
+    if user_id is None:
+        return features, (), None
+    missing = tuple(view for view, absent in missing_views(online).iloc[0].items() if absent)
+    return features, missing, _profile_locale(online)
+
+
+def _stored_history(state: ServingState, user_id: int, conn: Connection) -> tuple[pd.DataFrame, list[int]]:
+    """The user's latest engagements and the pins to exclude for them, from the database."""
     return (
-        user_locale(conn, user_id=user_id),
-        user_vector(conn, version=state.embedding_version, user_id=user_id),
         recent_engagements(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS),
         excluded_pins(conn, user_id=user_id, seen_days=state.settings.seen_days),
     )
@@ -131,12 +142,23 @@ def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
 def served_weights(state: ServingState, *, user_id: int) -> tuple[UtilityWeights, str | None]:
     """The stored default weights, or those of the user's experiment arm, and the arm's name;
     raises DatabaseUnavailable."""
-    return state.database.read(lambda conn: weights_for(user_id, default=default_weights(conn), arms=list_arms(conn)))
+    return _submit_weights(state, user_id).result()
+
+
+def _submit_weights(state: ServingState, user_id: int) -> PendingRead[tuple[UtilityWeights, str | None]]:
+    return state.database.submit(lambda conn: weights_for(user_id, default=default_weights(conn), arms=list_arms(conn)))
 
 
 def _database_candidates(state: ServingState, sources: dict[str, DatabaseSource], exclude: frozenset[int]) -> Candidates:
-    """Candidates of the database-backed ``sources`` on one connection, each in its own savepoint,
-    within the database deadline; every source is degraded when the database is unavailable."""
+    """Candidates of the database-backed ``sources``; see ``_submit_sources``."""
+    return _collected(_submit_sources(state, sources, exclude), sources)
+
+
+def _submit_sources(
+    state: ServingState, sources: dict[str, DatabaseSource], exclude: frozenset[int]
+) -> PendingRead[Candidates]:
+    """Start the database-backed ``sources`` on one connection, each in its own savepoint, within
+    the database deadline; the request collects them with ``_collected``."""
 
     def run(conn: Connection) -> Candidates:
         found = Candidates()  # filled on the guard's thread, handed over only when in time
@@ -144,8 +166,13 @@ def _database_candidates(state: ServingState, sources: dict[str, DatabaseSource]
             found.attempt(name, conn, partial(produce, conn), exclude)
         return found
 
+    return state.database.submit(run)
+
+
+def _collected(pending: PendingRead[Candidates], sources: dict[str, DatabaseSource]) -> Candidates:
+    """The started sources' candidates; every source is degraded when the database is unavailable."""
     try:
-        return state.database.read(run)
+        return pending.result()
     except DatabaseUnavailable as error:
         log.warning("database sources %s unavailable: %s", ", ".join(sources), error)
         return Candidates(degraded=list(sources))
@@ -183,12 +210,14 @@ def _home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates
                 state, conn, user_id=user.user_id, exclude_ids=excluded_ids
             )
         sources["pinnersage"] = lambda conn: pinnersage_rows(state, conn, user.engagements, exclude_ids=excluded_ids)
-        with stage("retrieval"):
-            candidates = _database_candidates(state, sources, user.excluded_rows)
-        with stage("retrieval"):
-            candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
+        # The HNSW searches run in Postgres while this thread walks Pixie (numba, GIL released).
+        pending = _submit_sources(state, sources, user.excluded_rows)
         with stage("pixie"):
-            candidates.add(pixie_rows(state, user.engagements), "pixie", user.excluded_rows)
+            walked = pixie_rows(state, user.engagements)
+        with stage("retrieval"):
+            candidates = _collected(pending, sources)
+            candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
+        candidates.add(walked, "pixie", user.excluded_rows)
     if user.is_cold:
         fallback = "history_unavailable" if "user_history" in user.degraded else "cold_start"
     elif not candidates.sources:
@@ -234,13 +263,14 @@ def home_feed(
     Without ``weights``, the stored ones of the user's experiment arm; the code's defaults,
     with "utility_weights" degraded, when the database cannot give them."""
     weights_degraded: list[str] = []
-    if weights is None:
+    stored_weights = None if weights is not None else _submit_weights(state, user_id)  # read beside the history
+    user = user_context(state, user_id)
+    if stored_weights is not None:
         try:
-            weights, arm = served_weights(state, user_id=user_id)
+            weights, arm = stored_weights.result()
         except DatabaseUnavailable as error:
             log.warning("stored utility weights unavailable: %s", error)
             weights, arm, weights_degraded = UtilityWeights(), None, ["utility_weights"]
-    user = user_context(state, user_id)
     candidates, fallback = _home_candidates(state, user)
     items = _page(state, candidates, user, k=k, weights=weights)
     return _noted(candidates, PagePublic(

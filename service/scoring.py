@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from service.state import ServingState
 
@@ -31,18 +30,19 @@ def score(
     state: ServingState,
     sources: dict[int, list[str]],
     *,
-    user_features: pd.DataFrame,
+    user_features: np.ndarray,
     user_vector: np.ndarray | None,
     user_interest: np.ndarray,
 ) -> ScoredCandidates:
     """Run the ranker over candidate rows; position is 0 for all, so position bias drops out.
 
-    ``user_interest`` is the user's interest vector over ``state.pins.categories``.
+    ``user_features`` is the user's encoded block (``[1, user_dim]``); ``user_interest`` their
+    interest vector over ``state.pins.categories``.
     """
     rows = np.fromiter(sources, dtype=np.int64, count=len(sources))
     vector = np.zeros(state.encoder.vector_dim, dtype=np.float32) if user_vector is None else user_vector
     inputs = state.encoder.assemble(
-        state.encoder.encode_users(user_features),
+        user_features,
         state.pins.features[rows],
         state.encoder.pair_block(
             vector, state.vectors.model.pin_vectors[rows], 0.0, user_interest[state.pins.category_code[rows]]

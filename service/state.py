@@ -29,7 +29,7 @@ from models.ranker_features import FeatureEncoder
 from models.text_tower import TextTower, load_text_tower
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from sql.catalogue import read_table
-from sql.embeddings import EMBEDDING_DIM
+from sql.embeddings import EMBEDDING_DIM, all_user_vectors
 from sql.events import popular_by_locale
 from sql.versions import ModelVersion, active_version
 
@@ -64,6 +64,46 @@ class PinTable:
 
 
 @dataclass(frozen=True)
+class UserTable:
+    """Every catalogue user's encoded online features, missing feature views and locale.
+
+    Read once per load: the online store changes when ``online_features`` is materialized, and
+    a reload (``POST /v1/admin/reload``) picks that up. Users unknown at load time are read from
+    the online store per request.
+    """
+
+    user_ids: np.ndarray  # sorted
+    features: np.ndarray  # the ranker's encoded user block, row-aligned with user_ids
+    missing: np.ndarray  # [n_users, len(views)]: True where the view came back empty (defaults used)
+    views: tuple[str, ...]
+    country: np.ndarray
+    language: np.ndarray
+
+    def row(self, user_id: int) -> int | None:
+        """The user's row, or None for a user unknown at load time."""
+        row = int(np.searchsorted(self.user_ids, user_id))
+        return row if row < len(self.user_ids) and self.user_ids[row] == user_id else None
+
+    def locale(self, row: int) -> tuple[str, str] | None:
+        """(country, language) of the user at ``row``, if the catalogue has both."""
+        country, language = self.country[row], self.language[row]
+        return None if pd.isna(country) or pd.isna(language) else (str(country), str(language))
+
+
+@dataclass(frozen=True)
+class UserVectors:
+    """Stored user vectors of one version, looked up in memory instead of per request."""
+
+    version: int
+    user_ids: np.ndarray  # sorted
+    vectors: np.ndarray
+
+    def vector(self, user_id: int) -> np.ndarray | None:
+        row = int(np.searchsorted(self.user_ids, user_id))
+        return self.vectors[row] if row < len(self.user_ids) and self.user_ids[row] == user_id else None
+
+
+@dataclass(frozen=True)
 class TextIndex:
     """The query tower and the pgvector version of the pins' text vectors it was trained with."""
 
@@ -83,13 +123,18 @@ class ServingState:
     ranker: MultiTaskRanker
     encoder: FeatureEncoder
     pins: PinTable
+    users: UserTable
     text: TextIndex
     graph: GraphHandle
     popular: dict[tuple[str, str], np.ndarray]  # (country, language) -> pin rows, most engaged first
     defaults: dict[str, float]
     settings: Settings
     database: DatabaseGuard  # every database step of a request goes through it
-    two_tower_version: int | None = None  # None: no two-tower index yet, so no "two_tower" source
+    two_tower: UserVectors | None = None  # None: no two-tower index yet, so no "two_tower" source
+
+    @property
+    def two_tower_version(self) -> int | None:
+        return None if self.two_tower is None else self.two_tower.version
 
     @property
     def model_versions(self) -> dict[str, int]:
@@ -115,6 +160,8 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
             columns=("pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category"),
         )
         locales = popular_by_locale(conn, limit=POPULAR_PER_LOCALE)
+        users = read_table(conn, table="users", columns=("user_id", "country", "language"))
+        two_tower_users = None if two_tower is None else UserVectors(two_tower.version, *all_user_vectors(conn, version=two_tower.version))
     if embedding is None or ranking is None or text is None:
         raise NotReadyError("no serving pin embedding, text index or ranker: run `corkboard materialize` first")
     graph_folder = settings.model_dir / "graph" / "pin_board"
@@ -126,16 +173,17 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
     _check_dimensions(vectors, text_tower)
     defaults = feature_defaults(settings)
     pins = _pin_table(store, encoder, vectors.model.pin_ids, catalogue, defaults)
+    user_table = _user_table(store, encoder, users, defaults)
     popular = {
         locale: vectors.model.pin_rows(group["pin_id"].to_numpy())
         for locale, group in locales.groupby(["country", "language"], sort=False)
     }
     popular[("", "")] = vectors.popular
     return ServingState(
-        engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins,
+        engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins, user_table,
         TextIndex(text.version, text_tower), GraphHandle(graph_folder), popular, defaults, settings,
         DatabaseGuard(engine, statement_timeout_ms=settings.source_timeout_ms, deadline_ms=settings.database_deadline_ms),
-        two_tower_version=None if two_tower is None else two_tower.version,
+        two_tower=two_tower_users,
     )
 
 
@@ -169,11 +217,7 @@ def _pin_table(
     store: FeatureStore, encoder: FeatureEncoder, pin_ids: np.ndarray, catalogue: pd.DataFrame, defaults: dict[str, float]
 ) -> PinTable:
     """Encoded online features and blend attributes of every pin, in ``pin_ids`` order."""
-    frames = [
-        online_features(store, pin_ids=pin_ids[start : start + FEATURE_BATCH])
-        for start in range(0, len(pin_ids), FEATURE_BATCH)
-    ]
-    online = pd.concat(frames, ignore_index=True)
+    online = _online_in_batches(store, "pin_ids", pin_ids)
     features = fill_missing_features(online, defaults)
     catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
     age = datetime.now(timezone.utc) - catalogue["created_at"]
@@ -192,6 +236,30 @@ def _pin_table(
         categories=vocabulary,
         default_features=missing_views(online).any(axis=1).to_numpy(),
     )
+
+
+def _user_table(store: FeatureStore, encoder: FeatureEncoder, users: pd.DataFrame, defaults: dict[str, float]) -> UserTable:
+    """Encoded online features, missing views and locale of every catalogue user, by sorted id."""
+    users = users.sort_values("user_id", ignore_index=True)
+    user_ids = users["user_id"].to_numpy(dtype=np.int64)
+    online = _online_in_batches(store, "user_ids", user_ids)
+    missing = missing_views(online)
+    return UserTable(
+        user_ids=user_ids,
+        features=encoder.encode_users(fill_missing_features(online, defaults)),
+        missing=missing.to_numpy(dtype=bool),
+        views=tuple(missing.columns),
+        country=users["country"].to_numpy(dtype=object),
+        language=users["language"].to_numpy(dtype=object),
+    )
+
+
+def _online_in_batches(store: FeatureStore, key: str, ids: np.ndarray) -> pd.DataFrame:
+    """``online_features`` of ``ids`` given as ``key`` ("pin_ids" or "user_ids"), a batch at a time."""
+    frames = [
+        online_features(store, **{key: ids[start : start + FEATURE_BATCH]}) for start in range(0, len(ids), FEATURE_BATCH)
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else online_features(store, **{key: []})
 
 
 # What loading can fail with, other than a bug: all leave the state being served untouched.

@@ -38,9 +38,3 @@ def user_ids(conn: Connection, *, limit: int) -> list[int]:
         {"limit": limit},
     )
     return list(rows.scalars())
-
-
-def user_locale(conn: Connection, *, user_id: int) -> tuple[str, str] | None:
-    """(country, language) of the user, or None for an unknown user."""
-    row = conn.execute(text("SELECT country, language FROM users WHERE user_id = :u"), {"u": user_id}).first()
-    return None if row is None else (row.country, row.language)

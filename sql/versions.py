@@ -15,6 +15,8 @@ from typing import Any
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
 
+from sql.embeddings import partition_name
+
 _COLUMNS = "version, kind, artifact, metrics, active, activated_at"
 
 
@@ -157,7 +159,7 @@ def prune_versions(conn: Connection, *, kind: str, keep_previous: int) -> list[M
     driver = conn.connection.driver_connection
     for version in doomed:
         # Dropping a partition removes its rows and its HNSW index in one step.
-        driver.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(f"pin_embeddings_v{version}")))
+        driver.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(partition_name(version))))
     conn.execute(text("DELETE FROM user_embeddings WHERE version = ANY(:versions)"), {"versions": doomed})
     rows = conn.execute(
         text(f"DELETE FROM model_versions WHERE version = ANY(:versions) RETURNING {_COLUMNS}"),

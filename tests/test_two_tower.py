@@ -168,7 +168,7 @@ def test_home_feed_retrieves_through_the_two_tower_index(client):
     assert page["model_versions"]["two_tower"] == active
     assert "two_tower" in {source for item in page["items"] for source in item["sources"]}
     without = home_feed(
-        dataclasses.replace(state, two_tower_version=None),
+        dataclasses.replace(state, two_tower=None),
         user_id=user_id,
         k=500,
         weights=weights,

@@ -55,8 +55,8 @@ def ranker_throughput(
         replace=False,
     )
     user = int(rng.choice(state.vectors.model.user_ids))
-    features = fill_missing_features(
-        online_features(state.store, user_ids=[user]), state.defaults
+    features = state.encoder.encode_users(
+        fill_missing_features(online_features(state.store, user_ids=[user]), state.defaults)
     )
     vector = state.vectors.model.user_vectors[
         int(np.searchsorted(state.vectors.model.user_ids, user))
@@ -76,7 +76,7 @@ def ranker_throughput(
         )
 
     inputs = state.encoder.assemble(
-        state.encoder.encode_users(features),
+        features,
         state.pins.features[rows],
         state.encoder.pair_block(
             vector,
