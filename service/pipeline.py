@@ -85,7 +85,7 @@ def user_context(state: ServingState, user_id: int | None) -> UserContext:
     engagements and exclusions from the database. When the database cannot answer in time, the
     user is served as one without history, with "user_history" degraded."""
     with stage("feature_join"):
-        features, missing, locale = _user_features(state, user_id)
+        features, missing, locale = user_features(state, user_id)
     if user_id is None:
         return UserContext(None, None, None, features, NOBODY, frozenset(), _interest(state, NOBODY))
     try:
@@ -105,8 +105,9 @@ def user_context(state: ServingState, user_id: int | None) -> UserContext:
     )
 
 
-def _user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray, tuple[str, ...], tuple[str, str] | None]:
-    """The encoded user block, the feature views served as defaults, and the locale."""
+def user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray, tuple[str, ...], tuple[str, str] | None]:
+    """The user's encoded feature block, the feature views served as defaults, and the locale:
+    from the user table cached at load, else (a user who arrived since) from the online store."""
     row = None if user_id is None else state.users.row(user_id)
     if row is not None:
         missing = tuple(view for view, absent in zip(state.users.views, state.users.missing[row]) if absent)
