@@ -405,8 +405,10 @@ def markdown_report(report: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation on {protocol['dataset']}",
         "",
-        f"{protocol['users']} users, {protocol['items']} items; test item per user, all items ranked, "
-        "history excluded; seconds = fit + score.",
+        (
+            f"{protocol['users']} users, {protocol['items']} items; test item per user, all items ranked, "
+            "history excluded; seconds = fit + score."
+        ),
         "",
         *_table(report["results"], report),
     ]

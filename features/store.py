@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ def apply_definitions(store: FeatureStore) -> None:
 
 def materialize_online(store: FeatureStore, end: datetime) -> None:
     """Copy online the latest row per entity stamped in [earliest offline timestamp, ``end``)."""
-    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     paths = [offline_path(_feature_dir(store), table) for table in OFFLINE_TABLES]
     store.materialize(start_date=_earliest_timestamp(paths), end_date=end)
 

@@ -6,7 +6,7 @@ history for the stage (training items, plus the validation item when predicting 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -85,8 +85,8 @@ class CoEngagementRecommender:
 
     name = "co_engagement"
 
-    def __init__(self, config: CoEngagementConfig = CoEngagementConfig()) -> None:
-        self.config = config
+    def __init__(self, config: CoEngagementConfig | None = None) -> None:
+        self.config = config or CoEngagementConfig()
 
     def fit(self, split: EvaluationSplit) -> None:
         self._model = _co_engagement(split, self.config)
@@ -97,8 +97,8 @@ class CoEngagementRecommender:
 
 @dataclass(frozen=True)
 class PinnerSageRecommenderConfig:
-    clusters: PinnerSageConfig = PinnerSageConfig()
-    vectors: CoEngagementConfig = CoEngagementConfig()
+    clusters: PinnerSageConfig = field(default_factory=PinnerSageConfig)
+    vectors: CoEngagementConfig = field(default_factory=CoEngagementConfig)
 
 
 class PinnerSageRecommender:

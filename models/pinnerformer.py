@@ -31,7 +31,7 @@ from models.all_action import AllActionSplit
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.evaluation import EvaluationSplit, rank_metrics
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
-from models.training import EpochCallback, TrainingHistory, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 CHECKPOINT_KIND = "pinnerformer"
 OBJECTIVES = ("next_action", "dense_next_action", "dense_all_action")
@@ -401,9 +401,6 @@ def _train_epoch(
             random_ids=random_ids,
             temperature=config.temperature,
         )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(positive_ids)
+        total += descend(loss, [optimizer]) * len(positive_ids)
         count += len(positive_ids)
     return total / count if count else math.nan

@@ -13,6 +13,7 @@ from torch import nn
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.metrics import Calibration, auc, calibration
 from models.ranker_features import FeatureEncoder
+from models.training import descend
 
 ACTIONS = ("click", "save", "long_click", "hide")
 CHECKPOINT_KIND = "ranker"
@@ -114,7 +115,7 @@ def train_ranker(
         raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
 
     order = np.random.default_rng(config.seed).permutation(len(features))
-    n_valid = int(round(len(features) * valid_fraction))
+    n_valid = round(len(features) * valid_fraction)
     valid, train = order[:n_valid], order[n_valid:]
     if len(train) == 0:
         raise ValueError("no training rows left after the validation split")
@@ -132,10 +133,7 @@ def train_ranker(
             total = 0.0
             for batch in torch.randperm(len(train)).split(config.batch_size):
                 loss = loss_fn(model(train_x[batch]), train_y[batch]).sum(dim=1).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
+                total += descend(loss, [optimizer]) * len(batch)
             history.append(total / len(train))
             if on_epoch is not None:
                 on_epoch(epoch, history[-1])

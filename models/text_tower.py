@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.tokenizer import TokenizerConfig, tokenize
-from models.training import EpochCallback, TrainingHistory, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 CHECKPOINT_KIND = "text_tower"
 ENGAGEMENTS = ("click", "save", "long_click")
@@ -167,12 +167,7 @@ def train_text_tower(
                     random_ids=random_ids,
                     temperature=config.temperature,
                 )
-                for optimizer in optimizers:
-                    optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                for optimizer in optimizers:
-                    optimizer.step()
-                total += loss.item() * len(batch)
+                total += descend(loss, optimizers) * len(batch)
             return total / len(pairs)
 
         history = fit_epochs(model, train_epoch, epochs=config.epochs, on_epoch=on_epoch)

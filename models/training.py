@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from torch import nn
+from torch import Tensor, nn, optim
 
 EpochCallback = Callable[[int, float, float], None]
 
@@ -21,6 +21,17 @@ class TrainingHistory:
     validation: list[float] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+
+
+def descend(loss: Tensor, optimizers: Sequence[optim.Optimizer]) -> float:
+    """One gradient step of ``loss`` through every optimizer (dense and sparse parameters are
+    often split between two); returns the loss as a float."""
+    for optimizer in optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    for optimizer in optimizers:
+        optimizer.step()
+    return loss.item()
 
 
 def fit_epochs(

@@ -59,7 +59,7 @@ from models.retrieval_loss import (
     log_q_from_counts,
     sampled_softmax_loss,
 )
-from models.training import EpochCallback, TrainingHistory, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 CHECKPOINT_KIND = "two_tower"
 
@@ -294,12 +294,7 @@ def train_two_tower(
                 random_ids=random_ids,
                 temperature=config.temperature,
             )
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for optimizer in optimizers:
-                optimizer.step()
-            total += loss.item() * len(positive_ids)
+            total += descend(loss, optimizers) * len(positive_ids)
             count += len(positive_ids)
         return total / max(count, 1)
 

@@ -1,7 +1,7 @@
 """Asset checks: the data is there, complete, unique and fresh."""
 
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 from sqlalchemy import text
@@ -55,7 +55,7 @@ def events_null_rates(database: Database) -> AssetCheckResult:
 @asset_check(asset=raw_events, description="The newest event is less than two days old (a warning, not a failure).")
 def events_freshness(database: Database) -> AssetCheckResult:
     newest = _scalar(database, "SELECT max(ts) FROM events")
-    age = datetime.now(timezone.utc) - newest if newest else None
+    age = datetime.now(UTC) - newest if newest else None
     return AssetCheckResult(
         passed=age is not None and age <= FRESHNESS,
         severity=AssetCheckSeverity.WARN,

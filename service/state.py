@@ -6,7 +6,7 @@ import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -220,7 +220,7 @@ def _pin_table(
     online = _online_in_batches(store, "pin_ids", pin_ids)
     features = fill_missing_features(online, defaults)
     catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
-    age = datetime.now(timezone.utc) - catalogue["created_at"]
+    age = datetime.now(UTC) - catalogue["created_at"]
     category = catalogue["category"].astype(str).to_numpy()
     vocabulary = np.unique(category)
     return PinTable(

@@ -21,9 +21,8 @@ def copy_into(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
         pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, frame.columns))
     )
-    with conn.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(statement) as copy:
-            copy.write(buffer.getvalue())
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(buffer.getvalue())
     return len(frame)
 
 
@@ -36,10 +35,9 @@ def copy_out(conn: Connection, query: pgsql.Composable, params: dict | None = No
     driver = conn.connection.driver_connection
     statement = pgsql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query)
     buffer = io.BytesIO()
-    with driver.cursor() as cursor:
-        with cursor.copy(statement, params) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
+    with driver.cursor() as cursor, cursor.copy(statement, params) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
     buffer.seek(0)
     if not buffer.getbuffer().nbytes:
         return pd.DataFrame()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ def test_tune_writes_the_log_and_trade_off_and_checks_held_out_requests(fake_ser
     assert logged["request_id"].nunique() == len(USERS) - 1 and len(logged) == (len(USERS) - 1) * CANDIDATES
     assert 13 not in set(logged["user_id"])
     assert len(pd.read_csv(paths["tradeoff_csv"])) == summary["grid_points"] == 216
-    assert open(paths["tradeoff_png"], "rb").read(4) == b"\x89PNG"
+    assert Path(paths["tradeoff_png"]).read_bytes()[:4] == b"\x89PNG"
     assert summary["requests"] == {"tuning": 45, "held_out": 15}
     assert summary["chosen"] == {"creator": 0.0, "merchant": 0.0, "ad": 0.0}
     assert summary["held_out"]["meets_minimums"] and summary["held_out"]["shortfalls"] == {}

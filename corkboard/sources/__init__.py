@@ -22,8 +22,8 @@ SOURCE_NAMES = (*SIZES, MOVIELENS)
 QUARANTINE_FILE = "_quarantine.parquet"
 
 __all__ = [
-    "QuarantineReport",
     "SOURCE_NAMES",
+    "QuarantineReport",
     "SourceError",
     "generate_world",
     "generate_world_with_truth",

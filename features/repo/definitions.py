@@ -13,10 +13,10 @@ ranking = ranking_service(_views)
 
 __all__ = [
     "pin",
-    "user",
     "pin_engagement",
-    "user_engagement",
     "pin_profile",
-    "user_profile",
     "ranking",
+    "user",
+    "user_engagement",
+    "user_profile",
 ]

@@ -13,9 +13,9 @@ import os
 
 os.environ.setdefault("DGLBACKEND", "pytorch")  # before anything in this package imports dgl
 
-from models.pinsage.features import PinFeatures, pin_features  # noqa: E402
-from models.pinsage.graph import pin_board_graph  # noqa: E402
-from models.pinsage.model import (  # noqa: E402
+from models.pinsage.features import PinFeatures, pin_features
+from models.pinsage.graph import pin_board_graph
+from models.pinsage.model import (
     CHECKPOINT_KIND,
     PinSage,
     PinSageConfig,
@@ -24,9 +24,9 @@ from models.pinsage.model import (  # noqa: E402
     sample_neighbours,
     save_pinsage,
 )
-from models.pinsage.recommender import PinSageRecommender  # noqa: E402
-from models.pinsage.sampling import importance_neighbours, neighbourhood_blocks  # noqa: E402
-from models.pinsage.training import co_engaged_pairs, train_pinsage  # noqa: E402
+from models.pinsage.recommender import PinSageRecommender
+from models.pinsage.sampling import importance_neighbours, neighbourhood_blocks
+from models.pinsage.training import co_engaged_pairs, train_pinsage
 
 __all__ = [
     "CHECKPOINT_KIND",

@@ -11,7 +11,7 @@ import torch
 from models.pinsage.features import PinFeatures
 from models.pinsage.model import PinSage, sample_neighbours
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
-from models.training import EpochCallback, TrainingHistory, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 
 def co_engaged_pairs(sequences: Sequence[np.ndarray], window: int) -> np.ndarray:
@@ -86,12 +86,7 @@ def train_pinsage(
                 temperature=config.temperature,
                 correct_sampling_bias=config.correct_sampling_bias,
             )
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for optimizer in optimizers:
-                optimizer.step()
-            total += loss.item() * size
+            total += descend(loss, optimizers) * size
         return total / len(pairs)
 
     validate = None if validation_score is None else lambda: validation_score(model)

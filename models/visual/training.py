@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.retrieval_loss import sampled_softmax_loss
-from models.training import EpochCallback, TrainingHistory, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 from models.visual.model import (
     VisualCNN,
     VisualConfig,
@@ -148,10 +148,7 @@ def train_visual(
             total = 0.0
             for batch in torch.randperm(len(training), generator=generator).split(config.batch_size):
                 loss = _batch_loss(model, training, batch, generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
+                total += descend(loss, [optimizer]) * len(batch)
             schedule.step()
             return total / len(training)
 

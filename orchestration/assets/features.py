@@ -1,7 +1,7 @@
 """Engagement-rate and profile features: offline tables for training, Feast online store for serving."""
 
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -58,7 +58,7 @@ def engagement_features(context: AssetExecutionContext, database: Database) -> M
 def online_features(context: AssetExecutionContext, feature_store: FeatureStoreResource) -> MaterializeResult:
     store = feature_store.store()
     apply_definitions(store)
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     materialize_online(store, end)
     context.log.info(f"materialized online features up to {end:%Y-%m-%d %H:%M}")
     return MaterializeResult(metadata={"materialized_until": end.isoformat()})

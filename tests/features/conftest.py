@@ -11,7 +11,6 @@ import pytest
 from corkboard.settings import Settings, get_settings
 from corkboard.world import conform
 
-
 EventRow = tuple[int, int | None, str, str]
 
 

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import types
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +21,7 @@ from features import store as feature_api
 from features.engagement_rates import ENGAGEMENT_FEATURES, engagement_snapshots, global_rates
 from features.feast_objects import OFFLINE_TABLES, offline_path
 
-MATERIALIZED_UNTIL = datetime(2024, 2, 1, tzinfo=timezone.utc)
+MATERIALIZED_UNTIL = datetime(2024, 2, 1, tzinfo=UTC)
 
 
 def catalogue() -> tuple[pd.DataFrame, pd.DataFrame]:
