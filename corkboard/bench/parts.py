@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from features.store import fill_missing_features, online_features
+from models.pin_board_graph import PinBoardGraph
 from models.pixie import PixieConfig, pixie_walk
 from models.ranker import MultiTaskRanker
 from service.pipeline import user_features
@@ -126,11 +127,10 @@ def _bare_matmuls(
 
 
 def pixie_speed(
-    state: ServingState, *, queries: int, seed: int = 0
+    graph: PinBoardGraph, *, queries: int, seed: int = 0
 ) -> dict[str, float]:
     """Steps per second of full 100k-step queries (early stopping off, so every step is taken)
     from ``PIXIE_QUERY_PINS`` random pins with boards, and their latency."""
-    graph = state.graph.graph
     with_boards = np.flatnonzero(np.diff(graph.pin_indptr) > 0)
     rng = np.random.default_rng(seed)
     config = PixieConfig(

@@ -100,7 +100,7 @@ def run_bench(
         state, runs=config.ranker_runs, seed=config.seed
     )
     progress("pixie")
-    report["pixie"] = pixie_speed(state, queries=config.pixie_queries, seed=config.seed)
+    report["pixie"] = pixie_speed(state.graph.graph, queries=config.pixie_queries, seed=config.seed)
     progress("ann")
     report["ann"] = ann_quality(state, queries=config.ann_queries, seed=config.seed)
     progress("feature lookup")
