@@ -25,6 +25,7 @@ from models.all_action import (
     AllActionSplit,
     all_action_recall,
     category_one_hot,
+    log_impressions,
     sample_users,
     split_world_by_time,
 )
@@ -254,15 +255,15 @@ def evaluate(dataset: str, out: Path, *, models: list[str] | None = None, progre
 
 
 def _all_action_pinnerformer(
-    size: str, split: AllActionSplit, users: np.ndarray, progress: Progress
+    size: str, split: AllActionSplit, users: np.ndarray, progress: Progress, bias_features: np.ndarray | None = None
 ) -> Callable[[], Recommender]:
     """A dense all-action PinnerFormer at ``size`` that early-stops on validation-window recall@100;
     each item's vector adds a learned projection of its category (catalogue content, as PinSAGE
-    vectors carry in the paper)."""
+    vectors carry in the paper), and its score a learned bias of ``bias_features`` if given."""
 
     def build() -> Recommender:
         module = importlib.import_module("models.pinnerformer")
-        name = f"pinnerformer_dense_all_action_{size}"
+        name = f"pinnerformer_dense_all_action_{size}" + ("" if bias_features is None else "_impression_bias")
         config = module.PinnerFormerConfig(objective="dense_all_action", **module.SIZES[size])
 
         def on_epoch(epoch: int, loss: float, recall: float) -> None:
@@ -274,6 +275,7 @@ def _all_action_pinnerformer(
         return module.PinnerFormerRecommender(
             config,
             item_features=category_one_hot(split.item_category),
+            bias_features=bias_features,
             name=name,
             on_epoch=on_epoch,
             validation_score=validation_recall,
@@ -329,7 +331,11 @@ def all_action_report(world: World, dataset: str, progress: Progress = print) ->
 
     pinnerformer = ChosenOnValidation(
         "pinnerformer",
-        [_all_action_pinnerformer(size, split, users["validation"], progress) for size in ALL_ACTION_PINNERFORMER_SIZES],
+        [
+            _all_action_pinnerformer(size, split, users["validation"], progress, bias)
+            for bias in (None, log_impressions(world, split))
+            for size in ALL_ACTION_PINNERFORMER_SIZES
+        ],
         validation_score=validation_recall,
     )
     results = {"pinnerformer": _fit_and_test(pinnerformer, split, users["test"], progress)}
@@ -354,7 +360,8 @@ def all_action_report(world: World, dataset: str, progress: Progress = print) ->
             "users": {stage: len(users[stage]) for stage in STAGES},
             "eligible_users": {stage: len(split.evaluated_users(stage)) for stage in STAGES},
             "user_sample": f"a fixed random {ALL_ACTION_MAX_USERS} where more are eligible",
-            "model_choice": "validation-window recall@100: PinnerFormer sizes (and epochs), PinnerSage pin vectors x "
+            "model_choice": "validation-window recall@100: PinnerFormer sizes x impression bias (and epochs), "
+            "PinnerSage pin vectors x "
             "Ward threshold x half-life",
         },
         "results": results,

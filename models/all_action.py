@@ -139,6 +139,20 @@ def split_world_by_time(world: World, window_days: float) -> AllActionSplit:
     )
 
 
+def log_impressions(world: World, split: AllActionSplit) -> np.ndarray:
+    """``[n_items, 1]`` float32: log(1 + each pin's impressions before ``split``'s validation
+    cut-off), scaled to [0, 1]; what a model may learn of a pin's reach (shown pins follow
+    popularity, and there are many more impressions than engagements)."""
+    shown = world.events.loc[world.events["action"] == "impression", ["pin_id", "ts"]].dropna()
+    before = shown["ts"].astype("int64").to_numpy() / 1e9 < split.cutoffs["validation"]
+    pins = shown["pin_id"].to_numpy(dtype=np.int64)[before]
+    item = np.searchsorted(split.item_ids, pins)
+    known = item < split.n_items
+    known[known] = split.item_ids[item[known]] == pins[known]
+    logs = np.log1p(np.bincount(item[known], minlength=split.n_items).astype(np.float32))
+    return (logs / max(float(logs.max()), 1.0))[:, None]
+
+
 def top_k_items(scores: np.ndarray, exclude: list[np.ndarray], k: int = K) -> np.ndarray:
     """Per row, the ``k`` highest-scoring items not in that row's ``exclude``, best first; equal
     scores go to the lower item index. NaN scores are refused."""

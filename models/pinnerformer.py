@@ -94,11 +94,18 @@ class PinnerFormer(nn.Module):
     """Causal transformer from right-padded action sequences to unit user vectors per position.
 
     Item vectors are learned per item; given ``item_features`` ``[n_items, f]`` (precomputed,
-    e.g. PinSAGE vectors), a learned projection of them is added to each item's vector.
+    e.g. PinSAGE vectors), a learned projection of them is added to each item's vector. Given
+    ``bias_features`` ``[n_items, g]`` (e.g. an item's log impression count), a score is the
+    user-item cosine plus a learned linear bias of them: a prior, such as popularity, that a
+    unit vector cannot carry.
     """
 
     def __init__(
-        self, config: PinnerFormerConfig, n_items: int, item_features: Tensor | None = None
+        self,
+        config: PinnerFormerConfig,
+        n_items: int,
+        item_features: Tensor | None = None,
+        bias_features: Tensor | None = None,
     ) -> None:
         super().__init__()
         if n_items < 1:
@@ -133,6 +140,12 @@ class PinnerFormer(nn.Module):
         self.norm = nn.LayerNorm(config.dim)
         mask = nn.Transformer.generate_square_subsequent_mask(config.max_len)
         self.register_buffer("causal_mask", mask, persistent=False)
+        self.bias_projection: nn.Linear | None = None
+        if bias_features is not None:
+            if bias_features.ndim != 2 or bias_features.shape[0] != n_items:
+                raise ValueError(f"bias_features must be [{n_items}, g], got {tuple(bias_features.shape)}")
+            self.register_buffer("bias_features", bias_features.float())
+            self.bias_projection = nn.Linear(bias_features.shape[1], 1)
 
     def _item_table(self) -> Tensor:
         """Unnormalized item vectors ``[n_items + 1, dim]``, the padding row last."""
@@ -144,6 +157,12 @@ class PinnerFormer(nn.Module):
     def item_vectors(self) -> Tensor:
         """Unit candidate vectors ``[n_items, dim]``."""
         return F.normalize(self._item_table()[: self.n_items], dim=-1)
+
+    def item_bias(self) -> Tensor:
+        """Each item's score bias ``[n_items]``; zeros without ``bias_features``."""
+        if self.bias_projection is None:
+            return torch.zeros(self.n_items)
+        return self.bias_projection(self.bias_features).squeeze(-1)
 
     def forward(self, items: Tensor, gaps: Tensor) -> Tensor:
         """Unit user vectors ``[b, L, dim]`` for item ids and gap buckets ``[b, L]``, L <=
@@ -178,6 +197,7 @@ class PinnerFormerRecommender:
         config: PinnerFormerConfig | None = None,
         *,
         item_features: np.ndarray | None = None,
+        bias_features: np.ndarray | None = None,
         name: str = "pinnerformer",
         on_epoch: EpochCallback | None = None,
         validation_score: Callable[[PinnerFormerRecommender], float] | None = None,
@@ -185,6 +205,7 @@ class PinnerFormerRecommender:
         self.config = config or PinnerFormerConfig()
         self.name = name
         self.item_features = item_features
+        self.bias_features = bias_features
         self.on_epoch = on_epoch
         self.validation_score = validation_score
         self.model: PinnerFormer | None = None
@@ -205,13 +226,14 @@ class PinnerFormerRecommender:
         stream = np.concatenate([np.empty(0, np.int64), *train.items])
         log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items)))
         features = None if self.item_features is None else torch.as_tensor(self.item_features)
+        bias_features = None if self.bias_features is None else torch.as_tensor(self.bias_features)
         rng = np.random.default_rng(config.seed)
         score = self.validation_score
         validate = self._next_item_recall(split) if score is None else partial(score, self)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            model = PinnerFormer(config, split.n_items, features)
+            model = PinnerFormer(config, split.n_items, features, bias_features)
             self.model = model
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
             sampler = NegativeSampler(split.n_items)
@@ -233,7 +255,7 @@ class PinnerFormerRecommender:
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]``: each user's vector (from ``split.history(user, stage)``)
-        dot the unit item vectors. History items are not masked."""
+        dot the unit item vectors, plus each item's bias. History items are not masked."""
         return self._scores(self._stage_sequences(np.asarray(users), stage))
 
     def embed_users(self, items: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> np.ndarray:
@@ -263,13 +285,18 @@ class PinnerFormerRecommender:
         config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=PinnerFormerConfig)
         try:
             features = state["model"].get("item_features")
-            model = PinnerFormer(config, int(state["n_items"]), features)
+            bias_features = state["model"].get("bias_features")
+            model = PinnerFormer(config, int(state["n_items"]), features, bias_features)
             model.load_state_dict(state["model"])
         except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(
                 f"checkpoint {path} state does not fit its config: {error}"
             ) from error
-        recommender = cls(config, item_features=None if features is None else features.numpy())
+        recommender = cls(
+            config,
+            item_features=None if features is None else features.numpy(),
+            bias_features=None if bias_features is None else bias_features.numpy(),
+        )
         recommender.model, recommender.split = model.eval(), split
         return recommender
 
@@ -311,7 +338,9 @@ class PinnerFormerRecommender:
         return vectors
 
     def _scores(self, sequences: _Sequences) -> np.ndarray:
-        return self._user_vectors(sequences) @ self.item_vectors().T
+        with torch.inference_mode():
+            bias = self._fitted().item_bias().numpy()
+        return self._user_vectors(sequences) @ self.item_vectors().T + bias[None, :]
 
 
 def _pad(
@@ -390,7 +419,9 @@ def _train_epoch(
         queries = model(padded_items, padded_gaps)[np.concatenate(rows), np.concatenate(positions)]
         positive_ids = torch.from_numpy(np.concatenate(target_ids))
         random_ids, random_log_q = sampler.draw(config.random_negatives)
-        candidates = model.item_vectors()
+        # The bias rides on one more coordinate: (user, 1) . (item, bias) = cosine + bias.
+        queries = torch.cat([queries, torch.ones_like(queries[:, :1])], dim=1)
+        candidates = torch.cat([model.item_vectors(), model.item_bias()[:, None]], dim=1)
         loss = sampled_softmax_loss(
             queries,
             candidates[positive_ids],

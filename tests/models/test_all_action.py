@@ -1,12 +1,16 @@
 """The all-action protocol on a hand-made log whose split and recall are worked out by hand."""
 
+from types import SimpleNamespace
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.all_action import (
     all_action_recall,
     all_action_split,
     category_one_hot,
+    log_impressions,
     recall_at_k,
     sample_users,
     top_k_items,
@@ -86,6 +90,19 @@ def test_user_sample_is_fixed_and_category_one_hot(split):
     assert sample_users(split, "test", 1).tolist() == sample_users(split, "test", 1).tolist()
     assert len(sample_users(split, "test", 1)) == 1
     assert category_one_hot(np.array(["b", "a", "b"])).tolist() == [[0, 1], [1, 0], [0, 1]]
+
+
+def test_log_impressions_counts_pins_shown_before_the_validation_cut_off(split):
+    seconds = [50.0, 60.0, 70.0, 95.0, 50.0, 50.0]  # the validation cut-off is at 90
+    events = pd.DataFrame(
+        {
+            "pin_id": pd.array([10, 10, 13, 11, 99, 12], dtype="Int64"),  # pin 99 is not in the catalogue
+            "action": ["impression"] * 5 + ["click"],
+            "ts": pd.to_datetime(seconds, unit="s", utc=True),
+        }
+    )
+    feature = log_impressions(SimpleNamespace(events=events), split)
+    np.testing.assert_allclose(feature[:, 0], [1.0, 0.0, 0.0, np.log(2) / np.log(3), 0.0, 0.0], rtol=1e-6)
 
 
 def test_both_compared_models_fit_the_time_split(split):

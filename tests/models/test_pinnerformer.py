@@ -152,13 +152,30 @@ def test_embed_users_matches_scores_on_train_histories(
 def test_checkpoint_round_trip_reproduces_scores(split: EvaluationSplit, tmp_path: Path) -> None:
     features = np.eye(CLUSTERS)[np.arange(split.n_items) // CLUSTER_SIZE]
     config = dataclasses.replace(FAST, epochs=2)
-    recommender = PinnerFormerRecommender(config, item_features=features)
+    recommender = PinnerFormerRecommender(config, item_features=features, bias_features=features[:, :2])
     recommender.fit(split)
     recommender.save(tmp_path / "pinnerformer.pt")
     loaded = PinnerFormerRecommender.load(tmp_path / "pinnerformer.pt", split)
     assert loaded.config == recommender.config
     users = np.arange(split.n_users)
     np.testing.assert_array_equal(loaded.scores(users, "test"), recommender.scores(users, "test"))
+
+
+def test_a_score_bias_learns_popularity_from_its_features(split: EvaluationSplit) -> None:
+    counts = np.bincount(np.concatenate(split.train), minlength=split.n_items)
+    log_counts = np.log1p(counts)[:, None] / np.log1p(counts).max()
+    biases = {}
+    for epochs in (0, 3):  # 0: the weights at initialization, the same seed
+        recommender = PinnerFormerRecommender(dataclasses.replace(FAST, epochs=epochs), bias_features=log_counts)
+        recommender.fit(split)
+        assert recommender.model is not None
+        with torch.inference_mode():
+            biases[epochs] = recommender.model.item_bias().numpy()
+    # The logQ-corrected softmax learns log p(item | user): training lifts popular items above rare ones.
+    lift = {epochs: bias[counts.argmax()] - bias[counts.argmin()] for epochs, bias in biases.items()}
+    assert lift[3] > lift[0] + 0.02
+    cosines = recommender.scores(np.arange(5), "test") - biases[3][None, :]
+    assert np.abs(cosines).max() <= 1.0 + 1e-5  # the rest of a score is a cosine
 
 
 def test_unusable_checkpoints_raise_checkpoint_error(
