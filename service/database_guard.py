@@ -81,7 +81,8 @@ class DatabaseGuard:
                 return self._outage[1]
         return None
 
-    def _fail(self, reason: str) -> str:
+    def record_outage(self, reason: str) -> str:
+        """Start the pause after an outage; returns ``reason``."""
         with self._lock:
             self._outage = (time.monotonic(), reason)
         return reason
@@ -99,12 +100,12 @@ class PendingRead(Generic[T]):
         try:
             return self._outcome.result(timeout=max(0.0, self._deadline - time.monotonic()))
         except DeadlineExceeded:
-            raise DatabaseUnavailable(self._guard._fail(f"no answer within {self._guard.deadline_ms} ms")) from None
+            raise DatabaseUnavailable(self._guard.record_outage(f"no answer within {self._guard.deadline_ms} ms")) from None
         except SQLAlchemyError as error:
             reason = describe(error)
             if isinstance(getattr(error, "orig", None), QueryCanceled):
                 raise DatabaseUnavailable(reason) from error  # slow, not down: no pause
-            raise DatabaseUnavailable(self._guard._fail(reason)) from error
+            raise DatabaseUnavailable(self._guard.record_outage(reason)) from error
 
 
 def _start(outcome: Future[T], call: Callable[[], T]) -> None:

@@ -73,3 +73,26 @@ def test_graph_candidates_follow_the_users_interests(materialized_tiny):
         on_topic.append(np.mean([category[row] in engaged for row in graph_rows]))
         chance.append(sum(share[c] for c in engaged))
     assert np.mean(on_topic) > 2 * np.mean(chance)
+
+
+def test_cached_user_features_match_the_online_store(materialized_tiny):
+    """The user table read at load serves each user exactly what a per-request online read would;
+    a user unknown at load is read from the online store and flagged as served on defaults."""
+    import numpy as np
+
+    from corkboard.settings import get_settings
+    from features.store import fill_missing_features, online_features
+    from service.pipeline import user_features
+    from service.state import open_serving_state
+
+    state = open_serving_state(get_settings())
+    for user in [int(u) for u in corkboard("users", "--limit", "3").stdout.split()]:
+        cached, missing, locale = user_features(state, user)
+        online = state.encoder.encode_users(
+            fill_missing_features(online_features(state.store, user_ids=[user]), state.defaults)
+        )
+        np.testing.assert_allclose(cached, online)
+        assert missing == () and locale is not None
+    unknown = int(state.users.user_ids.max()) + 1
+    _, missing, locale = user_features(state, unknown)
+    assert missing and locale is None
