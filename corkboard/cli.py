@@ -52,7 +52,7 @@ def _users(args: argparse.Namespace) -> int:
 def _page(args: argparse.Namespace) -> int:
     """recommend, related and search: the same JSON as the REST API, through the same pipeline."""
     from models.utility import UtilityWeights
-    from service.pipeline import UnknownPinError, home_feed, related_pins, search, served_weights
+    from service.pipeline import UnknownPinError, home_feed, related_pins, search
     from service.state import NotReadyError, open_serving_state
 
     try:
@@ -61,8 +61,7 @@ def _page(args: argparse.Namespace) -> int:
             raise ValueError("the query is empty")
         state = open_serving_state(get_settings())
         if args.command == "recommend":
-            weights, arm = (weights, None) if weights else served_weights(state, user_id=args.user)
-            page = home_feed(state, user_id=args.user, k=args.k, weights=weights, arm=arm)
+            page = home_feed(state, user_id=args.user, k=args.k, weights=weights)
         elif args.command == "related":
             page = related_pins(state, pin_id=args.pin, k=args.k, weights=weights or UtilityWeights())
         else:

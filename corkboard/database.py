@@ -45,25 +45,48 @@ def database_url(settings: Settings | None = None) -> str:
 def _engine_for(url: str, connect_timeout_s: int) -> Engine:
     from sql.migrate import apply_migrations
 
-    # A dead or silent server must fail a checkout within seconds, not hang it: pre-ping drops
-    # connections that died (so the pool recovers by itself), and connecting or waiting for a
-    # free connection gives up after the timeout.
-    engine = create_engine(
-        url,
-        pool_size=5,
-        max_overflow=5,
-        pool_pre_ping=True,
-        pool_timeout=connect_timeout_s,
-        connect_args={"connect_timeout": connect_timeout_s},
-    )
+    engine = pooled_engine(url, connect_timeout_s=connect_timeout_s)
     apply_migrations(engine)
     return engine
+
+
+def pooled_engine(url: str, *, connect_timeout_s: int, session: dict[str, str] | None = None) -> Engine:
+    """A pool of connections to ``url``; with ``session`` settings, an autocommit pool whose
+    connections start with them (``-c name=value``), so no statement spends a round trip on them.
+
+    A dead or silent server must fail a checkout within seconds, not hang it: pre-ping drops
+    connections that died (so the pool recovers by itself), and connecting or waiting for a free
+    connection gives up after the timeout."""
+    connect_args: dict[str, object] = {"connect_timeout": connect_timeout_s}
+    extra: dict[str, object] = {}
+    if session:
+        connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in session.items())
+        extra["isolation_level"] = "AUTOCOMMIT"  # each statement its own transaction: no BEGIN, no ROLLBACK
+    return create_engine(
+        url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_timeout=connect_timeout_s,
+        connect_args=connect_args, **extra,
+    )
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """The process-wide engine for the configured database, schema migrated (one pool per URL)."""
     settings = settings or get_settings()
     return _engine_for(database_url(settings), settings.database_connect_timeout_s)
+
+
+def request_engine(settings: Settings) -> Engine:
+    """The request path's own pool (see ``pooled_engine``): autocommit, every statement limited to
+    the source timeout, and the HNSW search settings."""
+    from sql.embeddings import search_settings
+
+    get_engine(settings)  # the schema is migrated before anything serves from it
+    session = {"statement_timeout": str(settings.source_timeout_ms), **search_settings(settings.hnsw_ef_search)}
+    return _request_engine_for(database_url(settings), settings.database_connect_timeout_s, tuple(session.items()))
+
+
+@lru_cache(maxsize=4)  # one pool per process and configuration, kept across reloads
+def _request_engine_for(url: str, connect_timeout_s: int, session: tuple[tuple[str, str], ...]) -> Engine:
+    return pooled_engine(url, connect_timeout_s=connect_timeout_s, session=dict(session))
 
 
 def connection_params(settings: Settings | None = None) -> dict[str, object]:

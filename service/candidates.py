@@ -1,13 +1,13 @@
 """Candidate sources: embedding retrieval (pgvector HNSW) from the user's vector, their two-tower
 vector and their PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins.
 
-A source that fails or runs out of time is skipped and reported; the others still answer.
+A page's HNSW searches run as one statement; when it fails or runs out of time, their sources
+are skipped and reported, and the in-memory ones still answer.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,9 +17,7 @@ from sqlalchemy import Connection
 from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from service.state import ServingState
-from sql.embeddings import nearest_pins_each
-
-log = logging.getLogger("corkboard.service")
+from sql.embeddings import VectorSearch, nearest_pins_many
 
 RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
@@ -38,64 +36,49 @@ class Candidates:
     degraded: list[str] = field(default_factory=list)
 
     def add(self, rows: np.ndarray, source: str, exclude: frozenset[int] = frozenset()) -> None:
+        """Record that ``source`` proposed ``rows`` (unknown pins, -1, and ``exclude`` are skipped)."""
         for row in rows.tolist():
             if row >= 0 and row not in exclude:
                 proposed = self.sources.setdefault(row, [])
                 if source not in proposed:
                     proposed.append(source)
 
-    def attempt(self, source: str, conn: Connection, produce: Callable[[], np.ndarray], exclude: frozenset[int]) -> None:
-        """Add what ``produce`` returns; on failure or timeout record ``source`` as degraded."""
-        try:
-            with conn.begin_nested():  # a failed statement rolls back to here, not the whole request
-                rows = produce()
-        except Exception as error:  # noqa: BLE001 - any source failure degrades, never fails, a request
-            log.warning("candidate source %s failed: %s", source, error)
-            self.degraded.append(source)
-            return
-        self.add(rows, source, exclude)
+
+def searched_rows(
+    state: ServingState, conn: Connection, searches: Sequence[tuple[str, VectorSearch]], *, exclude_rows: frozenset[int]
+) -> list[tuple[str, np.ndarray]]:
+    """(source, pin rows) of each named HNSW search, all in one statement, skipping ``exclude_rows``
+    in SQL already so that each search still returns its ``k`` pins."""
+    pin_ids = state.vectors.model.pin_ids
+    found = nearest_pins_many(conn, [search for _, search in searches], exclude=pin_ids[sorted(exclude_rows)].tolist())
+    return [
+        (source, state.vectors.model.pin_rows(np.array([pin for pin, _ in hits], dtype=np.int64)))
+        for (source, _), hits in zip(searches, found, strict=True)
+    ]
 
 
-def nearest_rows(
-    state: ServingState,
-    conn: Connection,
-    vectors: np.ndarray | None,
-    *,
-    version: int,
-    exclude_ids: list[int],
-    k: int = RETRIEVAL_CANDIDATES,
-) -> np.ndarray:
-    """Rows of the ``k`` pins nearest ``vectors`` (one vector, or one per row, all searched in one
-    statement) in the HNSW partition ``version``, filtered in SQL, within the source time budget."""
-    queries = np.empty((0, 0)) if vectors is None else np.atleast_2d(vectors)
-    queries = queries[np.any(queries != 0, axis=1)]
-    if not len(queries):
-        return np.empty(0, dtype=np.int64)
-    found = nearest_pins_each(
-        conn, version=version, queries=queries, k=k, exclude=exclude_ids,
-        ef_search=state.settings.hnsw_ef_search, timeout_ms=state.settings.source_timeout_ms,
-    )
-    return state.vectors.model.pin_rows(np.array([pin for hits in found for pin, _ in hits], dtype=np.int64))
+def user_vector_searches(state: ServingState, user_id: int, vector: np.ndarray | None) -> list[tuple[str, VectorSearch]]:
+    """The user's own vectors' searches: their engagement vector ("embedding") and their stored
+    two-tower vector ("two_tower"), each when they have one."""
+    searches = []
+    if vector is not None:
+        searches.append(("embedding", VectorSearch(state.embedding_version, vector, RETRIEVAL_CANDIDATES)))
+    two_tower = None if state.two_tower is None else state.two_tower.vector(user_id)
+    if two_tower is not None and two_tower.any():
+        searches.append(("two_tower", VectorSearch(state.two_tower.version, two_tower, RETRIEVAL_CANDIDATES)))
+    return searches
 
 
-def two_tower_rows(state: ServingState, conn: Connection, *, user_id: int, exclude_ids: list[int]) -> np.ndarray:
-    """Nearest pins of the user's stored two-tower vector in the two-tower HNSW partition; none
-    when there is no two-tower version or the user has no vector in it."""
-    if state.two_tower is None:
-        return np.empty(0, dtype=np.int64)
-    vector = state.two_tower.vector(user_id)
-    return nearest_rows(state, conn, vector, version=state.two_tower.version, exclude_ids=exclude_ids)
-
-
-def pinnersage_rows(state: ServingState, conn: Connection, engagements: pd.DataFrame, *, exclude_ids: list[int]) -> np.ndarray:
-    """Nearest pins of each of the user's most important interest medoids (PinnerSage)."""
+def pinnersage_searches(state: ServingState, engagements: pd.DataFrame) -> list[tuple[str, VectorSearch]]:
+    """One search per most important interest medoid of the user (PinnerSage)."""
     vectors = state.vectors.model.pin_vectors_for(engagements["pin_id"].to_numpy(dtype=np.int64))
     ages = ((engagements["ts"].max() - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()
     medoids = pinnersage_medoids(vectors, ages)
-    return nearest_rows(
-        state, conn, vectors[medoids.rows[:MEDOIDS]], version=state.embedding_version,
-        exclude_ids=exclude_ids, k=MEDOID_CANDIDATES,
-    )
+    return [
+        ("pinnersage", VectorSearch(state.embedding_version, vectors[row], MEDOID_CANDIDATES))
+        for row in medoids.rows[:MEDOIDS]
+        if vectors[row].any()
+    ]
 
 
 def co_engagement_rows(state: ServingState, seed_rows: np.ndarray) -> np.ndarray:

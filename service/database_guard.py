@@ -22,8 +22,6 @@ from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from sql.embeddings import limit_statement_time
-
 T = TypeVar("T")
 PAUSE_SECONDS = 1.0
 
@@ -33,18 +31,17 @@ class DatabaseUnavailable(RuntimeError):
 
 
 class DatabaseGuard:
-    """Runs database steps of requests under a statement timeout and a client-side deadline."""
+    """Runs database steps of requests under a client-side deadline, on an engine whose
+    connections carry the statement timeout (``corkboard.database.request_engine``)."""
 
-    def __init__(self, engine: Engine, *, statement_timeout_ms: int, deadline_ms: int) -> None:
+    def __init__(self, engine: Engine, *, deadline_ms: int) -> None:
         self.engine = engine
-        self.statement_timeout_ms = statement_timeout_ms
         self.deadline_ms = deadline_ms
         self._lock = threading.Lock()
         self._outage: tuple[float, str] | None = None  # (monotonic time, reason) of the last failure
 
     def read(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)`` in a transaction whose statements stop after the statement timeout;
-        raises DatabaseUnavailable when it fails, when no answer comes within the deadline, or
+        """``work(conn)``, whose statements stop after the engine's statement timeout; raises DatabaseUnavailable when it fails, when no answer comes within the deadline, or
         during the pause after an outage. Errors that are not the database's propagate."""
         return self.submit(work).result()
 
@@ -69,7 +66,6 @@ class DatabaseGuard:
 
     def _run(self, work: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
-            limit_statement_time(conn, milliseconds=self.statement_timeout_ms)
             result = work(conn)
         with self._lock:
             self._outage = None

@@ -7,13 +7,14 @@ features give context; scoring, blending and page assembly are shared.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from features.store import fill_missing_features, online_features
 from models.interests import LATEST_ENGAGEMENTS, interest_vectors
@@ -22,21 +23,21 @@ from models.utility import UtilityWeights
 from service.candidates import (
     Candidates,
     co_engagement_rows,
-    nearest_rows,
-    pinnersage_rows,
+    pinnersage_searches,
     pixie_rows,
     popular_rows,
-    two_tower_rows,
+    searched_rows,
+    user_vector_searches,
 )
-from service.database_guard import DatabaseUnavailable, PendingRead
+from service.database_guard import DatabaseUnavailable, PendingRead, describe
 from service.experiments import weights_for
 from service.page import assemble_page
 from service.schemas import FeatureDefaultsPublic, PagePublic, RecommendedPin
 from service.scoring import ScoredCandidates, score
 from service.stages import note_page, stage
 from service.state import ServingState, missing_views
-from sql.embeddings import pin_vector
-from sql.events import excluded_pins, recent_engagements
+from sql.embeddings import VectorSearch, pin_vector
+from sql.events import user_history
 from sql.utility_weights import default_weights, list_arms
 
 # A related-pins page ranks few, close candidates: the ranker knows engagement, not closeness
@@ -48,7 +49,8 @@ MIN_SEARCH_CANDIDATES = 30
 QUERY_CONTEXT_PINS = 20  # the query's best text matches stand for it in the engagement space
 
 log = logging.getLogger("corkboard.service")
-DatabaseSource = Callable[[Connection], np.ndarray]
+NamedSearches = list[tuple[str, VectorSearch]]
+SearchPlan = Callable[[Connection], NamedSearches]  # a page's HNSW searches, planned on the database thread
 
 
 class UnknownPinError(LookupError):
@@ -68,6 +70,7 @@ class UserContext:
     interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
     feature_defaults: tuple[str, ...] = ()  # the user's feature views missing online, served as defaults
     degraded: tuple[str, ...] = ()  # "user_history" when the database could not give it
+    weights: tuple[UtilityWeights, str | None] | None = None  # the stored weights of the user's arm, when read
 
     @property
     def is_cold(self) -> bool:
@@ -77,20 +80,21 @@ class UserContext:
 NOBODY = pd.DataFrame({"pin_id": pd.Series(dtype=np.int64), "action": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[ns, UTC]")})
 
 
-def user_context(state: ServingState, user_id: int | None) -> UserContext:
-    """Features, locale, vector, recent engagements and exclusions of ``user_id``.
+def user_context(state: ServingState, user_id: int | None, *, with_weights: bool = False) -> UserContext:
+    """Features, locale, vector, recent engagements and exclusions of ``user_id``, and with
+    ``with_weights`` the stored utility weights of their experiment arm.
 
     Features and locale come from the user table cached at load (the online store, read per
     request, for a user who arrived since); the vector from the serving embedding; the latest
-    engagements and exclusions from the database. When the database cannot answer in time, the
-    user is served as one without history, with "user_history" degraded."""
+    engagements, exclusions and weights from the database, in one step. When the database cannot
+    answer in time, the user is served as one without history, with "user_history" degraded."""
     with stage("feature_join"):
         features, missing, locale = user_features(state, user_id)
     if user_id is None:
         return UserContext(None, None, None, features, NOBODY, frozenset(), _interest(state, NOBODY))
     try:
         with stage("user_context"):
-            engagements, excluded = state.database.read(partial(_stored_history, state, user_id))
+            engagements, excluded, weights = state.database.read(partial(_stored_user_data, state, user_id, with_weights))
     except DatabaseUnavailable as error:
         log.warning("user history of %s unavailable: %s", user_id, error)
         return UserContext(
@@ -101,7 +105,7 @@ def user_context(state: ServingState, user_id: int | None) -> UserContext:
     excluded_rows = frozenset(rows[rows >= 0].tolist())
     return UserContext(
         user_id, locale, vector if vector.any() else None, features, engagements, excluded_rows,
-        _interest(state, engagements), missing,
+        _interest(state, engagements), missing, weights=weights,
     )
 
 
@@ -120,12 +124,14 @@ def user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray,
     return features, missing, _profile_locale(online)
 
 
-def _stored_history(state: ServingState, user_id: int, conn: Connection) -> tuple[pd.DataFrame, list[int]]:
-    """The user's latest engagements and the pins to exclude for them, from the database."""
-    return (
-        recent_engagements(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS),
-        excluded_pins(conn, user_id=user_id, seen_days=state.settings.seen_days),
-    )
+def _stored_user_data(
+    state: ServingState, user_id: int, with_weights: bool, conn: Connection
+) -> tuple[pd.DataFrame, list[int], tuple[UtilityWeights, str | None] | None]:
+    """The user's latest engagements, the pins to exclude for them and (when asked) their arm's
+    utility weights, from the database."""
+    engagements, excluded = user_history(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS, seen_days=state.settings.seen_days)
+    weights = weights_for(user_id, default=default_weights(conn), arms=list_arms(conn)) if with_weights else None
+    return engagements, excluded, weights
 
 
 def _profile_locale(online: pd.DataFrame) -> tuple[str, str] | None:
@@ -140,43 +146,33 @@ def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
     return interest_vectors(np.zeros(len(codes), dtype=np.int64), codes, 1, len(state.pins.categories))[0]
 
 
-def served_weights(state: ServingState, *, user_id: int) -> tuple[UtilityWeights, str | None]:
-    """The stored default weights, or those of the user's experiment arm, and the arm's name;
-    raises DatabaseUnavailable."""
-    return _submit_weights(state, user_id).result()
-
-
-def _submit_weights(state: ServingState, user_id: int) -> PendingRead[tuple[UtilityWeights, str | None]]:
-    return state.database.submit(lambda conn: weights_for(user_id, default=default_weights(conn), arms=list_arms(conn)))
-
-
-def _database_candidates(state: ServingState, sources: dict[str, DatabaseSource], exclude: frozenset[int]) -> Candidates:
-    """Candidates of the database-backed ``sources``; see ``_submit_sources``."""
-    return _collected(_submit_sources(state, sources, exclude), sources)
-
-
-def _submit_sources(
-    state: ServingState, sources: dict[str, DatabaseSource], exclude: frozenset[int]
+def _submit_searches(
+    state: ServingState, names: Sequence[str], plan: SearchPlan, exclude: frozenset[int]
 ) -> PendingRead[Candidates]:
-    """Start the database-backed ``sources`` on one connection, each in its own savepoint, within
-    the database deadline; the request collects them with ``_collected``."""
+    """Start a page's HNSW searches (sources ``names``) in one statement, within the database
+    deadline; the request collects them with ``_collected``. When the statement fails or runs out
+    of time, every one of ``names`` is degraded."""
 
     def run(conn: Connection) -> Candidates:
-        found = Candidates()  # filled on the guard's thread, handed over only when in time
-        for name, produce in sources.items():
-            found.attempt(name, conn, partial(produce, conn), exclude)
+        found = Candidates()  # filled on the database thread, handed over only when in time
+        try:
+            for source, rows in searched_rows(state, conn, plan(conn), exclude_rows=exclude):
+                found.add(rows, source, exclude)
+        except SQLAlchemyError as error:
+            log.warning("candidate sources %s failed: %s", ", ".join(names), describe(error))
+            found.degraded.extend(names)
         return found
 
     return state.database.submit(run)
 
 
-def _collected(pending: PendingRead[Candidates], sources: dict[str, DatabaseSource]) -> Candidates:
-    """The started sources' candidates; every source is degraded when the database is unavailable."""
+def _collected(pending: PendingRead[Candidates], names: Sequence[str]) -> Candidates:
+    """The started searches' candidates; every source is degraded when the database is unavailable."""
     try:
         return pending.result()
     except DatabaseUnavailable as error:
-        log.warning("database sources %s unavailable: %s", ", ".join(sources), error)
-        return Candidates(degraded=list(sources))
+        log.warning("database sources %s unavailable: %s", ", ".join(names), error)
+        return Candidates(degraded=list(names))
 
 
 def _feature_defaults(state: ServingState, user: UserContext, items: list[RecommendedPin]) -> FeatureDefaultsPublic:
@@ -200,23 +196,16 @@ def _home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates
     fallback = None
     if not user.is_cold:
         seeds = state.vectors.model.pin_rows(user.engagements["pin_id"].to_numpy(dtype=np.int64))
-        excluded_ids = state.vectors.model.pin_ids[sorted(user.excluded_rows)].tolist()
-        sources: dict[str, DatabaseSource] = {}
-        if user.vector is not None:
-            sources["embedding"] = lambda conn: nearest_rows(
-                state, conn, user.vector, version=state.embedding_version, exclude_ids=excluded_ids
-            )
-        if state.two_tower_version is not None:
-            sources["two_tower"] = lambda conn: two_tower_rows(
-                state, conn, user_id=user.user_id, exclude_ids=excluded_ids
-            )
-        sources["pinnersage"] = lambda conn: pinnersage_rows(state, conn, user.engagements, exclude_ids=excluded_ids)
+        searches = user_vector_searches(state, user.user_id, user.vector)
+        names = [*(name for name, _ in searches), "pinnersage"]
         # The HNSW searches run in Postgres while this thread walks Pixie (numba, GIL released).
-        pending = _submit_sources(state, sources, user.excluded_rows)
+        pending = _submit_searches(
+            state, names, lambda _: [*searches, *pinnersage_searches(state, user.engagements)], user.excluded_rows
+        )
         with stage("pixie"):
             walked = pixie_rows(state, user.engagements)
         with stage("retrieval"):
-            candidates = _collected(pending, sources)
+            candidates = _collected(pending, names)
             candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
         candidates.add(walked, "pixie", user.excluded_rows)
     if user.is_cold:
@@ -256,22 +245,16 @@ def _noted(candidates: Candidates, page: PagePublic) -> PagePublic:
     return page
 
 
-def home_feed(
-    state: ServingState, *, user_id: int, k: int, weights: UtilityWeights | None = None, arm: str | None = None
-) -> PagePublic:
+def home_feed(state: ServingState, *, user_id: int, k: int, weights: UtilityWeights | None = None) -> PagePublic:
     """The user's home feed; a user without history gets their locale's popular pins, flagged.
 
     Without ``weights``, the stored ones of the user's experiment arm; the code's defaults,
     with "utility_weights" degraded, when the database cannot give them."""
-    weights_degraded: list[str] = []
-    stored_weights = None if weights is not None else _submit_weights(state, user_id)  # read beside the history
-    user = user_context(state, user_id)
-    if stored_weights is not None:
-        try:
-            weights, arm = stored_weights.result()
-        except DatabaseUnavailable as error:
-            log.warning("stored utility weights unavailable: %s", error)
-            weights, arm, weights_degraded = UtilityWeights(), None, ["utility_weights"]
+    user = user_context(state, user_id, with_weights=weights is None)
+    arm, weights_degraded = None, []
+    if weights is None:
+        weights, arm = user.weights or (UtilityWeights(), None)
+        weights_degraded = [] if user.weights else ["utility_weights"]
     candidates, fallback = _home_candidates(state, user)
     items = _page(state, candidates, user, k=k, weights=weights)
     return _noted(candidates, PagePublic(
@@ -292,17 +275,16 @@ def related_pins(
         raise UnknownPinError(f"pin {pin_id} is not in the catalogue")
     user = user_context(state, user_id)
     exclude = user.excluded_rows | {row}
-    sources: dict[str, DatabaseSource] = {
-        "related": lambda conn: nearest_rows(
-            state, conn, state.vectors.model.pin_vectors[row], version=state.embedding_version,
-            exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
-        ),
-        "text": lambda conn: nearest_rows(
-            state, conn, pin_vector(conn, version=state.text.version, pin_id=pin_id),
-            version=state.text.version, exclude_ids=[pin_id], k=RELATED_PER_SOURCE,
-        ),
-    }
-    candidates = _database_candidates(state, sources, exclude)
+    subject = state.vectors.model.pin_vectors[row]
+
+    def plan(conn: Connection) -> NamedSearches:
+        searches = [("related", VectorSearch(state.embedding_version, subject, RELATED_PER_SOURCE))] if subject.any() else []
+        text_vector = pin_vector(conn, version=state.text.version, pin_id=pin_id)
+        if text_vector is not None and text_vector.any():
+            searches.append(("text", VectorSearch(state.text.version, text_vector, RELATED_PER_SOURCE)))
+        return searches
+
+    candidates = _collected(_submit_searches(state, ["related", "text"], plan, exclude), ["related", "text"])
     candidates.add(co_engagement_rows(state, np.array([row])), "co_engagement", exclude)
     seed = pd.DataFrame({"pin_id": [pin_id], "action": ["save"], "ts": [pd.Timestamp.now(tz="UTC")]})
     candidates.add(pixie_rows(state, seed, k=RELATED_PER_SOURCE), "pixie", exclude)
@@ -310,7 +292,7 @@ def related_pins(
     if not candidates.sources:
         fallback = "no_candidates"
         candidates.add(popular_rows(state, user.locale), "popular", exclude)
-    items = _page(state, candidates, user, k=k, weights=weights, context_vector=state.vectors.model.pin_vectors[row])
+    items = _page(state, candidates, user, k=k, weights=weights, context_vector=subject)
     return _noted(candidates, PagePublic(
         surface="related", user_id=user_id, pin_id=pin_id, items=items, fallback=fallback,
         degraded_sources=[*user.degraded, *candidates.degraded], feature_defaults=_feature_defaults(state, user, items),
@@ -325,10 +307,8 @@ def search(
     user = user_context(state, user_id)
     vector = embed_texts(state.text.model, [query])[0]
     search_depth = max(SEARCH_CANDIDATES_PER_SLOT * k, MIN_SEARCH_CANDIDATES)
-    sources: dict[str, DatabaseSource] = {
-        "text": lambda conn: nearest_rows(state, conn, vector, version=state.text.version, exclude_ids=[], k=search_depth)
-    }
-    candidates = _database_candidates(state, sources, frozenset())
+    searches = [("text", VectorSearch(state.text.version, vector, search_depth))] if vector.any() else []
+    candidates = _collected(_submit_searches(state, ["text"], lambda _: searches, frozenset()), ["text"])
     fallback = None
     if not candidates.sources:
         fallback = "no_candidates"

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import State
 
-from corkboard.database import get_engine
+from corkboard.database import get_engine, request_engine
 from corkboard.settings import Settings
 from features.store import feature_defaults, feature_store, fill_missing_features, online_features
 from models.checkpoint import CheckpointError
@@ -144,8 +144,9 @@ class ServingState:
         return versions
 
 
-def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) -> ServingState:
-    """Load the serving versions and cache every pin's features.
+def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard) -> ServingState:
+    """Load the serving versions and cache every pin's features; requests will reach the database
+    through ``database``.
 
     Raises NotReadyError when nothing is materialized yet, ModelFileError when a model file is
     corrupt or does not fit the others."""
@@ -182,8 +183,7 @@ def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings) 
     return ServingState(
         engine, store, embedding.version, ranking.version, vectors, ranker, encoder, pins, user_table,
         TextIndex(text.version, text_tower), GraphHandle(graph_folder), popular, defaults, settings,
-        DatabaseGuard(engine, statement_timeout_ms=settings.source_timeout_ms, deadline_ms=settings.database_deadline_ms),
-        two_tower=two_tower_users,
+        database, two_tower=two_tower_users,
     )
 
 
@@ -269,7 +269,8 @@ LOAD_ERRORS = (NotReadyError, ModelFileError, DatabaseUnavailable, SQLAlchemyErr
 def open_serving_state(settings: Settings) -> ServingState:
     """Connect to the database and feature store of ``settings`` and load the serving models;
     raises one of LOAD_ERRORS when that is not possible now."""
-    return load_serving_state(get_engine(settings), feature_store(settings), settings)
+    guard = DatabaseGuard(request_engine(settings), deadline_ms=settings.database_deadline_ms)
+    return load_serving_state(get_engine(settings), feature_store(settings), settings, guard)
 
 
 _swap = threading.Lock()  # one load at a time, so the newest request to reload wins last

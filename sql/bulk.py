@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
@@ -17,13 +18,33 @@ def copy_into(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    _with_iso_timestamps(frame).to_csv(buffer, index=False, header=False, na_rep="\\N")
     statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
         pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, frame.columns))
     )
     with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(buffer.getvalue())
     return len(frame)
+
+
+def _with_iso_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its datetime columns as ISO-8601 text, formatted by numpy in one pass.
+
+    pandas formats timezone-aware columns one ``strftime`` call per row (about 5 s per million
+    rows); numpy does the same in C. Aware columns are written in UTC with a ``Z``, naive ones
+    without an offset, as before.
+    """
+    columns = [name for name, dtype in frame.dtypes.items() if pd.api.types.is_datetime64_any_dtype(dtype)]
+    if not columns:
+        return frame
+    formatted = frame.copy(deep=False)
+    for name in columns:
+        values = frame[name]
+        aware = isinstance(values.dtype, pd.DatetimeTZDtype)
+        naive = values.dt.tz_convert(None) if aware else values
+        text = np.datetime_as_string(naive.to_numpy(), unit="us", timezone="UTC" if aware else "naive")
+        formatted[name] = pd.Series(text, index=frame.index).where(values.notna(), None)
+    return formatted
 
 
 def copy_out(conn: Connection, query: pgsql.Composable, params: dict | None = None) -> pd.DataFrame:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -63,11 +65,6 @@ def load_user_vectors(conn: Connection, *, version: int, user_ids: np.ndarray, v
     return copy_into(conn, "user_embeddings", _vector_frame("user_id", user_ids, vectors, version))
 
 
-def limit_statement_time(conn: Connection, *, milliseconds: int) -> None:
-    """Cancel any statement of the current transaction that runs longer than ``milliseconds``."""
-    conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(milliseconds)})
-
-
 def _stored_vector(conn: Connection, statement: str, params: dict[str, int]) -> np.ndarray | None:
     row = conn.execute(text(statement).columns(embedding=Vector(EMBEDDING_DIM)), params).first()
     return None if row is None else np.asarray(row.embedding, dtype=np.float32)
@@ -95,48 +92,57 @@ def all_user_vectors(conn: Connection, *, version: int) -> tuple[np.ndarray, np.
 
 def pin_vector(conn: Connection, *, version: int, pin_id: int) -> np.ndarray | None:
     """The pin's vector in ``version``, or None."""
-    return _stored_vector(
-        conn, "SELECT embedding FROM pin_embeddings WHERE version = :v AND pin_id = :id", {"v": version, "id": pin_id}
-    )
+    return _stored_vector(conn, f"SELECT embedding FROM {partition_name(version)} WHERE pin_id = :id", {"id": pin_id})
+
+
+@dataclass(frozen=True)
+class VectorSearch:
+    """One nearest-pin query: the ``k`` pins nearest ``vector`` among the pin vectors of ``version``."""
+
+    version: int
+    vector: np.ndarray
+    k: int
+
+
+def search_settings(ef_search: int) -> dict[str, str]:
+    """The settings HNSW searches run under: the candidate list size, and iterative scans that
+    keep results coming when the exclusion filter removes many of the first ones."""
+    return {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": "relaxed_order"}
 
 
 def nearest_pins(
     conn: Connection, *, version: int, query: np.ndarray, k: int, exclude: list[int], ef_search: int
 ) -> list[tuple[int, float]]:
-    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``."""
-    return nearest_pins_each(conn, version=version, queries=query[None, :], k=k, exclude=exclude, ef_search=ef_search)[0]
+    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``, with
+    the search settings local to the caller's transaction."""
+    for name, value in search_settings(ef_search).items():
+        conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+    return nearest_pins_many(conn, [VectorSearch(version, query, k)], exclude=exclude)[0]
 
 
-def nearest_pins_each(
-    conn: Connection,
-    *,
-    version: int,
-    queries: np.ndarray,
-    k: int,
-    exclude: list[int],
-    ef_search: int,
-    timeout_ms: int | None = None,
+def nearest_pins_many(
+    conn: Connection, searches: Sequence[VectorSearch], *, exclude: Sequence[int]
 ) -> list[list[tuple[int, float]]]:
-    """``nearest_pins`` of each row of ``queries``, in one statement (one round trip for all).
+    """(pin_id, cosine distance) of each search's nearest pins, nearest first, skipping
+    ``exclude``: one statement, so one round trip for all of them.
 
-    Settings are transaction-local and set in one round trip before it, with the statement
-    timeout when ``timeout_ms`` is given; iterative scans keep ``k`` results coming when the
-    filter removes many of the first ones.
-    """
-    settings = "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-    if timeout_ms is not None:
-        settings += ", set_config('statement_timeout', :ms, true)"
-    conn.execute(text(settings), {"ef": str(ef_search), "ms": str(timeout_ms)})
-    # Each query runs its own HNSW index scan inside the lateral join. Naming the version's
-    # partition (an integer, never user input) saves the planner ~2 ms of partition pruning.
-    statement = text(
-        "SELECT q.ord, p.pin_id, p.distance FROM unnest(CAST(:queries AS vector[])) WITH ORDINALITY AS q(vec, ord) "
-        f"CROSS JOIN LATERAL (SELECT pin_id, embedding <=> q.vec AS distance FROM {partition_name(version)} "
-        "WHERE NOT (pin_id = ANY(:exclude)) ORDER BY embedding <=> q.vec LIMIT :k) p "
-        "ORDER BY q.ord, p.distance"
-    )
-    literals = ["[" + ",".join(map(repr, row)) + "]" for row in np.asarray(queries, dtype=np.float32).tolist()]
-    found: list[list[tuple[int, float]]] = [[] for _ in literals]
-    for ordinal, pin_id, distance in conn.execute(statement, {"queries": literals, "k": k, "exclude": exclude}):
-        found[ordinal - 1].append((int(pin_id), float(distance)))
+    Each search is its own HNSW index scan on its version's partition (naming the partition, an
+    integer never user input, saves the planner ~2 ms of partition pruning). It runs under the
+    connection's search settings (``search_settings``)."""
+    if not searches:
+        return []
+    arms = [
+        f"(SELECT {number} AS search, pin_id, embedding <=> CAST(:q{number} AS vector) AS distance "
+        f"FROM {partition_name(search.version)} WHERE NOT (pin_id = ANY(:exclude)) "
+        f"ORDER BY embedding <=> CAST(:q{number} AS vector) LIMIT :k{number})"
+        for number, search in enumerate(searches)
+    ]
+    params: dict[str, object] = {"exclude": list(exclude)}
+    for number, search in enumerate(searches):
+        params[f"q{number}"] = "[" + ",".join(map(repr, np.asarray(search.vector, dtype=np.float32).tolist())) + "]"
+        params[f"k{number}"] = search.k
+    statement = text("SELECT * FROM (" + " UNION ALL ".join(arms) + ") AS found ORDER BY search, distance")
+    found: list[list[tuple[int, float]]] = [[] for _ in searches]
+    for number, pin_id, distance in conn.execute(statement, params):
+        found[number].append((int(pin_id), float(distance)))
     return found

@@ -98,29 +98,27 @@ def popular_by_locale(conn: Connection, *, limit: int) -> pd.DataFrame:
     return copy_out(conn, query, {"limit": limit})
 
 
-def recent_engagements(conn: Connection, *, user_id: int, limit: int) -> pd.DataFrame:
-    """pin_id, action, ts of the user's latest clicks, saves and long clicks, newest first."""
+def user_history(conn: Connection, *, user_id: int, limit: int, seen_days: int) -> tuple[pd.DataFrame, list[int]]:
+    """The user's latest ``limit`` clicks, saves and long clicks (pin_id, action, ts, newest
+    first), and the pins never to show them again (hidden or saved) or not again so soon (seen
+    in the last ``seen_days`` days of their own activity, so an old log still filters sensibly).
+
+    One statement over the user's events, read once."""
     rows = conn.execute(
         text(
-            "SELECT pin_id, action, ts FROM events WHERE user_id = :u AND action IN ('click', 'save', 'long_click') "
-            "ORDER BY ts DESC LIMIT :limit"
+            "WITH mine AS MATERIALIZED (SELECT pin_id, action, ts FROM events WHERE user_id = :u) "
+            "(SELECT true AS engaged, pin_id, action, ts FROM mine WHERE action IN ('click', 'save', 'long_click') "
+            " ORDER BY ts DESC LIMIT :limit) "
+            "UNION ALL "
+            "(SELECT DISTINCT false, pin_id, NULL::text, NULL::timestamptz FROM mine WHERE pin_id IS NOT NULL AND ("
+            " action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => :days))) "
+            "ORDER BY engaged DESC, ts DESC"
         ),
-        {"u": user_id, "limit": limit},
-    )
-    return pd.DataFrame(rows.all(), columns=["pin_id", "action", "ts"])
-
-
-def excluded_pins(conn: Connection, *, user_id: int, seen_days: int) -> list[int]:
-    """Pins never to show the user again (hidden or saved) or not again so soon (seen in the last
-    ``seen_days`` days of the user's own activity, so an old log still filters sensibly)."""
-    rows = conn.execute(
-        text(
-            "SELECT DISTINCT pin_id FROM events WHERE user_id = :u AND pin_id IS NOT NULL AND ("
-            "action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM events WHERE user_id = :u) - make_interval(days => :days))"
-        ),
-        {"u": user_id, "days": seen_days},
-    )
-    return list(rows.scalars())
+        {"u": user_id, "limit": limit, "days": seen_days},
+    ).all()
+    engaged = [row[1:] for row in rows if row.engaged]
+    excluded = [row.pin_id for row in rows if not row.engaged]
+    return pd.DataFrame(engaged, columns=["pin_id", "action", "ts"]), excluded
 
 
 def search_engagements(conn: Connection) -> pd.DataFrame:

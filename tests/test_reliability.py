@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from corkboard.database import get_engine
+from corkboard.database import get_engine, pooled_engine
 from corkboard.settings import get_settings
 from features.store import feature_store
 from models.utility import UtilityWeights
@@ -177,11 +177,8 @@ def silent_database() -> Iterator[str]:
 
 def test_a_silent_database_costs_a_request_one_deadline_then_none(client, user_id, pin_id, silent_database):
     serving: ServingState = client.app.state.serving
-    engine = create_engine(silent_database, connect_args={"connect_timeout": 2}, pool_pre_ping=True)
-    silent = dataclasses.replace(
-        serving,
-        database=DatabaseGuard(engine, statement_timeout_ms=150, deadline_ms=300),
-    )
+    engine = pooled_engine(silent_database, connect_timeout_s=2, session={"statement_timeout": "150"})
+    silent = dataclasses.replace(serving, database=DatabaseGuard(engine, deadline_ms=300))
     with ThreadPoolExecutor(1) as pool:  # a hang fails the test instead of blocking it
         first = pool.submit(home_feed, silent, user_id=user_id, k=10).result(timeout=LIVENESS_SECONDS)
         related = pool.submit(related_pins, silent, pin_id=pin_id, k=10, weights=UtilityWeights()).result(
@@ -232,7 +229,7 @@ def test_missing_online_features_are_served_as_defaults_and_flagged(client, user
     drop_online_rows(copy.feature_dir, view="user_engagement", keys=[user_id], key_name="user_id")
     drop_online_rows(copy.feature_dir, view="pin_engagement", keys=dropped_pins, key_name="pin_id")
 
-    damaged = load_serving_state(serving.engine, feature_store(copy), settings)
+    damaged = load_serving_state(serving.engine, feature_store(copy), settings, serving.database)
     rows = damaged.vectors.model.pin_rows(np.array(dropped_pins))
     assert damaged.pins.default_features[rows].all() and not serving.pins.default_features[rows].any()
     for page in (

@@ -1,0 +1,89 @@
+"""The request path's statements: a user's history in one read, several HNSW searches in one,
+and the request pool's per-connection settings."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from corkboard.database import get_engine, request_engine
+from corkboard.settings import get_settings
+from sql.embeddings import EMBEDDING_DIM, VectorSearch, load_pin_partition, nearest_pins_many
+from sql.events import user_history
+
+USER = 9_000_001  # far from any generated user; every row below is rolled back
+NOW = datetime.datetime(2026, 10, 31, 12, tzinfo=datetime.UTC)
+
+
+def add_events(conn, rows: list[tuple[int | None, str, float]]) -> None:
+    """Events of USER: (pin_id, action, days before NOW)."""
+    for number, (pin_id, action, days_ago) in enumerate(rows):
+        conn.execute(
+            text("INSERT INTO events (event_id, user_id, pin_id, action, surface, ts) VALUES (:e, :u, :p, :a, 'homefeed', :ts)"),
+            {"e": -1_000 - number, "u": USER, "p": pin_id, "a": action, "ts": NOW - datetime.timedelta(days=days_ago)},
+        )
+
+
+def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(session_data_dir):
+    with get_engine().connect() as conn:
+        add_events(conn, [
+            (1, "click", 0.1), (2, "save", 0.2), (3, "impression", 0.3), (4, "long_click", 1.0),
+            (5, "hide", 30.0), (6, "impression", 6.0), (7, "impression", 8.0), (8, "click", 9.0),
+            (None, "search", 0.05),
+        ])
+        engagements, excluded = user_history(conn, user_id=USER, limit=3, seen_days=7)
+        everything, _ = user_history(conn, user_id=USER, limit=10, seen_days=7)
+        conn.rollback()
+    assert engagements["pin_id"].tolist() == [1, 2, 4]  # newest first, engagements only, at most `limit`
+    assert engagements["action"].tolist() == ["click", "save", "long_click"]
+    assert engagements["ts"].iloc[0] == NOW - datetime.timedelta(days=0.1)  # an aware timestamp, the same instant
+    assert everything["pin_id"].tolist() == [1, 2, 4, 8]
+    # Hidden and saved pins whatever their age; anything seen within 7 days of the user's latest event.
+    assert sorted(excluded) == [1, 2, 3, 4, 5, 6]
+
+
+def test_user_history_of_a_user_without_events_is_empty(session_data_dir):
+    with get_engine().connect() as conn:
+        engagements, excluded = user_history(conn, user_id=USER, limit=5, seen_days=7)
+    assert engagements.empty and list(engagements.columns) == ["pin_id", "action", "ts"] and excluded == []
+
+
+def test_searches_of_several_versions_run_in_one_statement_nearest_first(session_data_dir):
+    rng = np.random.default_rng(0)
+    pin_ids = np.arange(1, 301, dtype=np.int64)
+    first, second = (rng.normal(size=(len(pin_ids), EMBEDDING_DIM)).astype(np.float32) for _ in range(2))
+    queries = rng.normal(size=(3, EMBEDDING_DIM)).astype(np.float32)
+    with get_engine().connect() as conn:
+        for version, vectors in ((900_001, first), (900_002, second)):
+            load_pin_partition(conn, version=version, pin_ids=pin_ids, vectors=vectors)
+        conn.execute(text("SELECT set_config('hnsw.ef_search', '400', true)"))  # exact on 300 pins
+        searches = [VectorSearch(900_001, queries[0], 5), VectorSearch(900_002, queries[1], 7), VectorSearch(900_001, queries[2], 3)]
+        found = nearest_pins_many(conn, searches, exclude=[int(pin_ids[0]), int(pin_ids[1])])
+        assert nearest_pins_many(conn, [], exclude=[]) == []
+        conn.rollback()
+
+    def exact(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+        cosine = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+        order = [row for row in np.argsort(-cosine) if row >= 2]  # the two excluded pins
+        return pin_ids[order[:k]].tolist()
+
+    assert [len(hits) for hits in found] == [5, 7, 3]
+    assert [pin for pin, _ in found[0]] == exact(first, queries[0], 5)
+    assert [pin for pin, _ in found[1]] == exact(second, queries[1], 7)
+    assert [pin for pin, _ in found[2]] == exact(first, queries[2], 3)
+    assert all(np.all(np.diff([distance for _, distance in hits]) >= 0) for hits in found)
+
+
+def test_request_pool_connections_carry_the_timeout_and_search_settings(session_data_dir):
+    settings = get_settings().model_copy(update={"source_timeout_ms": 50, "hnsw_ef_search": 123})
+    with request_engine(settings).connect() as conn:
+        conn.execute(text("SELECT '[1,2,3]'::vector"))  # pgvector loaded: its own settings take over
+        assert conn.execute(text("SHOW hnsw.ef_search")).scalar_one() == "123"
+        assert conn.execute(text("SHOW hnsw.iterative_scan")).scalar_one() == "relaxed_order"
+        with pytest.raises(OperationalError, match="statement timeout"):
+            conn.execute(text("SELECT pg_sleep(1)"))
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1  # autocommit: nothing left to roll back
