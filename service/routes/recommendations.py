@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from models.utility import UtilityWeights
@@ -30,21 +30,27 @@ def parse_weights(text: str | None) -> UtilityWeights:
         raise RequestValidationError([problem]) from error
 
 
+def page_response(page: PagePublic) -> Response:
+    """``page`` as JSON, serialized once by pydantic; returned as a model, FastAPI would first
+    validate it again and then encode it in two more passes."""
+    return Response(page.model_dump_json(), media_type="application/json")
+
+
 @router.get("/users/{user_id}/recommendations", response_model=PagePublic)
-def user_recommendations(state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None) -> PagePublic:
+def user_recommendations(state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None) -> Response:
     """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended.
 
     Without ``weights`` the stored defaults apply, or those of the user's experiment arm."""
-    return home_feed(state, user_id=user_id, k=k, weights=None if weights is None else parse_weights(weights))
+    return page_response(home_feed(state, user_id=user_id, k=k, weights=None if weights is None else parse_weights(weights)))
 
 
 @router.get("/pins/{pin_id}/related", response_model=PagePublic, responses={404: {"description": "Unknown pin"}})
 def pin_related(
     state: ServingStateDep, pin_id: IdPath, k: PageSize = 10, weights: WeightsText = None, user_id: OptionalUser = None
-) -> PagePublic:
+) -> Response:
     """Pins related to a pin: nearest vectors, co-engaged pins and Pixie walks from it."""
     try:
-        return related_pins(state, pin_id=pin_id, k=k, weights=parse_weights(weights), user_id=user_id)
+        return page_response(related_pins(state, pin_id=pin_id, k=k, weights=parse_weights(weights), user_id=user_id))
     except UnknownPinError as error:
         raise HTTPException(status_code=404, detail=str(error)) from error
 
@@ -63,6 +69,6 @@ def search_pins(
     k: PageSize = 10,
     weights: WeightsText = None,
     user_id: OptionalUser = None,
-) -> PagePublic:
+) -> Response:
     """Pins matching a query: the query tower's vector against the pins' text index, then ranked."""
-    return search(state, query=q, k=k, weights=parse_weights(weights), user_id=user_id)
+    return page_response(search(state, query=q, k=k, weights=parse_weights(weights), user_id=user_id))
