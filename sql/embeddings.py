@@ -34,6 +34,15 @@ def partition_name(version: int) -> str:
     return f"pin_embeddings_v{number}"
 
 
+HNSW_BYTES_PER_ROW = 1536  # pgvector 0.8 needs ~1,000 B per 64-d row at m = 16 (64 MB held 67,087); with a margin
+
+
+def index_build_memory_mb(rows: int) -> int:
+    """maintenance_work_mem for building the HNSW graph of ``rows`` pins in memory: at least the
+    server's usual 64 MB, at most 4 GB."""
+    return int(min(max(rows * HNSW_BYTES_PER_ROW / 2**20, 64), 4096))
+
+
 def load_pin_partition(conn: Connection, *, version: int, pin_ids: np.ndarray, vectors: np.ndarray) -> int:
     """Build partition ``version`` (rows, then its HNSW index) beside the serving one and attach it."""
     partition = pgsql.Identifier(partition_name(version))
@@ -47,6 +56,9 @@ def load_pin_partition(conn: Connection, *, version: int, pin_ids: np.ndarray, v
     )
     rows = copy_into(conn, partition_name(version), _vector_frame("pin_id", pin_ids, vectors, version))
     driver.execute(pgsql.SQL("ALTER TABLE {} ADD PRIMARY KEY (version, pin_id)").format(partition))
+    # pgvector builds fast only while the whole graph fits in maintenance_work_mem; past that it
+    # falls back to inserting on disk: 200k rows built in 60 s in memory, 165 s with the default 64 MB.
+    driver.execute("SELECT set_config('maintenance_work_mem', %s, true)", (f"{index_build_memory_mb(rows)}MB",))
     driver.execute(
         pgsql.SQL(
             "CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
