@@ -11,7 +11,7 @@ from corkboard.bench.run import BenchConfig, run_bench
 
 SMALL = BenchConfig(
     requests=40,
-    concurrency=2,
+    concurrency=(1, 3),
     warmup=5,
     ranker_runs=5,
     pixie_queries=5,
@@ -43,7 +43,9 @@ def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path)
     assert {"feature_join", "retrieval", "pixie", "ranking", "blend", "filters"} <= set(
         service["stage_mean_ms"]
     )
-    assert service["rss_mb_ready"] > 0
+    assert service["rss_mb_ready"] > 0 and service["concurrency"] == 1
+    concurrent = report["service_3_clients"]
+    assert concurrent["concurrency"] == 3 and concurrent["requests"] == 40 and concurrent["errors"] == 0
     assert (
         report["ranker"]["items_per_s"] > 0
         and report["ranker"]["bare_matmul_items_per_s"] > 0

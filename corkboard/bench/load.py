@@ -123,13 +123,12 @@ def scrape(url: str) -> Samples:
     }
 
 
-def closed_loop(
-    url: str, paths: list[str], *, concurrency: int, warmup: int
-) -> LoadResult:
-    """Send ``warmup`` unmeasured requests, then ``paths`` from ``concurrency`` closed-loop clients."""
+def closed_loop(url: str, paths: list[str], *, concurrency: int, warmup_paths: list[str]) -> LoadResult:
+    """Send ``warmup_paths`` unmeasured, then ``paths`` from ``concurrency`` closed-loop clients."""
     if concurrency < 1 or not paths:
         raise ValueError("need at least one client and one request")
-    asyncio.run(_drive(url, paths[:warmup], concurrency))
+    if warmup_paths:
+        asyncio.run(_drive(url, warmup_paths, concurrency))
     before = scrape(url)
     start = time.perf_counter()
     latencies, errors = asyncio.run(_drive(url, paths, concurrency))

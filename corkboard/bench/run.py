@@ -34,10 +34,13 @@ SURFACE = "homefeed"
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """How much to measure: requests and clients of the load test, repeats of the part benchmarks."""
+    """How much to measure: requests and clients of the load test, repeats of the part benchmarks.
+
+    The service is measured once per entry of ``concurrency``: the first gives the ``service``
+    figures the latency targets are checked on, each other one a ``service_<n>_clients`` section."""
 
     requests: int = 2000
-    concurrency: int = 2
+    concurrency: tuple[int, ...] = (1, 2)
     warmup: int = 100
     ranker_runs: int = 200
     pixie_queries: int = 200
@@ -49,13 +52,13 @@ class BenchConfig:
     def __post_init__(self) -> None:
         counts = (
             self.requests,
-            self.concurrency,
+            *self.concurrency,
             self.ranker_runs,
             self.pixie_queries,
             self.ann_queries,
             self.feature_lookups,
         )
-        if min(counts) < 1 or self.warmup < 0:
+        if not self.concurrency or min(counts) < 1 or self.warmup < 0:
             raise ValueError(f"every count must be positive (warmup may be 0): {self}")
 
 
@@ -84,7 +87,7 @@ def run_bench(
 
         progress(f"materializing world {world!r} into {settings.data_dir}")
         materialize_world(world, progress=progress)
-    report["service"] = _service(settings, config, progress)
+    report.update(_service(settings, config, progress))
 
     # Loaded after the server stopped, so that the two never hold the world's state at once.
     from service.app import RANKER_THREADS
@@ -128,42 +131,27 @@ def serves_world(settings: Settings, world: str) -> bool:
         )
 
 
-def _service(
-    settings: Settings, config: BenchConfig, progress: Progress
-) -> dict[str, Any]:
+def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dict[str, dict[str, Any]]:
+    """The service's figures at each concurrency, all from one server process."""
     with get_engine(settings).connect() as conn:
-        users = read_table(conn, table="users", columns=("user_id",))[
-            "user_id"
-        ].to_numpy()
+        users = read_table(conn, table="users", columns=("user_id",))["user_id"].to_numpy()
     rng = np.random.default_rng(config.seed)
-    paths = [
-        f"/v1/users/{user}/recommendations?k={PAGE_SIZE}"
-        for user in rng.choice(users, size=config.warmup + config.requests)
-    ]
     progress(f"starting the service on {settings.data_dir}")
     log_path = settings.data_dir / "bench" / "server.log"
-    with running_service(
-        settings.data_dir, log_path=log_path, startup_timeout_s=config.startup_timeout_s
-    ) as server:
+    sections = {}
+    with running_service(settings.data_dir, log_path=log_path, startup_timeout_s=config.startup_timeout_s) as server:
         rss_ready = server.rss_mb()
-        progress(
-            f"{config.requests} home-feed requests from {config.concurrency} closed-loop clients"
-        )
-        result = closed_loop(
-            server.url,
-            paths[config.warmup :],
-            concurrency=config.concurrency,
-            warmup=config.warmup,
-        )
-        rss_loaded = server.rss_mb()
-    return {
-        "requests": config.requests,
-        "concurrency": config.concurrency,
-        "users": len(users),
-        **service_figures(result),
-        "rss_mb_ready": round(rss_ready, 1),
-        "rss_mb_after_load": round(rss_loaded, 1),
-    }
+        for number, clients in enumerate(config.concurrency):
+            paths = [f"/v1/users/{user}/recommendations?k={PAGE_SIZE}" for user in rng.choice(users, size=config.requests)]
+            warmup = [f"/v1/users/{user}/recommendations?k={PAGE_SIZE}" for user in rng.choice(users, size=config.warmup)]
+            progress(f"{config.requests} home-feed requests from {clients} closed-loop clients")
+            result = closed_loop(server.url, paths, concurrency=clients, warmup_paths=warmup)
+            name = "service" if number == 0 else f"service_{clients}_clients"
+            sections[name] = {
+                "requests": config.requests, "concurrency": clients, "users": len(users), **service_figures(result),
+                "rss_mb_ready": round(rss_ready, 1), "rss_mb_after_load": round(server.rss_mb(), 1),
+            }  # fmt: skip
+    return sections
 
 
 def service_figures(result: LoadResult) -> dict[str, Any]:
