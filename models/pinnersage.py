@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist, squareform
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,13 @@ def pinnersage_medoids(vectors: np.ndarray, ages_days: np.ndarray, config: Pinne
     points = vectors[usable].astype(np.float64)
     labels = fcluster(linkage(points, method="ward"), t=config.distance_threshold, criterion="distance")
     decay = 0.5 ** (ages[usable] / config.half_life_days)
-    rows, importance = [], []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        distances = np.linalg.norm(points[members, None, :] - points[None, members, :], axis=2).sum(axis=1)
-        rows.append(usable[members[np.argmin(distances)]])
-        importance.append(decay[members].sum())
-    order = np.argsort(-np.asarray(importance), kind="stable")[: config.max_clusters]
-    return Medoids(np.asarray(rows, dtype=np.int64)[order], np.asarray(importance)[order])
+    # Each point's summed distance to the members of its own cluster; a cluster's medoid is its
+    # member with the least (the first such member on a tie). Labels run 1..clusters.
+    distances = squareform(pdist(points))
+    within = np.where(labels[:, None] == labels[None, :], distances, 0.0).sum(axis=1)
+    by_cluster = np.lexsort((within, labels))
+    first_of_cluster = np.flatnonzero(np.r_[True, np.diff(labels[by_cluster]) != 0])
+    rows = usable[by_cluster[first_of_cluster]]
+    importance = np.bincount(labels, weights=decay)[labels[by_cluster[first_of_cluster]]]
+    order = np.argsort(-importance, kind="stable")[: config.max_clusters]
+    return Medoids(rows.astype(np.int64)[order], importance[order])
