@@ -43,7 +43,7 @@ def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path)
     assert {"feature_join", "retrieval", "pixie", "ranking", "blend", "filters"} <= set(
         service["stage_mean_ms"]
     )
-    assert service["rss_mb_ready"] > 0 and service["concurrency"] == 1
+    assert service["rss_mb_ready"] > 0 and service["startup_s"] > 0 and service["concurrency"] == 1
     concurrent = report["service_3_clients"]
     assert concurrent["concurrency"] == 3 and concurrent["requests"] == 40 and concurrent["errors"] == 0
     assert (

@@ -32,10 +32,11 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 @dataclass(frozen=True)
 class ServiceProcess:
-    """A running server: its base URL and process id."""
+    """A running server: its base URL, process id and seconds from launch to ready."""
 
     url: str
     pid: int
+    startup_s: float
 
     def rss_mb(self) -> float:
         """Resident memory of the server process (not of the database it talks to), in MiB."""
@@ -78,8 +79,9 @@ def running_service(
         )
     try:
         url = f"http://127.0.0.1:{port}"
+        launched = time.perf_counter()
         _wait_until_ready(process, url, log_path, startup_timeout_s)
-        yield ServiceProcess(url, process.pid)
+        yield ServiceProcess(url, process.pid, round(time.perf_counter() - launched, 1))
     finally:
         process.terminate()
         try:

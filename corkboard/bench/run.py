@@ -149,7 +149,8 @@ def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dic
             name = "service" if number == 0 else f"service_{clients}_clients"
             sections[name] = {
                 "requests": config.requests, "concurrency": clients, "users": len(users), **service_figures(result),
-                "rss_mb_ready": round(rss_ready, 1), "rss_mb_after_load": round(server.rss_mb(), 1),
+                "startup_s": server.startup_s, "rss_mb_ready": round(rss_ready, 1),
+                "rss_mb_after_load": round(server.rss_mb(), 1),
             }  # fmt: skip
     return sections
 
