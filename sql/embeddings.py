@@ -155,6 +155,6 @@ def nearest_pins_many(
         params[f"k{number}"] = search.k
     statement = text("SELECT * FROM (" + " UNION ALL ".join(arms) + ") AS found ORDER BY search, distance")
     found: list[list[tuple[int, float]]] = [[] for _ in searches]
-    for number, pin_id, distance in conn.execute(statement, params):
+    for number, pin_id, distance in conn.execute(statement, params).all():  # one fetch, not one per row
         found[number].append((int(pin_id), float(distance)))
     return found
