@@ -171,19 +171,14 @@ def ann_quality(
         users, size=min(queries, len(users)), replace=False
     )
     targets = model.user_vectors[chosen].astype(np.float32)
-    pins = model.pin_vectors.astype(np.float32)
-    norms = np.linalg.norm(pins, axis=1)
-    unit = np.divide(
-        pins, norms[:, None], out=np.zeros_like(pins), where=norms[:, None] > 0
-    )
-    k = min(ANN_K, int((norms > 0).sum()))
+    # Pins without a vector are not in the index either: both searches cover the same pins.
+    indexed = np.flatnonzero(np.any(model.pin_vectors != 0, axis=1))
+    pins = model.pin_vectors[indexed].astype(np.float32)
+    unit = pins / np.linalg.norm(pins, axis=1, keepdims=True)
+    k = min(ANN_K, len(indexed))
 
     def exact(query: np.ndarray) -> np.ndarray:
-        similarity = unit @ query
-        similarity[
-            norms == 0
-        ] = -np.inf  # cosine is undefined for a zero vector; HNSW skips them too
-        return model.pin_ids[np.argpartition(-similarity, k - 1)[:k]]
+        return model.pin_ids[indexed[np.argpartition(-(unit @ query), k - 1)[:k]]]
 
     start = time.perf_counter()
     truth = [exact(query) for query in targets]
