@@ -83,6 +83,7 @@ def test_compose_images_are_built_here_or_pinned_and_postgres_has_pgvector():
             assert service["image"].split(":")[0] == BUILT_IMAGE, name
         assert PINNED.match(service["image"]), f"{name}: image {service['image']} is not pinned"
     assert compose()["services"]["postgres"]["image"].startswith("pgvector/pgvector:")
+    assert compose()["services"]["postgres"]["shm_size"]  # room for parallel HNSW builds
 
 
 def test_docker_compose_config_renders():
