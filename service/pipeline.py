@@ -166,6 +166,11 @@ def _submit_searches(
     return state.database.submit(run)
 
 
+def _searched(state: ServingState, names: Sequence[str], plan: SearchPlan, exclude: frozenset[int]) -> Candidates:
+    """The candidates of a page's HNSW searches, waited for at once; see ``_submit_searches``."""
+    return _collected(_submit_searches(state, names, plan, exclude), names)
+
+
 def _collected(pending: PendingRead[Candidates], names: Sequence[str]) -> Candidates:
     """The started searches' candidates; every source is degraded when the database is unavailable."""
     try:
@@ -284,7 +289,7 @@ def related_pins(
             searches.append(("text", VectorSearch(state.text.version, text_vector, RELATED_PER_SOURCE)))
         return searches
 
-    candidates = _collected(_submit_searches(state, ["related", "text"], plan, exclude), ["related", "text"])
+    candidates = _searched(state, ["related", "text"], plan, exclude)
     candidates.add(co_engagement_rows(state, np.array([row])), "co_engagement", exclude)
     seed = pd.DataFrame({"pin_id": [pin_id], "action": ["save"], "ts": [pd.Timestamp.now(tz="UTC")]})
     candidates.add(pixie_rows(state, seed, k=RELATED_PER_SOURCE), "pixie", exclude)
@@ -308,7 +313,7 @@ def search(
     vector = embed_texts(state.text.model, [query])[0]
     search_depth = max(SEARCH_CANDIDATES_PER_SLOT * k, MIN_SEARCH_CANDIDATES)
     searches = [("text", VectorSearch(state.text.version, vector, search_depth))] if vector.any() else []
-    candidates = _collected(_submit_searches(state, ["text"], lambda _: searches, frozenset()), ["text"])
+    candidates = _searched(state, ["text"], lambda _: searches, frozenset())
     fallback = None
     if not candidates.sources:
         fallback = "no_candidates"
