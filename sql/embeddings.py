@@ -127,8 +127,11 @@ def nearest_pins(
 ) -> list[tuple[int, float]]:
     """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``, with
     the search settings local to the caller's transaction."""
-    for name, value in search_settings(ef_search).items():
-        conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+    params: dict[str, str] = {}
+    for number, (name, value) in enumerate(search_settings(ef_search).items()):
+        params[f"name{number}"], params[f"value{number}"] = name, value
+    calls = ", ".join(f"set_config(:name{number}, :value{number}, true)" for number in range(len(params) // 2))
+    conn.execute(text(f"SELECT {calls}"), params)  # one round trip for all of them
     return nearest_pins_many(conn, [VectorSearch(version, query, k)], exclude=exclude)[0]
 
 

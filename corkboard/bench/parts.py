@@ -23,7 +23,7 @@ from models.ranker import MultiTaskRanker
 from service.pipeline import user_features
 from service.scoring import score
 from service.state import ServingState
-from sql.embeddings import nearest_pins
+from sql.embeddings import VectorSearch, nearest_pins_many
 
 RANKER_BATCH = 1000  # about one home-feed request's candidates
 PIXIE_QUERY_STEPS = 100_000
@@ -184,18 +184,10 @@ def ann_quality(
     truth = [exact(query) for query in targets]
     exact_seconds = time.perf_counter() - start
     found = []
-    with state.engine.connect() as conn:
+    with state.database.engine.connect() as conn:  # the request pool: the serving HNSW settings
         start = time.perf_counter()
         for query in targets:
-            with conn.begin():
-                hits = nearest_pins(
-                    conn,
-                    version=state.embedding_version,
-                    query=query,
-                    k=k,
-                    exclude=[],
-                    ef_search=state.settings.hnsw_ef_search,
-                )
+            hits = nearest_pins_many(conn, [VectorSearch(state.embedding_version, query, k)], exclude=[])[0]
             found.append(np.array([pin for pin, _ in hits]))
         hnsw_seconds = time.perf_counter() - start
     recall = np.mean(
