@@ -74,10 +74,10 @@ def pinnersage_searches(state: ServingState, engagements: pd.DataFrame) -> list[
     vectors = state.vectors.model.pin_vectors_for(engagements["pin_id"].to_numpy(dtype=np.int64))
     ages = ((engagements["ts"].max() - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()
     medoids = pinnersage_medoids(vectors, ages)
+    # Medoids are engaged pins with a vector: pinnersage_medoids skips the zero rows.
     return [
         ("pinnersage", VectorSearch(state.embedding_version, vectors[row], MEDOID_CANDIDATES))
         for row in medoids.rows[:MEDOIDS]
-        if vectors[row].any()
     ]
 
 

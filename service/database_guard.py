@@ -41,8 +41,9 @@ class DatabaseGuard:
         self._outage: tuple[float, str] | None = None  # (monotonic time, reason) of the last failure
 
     def read(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)``, whose statements stop after the engine's statement timeout; raises DatabaseUnavailable when it fails, when no answer comes within the deadline, or
-        during the pause after an outage. Errors that are not the database's propagate."""
+        """``work(conn)``, whose statements stop after the engine's statement timeout; raises
+        DatabaseUnavailable when it fails, when no answer comes within the deadline, or during
+        the pause after an outage. Errors that are not the database's propagate."""
         return self.submit(work).result()
 
     def submit(self, work: Callable[[Connection], T]) -> PendingRead[T]:

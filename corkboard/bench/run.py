@@ -142,8 +142,7 @@ def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dic
     with running_service(settings.data_dir, log_path=log_path, startup_timeout_s=config.startup_timeout_s) as server:
         rss_ready = server.rss_mb()
         for number, clients in enumerate(config.concurrency):
-            paths = [f"/v1/users/{user}/recommendations?k={PAGE_SIZE}" for user in rng.choice(users, size=config.requests)]
-            warmup = [f"/v1/users/{user}/recommendations?k={PAGE_SIZE}" for user in rng.choice(users, size=config.warmup)]
+            paths, warmup = (_home_feed_paths(rng.choice(users, size=count)) for count in (config.requests, config.warmup))
             progress(f"{config.requests} home-feed requests from {clients} closed-loop clients")
             result = closed_loop(server.url, paths, concurrency=clients, warmup_paths=warmup)
             name = "service" if number == 0 else f"service_{clients}_clients"
@@ -153,6 +152,10 @@ def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dic
                 "rss_mb_after_load": round(server.rss_mb(), 1),
             }  # fmt: skip
     return sections
+
+
+def _home_feed_paths(users: np.ndarray) -> list[str]:
+    return [f"/v1/users/{user}/recommendations?k={PAGE_SIZE}" for user in users]
 
 
 def service_figures(result: LoadResult) -> dict[str, Any]:
