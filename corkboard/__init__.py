@@ -1,1 +1,1 @@
-"""corkboard: a Pinterest-style recommender stack (shared settings, database, sources, CLI)."""
+"""corkboard's commands: the CLI, materialize, evaluate, tune, rollback and bench."""

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from corkboard.settings import get_settings
+from core.settings import get_settings
 
 
 def _materialize(args: argparse.Namespace) -> int:
@@ -40,10 +40,10 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _users(args: argparse.Namespace) -> int:
-    from corkboard.database import get_engine
+    from sql.migrate import migrated_engine
     from sql.catalogue import user_ids
 
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         for user_id in user_ids(conn, limit=args.limit):
             print(user_id)
     return 0
@@ -147,12 +147,12 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from corkboard.database import get_engine
+    from sql.migrate import migrated_engine
     from corkboard.rollback import roll_back
     from sql.versions import NoPreviousVersionError
 
     try:
-        with get_engine().begin() as conn:  # one transaction: every kind swaps, or none
+        with migrated_engine().begin() as conn:  # one transaction: every kind swaps, or none
             done = roll_back(conn, kind=args.kind)
     except (NoPreviousVersionError, FileNotFoundError) as error:
         print(f"corkboard rollback: {error}; nothing changed", file=sys.stderr)

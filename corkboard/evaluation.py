@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from corkboard.sources import load_world
-from corkboard.world import World
+from core.sources import load_world
+from core.world import World
 from models.all_action import (
     AllActionSplit,
     all_action_recall,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dagster import AssetsDefinition, DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from corkboard.settings import get_settings
+from core.settings import get_settings
 
 Progress = Callable[[str], None]
 

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast import FeatureStore, RepoConfig
 
-from corkboard.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from features.engagement_rates import engagement_defaults
 from features.feast_objects import OFFLINE_TABLES, VIEW_SPECS, offline_path, repo_objects
 
@@ -50,7 +50,7 @@ def _online_store_config(settings: Settings, feature_dir: Path) -> dict[str, Any
     if settings.online_store == "sqlite":
         return {"type": "sqlite", "path": str(feature_dir / "online.db")}
     # Imported here so that SQLite users never touch the database layer.
-    from corkboard.database import connection_params
+    from core.database import connection_params
 
     params = connection_params(settings)
     return {

@@ -23,7 +23,7 @@ import numpy as np
 from models.evaluation import INTERACTIONS, STAGES, _check_stage, first_interactions
 
 if TYPE_CHECKING:  # only the type: models/ stays free of corkboard at run time
-    from corkboard.world import World
+    from core.world import World
 
 K = 100
 DAY_S = 86_400.0

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # only the type: models/ stays free of corkboard at run time
-    from corkboard.world import World
+    from core.world import World
 
 INTERACTIONS = ("click", "long_click", "save")  # a MovieLens rating is one click (+ a save at the same time)
 MIN_INTERACTIONS = 3  # one for training, one for validation, one for test

@@ -9,10 +9,10 @@ from dagster import ConfigurableResource
 from feast import FeatureStore
 from sqlalchemy import Engine
 
-from corkboard.database import get_engine
-from corkboard.settings import Settings, get_settings
-from corkboard.sources import QuarantineReport, load_world
-from corkboard.world import TABLES, World, conform
+from sql.migrate import migrated_engine
+from core.settings import Settings, get_settings
+from core.sources import QuarantineReport, load_world
+from core.world import TABLES, World, conform
 from features.store import feature_store
 from sql.versions import prune_versions
 
@@ -21,7 +21,7 @@ class Database(ConfigurableResource):
     """Postgres+pgvector: CORKBOARD_DATABASE_URL, or the embedded server under the data dir."""
 
     def engine(self) -> Engine:
-        return get_engine(get_settings())
+        return migrated_engine(get_settings())
 
 
 class WorldSource(ConfigurableResource):

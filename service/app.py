@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from corkboard.settings import get_settings
+from core.settings import get_settings
 from models.pixie import warm_up
 from service.database_guard import DatabaseUnavailable, describe
 from service.logging import RequestLogMiddleware, configure_request_log

@@ -32,7 +32,7 @@ class DatabaseUnavailable(RuntimeError):
 
 class DatabaseGuard:
     """Runs database steps of requests under a client-side deadline, on an engine whose
-    connections carry the statement timeout (``corkboard.database.request_engine``)."""
+    connections carry the statement timeout (``core.database.request_engine``)."""
 
     def __init__(self, engine: Engine, *, deadline_ms: int) -> None:
         self.engine = engine

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from corkboard.settings import DEFAULT_API_KEY, Settings, get_settings
+from core.settings import DEFAULT_API_KEY, Settings, get_settings
 from service.state import ServingState
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import State
 
-from corkboard.database import get_engine, request_engine
-from corkboard.settings import Settings
+from core.database import request_engine
+from core.settings import Settings
 from features.store import feature_defaults, feature_store, fill_missing_features, online_features
 from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
@@ -29,8 +29,9 @@ from models.ranker_features import FeatureEncoder
 from models.text_tower import TextTower, load_text_tower
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from sql.catalogue import read_table
-from sql.embeddings import EMBEDDING_DIM, all_user_vectors
+from sql.embeddings import EMBEDDING_DIM, all_user_vectors, request_session
 from sql.events import popular_by_locale
+from sql.migrate import migrated_engine
 from sql.versions import ModelVersion, active_version
 
 FEATURE_BATCH = 5_000
@@ -269,8 +270,10 @@ LOAD_ERRORS = (NotReadyError, ModelFileError, DatabaseUnavailable, SQLAlchemyErr
 def open_serving_state(settings: Settings) -> ServingState:
     """Connect to the database and feature store of ``settings`` and load the serving models;
     raises one of LOAD_ERRORS when that is not possible now."""
-    guard = DatabaseGuard(request_engine(settings), deadline_ms=settings.database_deadline_ms)
-    return load_serving_state(get_engine(settings), feature_store(settings), settings, guard)
+    engine = migrated_engine(settings)  # the schema is current before anything serves from it
+    session = request_session(statement_timeout_ms=settings.source_timeout_ms, ef_search=settings.hnsw_ef_search)
+    guard = DatabaseGuard(request_engine(settings, session), deadline_ms=settings.database_deadline_ms)
+    return load_serving_state(engine, feature_store(settings), settings, guard)
 
 
 _swap = threading.Lock()  # one load at a time, so the newest request to reload wins last

@@ -6,7 +6,7 @@ import pandas as pd
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
 
-from corkboard.world import World
+from core.world import World
 from sql.bulk import copy_into, copy_out
 
 CATALOGUE_TABLES = ("users", "pins", "boards", "board_pins")  # load order respects foreign keys

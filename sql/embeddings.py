@@ -122,6 +122,12 @@ def search_settings(ef_search: int) -> dict[str, str]:
     return {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": "relaxed_order"}
 
 
+def request_session(*, statement_timeout_ms: int, ef_search: int) -> dict[str, str]:
+    """The settings each connection of the request pool starts with: every statement limited to
+    ``statement_timeout_ms``, and the HNSW search settings."""
+    return {"statement_timeout": str(statement_timeout_ms), **search_settings(ef_search)}
+
+
 def nearest_pins(
     conn: Connection, *, version: int, query: np.ndarray, k: int, exclude: list[int], ef_search: int
 ) -> list[tuple[int, float]]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 
 from sqlalchemy import Engine, text
+
+from core.database import get_engine
+from core.settings import Settings, get_settings
 
 _LOCK_ID = 0x636F726B  # advisory lock: two processes starting at once apply each file once
 
@@ -47,3 +51,15 @@ def apply_migrations(engine: Engine) -> list[str]:
             conn.execute(text("INSERT INTO schema_migrations (version) VALUES (:v)"), {"v": version})
             applied_now.append(version)
     return applied_now
+
+
+def migrated_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine of the configured database, its pending migrations applied on the
+    first call per database: what every entry point (assets, service, CLI) uses."""
+    return _migrated(get_engine(settings or get_settings()))
+
+
+@lru_cache(maxsize=4)
+def _migrated(engine: Engine) -> Engine:
+    apply_migrations(engine)
+    return engine

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from corkboard.database import _engine_for, stop_embedded_postgres
-from corkboard.settings import get_settings
+from core.database import _engine_for, stop_embedded_postgres
+from core.settings import get_settings
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -57,7 +57,7 @@ def test_graph_candidates_follow_the_users_interests(materialized_tiny):
     more often than the catalogue does."""
     import numpy as np
 
-    from corkboard.settings import get_settings
+    from core.settings import get_settings
     from service.pipeline import _home_candidates, user_context
     from service.state import open_serving_state
 
@@ -80,7 +80,7 @@ def test_cached_user_features_match_the_online_store(materialized_tiny):
     a user unknown at load is read from the online store and flagged as served on defaults."""
     import numpy as np
 
-    from corkboard.settings import get_settings
+    from core.settings import get_settings
     from features.store import fill_missing_features, online_features
     from service.pipeline import user_features
     from service.state import open_serving_state

@@ -15,7 +15,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from corkboard.cli import build_parser
-from corkboard.settings import Settings
+from core.settings import Settings
 from orchestration.definitions import defs
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"

@@ -23,8 +23,8 @@ from schemathesis.checks import (
 from schemathesis.openapi import from_dict
 from schemathesis.python.asgi import shutdown_lifespans
 
-from corkboard.database import get_engine
-from corkboard.settings import get_settings
+from sql.migrate import migrated_engine
+from core.settings import get_settings
 from models.utility import UtilityWeights
 from service.app import create_app
 from sql.utility_weights import DEFAULT_WEIGHTS, delete_arm, list_arms, put_weights
@@ -47,7 +47,7 @@ def tiny_world_with_admin_key(materialized_tiny: Path) -> Iterator[None]:
     yield
     shutdown_lifespans()  # release the loaded world before the next module
     APP.dependency_overrides.clear()
-    with get_engine().begin() as conn:  # leave the weights as the migration seeded them
+    with migrated_engine().begin() as conn:  # leave the weights as the migration seeded them
         put_weights(conn, name=DEFAULT_WEIGHTS, weights=UtilityWeights())
         for arm in list_arms(conn):
             delete_arm(conn, name=arm.name)

@@ -16,7 +16,7 @@ from dagster import materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import text
 
-from corkboard.database import get_engine
+from sql.migrate import migrated_engine
 from corkboard.materialize import dagster_instance
 from orchestration.assets.ingest import raw_events
 from orchestration.definitions import RESOURCES
@@ -32,7 +32,7 @@ Fingerprints = dict[date, tuple[int, str]]
 
 def fingerprints() -> Fingerprints:
     """day -> (rows, md5 of the day's rows in event_id order) for every day in the log."""
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         rows = conn.execute(
             text("SELECT day, count(*), md5(string_agg(e::text, ',' ORDER BY event_id)) FROM events e GROUP BY day")
         )
@@ -53,7 +53,7 @@ def run_days(first: date, last: date) -> bool:
 
 
 def delete_days(first: date, last: date) -> None:
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         conn.execute(text("DELETE FROM events WHERE day BETWEEN :a AND :b"), {"a": first, "b": last})
 
 
@@ -69,7 +69,7 @@ def clean_log(materialized_tiny) -> Iterator[Fingerprints]:
 @pytest.fixture
 def failure_on(clean_log) -> Iterator[None]:
     """Every insert of an event on FAILING_DAY raises, mid-COPY, until the test ends."""
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         conn.execute(
             text(
                 "CREATE FUNCTION test_injected_failure() RETURNS trigger LANGUAGE plpgsql AS "
@@ -91,14 +91,14 @@ def failure_on(clean_log) -> Iterator[None]:
 
 
 def heal() -> None:
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         conn.execute(text("DROP TRIGGER IF EXISTS test_injected_failure ON events"))
         conn.execute(text("DROP FUNCTION IF EXISTS test_injected_failure()"))
 
 
 def test_rerun_replaces_its_days_exactly_and_touches_no_other(clean_log):
     first, last = DAYS[1], DAYS[3]
-    with get_engine().begin() as conn:  # drift a replay must undo: a lost row and a stray one
+    with migrated_engine().begin() as conn:  # drift a replay must undo: a lost row and a stray one
         conn.execute(
             text("DELETE FROM events WHERE event_id = (SELECT min(event_id) FROM events WHERE day = :d)"), {"d": first}
         )
@@ -149,7 +149,7 @@ def test_overlapping_loads_of_a_day_wait_for_each_other_and_leave_it_exact(sessi
     day = DAYS[1]
     events = WorldSource(world="tiny").load()[0].events
     events = events[events["ts"].dt.date == day]
-    engine = get_engine()
+    engine = migrated_engine()
     errors: list[Exception] = []
 
     def second_load() -> None:

@@ -23,8 +23,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from corkboard.database import get_engine, pooled_engine
-from corkboard.settings import get_settings
+from core.database import pooled_engine
+from core.settings import get_settings
 from features.store import feature_store
 from models.utility import UtilityWeights
 from service.app import create_app
@@ -32,6 +32,7 @@ from service.database_guard import DatabaseGuard
 from service.logging import REQUEST_LOG
 from service.pipeline import home_feed, related_pins
 from service.state import ModelFileError, ServingState, load_serving_state
+from sql.migrate import migrated_engine
 from sql.versions import activate_version, active_version, register_version
 
 ADMIN_KEY = "reliability-admin-key"
@@ -48,7 +49,7 @@ def client(materialized_tiny: Path) -> Iterator[TestClient]:
 def save_event(materialized_tiny: Path) -> tuple[int, int]:
     """(user, pin) of a save: a user with history, a pin with co-engagement and graph edges."""
     statement = text("SELECT user_id, pin_id FROM events WHERE action = 'save' ORDER BY event_id LIMIT 1")
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         return tuple(conn.execute(statement).one())
 
 
@@ -148,7 +149,7 @@ def test_a_service_started_without_its_database_becomes_ready_when_it_returns(em
 
 
 def test_statements_stuck_behind_a_lock_time_out_into_fallbacks(client, user_id, pin_id):
-    with get_engine().connect() as locker:
+    with migrated_engine().connect() as locker:
         locker.execute(
             text("LOCK TABLE events, users, user_embeddings, pin_embeddings, utility_weights IN ACCESS EXCLUSIVE MODE")
         )
@@ -258,15 +259,15 @@ def test_missing_online_features_are_served_as_defaults_and_flagged(client, user
 @pytest.fixture()
 def serving_ranker(materialized_tiny: Path) -> Iterator[int]:
     """The serving ranker version; active again after the test, whatever it activated."""
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         version = active_version(conn, kind="ranker").version
     yield version
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         activate_version(conn, kind="ranker", version=version)
 
 
 def activate_ranker_file(path: Path) -> int:
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         version = register_version(conn, kind="ranker", artifact=str(path), metrics={})
         activate_version(conn, kind="ranker", version=version)
     return version
@@ -279,7 +280,7 @@ def corrupt_copy(source: Path, target: Path) -> Path:
 
 
 def serving_artifact(kind: str) -> Path:
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         return Path(active_version(conn, kind=kind).artifact)
 
 
@@ -319,13 +320,13 @@ def test_a_failed_reload_keeps_serving_the_previous_models(client, admin, servin
     assert response.json()["previous_versions"] == before
     assert response.json()["model_versions"] == {**before, "ranker": fresh_version}
     assert client.get(f"/v1/users/{user_id}/recommendations").json()["model_versions"]["ranker"] == fresh_version
-    with get_engine().begin() as conn:  # back, as `corkboard rollback` then a reload would
+    with migrated_engine().begin() as conn:  # back, as `corkboard rollback` then a reload would
         activate_version(conn, kind="ranker", version=serving_ranker)
     assert client.post("/v1/admin/reload", headers=admin).json()["model_versions"] == before
 
 
 def ranker_file(version: int) -> Path:
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         statement = text("SELECT artifact FROM model_versions WHERE kind = 'ranker' AND version = :v")
         return Path(conn.execute(statement, {"v": version}).scalar_one())
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from corkboard.database import get_engine
+from sql.migrate import migrated_engine
 
 WARM_UP_REQUESTS = 250
 SOAK_REQUESTS = 2_000
@@ -84,7 +84,7 @@ def resident_bytes(pid: int) -> int:
 
 def mixed_requests(count: int, seed: int) -> list[tuple[str, dict]]:
     """Home feeds, related pins, searches and weight reads, in a shuffled mix."""
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         users = conn.execute(text("SELECT user_id FROM users ORDER BY user_id")).scalars().all()
         pins = conn.execute(text("SELECT pin_id FROM pins ORDER BY pin_id")).scalars().all()
     rng = random.Random(seed)

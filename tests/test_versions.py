@@ -11,10 +11,10 @@ import pytest
 from dagster import materialize
 from sqlalchemy import text
 
-from corkboard.database import get_engine
+from sql.migrate import migrated_engine
 from corkboard.materialize import dagster_instance
 from corkboard.rollback import roll_back
-from corkboard.settings import get_settings
+from core.settings import get_settings
 from orchestration.assets.embeddings import EMBEDDING_KIND, co_engagement_embeddings, pin_vector_index
 from orchestration.definitions import RESOURCES
 from orchestration.resources import ArtifactStore
@@ -35,7 +35,7 @@ def kind(session_data_dir: Path) -> Iterator[str]:
     """A kind of its own for one test; its rows and partitions are removed afterwards."""
     name = f"test_{uuid.uuid4().hex[:8]}"
     yield name
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         versions = list(conn.scalars(text("SELECT version FROM model_versions WHERE kind = :k"), {"k": name}))
         for version in versions:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS pin_embeddings_v{version}")
@@ -66,7 +66,7 @@ def stored(conn, version: int) -> dict[str, bool]:
 
 
 def test_rollback_walks_back_through_served_versions_then_fails_clearly(kind):
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         first, _ = build_version(conn, kind)
         second, _ = build_version(conn, kind)
         build_version(conn, kind, activate=False)  # a newer build still in progress: never a target
@@ -76,23 +76,23 @@ def test_rollback_walks_back_through_served_versions_then_fails_clearly(kind):
         with pytest.raises(NoPreviousVersionError, match=f"v{first} is the oldest version kept"):
             rollback_version(conn, kind=kind)
         assert active_version(conn, kind=kind).version == first
-    with get_engine().begin() as conn, pytest.raises(NoPreviousVersionError, match="has no serving version"):
+    with migrated_engine().begin() as conn, pytest.raises(NoPreviousVersionError, match="has no serving version"):
         rollback_version(conn, kind=f"{kind}_absent")
 
 
 def test_rollback_refuses_a_version_whose_file_is_gone(kind):
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         first, artifact = build_version(conn, kind)
         second, _ = build_version(conn, kind)
     artifact.unlink()
-    with pytest.raises(FileNotFoundError, match=f"v{first}"), get_engine().begin() as conn:
+    with pytest.raises(FileNotFoundError, match=f"v{first}"), migrated_engine().begin() as conn:
         roll_back(conn, kind=kind)
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         assert active_version(conn, kind=kind).version == second  # the transaction rolled back
 
 
 def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind, tmp_path):
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         built = [build_version(conn, kind) for _ in range(2)]
         failed = build_version(conn, kind, activate=False)  # superseded before it ever served
         built += [build_version(conn, kind) for _ in range(3)]
@@ -104,10 +104,10 @@ def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind,
             {"a": str(outside), "v": built[0][0]},
         )
     store = ArtifactStore(keep_previous=2)
-    pruned = store.prune(get_engine(), kind=kind)
+    pruned = store.prune(migrated_engine(), kind=kind)
     assert pruned == sorted([built[0][0], built[1][0], failed[0]])
     kept = [built[2], built[3], built[4], in_progress]
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         for version, artifact in kept:
             assert stored(conn, version) == {"row": True, "partition": True, "users": True}, version
             assert artifact.exists()
@@ -115,8 +115,8 @@ def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind,
             assert stored(conn, version) == {"row": False, "partition": False, "users": False}, version
     assert not built[1][1].exists() and not failed[1].exists()
     assert outside.exists(), "pruning deleted a file outside the model dir"
-    assert store.prune(get_engine(), kind=kind) == []
-    with get_engine().begin() as conn:
+    assert store.prune(migrated_engine(), kind=kind) == []
+    with migrated_engine().begin() as conn:
         assert rollback_version(conn, kind=kind)[1].version == built[3][0]
         assert rollback_version(conn, kind=kind)[1].version == built[2][0]
         with pytest.raises(NoPreviousVersionError):
@@ -126,12 +126,12 @@ def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind,
 def test_rollback_command_swaps_the_served_embedding_and_fails_with_nothing_to_return_to(materialized_tiny, kind):
     result = materialize([co_engagement_embeddings, pin_vector_index], resources=RESOURCES, instance=dagster_instance())
     assert result.success
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         newest = active_version(conn, kind=EMBEDDING_KIND)
         build_version(conn, kind)  # a kind with a single version
     try:
         done = corkboard("rollback", "--kind", EMBEDDING_KIND)
-        with get_engine().connect() as conn:
+        with migrated_engine().connect() as conn:
             serving = active_version(conn, kind=EMBEDDING_KIND)
         assert serving.version < newest.version
         assert f"{EMBEDDING_KIND}: v{newest.version} -> v{serving.version}" in done.stdout
@@ -145,5 +145,5 @@ def test_rollback_command_swaps_the_served_embedding_and_fails_with_nothing_to_r
         assert refused.returncode == 1
         assert "nothing to roll back to" in refused.stderr and "nothing changed" in refused.stderr
     finally:
-        with get_engine().begin() as conn:
+        with migrated_engine().begin() as conn:
             activate_version(conn, kind=EMBEDDING_KIND, version=newest.version)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from corkboard.sources.images import render_pin_image
-from corkboard.sources.topics import TOPIC_NAMES
+from core.sources.images import render_pin_image
+from core.sources.topics import TOPIC_NAMES
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.visual import (
     VisualArtifact,

@@ -21,8 +21,8 @@ from corkboard.bench.parts import (
     ranker_throughput,
 )
 from corkboard.bench.report import Report, machine, table, target_checks, write_markdown
-from corkboard.database import get_engine
-from corkboard.settings import Settings, get_settings
+from sql.migrate import migrated_engine
+from core.settings import Settings, get_settings
 from sql.catalogue import read_table
 from sql.versions import active_version
 
@@ -125,7 +125,7 @@ def serves_world(settings: Settings, world: str) -> bool:
     """True when the data dir holds ``world``'s source and an active version of every serving model."""
     if not (settings.source_dir / world / "events.parquet").exists():
         return False
-    with get_engine(settings).connect() as conn:
+    with migrated_engine(settings).connect() as conn:
         return all(
             active_version(conn, kind=kind) is not None for kind in SERVING_KINDS
         )
@@ -133,7 +133,7 @@ def serves_world(settings: Settings, world: str) -> bool:
 
 def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dict[str, dict[str, Any]]:
     """The service's figures at each concurrency, all from one server process."""
-    with get_engine(settings).connect() as conn:
+    with migrated_engine(settings).connect() as conn:
         users = read_table(conn, table="users", columns=("user_id",))["user_id"].to_numpy()
     rng = np.random.default_rng(config.seed)
     progress(f"starting the service on {settings.data_dir}")

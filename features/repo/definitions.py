@@ -1,6 +1,6 @@
 """What `feast -c features/repo apply` registers: the Feast objects under CORKBOARD_DATA_DIR."""
 
-from corkboard.settings import get_settings
+from core.settings import get_settings
 from features.feast_objects import feature_views, pin, ranking_service, user
 
 # The Feast CLI collects objects from this module's attributes.

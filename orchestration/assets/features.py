@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from corkboard.settings import get_settings
+from core.settings import get_settings
 from features.engagement_rates import engagement_snapshots, global_rates
 from features.store import apply_definitions, materialize_online, profile_tables, write_offline_tables
 from orchestration.assets.ingest import catalogue, raw_events

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from corkboard.settings import get_settings
+from core.settings import get_settings
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
 from models.co_engagement import CoEngagementConfig, CoEngagementModel, fit_co_engagement

@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from corkboard.world import World
+from core.world import World
 from models.baselines import CoEngagementRecommender
 from models.evaluation import EvaluationSplit, evaluate_recommender, split_world
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender, user_feature_codes

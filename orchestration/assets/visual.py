@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from corkboard.sources.images import render_pin_image
+from core.sources.images import render_pin_image
 from models.embedding_store import chance_agreement, topic_agreement
 from models.training import EpochCallback, TrainingHistory
 from models.visual import (

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 
-from corkboard.database import get_engine
+from sql.migrate import migrated_engine
 from models.utility import UtilityWeights
 from service.dependencies import ADMIN_RESPONSES, AdminDep, SettingsDep
 from sql.utility_weights import (
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/utility-weights", tags=["utility-weights"])
 
 def get_database(settings: SettingsDep) -> Engine:
     """The engine of the configured database (one pool per URL)."""
-    return get_engine(settings)
+    return migrated_engine(settings)
 
 
 EngineDep = Annotated[Engine, Depends(get_database)]

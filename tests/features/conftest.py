@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from corkboard.settings import Settings, get_settings
-from corkboard.world import conform
+from core.settings import Settings, get_settings
+from core.world import conform
 
 EventRow = tuple[int, int | None, str, str]
 

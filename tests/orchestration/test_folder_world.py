@@ -3,10 +3,10 @@
 import pandas as pd
 from dagster import materialize
 
-from corkboard.database import stop_embedded_postgres
+from core.database import stop_embedded_postgres
 from corkboard.materialize import dagster_instance
-from corkboard.sources.synthetic import generate_world
-from corkboard.world import TABLES
+from core.sources.synthetic import generate_world
+from core.world import TABLES
 from orchestration.assets.ingest import catalogue
 from orchestration.definitions import RESOURCES
 from orchestration.resources import WorldSource

@@ -3,7 +3,7 @@
 from dagster import AssetKey, materialize
 from sqlalchemy import text
 
-from corkboard.database import get_engine
+from sql.migrate import migrated_engine
 from corkboard.materialize import dagster_instance
 from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
 from orchestration.assets.ingest import raw_events
@@ -20,7 +20,7 @@ LEARNED = ["pin_text_index", "pin_visual_embeddings", "two_tower_retrieval"]
 
 
 def day_fingerprint(day: str) -> tuple[int, str]:
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         row = conn.execute(
             text(
                 "SELECT count(*), md5(string_agg(event_id::text || action || coalesce(pin_id::text, '') "
@@ -73,13 +73,13 @@ def test_rerunning_a_day_replaces_it_exactly(materialized_tiny):
 
 
 def test_new_embedding_version_is_built_beside_and_swapped_in(materialized_tiny):
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         serving = active_version(conn, kind="pin_embedding")
     result = materialize(
         [co_engagement_embeddings, pin_vector_index], resources=RESOURCES, instance=dagster_instance()
     )
     assert result.success
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         swapped = active_version(conn, kind="pin_embedding")
         kept = conn.execute(
             text("SELECT count(*) FROM pin_embeddings WHERE version = :v"), {"v": serving.version}

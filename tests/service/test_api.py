@@ -93,9 +93,9 @@ def test_docs_are_served(client):
 def pin_categories() -> dict[int, str]:
     from sqlalchemy import text
 
-    from corkboard.database import get_engine
+    from sql.migrate import migrated_engine
 
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         return dict(conn.execute(text("SELECT pin_id, category FROM pins")).all())
 
 

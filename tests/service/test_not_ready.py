@@ -2,7 +2,7 @@
 
 from fastapi.testclient import TestClient
 
-from corkboard.database import stop_embedded_postgres
+from core.database import stop_embedded_postgres
 from service.app import create_app
 from tests.conftest import use_data_dir
 

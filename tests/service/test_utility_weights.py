@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from corkboard.database import get_engine
-from corkboard.settings import get_settings
+from sql.migrate import migrated_engine
+from core.settings import get_settings
 from models.utility import UtilityWeights
 from service.app import create_app
 from service.experiments import assign_arm, bucket, weights_for
@@ -35,7 +35,7 @@ BOOST = {"creator": 1.5, "merchant": 0.0, "ad": 0.25}
 
 @pytest.fixture()
 def conn(session_data_dir):
-    with get_engine().connect() as connection:
+    with migrated_engine().connect() as connection:
         yield connection
         connection.rollback()
 
@@ -108,7 +108,7 @@ def client(materialized_tiny) -> Iterator[TestClient]:
     with TestClient(create_app()) as test_client:
         yield test_client
     # Leave the session's database as the migration seeded it for the modules that follow.
-    with get_engine().begin() as connection:
+    with migrated_engine().begin() as connection:
         put_weights(connection, name=DEFAULT_WEIGHTS, weights=UtilityWeights())
         for arm in list_arms(connection):
             delete_arm(connection, name=arm.name)
@@ -173,7 +173,7 @@ def test_put_with_the_key_changes_what_get_returns(client, admin) -> None:
     assert response.status_code == 200
     assert response.json()["default"] == BOOST
     assert client.get("/v1/utility-weights").json()["default"] == BOOST
-    with get_engine().connect() as connection:
+    with migrated_engine().connect() as connection:
         assert get_weights(connection, name=DEFAULT_WEIGHTS) == UtilityWeights(**BOOST)
 
 

@@ -1,11 +1,11 @@
 from sqlalchemy import text
 
-from corkboard.database import get_engine
+from sql.migrate import migrated_engine
 from sql.migrate import apply_migrations, migration_files
 
 
 def test_migrations_apply_once_and_record_versions(session_data_dir):
-    engine = get_engine()  # the factory applies pending migrations
+    engine = migrated_engine()  # the factory applies pending migrations
     assert apply_migrations(engine) == []
     with engine.connect() as conn:
         recorded = list(conn.scalars(text("SELECT version FROM schema_migrations ORDER BY version")))
@@ -15,7 +15,7 @@ def test_migrations_apply_once_and_record_versions(session_data_dir):
 
 
 def test_events_reject_unknown_actions(session_data_dir):
-    engine = get_engine()
+    engine = migrated_engine()
     with engine.connect() as conn:
         try:
             conn.execute(
@@ -32,7 +32,7 @@ def test_events_reject_unknown_actions(session_data_dir):
 def test_versions_swap_and_store_nan_metrics_as_null(session_data_dir):
     from sql.versions import activate_version, active_version, register_version
 
-    with get_engine().begin() as conn:
+    with migrated_engine().begin() as conn:
         first = register_version(conn, kind="test_model", artifact="a", metrics={"auc": {"click": float("nan")}})
         second = register_version(conn, kind="test_model", artifact="b", metrics={"auc": 0.7})
         activate_version(conn, kind="test_model", version=first)

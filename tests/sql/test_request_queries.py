@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from corkboard.database import get_engine, request_engine
-from corkboard.settings import get_settings
-from sql.embeddings import EMBEDDING_DIM, VectorSearch, load_pin_partition, nearest_pins_many
+from core.database import request_engine
+from core.settings import get_settings
+from sql.embeddings import EMBEDDING_DIM, VectorSearch, load_pin_partition, nearest_pins_many, request_session
 from sql.events import user_history
+from sql.migrate import migrated_engine
 
 USER = 9_000_001  # far from any generated user; every row below is rolled back
 NOW = datetime.datetime(2026, 10, 31, 12, tzinfo=datetime.UTC)
@@ -29,7 +30,7 @@ def add_events(conn, rows: list[tuple[int | None, str, float]]) -> None:
 
 
 def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(session_data_dir):
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         add_events(conn, [
             (1, "click", 0.1), (2, "save", 0.2), (3, "impression", 0.3), (4, "long_click", 1.0),
             (5, "hide", 30.0), (6, "impression", 6.0), (7, "impression", 8.0), (8, "click", 9.0),
@@ -47,7 +48,7 @@ def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(sessio
 
 
 def test_user_history_of_a_user_without_events_is_empty(session_data_dir):
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         engagements, excluded = user_history(conn, user_id=USER, limit=5, seen_days=7)
     assert engagements.empty and list(engagements.columns) == ["pin_id", "action", "ts"] and excluded == []
 
@@ -57,7 +58,7 @@ def test_searches_of_several_versions_run_in_one_statement_nearest_first(session
     pin_ids = np.arange(1, 301, dtype=np.int64)
     first, second = (rng.normal(size=(len(pin_ids), EMBEDDING_DIM)).astype(np.float32) for _ in range(2))
     queries = rng.normal(size=(3, EMBEDDING_DIM)).astype(np.float32)
-    with get_engine().connect() as conn:
+    with migrated_engine().connect() as conn:
         for version, vectors in ((900_001, first), (900_002, second)):
             load_pin_partition(conn, version=version, pin_ids=pin_ids, vectors=vectors)
         conn.execute(text("SELECT set_config('hnsw.ef_search', '400', true)"))  # exact on 300 pins
@@ -79,8 +80,8 @@ def test_searches_of_several_versions_run_in_one_statement_nearest_first(session
 
 
 def test_request_pool_connections_carry_the_timeout_and_search_settings(session_data_dir):
-    settings = get_settings().model_copy(update={"source_timeout_ms": 50, "hnsw_ef_search": 123})
-    with request_engine(settings).connect() as conn:
+    session = request_session(statement_timeout_ms=50, ef_search=123)
+    with request_engine(get_settings(), session).connect() as conn:
         conn.execute(text("SELECT '[1,2,3]'::vector"))  # pgvector loaded: its own settings take over
         assert conn.execute(text("SHOW hnsw.ef_search")).scalar_one() == "123"
         assert conn.execute(text("SHOW hnsw.iterative_scan")).scalar_one() == "relaxed_order"

@@ -10,8 +10,8 @@ from importlib.resources.abc import Traversable
 import numpy as np
 import pandas as pd
 
-from corkboard.sources.errors import SourceError
-from corkboard.world import World, conform
+from core.sources.errors import SourceError
+from core.world import World, conform
 
 INSTALL_HINT = "pip install --no-deps recbole==1.2.1"
 SAVE_RATING = 4

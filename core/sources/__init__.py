@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from corkboard.sources.errors import SourceError
-from corkboard.sources.files import load_folder
-from corkboard.sources.movielens import load_movielens_100k
-from corkboard.sources.quarantine import QuarantineReport
-from corkboard.sources.synthetic import (
+from core.sources.errors import SourceError
+from core.sources.files import load_folder
+from core.sources.movielens import load_movielens_100k
+from core.sources.quarantine import QuarantineReport
+from core.sources.synthetic import (
     DEFAULT_END_DATE,
     SIZES,
     generate_world,
     generate_world_with_truth,
 )
-from corkboard.world import World
+from core.world import World
 
 MOVIELENS = "ml100k"
 SOURCE_NAMES = (*SIZES, MOVIELENS)

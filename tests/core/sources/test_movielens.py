@@ -6,8 +6,8 @@ import datetime
 
 import pandas as pd
 
-from corkboard.sources.movielens import load_movielens_100k
-from corkboard.world import SCHEMA, TABLES, World
+from core.sources.movielens import load_movielens_100k
+from core.world import SCHEMA, TABLES, World
 
 
 def test_counts(movielens: World) -> None:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from corkboard.sources.pin_sampler import PinSampler, TitleWordIndex
-from corkboard.sources.topics import TOPIC_NAMES
-from corkboard.sources.truth import PlantedTruth
-from corkboard.sources.words import Vocabulary, join_words
-from corkboard.world import ACTIONS, SURFACES
+from core.sources.pin_sampler import PinSampler, TitleWordIndex
+from core.sources.topics import TOPIC_NAMES
+from core.sources.truth import PlantedTruth
+from core.sources.words import Vocabulary, join_words
+from core.world import ACTIONS, SURFACES
 
 HOMEFEED, RELATED, SEARCH = (SURFACES.index(s) for s in ("homefeed", "related", "search"))
 IMPRESSION, CLICK, SAVE, LONG_CLICK, HIDE, SEARCH_QUERY = (

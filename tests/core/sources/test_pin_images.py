@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 
-from corkboard.sources.images import render_pin_image
-from corkboard.sources.topics import TOPIC_NAMES
+from core.sources.images import render_pin_image
+from core.sources.topics import TOPIC_NAMES
 
 
 def test_image_shape_and_type() -> None:

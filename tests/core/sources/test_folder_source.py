@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from corkboard.sources import SourceError, load_folder, load_world
-from corkboard.world import SCHEMA, TABLES, World
+from core.sources import SourceError, load_folder, load_world
+from core.world import SCHEMA, TABLES, World
 
 USERS = [
     ("1", "US", "en", "25-34", "2026-01-01T00:00:00Z"),

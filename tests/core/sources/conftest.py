@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from corkboard.sources.movielens import load_movielens_100k
-from corkboard.sources.synthetic import generate_world_with_truth
-from corkboard.sources.truth import PlantedTruth
-from corkboard.world import World
+from core.sources.movielens import load_movielens_100k
+from core.sources.synthetic import generate_world_with_truth
+from core.sources.truth import PlantedTruth
+from core.world import World
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from corkboard.sources import SOURCE_NAMES, SourceError, load_world
-from corkboard.world import TABLES, World
+from core.sources import SOURCE_NAMES, SourceError, load_world
+from core.world import TABLES, World
 
 
 def test_named_synthetic_world(tiny: World) -> None:

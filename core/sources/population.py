@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from corkboard.sources.catalogue import DAY_MS, topic_popularity
-from corkboard.sources.interests import Interests, draw_interests
+from core.sources.catalogue import DAY_MS, topic_popularity
+from core.sources.interests import Interests, draw_interests
 
 # country -> (share of users, language spoken there)
 COUNTRIES: dict[str, tuple[float, str]] = {

@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from corkboard.sources.topics import TOPIC_NAMES
+from core.sources.topics import TOPIC_NAMES
 
 PATTERNS = ("stripes", "checks", "dots", "gradient")
 _GOLDEN = 0.618033988749895

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from corkboard.sources.activity import ActivitySettings, generate_events
-from corkboard.sources.boards import BoardTruth, draw_boards
-from corkboard.sources.catalogue import DAY_MS, draw_pins, draw_topic_vectors
-from corkboard.sources.population import draw_users
-from corkboard.sources.topics import TOPIC_NAMES
-from corkboard.sources.truth import PlantedTruth
-from corkboard.sources.utility import UtilityModel
-from corkboard.world import World, conform
+from core.sources.activity import ActivitySettings, generate_events
+from core.sources.boards import BoardTruth, draw_boards
+from core.sources.catalogue import DAY_MS, draw_pins, draw_topic_vectors
+from core.sources.population import draw_users
+from core.sources.topics import TOPIC_NAMES
+from core.sources.truth import PlantedTruth
+from core.sources.utility import UtilityModel
+from core.world import World, conform
 
 DEFAULT_END_DATE = datetime.date(2026, 11, 1)
 

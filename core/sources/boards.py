@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from corkboard.sources.catalogue import PinTruth
-from corkboard.sources.pin_sampler import PinSampler
-from corkboard.sources.population import UserTruth
-from corkboard.sources.topics import TOPIC_NAMES
-from corkboard.sources.words import Vocabulary, capitalized
+from core.sources.catalogue import PinTruth
+from core.sources.pin_sampler import PinSampler
+from core.sources.population import UserTruth
+from core.sources.topics import TOPIC_NAMES
+from core.sources.words import Vocabulary, capitalized
 
 BOARD_SUFFIXES = ("ideas", "inspo", "love", "goals", "finds", "board")
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corkboard.sources.boards import BoardTruth
-from corkboard.sources.catalogue import PinTruth
-from corkboard.sources.population import UserTruth
-from corkboard.sources.utility import UtilityModel
+from core.sources.boards import BoardTruth
+from core.sources.catalogue import PinTruth
+from core.sources.population import UserTruth
+from core.sources.utility import UtilityModel
 
 _CHUNK = 1_000_000  # rows per affinity batch, to bound memory on large worlds
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from corkboard.sources.population import AGE_BUCKETS, COUNTRIES
-from corkboard.sources.synthetic import SIZES, generate_world
-from corkboard.sources.topics import TOPIC_NAMES, TOPICS
-from corkboard.sources.truth import PlantedTruth
-from corkboard.world import ACTIONS, SCHEMA, SURFACES, TABLES, World
+from core.sources.population import AGE_BUCKETS, COUNTRIES
+from core.sources.synthetic import SIZES, generate_world
+from core.sources.topics import TOPIC_NAMES, TOPICS
+from core.sources.truth import PlantedTruth
+from core.world import ACTIONS, SCHEMA, SURFACES, TABLES, World
 
 END = datetime.date(2026, 11, 1)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from corkboard.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 def _quiet_runtime_dir() -> None:
@@ -43,11 +43,7 @@ def database_url(settings: Settings | None = None) -> str:
 
 @lru_cache(maxsize=4)
 def _engine_for(url: str, connect_timeout_s: int) -> Engine:
-    from sql.migrate import apply_migrations
-
-    engine = pooled_engine(url, connect_timeout_s=connect_timeout_s)
-    apply_migrations(engine)
-    return engine
+    return pooled_engine(url, connect_timeout_s=connect_timeout_s)
 
 
 def pooled_engine(url: str, *, connect_timeout_s: int, session: dict[str, str] | None = None) -> Engine:
@@ -69,18 +65,15 @@ def pooled_engine(url: str, *, connect_timeout_s: int, session: dict[str, str] |
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
-    """The process-wide engine for the configured database, schema migrated (one pool per URL)."""
+    """The process-wide engine for the configured database (one pool per URL). It applies no
+    migrations: entry points take ``sql.migrate.migrated_engine``, which does."""
     settings = settings or get_settings()
     return _engine_for(database_url(settings), settings.database_connect_timeout_s)
 
 
-def request_engine(settings: Settings) -> Engine:
-    """The request path's own pool (see ``pooled_engine``): autocommit, every statement limited to
-    the source timeout, and the HNSW search settings."""
-    from sql.embeddings import search_settings
-
-    get_engine(settings)  # the schema is migrated before anything serves from it
-    session = {"statement_timeout": str(settings.source_timeout_ms), **search_settings(settings.hnsw_ef_search)}
+def request_engine(settings: Settings, session: dict[str, str]) -> Engine:
+    """The request path's own pool (see ``pooled_engine``): autocommit, every connection starting
+    with the ``session`` settings (the caller's statement timeout and search settings)."""
     return _request_engine_for(database_url(settings), settings.database_connect_timeout_s, tuple(session.items()))
 
 

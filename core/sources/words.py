@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from corkboard.sources.topics import GENERIC_WORDS, TOPICS
+from core.sources.topics import GENERIC_WORDS, TOPICS
 
 
 class Vocabulary:

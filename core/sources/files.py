@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from corkboard.sources.errors import SourceError
-from corkboard.sources.quarantine import QuarantineReport, rejected_rows, write_quarantine
-from corkboard.world import ACTIONS, SCHEMA, SURFACES, TABLES, World, conform
+from core.sources.errors import SourceError
+from core.sources.quarantine import QuarantineReport, rejected_rows, write_quarantine
+from core.world import ACTIONS, SCHEMA, SURFACES, TABLES, World, conform
 
 OPTIONAL_TABLES = ("boards", "board_pins")
 PRIMARY_KEYS: dict[str, list[str]] = {

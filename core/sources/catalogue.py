@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from corkboard.sources.topics import TOPIC_NAMES, TOPIC_TABLE
-from corkboard.sources.words import Vocabulary, capitalized, join_words
+from core.sources.topics import TOPIC_NAMES, TOPIC_TABLE
+from core.sources.words import Vocabulary, capitalized, join_words
 
 LATENT_DIM = 16
 MAX_TITLE_WORDS = 5
