@@ -106,7 +106,7 @@ def _tune(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from corkboard.evaluation import evaluate, markdown_report
     from corkboard.materialize import dagster_instance
-    from orchestration.assets.evaluation import record_evaluation
+    from orchestration.assets.offline_evaluation import record_evaluation
 
     try:
         report = evaluate(

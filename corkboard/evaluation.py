@@ -1,4 +1,4 @@
-"""``corkboard evaluate``: every registered model on one dataset, under the protocol of models/evaluation.py.
+"""``corkboard evaluate``: every registered model on one dataset, under the protocol of models/leave_last_out.py.
 
 Models see the split with its test items hidden; they may use the validation item for early stopping
 and model choice. Test metrics are computed here, once per model, and written as JSON plus a Markdown
@@ -39,7 +39,7 @@ from models.baselines import (
     PopularityRecommender,
 )
 from models.co_engagement import CoEngagementConfig
-from models.evaluation import (
+from models.leave_last_out import (
     INTERACTIONS,
     KS,
     MIN_INTERACTIONS,

@@ -6,7 +6,7 @@ validation window (validation cut-off + ``window``) is for early stopping and mo
 test window starts where it ends. A stage's input history is everything before its cut-off, so the
 test history includes the validation window, as the leave-last-out test history includes the
 validation item. An interaction is a user's first click, long click or save of a pin
-(``models.evaluation.first_interactions``), so a positive is a pin the user had not engaged with
+(``models.leave_last_out.first_interactions``), so a positive is a pin the user had not engaged with
 before: history pins are excluded from retrieval and can never be positives. A model retrieves its
 top ``k`` of all remaining pins; recall@k = |top k & positives| / min(k, |positives|), averaged
 over the users with at least one history pin and one positive in the window.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.evaluation import INTERACTIONS, STAGES, _check_stage, first_interactions
+from models.leave_last_out import INTERACTIONS, STAGES, _check_stage, first_interactions
 
 if TYPE_CHECKING:  # only the type: models/ stays free of corkboard at run time
     from core.world import World

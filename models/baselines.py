@@ -13,7 +13,7 @@ from scipy import sparse
 
 from models.all_action import AllActionSplit
 from models.co_engagement import CoEngagementConfig, CoEngagementModel, factorize
-from models.evaluation import EvaluationSplit
+from models.leave_last_out import EvaluationSplit
 from models.pinnersage import PinnerSageConfig, pinnersage_medoids
 
 DAY_S = 86_400.0

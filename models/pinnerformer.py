@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from models.all_action import AllActionSplit
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.evaluation import EvaluationSplit, rank_metrics
+from models.leave_last_out import EvaluationSplit, rank_metrics
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
@@ -184,7 +184,7 @@ class _Sequences:
 
 
 class PinnerFormerRecommender:
-    """The ``Recommender`` protocol of ``models.evaluation`` around a ``PinnerFormer``; it also fits
+    """The ``Recommender`` protocol of ``models.leave_last_out`` around a ``PinnerFormer``; it also fits
     an ``AllActionSplit`` (``models.all_action``), whose histories it reads the same way.
 
     ``validation_score(recommender)`` (higher is better) picks the epoch to keep; by default the

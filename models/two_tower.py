@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.evaluation import EvaluationSplit, evaluate_recommender
+from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinnerformer import (
     OBJECTIVES,
     PinnerFormer,
@@ -311,7 +311,7 @@ def train_two_tower(
 
 
 class TwoTowerRecommender:
-    """The ``Recommender`` protocol of ``models.evaluation`` around a ``TwoTower``.
+    """The ``Recommender`` protocol of ``models.leave_last_out`` around a ``TwoTower``.
 
     ``user_features`` (optional) holds categorical columns indexed by the split's user ids
     (``EvaluationSplit.user_ids``), e.g. country, language and age bucket; ``item_features``

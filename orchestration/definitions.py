@@ -4,7 +4,7 @@ from dagster import Definitions, load_assets_from_modules
 
 from orchestration import checks
 from orchestration.assets import embeddings, features, graph, ingest, ranking, text, two_tower, visual
-from orchestration.assets.evaluation import offline_evaluation
+from orchestration.assets.offline_evaluation import offline_evaluation
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
 

@@ -16,7 +16,7 @@ import dgl
 import numpy as np
 import torch
 
-from models.evaluation import EvaluationSplit, evaluate_recommender
+from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinsage.features import PinFeatures, pin_features
 from models.pinsage.graph import pin_board_graph
 from models.pinsage.model import PinSage, PinSageConfig, embed_items, sample_neighbours

@@ -2,13 +2,13 @@
 
 ``model`` holds the config, the network, the augmentation and batch embedding; ``training``
 the joint topic / near-duplicate / style training and the signature-grouped split;
-``evaluation`` the held-out figures beside chance; ``artifact`` the saved version (weights plus
+``held_out`` the held-out figures beside chance; ``artifact`` the saved version (weights plus
 every pin's vector) and its alignment to a list of pin ids. Images come in as uint8 arrays;
 rendering them is the caller's job, so this package never imports the data sources.
 """
 
 from models.visual.artifact import CHECKPOINT_KIND, VisualArtifact
-from models.visual.evaluation import evaluate_visual, r_squared
+from models.visual.held_out import evaluate_visual, r_squared
 from models.visual.model import (
     STYLE_TARGETS,
     VisualCNN,

@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from core.world import World
 from models.baselines import CoEngagementRecommender
-from models.evaluation import EvaluationSplit, evaluate_recommender, split_world
+from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender, user_feature_codes
 from models.visual import VisualArtifact
 from orchestration.assets.embeddings import POSITIVE_ACTIONS

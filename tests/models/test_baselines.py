@@ -9,7 +9,7 @@ from models.baselines import (
     PopularityRecommender,
     training_matrix,
 )
-from models.evaluation import EvaluationSplit, evaluate_recommender, split_world
+from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from models.checkpoint import CheckpointError, save_checkpoint
-from models.evaluation import EvaluationSplit
+from models.leave_last_out import EvaluationSplit
 from models.pinnerformer import (
     OBJECTIVES,
     SIZES,

@@ -14,7 +14,7 @@ import torch
 from core.sources.synthetic import generate_world
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.embedding_store import chance_agreement
-from models.evaluation import EvaluationSplit, evaluate_recommender
+from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinsage import (
     PinFeatures,
     PinSage,

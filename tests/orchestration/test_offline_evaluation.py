@@ -3,7 +3,7 @@
 from dagster import AssetsDefinition, DagsterInstance
 
 from corkboard.evaluation import evaluate, markdown_report
-from orchestration.assets.evaluation import offline_evaluation, record_evaluation
+from orchestration.assets.offline_evaluation import offline_evaluation, record_evaluation
 from orchestration.definitions import defs
 
 

@@ -18,7 +18,7 @@ from corkboard.cli import build_parser
 from core.settings import Settings
 from orchestration.definitions import defs
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
 SETTINGS = {f"CORKBOARD_{name.upper()}" for name in Settings.model_fields}
 BUILT_IMAGE = "corkboard"  # what deploy/Dockerfile builds; compose tags it, kustomize maps it

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
-from models.evaluation import EvaluationSplit, evaluate_recommender
+from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
 from orchestration.assets.two_tower import user_sample
 from service.app import create_app

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core.world import World, conform
-from models.evaluation import (
+from models.leave_last_out import (
     ChosenOnValidation,
     EvaluationSplit,
     evaluate_recommender,
