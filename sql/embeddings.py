@@ -12,9 +12,8 @@ from pgvector.sqlalchemy import Vector
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
 
+from models.embedding_width import EMBEDDING_DIM
 from sql.bulk import copy_into
-
-EMBEDDING_DIM = 64  # fixed by the vector(64) columns of migration 0002
 
 
 def _vector_frame(id_column: str, ids: np.ndarray, vectors: np.ndarray, version: int) -> pd.DataFrame:
