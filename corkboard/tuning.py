@@ -32,7 +32,7 @@ def log_requests(state: ServingState, *, users: list[int]) -> pd.DataFrame:
                     **{action: np.asarray(probs, dtype=np.float64) for action, probs in scored.heads.items()},
                     "is_ad": np.asarray(scored.is_ad, dtype=bool),
                     "is_shopping": np.asarray(scored.is_shopping, dtype=bool),
-                    "creator_followers": np.asarray(scored.creator_followers, dtype=np.float64),
+                    "creator_pin_count": np.asarray(scored.creator_pin_count, dtype=np.float64),
                     "pin_age_days": np.asarray(scored.pin_age_days, dtype=np.float64),
                 }
             )

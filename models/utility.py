@@ -9,7 +9,7 @@ probabilities and a few pin attributes:
   (a save is the pinner's strongest signal of value; a long click shows real interest;
   a bare click is weak, since clickbait earns it too; a hide costs as much as a save gains)
 - creator  = (P(save) + P(click)) * size_boost * freshness
-  size_boost = 1 / log2(2 + followers)      (1 for a creator with no followers, falling slowly)
+  size_boost = 1 / log2(2 + pin_count)      (the creator's pins: 1 at none, falling slowly)
   freshness  = 1 + exp(-age_days / 14)      (a new pin counts double; the bonus fades in ~2 weeks)
 - merchant = P(click) on shopping pins, else 0   (a click is a visit to the merchant)
 - ad       = P(click) on ads, else 0             (expected revenue at unit cost per click)
@@ -85,7 +85,7 @@ def stakeholder_utilities(
     *,
     is_ad: np.ndarray,
     is_shopping: np.ndarray,
-    creator_followers: np.ndarray,
+    creator_pin_count: np.ndarray,
     pin_age_days: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Per-candidate utilities ``pinner``, ``creator``, ``merchant``, ``ad`` (see module doc).
@@ -98,9 +98,9 @@ def stakeholder_utilities(
     probs = {name: np.asarray(heads[name], dtype=np.float64) for name in PINNER_ACTION_VALUES}
     pinner = sum(value * probs[name] for name, value in PINNER_ACTION_VALUES.items())
     click = probs["click"]
-    followers = np.maximum(np.asarray(creator_followers, dtype=np.float64), 0.0)
+    pin_count = np.maximum(np.asarray(creator_pin_count, dtype=np.float64), 0.0)
     age = np.maximum(np.asarray(pin_age_days, dtype=np.float64), 0.0)
-    size_boost = 1.0 / np.log2(2.0 + followers)
+    size_boost = 1.0 / np.log2(2.0 + pin_count)
     freshness = 1.0 + np.exp(-age / FRESHNESS_DAYS)
     utilities = {
         "pinner": pinner,

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from models.utility import PINNER_ACTION_VALUES, UtilityWeights, blend, stakeholder_utilities
 
 REQUEST_COLUMNS = (
-    "request_id", "pin_id", *PINNER_ACTION_VALUES, "is_ad", "is_shopping", "creator_followers", "pin_age_days",
+    "request_id", "pin_id", *PINNER_ACTION_VALUES, "is_ad", "is_shopping", "creator_pin_count", "pin_age_days",
 )
 STAKEHOLDERS = ("pinner", "creator", "merchant", "ad")
 CONSTRAINED = ("creator", "merchant", "ad")
@@ -90,7 +90,7 @@ def _pages(requests: pd.DataFrame) -> _Pages:
         {action: requests[action].to_numpy() for action in PINNER_ACTION_VALUES},
         is_ad=requests["is_ad"].to_numpy(),
         is_shopping=requests["is_shopping"].to_numpy(),
-        creator_followers=requests["creator_followers"].to_numpy(),
+        creator_pin_count=requests["creator_pin_count"].to_numpy(),
         pin_age_days=requests["pin_age_days"].to_numpy(),
     )
     row, _ = pd.factorize(requests["request_id"])

@@ -38,7 +38,7 @@ def assemble_page(
             scored.heads,
             is_ad=scored.is_ad,
             is_shopping=scored.is_shopping,
-            creator_followers=scored.creator_followers,
+            creator_pin_count=scored.creator_pin_count,
             pin_age_days=scored.pin_age_days,
         )
         scores = blend(utilities, weights)

@@ -19,7 +19,7 @@ class ScoredCandidates:
     heads: dict[str, np.ndarray]
     is_ad: np.ndarray
     is_shopping: np.ndarray
-    creator_followers: np.ndarray
+    creator_pin_count: np.ndarray
     pin_age_days: np.ndarray
 
     def __len__(self) -> int:
@@ -56,6 +56,6 @@ def score(
         heads=state.ranker.predict_heads(inputs),
         is_ad=pins.is_ad[rows],
         is_shopping=pins.is_shopping[rows],
-        creator_followers=pins.creator_pins[rows],
+        creator_pin_count=pins.creator_pins[rows],
         pin_age_days=pins.age_days[rows],
     )

@@ -27,7 +27,7 @@ class FakeScored:
     heads: dict[str, np.ndarray]
     is_ad: np.ndarray
     is_shopping: np.ndarray
-    creator_followers: np.ndarray
+    creator_pin_count: np.ndarray
     pin_age_days: np.ndarray
 
 
@@ -41,7 +41,7 @@ def fake_score_candidates(state: object, *, user_id: int) -> FakeScored:
         heads={action: rng.uniform(0, 0.4, n) for action in ("click", "save", "long_click", "hide")},
         is_ad=rng.random(n) < 0.15,
         is_shopping=rng.random(n) < 0.2,
-        creator_followers=rng.integers(0, 5_000, n).astype(float),
+        creator_pin_count=rng.integers(0, 5_000, n).astype(float),
         pin_age_days=rng.exponential(20, n),
     )
 

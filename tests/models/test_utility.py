@@ -51,7 +51,7 @@ def test_stakeholder_utilities_by_hand() -> None:
         _heads(click=[0.5, 0.2], save=[0.2, 0.4], long_click=[0.4, 0.0], hide=[0.1, 0.0]),
         is_ad=np.array([True, False]),
         is_shopping=np.array([False, True]),
-        creator_followers=np.array([0, 6]),
+        creator_pin_count=np.array([0, 6]),
         pin_age_days=np.array([0.0, 1e6]),
     )
     # pinner: 0.2 + 0.5*0.4 + 0.1*0.5 - 0.1 = 0.35;  0.4 + 0 + 0.02 - 0 = 0.42
@@ -67,7 +67,7 @@ def test_creator_freshness_decays_over_two_weeks() -> None:
         _heads(click=[0.5] * 3, save=[0.0] * 3, long_click=[0.0] * 3, hide=[0.0] * 3),
         is_ad=np.zeros(3, bool),
         is_shopping=np.zeros(3, bool),
-        creator_followers=np.zeros(3),
+        creator_pin_count=np.zeros(3),
         pin_age_days=np.array([0.0, 14.0, 140.0]),
     )
     np.testing.assert_allclose(utilities["creator"], 0.5 * (1 + np.exp([0.0, -1.0, -10.0])))
@@ -80,7 +80,7 @@ def test_missing_head_is_named() -> None:
             heads,
             is_ad=np.zeros(1, bool),
             is_shopping=np.zeros(1, bool),
-            creator_followers=np.zeros(1),
+            creator_pin_count=np.zeros(1),
             pin_age_days=np.zeros(1),
         )
 
@@ -105,7 +105,7 @@ def test_raising_the_creator_weight_promotes_creator_value_in_the_top_k() -> Non
         ),
         is_ad=np.zeros(3, bool),
         is_shopping=np.zeros(3, bool),
-        creator_followers=np.array([1e6, 0, 2]),
+        creator_pin_count=np.array([1e6, 0, 2]),
         pin_age_days=np.array([300.0, 0.0, 1.0]),
     )
 

@@ -11,15 +11,15 @@ import pytest
 from models.utility import UtilityWeights, blend, stakeholder_utilities
 from models.utility_tuner import REQUEST_COLUMNS, Thresholds, page_utilities, plot_tradeoff, tune_weights
 
-BIG_OLD = {"followers": 1e9, "age": 1e4}  # creator utility ~3% of (save + click): an established creator
-SMALL_NEW = {"followers": 0.0, "age": 0.0}  # creator utility 2 x (save + click): a new pin of a new creator
+BIG_OLD = {"pin_count": 1e9, "age": 1e4}  # creator utility ~3% of (save + click): an established creator
+SMALL_NEW = {"pin_count": 0.0, "age": 0.0}  # creator utility 2 x (save + click): a new pin of a new creator
 
 
 def candidate(
     request_id: int,
     pin_id: int,
     *,
-    followers: float,
+    pin_count: float,
     age: float,
     save: float = 0.0,
     click: float = 0.0,
@@ -27,7 +27,7 @@ def candidate(
 ) -> dict[str, object]:
     return {
         "request_id": request_id, "pin_id": pin_id, "click": click, "save": save, "long_click": 0.0, "hide": 0.0,
-        "is_ad": is_ad, "is_shopping": False, "creator_followers": followers, "pin_age_days": age,
+        "is_ad": is_ad, "is_shopping": False, "creator_pin_count": pin_count, "pin_age_days": age,
     }
 
 
@@ -37,7 +37,7 @@ def utilities_of(row: dict[str, object]) -> dict[str, float]:
         {action: frame[action].to_numpy() for action in ("click", "save", "long_click", "hide")},
         is_ad=frame["is_ad"].to_numpy(),
         is_shopping=frame["is_shopping"].to_numpy(),
-        creator_followers=frame["creator_followers"].to_numpy(),
+        creator_pin_count=frame["creator_pin_count"].to_numpy(),
         pin_age_days=frame["pin_age_days"].to_numpy(),
     )
     return {name: float(array[0]) for name, array in values.items()}
@@ -118,7 +118,7 @@ def naive_page_utilities(requests: pd.DataFrame, weights: UtilityWeights, k: int
             {action: group[action].to_numpy() for action in ("click", "save", "long_click", "hide")},
             is_ad=group["is_ad"].to_numpy(),
             is_shopping=group["is_shopping"].to_numpy(),
-            creator_followers=group["creator_followers"].to_numpy(),
+            creator_pin_count=group["creator_pin_count"].to_numpy(),
             pin_age_days=group["pin_age_days"].to_numpy(),
         )
         top = np.argsort(-blend(utilities, weights), kind="stable")[:k]
@@ -139,7 +139,7 @@ def random_requests(n_requests: int, n_candidates: int, seed: int) -> pd.DataFra
         "hide": rng.uniform(0, 0.1, n),
         "is_ad": rng.random(n) < 0.1,
         "is_shopping": rng.random(n) < 0.2,
-        "creator_followers": rng.integers(0, 10_000, n).astype(float),
+        "creator_pin_count": rng.integers(0, 10_000, n).astype(float),
         "pin_age_days": rng.exponential(30, n),
     })
 
