@@ -176,11 +176,16 @@ class PinnerFormer(nn.Module):
 
 
 @dataclass(frozen=True)
-class _Sequences:
+class ActionSequences:
     """Per user, item ids and gap buckets of equal length."""
 
     items: list[np.ndarray]
     gaps: list[np.ndarray]
+
+    @classmethod
+    def from_actions(cls, items: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> ActionSequences:
+        """Each user's item ids as int64, with the gap buckets of their action times (unix seconds)."""
+        return cls([np.asarray(i, dtype=np.int64) for i in items], [gap_buckets(t) for t in times])
 
 
 class PinnerFormerRecommender:
@@ -219,10 +224,7 @@ class PinnerFormerRecommender:
         it was."""
         config = self.config
         self.split = split
-        train = _Sequences(
-            [np.asarray(items, dtype=np.int64) for items in split.train],
-            [gap_buckets(times) for times in split.train_times],
-        )
+        train = ActionSequences.from_actions(split.train, split.train_times)
         stream = np.concatenate([np.empty(0, np.int64), *train.items])
         log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items)))
         features = None if self.item_features is None else torch.as_tensor(self.item_features)
@@ -265,7 +267,7 @@ class PinnerFormerRecommender:
         if len(items) != len(times) or any(len(i) != len(t) for i, t in zip(items, times)):
             raise ValueError("items and times must be equally long, user by user")
         sequences = [np.asarray(i, dtype=np.int64) for i in items]
-        return self._user_vectors(_Sequences(sequences, [gap_buckets(t) for t in times]))
+        return self._user_vectors(ActionSequences(sequences, [gap_buckets(t) for t in times]))
 
     def item_vectors(self) -> np.ndarray:
         """Unit item vectors float32 ``[n_items, dim]``."""
@@ -305,17 +307,17 @@ class PinnerFormerRecommender:
             raise RuntimeError("the recommender is not fitted; call fit or load first")
         return self.model
 
-    def _stage_sequences(self, users: np.ndarray, stage: str) -> _Sequences:
+    def _stage_sequences(self, users: np.ndarray, stage: str) -> ActionSequences:
         """Each user's ``history(user, stage)`` with the gap buckets of its times."""
         if self.split is None:
             raise RuntimeError("no split: fit first, or pass one to load")
         split = self.split
-        return _Sequences(
+        return ActionSequences(
             [np.asarray(split.history(int(user), stage), dtype=np.int64) for user in users],
             [gap_buckets(split.history_times(int(user), stage)) for user in users],
         )
 
-    def _user_vectors(self, sequences: _Sequences) -> np.ndarray:
+    def _user_vectors(self, sequences: ActionSequences) -> np.ndarray:
         """The output at each user's last action (of the last ``max_len``); zeros if none."""
         model = self._fitted()
         keep = model.config.max_len
@@ -330,20 +332,20 @@ class PinnerFormerRecommender:
                     lengths = np.array([len(i) for i in items])
                     if lengths.max() == 0:
                         continue
-                    outputs = model(*_pad(model, items, [sequences.gaps[r][-keep:] for r in rows]))
+                    outputs = model(*pad_sequences(model, items, [sequences.gaps[r][-keep:] for r in rows]))
                     last = outputs[torch.arange(len(items)), np.maximum(lengths - 1, 0)].numpy()
                     vectors[start : start + len(items)] = np.where(lengths[:, None] > 0, last, 0.0)
         finally:
             model.train(was_training)
         return vectors
 
-    def _scores(self, sequences: _Sequences) -> np.ndarray:
+    def _scores(self, sequences: ActionSequences) -> np.ndarray:
         with torch.inference_mode():
             bias = self._fitted().item_bias().numpy()
         return self._user_vectors(sequences) @ self.item_vectors().T + bias[None, :]
 
 
-def _pad(
+def pad_sequences(
     model: PinnerFormer, items: list[np.ndarray], gaps: list[np.ndarray]
 ) -> tuple[Tensor, Tensor]:
     """Right-pad sequences to the longest one: item id ``n_items`` and gap bucket 0."""
@@ -356,8 +358,8 @@ def _pad(
     return torch.from_numpy(padded_items), torch.from_numpy(padded_gaps)
 
 
-def _windows(
-    train: _Sequences, max_len: int, rng: np.random.Generator
+def training_windows(
+    train: ActionSequences, max_len: int, rng: np.random.Generator
 ) -> list[tuple[int, int, int]]:
     """(user, start, end) input windows of at most ``max_len`` actions, each followed by at least
     one training action; cut from each sequence's end back, moved by a random shift per epoch."""
@@ -372,7 +374,7 @@ def _windows(
     return windows
 
 
-def _targets(
+def objective_targets(
     objective: str,
     window: int,
     sequence_length: int,
@@ -395,12 +397,12 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     sampler: NegativeSampler,
     log_q: Tensor,
-    train: _Sequences,
+    train: ActionSequences,
     rng: np.random.Generator,
 ) -> float:
     """One pass over shuffled windows; the mean loss per target."""
     config = model.config
-    windows = _windows(train, config.max_len, rng)
+    windows = training_windows(train, config.max_len, rng)
     order = rng.permutation(len(windows))
     model.train()
     total, count = 0.0, 0
@@ -411,11 +413,11 @@ def _train_epoch(
             sequence = train.items[user]
             items.append(sequence[start:end])
             gaps.append(train.gaps[user][start:end])
-            at, targets = _targets(config.objective, config.window, len(sequence), start, end, rng)
+            at, targets = objective_targets(config.objective, config.window, len(sequence), start, end, rng)
             rows.append(np.full(len(at), row))
             positions.append(at)
             target_ids.append(sequence[targets])
-        padded_items, padded_gaps = _pad(model, items, gaps)
+        padded_items, padded_gaps = pad_sequences(model, items, gaps)
         queries = model(padded_items, padded_gaps)[np.concatenate(rows), np.concatenate(positions)]
         positive_ids = torch.from_numpy(np.concatenate(target_ids))
         random_ids, random_log_q = sampler.draw(config.random_negatives)

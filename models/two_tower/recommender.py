@@ -1,0 +1,203 @@
+"""The two-tower as a ``Recommender`` of ``models.leave_last_out``: fit on a split, score its users,
+embed any user from their actions and features, and round-trip through one checkpoint file."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import dgl
+import numpy as np
+import pandas as pd
+import torch
+
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.leave_last_out import EvaluationSplit, evaluate_recommender
+from models.pinnerformer import ActionSequences, PinnerFormerRecommender
+from models.pinsage import PinFeatures, embed_items, pin_board_graph, pin_features
+from models.pinsage.model import sample_neighbours
+from models.pinsage.recommender import engagement_feature
+from models.training import EpochCallback, TrainingHistory
+from models.two_tower.config import TwoTowerConfig
+from models.two_tower.model import TwoTower, user_feature_codes
+from models.two_tower.trainer import train_two_tower
+
+CHECKPOINT_KIND = "two_tower"
+
+
+class TwoTowerRecommender:
+    """The ``Recommender`` protocol of ``models.leave_last_out`` around a ``TwoTower``.
+
+    ``user_features`` (optional) holds categorical columns indexed by the split's user ids
+    (``EvaluationSplit.user_ids``), e.g. country, language and age bucket; ``item_features``
+    (optional, ``[n_items, f]``) are extra numeric pin-tower inputs in the split's item order,
+    e.g. visual vectors; ``on_epoch(epoch, loss, validation recall@10)`` reports progress.
+    """
+
+    def __init__(
+        self,
+        config: TwoTowerConfig | None = None,
+        *,
+        user_features: pd.DataFrame | None = None,
+        item_features: np.ndarray | None = None,
+        name: str = "two_tower",
+        on_epoch: EpochCallback | None = None,
+    ) -> None:
+        self.config = config or TwoTowerConfig()
+        self.user_features = user_features
+        self.item_features = item_features
+        self.name = name
+        self.on_epoch = on_epoch
+        self.model: TwoTower | None = None
+        self.history = TrainingHistory()
+        self.item_vectors = np.empty((0, self.config.dim), dtype=np.float32)
+        self.item_ids = np.empty(0, dtype=np.int64)
+        self._split: EvaluationSplit | None = None
+        self._codes = torch.empty(0, 0, dtype=torch.int64)
+
+    def fit(self, split: EvaluationSplit) -> None:
+        """Train on ``split.train``, early-stopping on validation recall@10, then embed every item."""
+        labels = sorted({str(label) for label in split.item_category})
+        numeric = engagement_feature(split)
+        if self.item_features is not None:
+            if len(self.item_features) != split.n_items:
+                raise ValueError(f"item_features has {len(self.item_features)} rows for {split.n_items} items")
+            numeric = np.hstack([numeric, np.asarray(self.item_features, dtype=np.float32)])
+        frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
+        names = () if frame is None else tuple(str(name) for name in frame.columns)
+        values = () if frame is None else tuple(tuple(sorted(frame[n].dropna().astype(str).unique())) for n in names)
+        config = dataclasses.replace(
+            self.config,
+            categories=tuple(labels),
+            numeric_features=numeric.shape[1],
+            user_feature_names=names,
+            user_feature_values=values,
+        )
+        self.config, self.item_ids = config, split.item_ids
+        self._use_split(split)
+        boards = list(split.board_items) + ([h for h in split.train if len(h)] if config.history_boards else [])
+        graph = pin_board_graph(split.n_items, boards)
+        features = pin_features(
+            split.item_text,
+            split.item_category,
+            tokenizer=config.pin_config.tokenizer,
+            known_categories=labels,
+            numeric=numeric,
+        )
+        train = ActionSequences.from_actions(split.train, split.train_times)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model = model = TwoTower(config, split.n_items)
+            neighbours = sample_neighbours(model.pin_tower, graph)
+
+            def validation_recall() -> float:
+                self.item_vectors = _all_item_vectors(model, graph, features, neighbours)
+                return evaluate_recommender(self, split, "validation", ks=(10,))["recall@10"]
+
+            self.history = train_two_tower(
+                model,
+                graph,
+                features,
+                train,
+                self._codes,
+                validate=validation_recall,
+                on_epoch=self.on_epoch,
+            )
+        self.item_vectors = _all_item_vectors(model, graph, features, neighbours)
+
+    def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
+        """``[len(users), n_items]``: user-tower vectors of ``split.history(user, stage)`` dot the
+        item vectors (history not masked)."""
+        if self._split is None:
+            raise RuntimeError("no split: fit first, or pass one to load")
+        split, users = self._split, np.asarray(users, dtype=np.int64)
+        vectors = self.embed_users(
+            [split.history(int(u), stage) for u in users],
+            [split.history_times(int(u), stage) for u in users],
+            self._codes[users].numpy(),
+        )
+        return vectors @ self.item_vectors.T
+
+    def embed_users(
+        self,
+        items: Sequence[np.ndarray],
+        times: Sequence[np.ndarray],
+        codes: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Unit user vectors float32 ``[len(items), dim]`` from each user's item indices and
+        action times (unix seconds) in time order (only the last ``max_len`` count) and their
+        ``user_feature_codes`` rows; a user with neither actions nor known features gets zeros."""
+        model = self._fitted()
+        sequence = PinnerFormerRecommender(model.config.user_config)
+        sequence.model = model.sequence  # its batched inference over the user tower's transformer
+        vectors = sequence.embed_users(items, times)
+        if codes is not None and len(model.user_features):
+            with torch.inference_mode():
+                vectors = vectors + model.user_feature_vectors(torch.as_tensor(codes, dtype=torch.int64)).numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        """Write the config, weights, item ids and item vectors to one checkpoint file."""
+        model = self._fitted()
+        state = {
+            "n_items": model.n_items,
+            "model": dict(model.state_dict()),
+            "item_ids": self.item_ids,
+            "item_vectors": self.item_vectors,
+        }
+        save_checkpoint(path, kind=CHECKPOINT_KIND, config=self.config, state=state)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        split: EvaluationSplit | None = None,
+        user_features: pd.DataFrame | None = None,
+    ) -> TwoTowerRecommender:
+        """Rebuild a fitted recommender from ``save``'s file (item vectors included); ``split`` and
+        ``user_features`` supply what ``scores`` reads. ``CheckpointError`` when the file is unusable."""
+        config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=TwoTowerConfig)
+        try:
+            model = TwoTower(config, int(state["n_items"]))
+            model.load_state_dict(state["model"])
+            item_ids, item_vectors = (
+                np.asarray(state["item_ids"]),
+                np.asarray(state["item_vectors"]),
+            )
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:
+            raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
+        recommender = cls(config, user_features=user_features)
+        recommender.model, recommender.item_ids, recommender.item_vectors = (
+            model.eval(),
+            item_ids,
+            item_vectors,
+        )
+        if split is not None:
+            recommender._use_split(split)
+        return recommender
+
+    def _use_split(self, split: EvaluationSplit) -> None:
+        """Score ``split``'s users: their histories, and their feature codes in the config's vocabularies."""
+        frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
+        self._split = split
+        self._codes = torch.from_numpy(user_feature_codes(frame, self.config, split.n_users))
+
+    def _fitted(self) -> TwoTower:
+        if self.model is None:
+            raise RuntimeError("the recommender is not fitted; call fit or load first")
+        return self.model
+
+
+def _all_item_vectors(
+    model: TwoTower,
+    graph: dgl.DGLGraph,
+    features: PinFeatures,
+    neighbours: dgl.DGLGraph,
+) -> np.ndarray:
+    """Pin-tower vectors float32 ``[n_items, dim]`` of every item, over fixed ``neighbours``."""
+    items = np.arange(model.n_items)
+    content = embed_items(model.pin_tower, graph, features, items, neighbours=neighbours)
+    with torch.inference_mode():
+        return model.with_ids(torch.from_numpy(content), torch.from_numpy(items)).numpy()
