@@ -104,7 +104,8 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from corkboard.evaluation import evaluate, markdown_report
+    from corkboard.evaluate.report import markdown_report
+    from corkboard.evaluate.run import evaluate
     from corkboard.materialize import dagster_instance
     from orchestration.assets.offline_evaluation import record_evaluation
 

@@ -3,7 +3,9 @@ import sys
 
 import pytest
 
-from corkboard.evaluation import ABLATIONS, CHOSEN_FROM, METRICS, MODEL_NAMES, _best_on_validation, evaluate
+from corkboard.evaluate.registry import ABLATIONS, CHOSEN_FROM, MODEL_NAMES, build_model
+from corkboard.evaluate.report import METRICS
+from corkboard.evaluate.run import best_on_validation, evaluate
 
 
 def test_evaluate_writes_the_documented_json_and_a_markdown_table(tmp_path):
@@ -49,8 +51,8 @@ def test_a_learned_model_that_cannot_be_imported_is_skipped_with_a_note(tmp_path
 
 def test_pinnerformer_entries_build_each_objective_and_size_without_training():
     module = pytest.importorskip("models.pinnerformer")
-    for name, factory in ABLATIONS.items():
-        config = factory(print).config
+    for name in ABLATIONS:
+        config = build_model(name, print).config
         objective, size = name.removeprefix("pinnerformer_").rsplit("_", 1)
         assert config.objective == objective and config.dim == module.SIZES[size]["dim"]
     assert CHOSEN_FROM["pinnerformer"] == tuple(ABLATIONS)  # the registry entry reuses the ablation runs
@@ -65,7 +67,7 @@ def test_a_chosen_entry_is_the_best_candidate_on_validation_and_costs_all_their_
             "config": "Config()",
         }
 
-    chosen = _best_on_validation({"a": run(0.1, 0.9, 2.0), "b": run(0.3, 0.2, 3.0), "c": "not available: x"})
+    chosen = best_on_validation({"a": run(0.1, 0.9, 2.0), "b": run(0.3, 0.2, 3.0), "c": "not available: x"})
     assert chosen["chosen"] == "b" and chosen["test"] == {"ndcg@10": 0.2}  # by validation, not test
     assert chosen["seconds"] == {"fit": 5.0, "score": 2.0} and chosen["config"] == "b: Config()"
-    assert _best_on_validation({"a": "not available: x"}) == "no candidate ran: not available: x"
+    assert best_on_validation({"a": "not available: x"}) == "no candidate ran: not available: x"

@@ -2,7 +2,8 @@
 
 from dagster import AssetsDefinition, DagsterInstance
 
-from corkboard.evaluation import evaluate, markdown_report
+from corkboard.evaluate.report import markdown_report
+from corkboard.evaluate.run import evaluate
 from orchestration.assets.offline_evaluation import offline_evaluation, record_evaluation
 from orchestration.definitions import defs
 

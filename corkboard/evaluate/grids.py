@@ -1,0 +1,43 @@
+"""The settings each model is chosen among on validation, declared as data: parameter -> values tried."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import product
+from typing import Any
+
+Grid = Mapping[str, tuple[Any, ...]]
+Setting = dict[str, Any]  # one point of a grid
+
+# Keys are the config fields they set. The baselines get the same model choice a learned model gets.
+ITEM_COOCCURRENCE: Grid = {"history_half_life": (1.0, 2.0, 4.0, 8.0, 32.0)}
+CO_ENGAGEMENT: Grid = {"dim": (16, 32, 64)}
+PINNERSAGE: Grid = {
+    "dim": (16, 64),
+    "distance_threshold": (0.5, 1.0),
+    "half_life_days": (1.0,),  # beat 14 days on ml100k's and tiny's validation items wherever we tried both
+}
+# The PinnerFormer ablation: each setting is a registry entry of its own, not a choice.
+PINNERFORMER_ABLATION: Grid = {
+    "objective": ("next_action", "dense_next_action", "dense_all_action"),
+    "size": ("small", "base"),
+}
+
+# The all-action comparison (corkboard/evaluate/all_action.py), chosen on validation-window recall@100.
+ALL_ACTION_PINNERFORMER: Grid = {"impression_bias": (False, True), "size": ("small", "base")}
+ALL_ACTION_PINNERSAGE: Grid = {
+    "pin_vectors": ("pinnerformer", "co_engagement"),
+    "distance_threshold": PINNERSAGE["distance_threshold"],
+    "half_life_days": (1.0, 14.0),
+    "dim": (64,),
+}
+
+
+def settings(grid: Grid) -> list[Setting]:
+    """Every setting of ``grid``, the last parameter varying fastest; on ties the first one is kept."""
+    return [dict(zip(grid, values)) for values in product(*grid.values())]
+
+
+def fixed(setting: Setting) -> Grid:
+    """The grid whose only setting is ``setting``."""
+    return {parameter: (value,) for parameter, value in setting.items()}
