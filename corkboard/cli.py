@@ -123,18 +123,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import shlex
 
+    from corkboard.bench.report import write_markdown
     from corkboard.bench.run import BenchConfig, run_bench
 
     try:
         config = BenchConfig(requests=args.requests, concurrency=tuple(args.concurrency), warmup=args.warmup)
-        run_bench(
-            args.world, out=args.out, doc=args.doc, config=config,
+        report = run_bench(
+            args.world, out=args.out, config=config,
             command=shlex.join(["corkboard", *sys.argv[1:]]),
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (ValueError, RuntimeError) as error:
         print(f"corkboard bench: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
+    if args.update_docs:  # only when asked: a plain run leaves the checkout clean
+        write_markdown(args.doc, report)
     return 0
 
 
@@ -221,10 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--models", nargs="+", metavar="NAME", help="default: every registered model")
     evaluation.set_defaults(run=_evaluate)
 
-    bench = commands.add_parser("bench", help="measure the service and its parts against their targets; JSON + Markdown")
+    bench = commands.add_parser(
+        "bench", help="measure the service and its parts against their targets; JSON, and the docs with --update-docs"
+    )
     bench.add_argument("--world", choices=("tiny", "demo", "large"), default="demo", help="materialized first if needed")
     bench.add_argument("--out", type=Path, required=True, help="report JSON")
-    bench.add_argument("--doc", type=Path, default=Path("docs/performance.md"), help="page whose world block is replaced")
+    bench.add_argument("--update-docs", action="store_true", help="replace the world's block in --doc with this run")
+    bench.add_argument("--doc", type=Path, default=Path("docs/performance.md"), help="page that --update-docs writes")
     bench.add_argument("--requests", type=int, default=2000, help="measured home-feed requests")
     bench.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 2],

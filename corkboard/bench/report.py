@@ -29,7 +29,9 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,
 }
-NEW_DOC_HEADER = "# Performance\n\nFigures written by `corkboard bench`; each world's block is replaced by its next run.\n"
+NEW_DOC_HEADER = (
+    "# Performance\n\nFigures written by `corkboard bench --update-docs`; each world's block is replaced by its next one.\n"
+)
 
 
 def machine() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from corkboard.bench.parts import (
     pixie_speed,
     ranker_throughput,
 )
-from corkboard.bench.report import Report, machine, table, target_checks, write_markdown
+from corkboard.bench.report import Report, machine, table, target_checks
 from sql.migrate import migrated_engine
 from core.settings import Settings, get_settings
 from sql.catalogue import read_table
@@ -66,13 +66,12 @@ def run_bench(
     world: str,
     *,
     out: Path,
-    doc: Path | None,
     config: BenchConfig,
     command: str,
     progress: Progress = print,
 ) -> Report:
     """Measure ``world`` (materialized first when the data dir does not serve it) and write the
-    JSON report to ``out`` and the world's block of ``doc``; ``command`` is recorded with them."""
+    JSON report to ``out``, ``command`` recorded in it; the docs page is the caller's to update."""
     started = time.perf_counter()
     settings = get_settings()
     report: Report = {
@@ -115,8 +114,6 @@ def run_bench(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    if doc is not None:
-        write_markdown(doc, report)
     progress(table(report))
     return report
 

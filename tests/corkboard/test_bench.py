@@ -1,13 +1,17 @@
-"""`corkboard bench` on the tiny world: the report's shape, no failed requests, the docs block.
-Never timings: those depend on the machine."""
+"""`corkboard bench` on the tiny world: the report's shape, no failed requests, the docs block only
+when asked for. Never timings: those depend on the machine."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from corkboard.bench.report import target_checks, write_markdown
+import pytest
+
+from corkboard.bench import run
+from corkboard.bench.report import Report, target_checks, write_markdown
 from corkboard.bench.run import BenchConfig, run_bench
+from corkboard.cli import main
 
 SMALL = BenchConfig(
     requests=40,
@@ -20,13 +24,21 @@ SMALL = BenchConfig(
 )
 
 
+def fake_report(world: str, p99: float) -> Report:
+    """A finished report with only the figures the docs block needs."""
+    base = {
+        "world": world, "command": f"corkboard bench --world {world}", "date": "today", "duration_s": 1.0,
+        "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1.0, "python": "3.11", "torch": "2.2", "load_average_1m": 0.5},
+        "service": {"p50_ms": 1.0, "p99_ms": p99},
+    }  # fmt: skip
+    return {**base, "targets": target_checks(base)}
+
+
 def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path):
-    out, doc = tmp_path / "bench.json", tmp_path / "performance.md"
-    doc.write_text("# Performance\n\nHand-written notes stay.\n")
+    out = tmp_path / "bench.json"
     run_bench(
         "tiny",
         out=out,
-        doc=doc,
         config=SMALL,
         command="corkboard bench --world tiny",
         progress=lambda _: None,
@@ -57,29 +69,14 @@ def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path)
         ("service", "p99_ms"),
         ("ann", "recall_at_100"),
     }
-
-    text = doc.read_text()
-    assert "Hand-written notes stay." in text
-    assert (
-        text.count("<!-- bench:tiny -->") == 1
-        and "corkboard bench --world tiny" in text
-    )
+    assert report["command"] == "corkboard bench --world tiny"
 
 
 def test_a_world_block_is_replaced_and_the_rest_of_the_page_kept(tmp_path: Path):
     doc = tmp_path / "performance.md"
-
-    def report(world: str, p99: float) -> dict:
-        base = {
-            "world": world, "command": f"corkboard bench --world {world}", "date": "today", "duration_s": 1.0,
-            "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1.0, "python": "3.11", "torch": "2.2", "load_average_1m": 0.5},
-            "service": {"p50_ms": 1.0, "p99_ms": p99},
-        }  # fmt: skip
-        return {**base, "targets": target_checks(base)}
-
-    write_markdown(doc, report("demo", 30.0))
-    write_markdown(doc, report("large", 40.0))
-    write_markdown(doc, report("demo", 15.0))
+    write_markdown(doc, fake_report("demo", 30.0))
+    write_markdown(doc, fake_report("large", 40.0))
+    write_markdown(doc, fake_report("demo", 15.0))
     text = doc.read_text()
     assert (
         text.count("<!-- bench:demo -->") == 1
@@ -90,3 +87,22 @@ def test_a_world_block_is_replaced_and_the_rest_of_the_page_kept(tmp_path: Path)
         and "| service p99_ms <= 20 | 40 | **no** |" in text
     )
     assert "| 30 |" not in text
+
+
+def test_the_command_writes_the_docs_block_only_with_update_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    p99s = iter((30.0, 15.0, 12.0))
+    monkeypatch.setattr(run, "run_bench", lambda world, **_: fake_report(world, next(p99s)))  # no measuring
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nHand-written notes stay.\n")
+    page = doc.read_bytes()
+    command = ["bench", "--world", "demo", "--out", str(tmp_path / "bench.json"), "--doc", str(doc)]
+
+    assert main(command) == 0
+    assert doc.read_bytes() == page
+
+    assert main([*command, "--update-docs"]) == 0
+    assert main([*command, "--update-docs"]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Performance\n\nHand-written notes stay.\n")
+    assert text.count("<!-- bench:demo -->") == 1 and "| service p99_ms <= 20 | 12 | yes |" in text
+    assert "| 15 |" not in text
