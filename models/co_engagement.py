@@ -15,12 +15,14 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.linalg import svds
 
+from models.embedding_width import EMBEDDING_DIM
+
 ACTION_WEIGHTS = {"click": 1.0, "long_click": 2.0, "save": 3.0, "hide": -1.0}
 
 
 @dataclass(frozen=True)
 class CoEngagementConfig:
-    dim: int = 64
+    dim: int = EMBEDDING_DIM  # the served width: its vectors go into pgvector
     neighbours: int = 50
     seed: int = 0
 
@@ -45,6 +47,10 @@ class CoEngagementModel:
     def user_vectors_for(self, user_ids: np.ndarray) -> np.ndarray:
         """Vectors of ``user_ids``; unknown users get zero vectors."""
         return _gather(self.user_vectors, _rows(self.user_ids, user_ids))
+
+    def engaged_pins(self) -> np.ndarray:
+        """Boolean mask of the pins with a direction: a pin nobody engaged with has a zero vector."""
+        return np.any(self.pin_vectors != 0, axis=1)
 
 
 def _rows(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 LATEST_ENGAGEMENTS = 50  # how many of a user's latest engagements make their interests, offline and online
 PRIOR_ENGAGEMENTS = 2.0  # a new user looks uniform; two engagements already tilt the vector
@@ -24,3 +25,25 @@ def category_codes(categories: np.ndarray, vocabulary: np.ndarray) -> np.ndarray
     """Index of each category in the sorted ``vocabulary``; -1 for categories not in it."""
     codes = np.searchsorted(vocabulary, categories).clip(0, max(len(vocabulary) - 1, 0))
     return np.where(vocabulary[codes] == categories, codes, -1) if len(vocabulary) else np.full(len(categories), -1)
+
+
+def impression_interests(
+    engagements: pd.DataFrame, impressions: pd.DataFrame, user_ids: np.ndarray, pins: pd.DataFrame
+) -> np.ndarray:
+    """Per impression, its user's interest in its pin's category, from the user's latest
+    ``LATEST_ENGAGEMENTS`` of ``engagements`` (user_id, pin_id, ts).
+
+    ``user_ids`` is sorted and holds every user named; ``pins`` (pin_id, category) is sorted by
+    pin_id and holds every pin named."""
+    vocabulary = np.unique(pins["category"].to_numpy(dtype=str))
+    pin_codes = category_codes(pins["category"].to_numpy(dtype=str), vocabulary)
+    latest = engagements.sort_values("ts").groupby("user_id").tail(LATEST_ENGAGEMENTS)
+    pin_ids = pins["pin_id"].to_numpy()
+    interests = interest_vectors(
+        np.searchsorted(user_ids, latest["user_id"].to_numpy()),
+        pin_codes[np.searchsorted(pin_ids, latest["pin_id"].to_numpy())],
+        len(user_ids),
+        len(vocabulary),
+    )
+    rows = np.searchsorted(user_ids, impressions["user_id"].to_numpy())
+    return interests[rows, pin_codes[np.searchsorted(pin_ids, impressions["pin_id"].to_numpy())]]

@@ -18,13 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.actions import POSITIVE_ACTIONS
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.embedding_width import EMBEDDING_DIM
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.tokenizer import TokenizerConfig, tokenize
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 CHECKPOINT_KIND = "text_tower"
-ENGAGEMENTS = ("click", "save", "long_click")
 
 
 @dataclass
@@ -37,7 +38,7 @@ class TextTowerConfig:
     buckets: int = 2**18
     min_n: int = 3
     max_n: int = 5
-    dim: int = 64
+    dim: int = EMBEDDING_DIM  # the served width: its vectors go into pgvector
     hidden: int = 128
     temperature: float = 0.05
     epochs: int = 3
@@ -106,7 +107,7 @@ def search_training_pairs(events: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFr
     pin; repeated engagements stay, since they carry the pin's frequency."""
     engaged = events[
         (events["surface"] == "search")
-        & events["action"].isin(ENGAGEMENTS)
+        & events["action"].isin(POSITIVE_ACTIONS)
         & events["query"].notna()
         & events["pin_id"].isin(pins["pin_id"])
     ]

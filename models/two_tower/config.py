@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.embedding_width import EMBEDDING_DIM
 from models.pinnerformer import OBJECTIVES, PinnerFormerConfig
 from models.pinsage import PinSageConfig
 
@@ -17,7 +18,7 @@ class TwoTowerConfig:
     """
 
     objective: str = "dense_next_action"  # one of models.pinnerformer.OBJECTIVES
-    dim: int = 64
+    dim: int = EMBEDDING_DIM  # the served width: its vectors go into pgvector
     layers: int = 1  # user tower: transformer layers
     heads: int = 2
     max_len: int = 50  # user tower: actions it reads

@@ -1,6 +1,7 @@
 import numpy as np
+import pandas as pd
 
-from models.interests import category_codes, interest_vectors
+from models.interests import LATEST_ENGAGEMENTS, category_codes, impression_interests, interest_vectors
 
 
 def test_interest_vector_is_smoothed_share_of_engagement():
@@ -15,3 +16,28 @@ def test_interest_vector_is_smoothed_share_of_engagement():
 def test_category_codes_mark_unknown_categories():
     vocabulary = np.array(["art", "food", "travel"])
     assert category_codes(np.array(["food", "cars", "travel"]), vocabulary).tolist() == [1, -1, 2]
+
+
+def engagements(user_pins: list[tuple[int, int]]) -> pd.DataFrame:
+    """One engagement per (user, pin), a minute apart in list order."""
+    users, pins = zip(*user_pins)
+    ts = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(user_pins)), unit="min")
+    return pd.DataFrame({"user_id": users, "pin_id": pins, "ts": ts})
+
+
+CATALOGUE = pd.DataFrame({"pin_id": [10, 11, 20], "category": ["art", "art", "food"]})
+
+
+def test_impression_interest_is_the_users_interest_in_the_pins_category():
+    history = engagements([(1, 10), (1, 11), (1, 10)])
+    impressions = pd.DataFrame({"user_id": [1, 1, 2], "pin_id": [11, 20, 20]})
+    interest = impression_interests(history, impressions, np.array([1, 2]), CATALOGUE)
+    # user 1: 3 art engagements, prior 2 split over art and food; user 2 has none
+    np.testing.assert_allclose(interest, [(3 + 1) / 5, 1 / 5, 0.5])
+
+
+def test_only_the_latest_engagements_make_the_interest():
+    history = engagements([(1, 20)] * 10 + [(1, 10)] * LATEST_ENGAGEMENTS)
+    impressions = pd.DataFrame({"user_id": [1], "pin_id": [20]})
+    interest = impression_interests(history, impressions, np.array([1]), CATALOGUE)
+    np.testing.assert_allclose(interest, [1 / (LATEST_ENGAGEMENTS + 2)])

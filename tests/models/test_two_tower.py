@@ -17,10 +17,9 @@ from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
-from orchestration.assets.two_tower import user_sample
+from models.two_tower.world_training import user_sample
 from service.app import create_app
-from service.pipeline import home_feed
-from sql.utility_weights import default_weights
+from service.surfaces.home_feed import home_feed
 from tests.conftest import corkboard
 
 CLUSTERS, CLUSTER_SIZE, USERS, LENGTH = 8, 30, 320, 16
@@ -161,18 +160,12 @@ def test_home_feed_retrieves_through_the_two_tower_index(client):
             {"v": active},
         ).scalar()
         pins = conn.execute(text("SELECT count(*) FROM pins")).scalar()
-        weights = default_weights(conn)
     assert client.get("/readyz").json()["model_versions"]["two_tower"] == active
     assert indexed == pins
     page = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 500}).json()
     assert page["model_versions"]["two_tower"] == active
     assert "two_tower" in {source for item in page["items"] for source in item["sources"]}
-    without = home_feed(
-        dataclasses.replace(state, two_tower=None),
-        user_id=user_id,
-        k=500,
-        weights=weights,
-    )
+    without = home_feed(dataclasses.replace(state, two_tower=None), user_id=user_id, k=500)
     assert "two_tower" not in without.model_versions
     assert "two_tower" not in {source for item in without.items for source in item.sources}
     assert without.items and without.degraded_sources == []

@@ -17,10 +17,10 @@ from models.visual import (
     VisualConfig,
     embed_images,
     evaluate_visual,
+    fit_pin_visuals,
     split_by_signature,
     train_visual,
 )
-from orchestration.assets.visual import fit_pin_visuals
 
 SIZE = 16
 

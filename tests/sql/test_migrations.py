@@ -1,7 +1,9 @@
+import re
+
 from sqlalchemy import text
 
-from sql.migrate import migrated_engine
-from sql.migrate import apply_migrations, migration_files
+from models.embedding_width import EMBEDDING_DIM
+from sql.migrate import apply_migrations, migrated_engine, migration_files
 
 
 def test_migrations_apply_once_and_record_versions(session_data_dir):
@@ -40,3 +42,10 @@ def test_versions_swap_and_store_nan_metrics_as_null(session_data_dir):
         activate_version(conn, kind="test_model", version=second)
         assert active_version(conn, kind="test_model").artifact == "b"
         conn.rollback()
+
+
+def test_vector_columns_have_the_width_of_served_vectors():
+    statements = dict(migration_files())["0002_embeddings_and_versions"]
+    widths = [int(width) for width in re.findall(r"\bvector\((\d+)\)", statements)]
+    assert len(widths) == 2  # pin_embeddings and user_embeddings
+    assert set(widths) == {EMBEDDING_DIM}
