@@ -1,6 +1,8 @@
 """Everything Dagster loads: assets, checks, jobs, schedules and resources."""
 
-from dagster import Definitions, load_assets_from_modules
+import os
+
+from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from orchestration import checks
 from orchestration.assets import embeddings, features, graph, ingest, ranking, text, two_tower, visual
@@ -8,11 +10,21 @@ from orchestration.assets.offline_evaluation import offline_evaluation
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
 
+DATABASE_URL_VARIABLE = "CORKBOARD_DATABASE_URL"
+
+
+def configured_database_url() -> EnvVar | None:
+    """The database URL as an EnvVar where the variable exists, so Dagster reads its value when a
+    run starts and never shows it; None without it: the embedded server under the data dir."""
+    return EnvVar(DATABASE_URL_VARIABLE) if DATABASE_URL_VARIABLE in os.environ else None
+
+
+database = Database(database_url=configured_database_url())
 RESOURCES = {
-    "database": Database(),
+    "database": database,
     "source": WorldSource(),
-    "feature_store": FeatureStoreResource(),
-    "artifacts": ArtifactStore(),
+    "feature_store": FeatureStoreResource(database_url=configured_database_url()),
+    "artifacts": ArtifactStore(database=database),
 }
 
 defs = Definitions(

@@ -1,41 +1,130 @@
-"""Dagster resources: thin handles on corkboard's database, source, feature store and artifacts."""
+"""Dagster resources: thin handles on corkboard's database, source, feature store and artifacts.
+
+Each field is shown and validated by the Dagster UI. A field left unset takes its ``CORKBOARD_*``
+setting (core/settings.py) when a run starts, so with nothing configured a run works on the
+embedded Postgres under ``.corkboard``, as the CLI does.
+"""
 
 from __future__ import annotations
 
+import time
+import uuid
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, MetadataValue
 from feast import FeatureStore
+from pydantic import Field
 from sqlalchemy import Engine
 
-from sql.migrate import migrated_engine
 from core.settings import Settings, get_settings
 from core.sources import QuarantineReport, load_world
 from core.world import TABLES, World, conform
 from features.store import feature_store
-from sql.versions import prune_versions
+from sql.catalogue import read_table
+from sql.embeddings import load_pin_partition, load_user_vectors
+from sql.events import read_actions
+from sql.migrate import migrated_engine
+from sql.versions import ModelVersion, activate_version, active_version, prune_versions, register_version
 
 
-class Database(ConfigurableResource):
-    """Postgres+pgvector: CORKBOARD_DATABASE_URL, or the embedded server under the data dir."""
+class OnlineStore(Enum):
+    """Where Feast keeps the latest feature rows for serving."""
+
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+class CorkboardResource(ConfigurableResource):
+    """A resource whose configured fields stand in for the settings of the same name."""
+
+    data_dir: str | None = Field(
+        default=None, description="Root of every generated artifact; unset: CORKBOARD_DATA_DIR, else .corkboard."
+    )
+
+    def settings(self) -> Settings:
+        """The process settings, with each field configured on this resource in place of its own."""
+        configured = {
+            name: value.value if isinstance(value, Enum) else value
+            for name in type(self).model_fields
+            if name in Settings.model_fields and (value := getattr(self, name)) is not None
+        }
+        if not configured:
+            return get_settings()
+        return Settings.model_validate({**get_settings().model_dump(), **configured})
+
+
+class ReachesDatabase(CorkboardResource):
+    """A resource that reaches the database: the configured URL, or the embedded server under the data dir."""
+
+    database_url: str | None = Field(
+        default=None,
+        description="Postgres with pgvector, set as EnvVar('CORKBOARD_DATABASE_URL'); "
+        "unset: the embedded server under the data dir.",
+    )
+
+
+class Database(ReachesDatabase):
+    """Postgres+pgvector. Reads and version swaps go through its methods, so that a test can stand in for them."""
 
     def engine(self) -> Engine:
-        return migrated_engine(get_settings())
+        return migrated_engine(self.settings())
+
+    def read_table(self, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
+        """``columns`` of one catalogue table."""
+        with self.engine().connect() as conn:
+            return read_table(conn, table=table, columns=columns)
+
+    def read_actions(self, actions: tuple[str, ...]) -> pd.DataFrame:
+        """user_id, pin_id, action, ts of every event whose action is in ``actions``."""
+        with self.engine().connect() as conn:
+            return read_actions(conn, actions=actions)
+
+    def active_version(self, kind: str) -> ModelVersion | None:
+        """The serving version of ``kind``, if any."""
+        with self.engine().connect() as conn:
+            return active_version(conn, kind=kind)
+
+    def swap_in(
+        self, kind: str, artifact: Path, metrics: dict[str, Any], pins: IdVectors | None, users: IdVectors | None
+    ) -> tuple[int, int, int]:
+        """Register a version of ``kind``, load its pin partition and user vectors (those given),
+        and make it the serving one, in one transaction; returns (version, pins, users) loaded."""
+        with self.engine().begin() as conn:
+            version = register_version(conn, kind=kind, artifact=str(artifact), metrics=metrics)
+            loaded_pins = 0 if pins is None else load_pin_partition(
+                conn, version=version, pin_ids=pins.ids, vectors=pins.vectors
+            )
+            loaded_users = 0 if users is None else load_user_vectors(
+                conn, version=version, user_ids=users.ids, vectors=users.vectors
+            )
+            activate_version(conn, kind=kind, version=version)
+        return version, loaded_pins, loaded_users
+
+    def prune_versions(self, kind: str, keep_previous: int) -> list[ModelVersion]:
+        """Delete the versions of ``kind`` beyond the rollback window with their vectors; returns them."""
+        with self.engine().begin() as conn:
+            return prune_versions(conn, kind=kind, keep_previous=keep_previous)
 
 
-class WorldSource(ConfigurableResource):
+class WorldSource(CorkboardResource):
     """Where catalogue and events come from: a synthetic size, ``ml100k`` or a folder of files.
 
     Generated worlds are cached as parquet under the data dir, so that each daily partition
     reads its slice instead of generating the world again; a folder is re-read every time.
     """
 
-    world: str | None = None
+    world: str | None = Field(
+        default=None, description="tiny, demo, large, ml100k or a folder of files; unset: CORKBOARD_WORLD, else demo."
+    )
 
     @property
     def name(self) -> str:
-        return self.world or get_settings().world
+        return self.settings().world
 
     def _cache_dir(self, settings: Settings) -> Path | None:
         if Path(self.name).is_dir():
@@ -44,7 +133,7 @@ class WorldSource(ConfigurableResource):
 
     def load(self) -> tuple[World, QuarantineReport]:
         """The whole world and the report of rows quarantined while reading it."""
-        settings = get_settings()
+        settings = self.settings()
         cache = self._cache_dir(settings)
         if cache is not None and (cache / "events.parquet").exists():
             frames = {name: pd.read_parquet(cache / f"{name}.parquet") for name in TABLES}
@@ -60,31 +149,89 @@ class WorldSource(ConfigurableResource):
         return world, report
 
 
-class FeatureStoreResource(ConfigurableResource):
-    """The Feast repository in features/, with stores under the data dir."""
+class FeatureStoreResource(ReachesDatabase):
+    """The Feast repository in features/, with stores under the data dir (the online one may be in the database)."""
+
+    online_store: OnlineStore | None = Field(
+        default=None,
+        description="sqlite under the data dir, or postgres in the database; "
+        "unset: CORKBOARD_ONLINE_STORE, else sqlite.",
+    )
 
     def store(self) -> FeatureStore:
-        return feature_store(get_settings())
+        return feature_store(self.settings())
 
 
-class ArtifactStore(ConfigurableResource):
-    """Model files under ``<data_dir>/models/<kind>/``; old versions pruned after each swap."""
+@dataclass(frozen=True)
+class IdVectors:
+    """Row-aligned ids and vectors of the pins or users of a version."""
 
-    keep_previous: int = 2  # older versions kept per kind for rollback, beside the serving one
+    ids: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class Published:
+    """A version swapped in: its number and file, the vectors loaded, what was pruned, and how long it took."""
+
+    version: int
+    artifact: Path
+    pins: int
+    users: int
+    pruned: list[int]
+    seconds: float
+
+    def metadata(self) -> dict[str, Any]:
+        """The materialization metadata every publishing asset reports."""
+        loaded = {name: count for name, count in (("pins", self.pins), ("users", self.users)) if count}
+        return {
+            "version": self.version,
+            "path": MetadataValue.path(str(self.artifact)),
+            **loaded,
+            "pruned_versions": MetadataValue.json(self.pruned),
+            "publish_seconds": round(self.seconds, 2),
+        }
+
+
+class ArtifactStore(CorkboardResource):
+    """Model files under ``<data_dir>/models/<kind>/``, published as versions in ``database``."""
+
+    database: Database
+    keep_previous: int = Field(
+        default=2, ge=0, description="Older versions kept per kind for rollback, beside the serving one."
+    )
 
     def path_for(self, kind: str, name: str) -> Path:
-        folder = get_settings().model_dir / kind
+        folder = self.settings().model_dir / kind
         folder.mkdir(parents=True, exist_ok=True)
         return folder / name
 
-    def prune(self, engine: Engine, *, kind: str) -> list[int]:
+    def new_path(self, kind: str, suffix: str) -> Path:
+        """A path no version of ``kind`` has used, for the file of a new one."""
+        return self.path_for(kind, f"{uuid.uuid4().hex}{suffix}")
+
+    def publish(
+        self,
+        kind: str,
+        artifact: Path,
+        metrics: dict[str, Any],
+        *,
+        pin_vectors: IdVectors | None = None,
+        user_vectors: IdVectors | None = None,
+    ) -> Published:
+        """Register the saved ``artifact`` as a version of ``kind``, load its pin partition and
+        user vectors (those given) beside the serving ones, swap it in, then prune old versions."""
+        started = time.perf_counter()
+        version, pins, users = self.database.swap_in(kind, artifact, metrics, pin_vectors, user_vectors)
+        return Published(version, artifact, pins, users, self.prune(kind), time.perf_counter() - started)
+
+    def prune(self, kind: str) -> list[int]:
         """Delete versions of ``kind`` beyond the rollback window, rows first, then their files.
 
         Returns the pruned version numbers. Only files under the model dir are deleted.
         """
-        with engine.begin() as conn:
-            pruned = prune_versions(conn, kind=kind, keep_previous=self.keep_previous)
-        model_dir = get_settings().model_dir.resolve()
+        pruned = self.database.prune_versions(kind, self.keep_previous)
+        model_dir = self.settings().model_dir.resolve()
         for version in pruned:
             artifact = Path(version.artifact).resolve()
             if artifact.is_relative_to(model_dir):

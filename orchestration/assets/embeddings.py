@@ -1,65 +1,59 @@
 """A first pin embedding (co-engagement factorization) and its pgvector HNSW index."""
 
 
-import time
-import uuid
-
 import numpy as np
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from models.co_engagement import CoEngagementConfig, fit_co_engagement, item_neighbours, popular_pins
-from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement
+from models.actions import POSITIVE_ACTIONS
+from models.co_engagement import CoEngagementConfig
+from models.embedding_store import EmbeddingArtifact
+from models.embedding_width import check_embedding_width
+from models.pin_embedding import fit_pin_embedding
 from orchestration.assets.ingest import catalogue, raw_events
-from orchestration.resources import ArtifactStore, Database
-from sql.catalogue import read_table
-from sql.embeddings import load_pin_partition, load_user_vectors, nearest_pins
-from sql.events import read_actions
-from sql.versions import activate_version, latest_version, register_version
+from orchestration.resources import ArtifactStore, Database, IdVectors
+from sql.embeddings import nearest_pins
 
 EMBEDDING_KIND = "pin_embedding"
-POSITIVE_ACTIONS = ("click", "save", "long_click")
+EMBEDDING_CONFIG = CoEngagementConfig()
 
 
 @asset(
     group_name="embeddings",
     deps=[catalogue, raw_events],
-    description="Pin and user vectors from a truncated SVD of co-engagement, plus the popularity and co-occurrence baselines.",
+    description="Pin and user vectors from a truncated SVD of co-engagement, plus the popularity and co-occurrence "
+    "baselines; the pin vectors in a pgvector HNSW partition built beside the serving one, then swapped in.",
 )
 def co_engagement_embeddings(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore
 ) -> MaterializeResult:
-    config = CoEngagementConfig()
-    with database.engine().connect() as conn:
-        events = read_actions(conn, actions=POSITIVE_ACTIONS)
-        pins = read_table(conn, table="pins", columns=("pin_id", "category"))
-        users = read_table(conn, table="users", columns=("user_id",))
-    pin_ids, user_ids = np.sort(pins["pin_id"].to_numpy()), np.sort(users["user_id"].to_numpy())
-    started = time.perf_counter()
-    model, matrix = fit_co_engagement(events, user_ids, pin_ids, config)
-    artifact = EmbeddingArtifact(
-        model=model,
-        neighbours=item_neighbours(matrix, config.neighbours),
-        popular=popular_pins(matrix, 1000),
+    check_embedding_width(EMBEDDING_KIND, EMBEDDING_CONFIG.dim)
+    events = database.read_actions(POSITIVE_ACTIONS)
+    pins = database.read_table("pins", ("pin_id", "category"))
+    users = database.read_table("users", ("user_id",))
+    fit = fit_pin_embedding(events, pins, users["user_id"].to_numpy(), EMBEDDING_CONFIG)
+    model = fit.artifact.model
+    path = artifacts.new_path(EMBEDDING_KIND, ".npz")
+    fit.artifact.save(path)
+    engaged = model.engaged_pins()
+    published = artifacts.publish(
+        EMBEDDING_KIND,
+        path,
+        {"topic_agreement@10": fit.topic_agreement},
+        pin_vectors=IdVectors(model.pin_ids[engaged], model.pin_vectors[engaged]),
+        user_vectors=IdVectors(model.user_ids, model.user_vectors),
     )
-    seconds = time.perf_counter() - started
-    categories = pins.set_index("pin_id").loc[pin_ids, "category"].to_numpy()
-    agreement = topic_agreement(model.pin_vectors, categories, sample=500, k=10, seed=config.seed)
-    path = artifacts.path_for(EMBEDDING_KIND, f"{uuid.uuid4().hex}.npz")
-    artifact.save(path)
-    with database.engine().begin() as conn:
-        version = register_version(
-            conn, kind=EMBEDDING_KIND, artifact=str(path), metrics={"topic_agreement@10": agreement}
-        )
-    context.log.info(f"embedding v{version}: {matrix.nnz} engagements, topic agreement@10 {agreement:.3f}")
+    context.log.info(
+        f"embedding v{published.version}: {fit.engagements} engagements, {published.pins} pins indexed, "
+        f"topic agreement@10 {fit.topic_agreement:.3f}"
+    )
     return MaterializeResult(
         metadata={
-            "version": version,
-            "path": MetadataValue.path(str(path)),
-            "engagements": int(matrix.nnz),
-            "pins_with_vectors": int(np.any(model.pin_vectors != 0, axis=1).sum()),
-            "topic_agreement@10": agreement,
-            "chance_topic_agreement": chance_agreement(categories),
-            "fit_seconds": round(seconds, 2),
+            **published.metadata(),
+            "engagements": fit.engagements,
+            "pins_with_vectors": int(engaged.sum()),
+            "topic_agreement@10": fit.topic_agreement,
+            "chance_topic_agreement": fit.chance_agreement,
+            "fit_seconds": round(fit.seconds, 2),
         }
     )
 
@@ -67,36 +61,18 @@ def co_engagement_embeddings(
 @asset(
     group_name="embeddings",
     deps=[co_engagement_embeddings],
-    description="The newest pin vectors in a pgvector HNSW partition, built beside the serving one, then swapped in.",
+    description="The serving pin embedding's pgvector HNSW partition, measured: its recall@100 against exact search.",
 )
-def pin_vector_index(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:
-    with database.engine().connect() as conn:
-        version = latest_version(conn, kind=EMBEDDING_KIND)
+def pin_vector_index(context: AssetExecutionContext, database: Database) -> MaterializeResult:
+    version = database.active_version(EMBEDDING_KIND)
     if version is None:
-        raise RuntimeError("no pin_embedding version registered; materialize co_engagement_embeddings first")
-    artifact = EmbeddingArtifact.load(version.artifact)
-    model = artifact.model
-    indexed = np.any(model.pin_vectors != 0, axis=1)  # pins nobody engaged with have no direction
-    started = time.perf_counter()
-    with database.engine().begin() as conn:
-        pins = load_pin_partition(
-            conn, version=version.version, pin_ids=model.pin_ids[indexed], vectors=model.pin_vectors[indexed]
-        )
-        users = load_user_vectors(conn, version=version.version, user_ids=model.user_ids, vectors=model.user_vectors)
-        activate_version(conn, kind=EMBEDDING_KIND, version=version.version)
-    build_seconds = time.perf_counter() - started
-    pruned = artifacts.prune(database.engine(), kind=EMBEDDING_KIND)
-    recall = _hnsw_recall(database, version.version, model.pin_vectors[indexed], model.pin_ids[indexed])
-    context.log.info(f"index v{version.version}: {pins} pins in {build_seconds:.1f}s, recall@100 {recall:.3f}")
+        raise RuntimeError("no pin_embedding version serving; materialize co_engagement_embeddings first")
+    model = EmbeddingArtifact.load(version.artifact).model
+    engaged = model.engaged_pins()
+    recall = _hnsw_recall(database, version.version, model.pin_vectors[engaged], model.pin_ids[engaged])
+    context.log.info(f"index v{version.version}: {int(engaged.sum())} pins, recall@100 {recall:.3f}")
     return MaterializeResult(
-        metadata={
-            "version": version.version,
-            "pins": pins,
-            "users": users,
-            "build_seconds": round(build_seconds, 2),
-            "recall@100_vs_exact": recall,
-            "pruned_versions": MetadataValue.json(pruned),
-        }
+        metadata={"version": version.version, "pins": int(engaged.sum()), "recall@100_vs_exact": recall}
     )
 
 

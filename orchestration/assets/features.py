@@ -5,13 +5,10 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from core.settings import get_settings
 from features.engagement_rates import engagement_snapshots, global_rates
 from features.store import apply_definitions, materialize_online, profile_tables, write_offline_tables
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import Database, FeatureStoreResource
-from sql.catalogue import read_table
-from sql.events import read_actions
 
 RATE_ACTIONS = ("impression", "click", "save", "long_click", "hide")
 
@@ -21,16 +18,17 @@ RATE_ACTIONS = ("impression", "click", "save", "long_click", "hide")
     deps=[catalogue, raw_events],
     description="Daily per-pin and per-user engagement counts (7d/30d) with Beta-smoothed rates.",
 )
-def engagement_features(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    with database.engine().connect() as conn:
-        events = read_actions(conn, actions=RATE_ACTIONS)
-        pins = read_table(conn, table="pins", columns=("pin_id", "creator_id", "category", "is_ad", "merchant_id", "created_at"))
-        users = read_table(conn, table="users", columns=("user_id", "country", "language", "age_bucket", "signup_at"))
+def engagement_features(
+    context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource
+) -> MaterializeResult:
+    events = database.read_actions(RATE_ACTIONS)
+    pins = database.read_table("pins", ("pin_id", "creator_id", "category", "is_ad", "merchant_id", "created_at"))
+    users = database.read_table("users", ("user_id", "country", "language", "age_bucket", "signup_at"))
     pin_engagement = engagement_snapshots(events, "pin")
     user_engagement = engagement_snapshots(events, "user")
     pin_profile, user_profile = profile_tables(pins, users)
     rows = write_offline_tables(
-        settings=get_settings(),
+        settings=feature_store.settings(),
         pin_engagement=pin_engagement,
         user_engagement=user_engagement,
         pin_profile=pin_profile,

@@ -7,15 +7,13 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from models.pin_board_graph import build_pin_board_graph
 from orchestration.assets.ingest import catalogue
 from orchestration.resources import ArtifactStore, Database
-from sql.catalogue import read_table
 
 
 @asset(group_name="graph", deps=[catalogue], description="Bipartite pin-board graph as memory-mappable CSR arrays, swapped in atomically.")
 def pin_board_graph(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:
-    with database.engine().connect() as conn:
-        pins = read_table(conn, table="pins", columns=("pin_id",))
-        boards = read_table(conn, table="boards", columns=("board_id",))
-        edges = read_table(conn, table="board_pins", columns=("board_id", "pin_id"))
+    pins = database.read_table("pins", ("pin_id",))
+    boards = database.read_table("boards", ("board_id",))
+    edges = database.read_table("board_pins", ("board_id", "pin_id"))
     graph = build_pin_board_graph(
         pins["pin_id"].to_numpy(), boards["board_id"].to_numpy(),
         edges["pin_id"].to_numpy(), edges["board_id"].to_numpy(),

@@ -17,7 +17,7 @@ from corkboard.rollback import roll_back
 from core.settings import get_settings
 from orchestration.assets.embeddings import EMBEDDING_KIND, co_engagement_embeddings, pin_vector_index
 from orchestration.definitions import RESOURCES
-from orchestration.resources import ArtifactStore
+from orchestration.resources import ArtifactStore, Database
 from service.state import open_serving_state
 from sql.embeddings import EMBEDDING_DIM, load_pin_partition, load_user_vectors, nearest_pins
 from sql.versions import (
@@ -45,7 +45,7 @@ def kind(session_data_dir: Path) -> Iterator[str]:
 
 def build_version(conn, kind: str, *, activate: bool = True) -> tuple[int, Path]:
     """A version the way the assets build one: an artifact file, a vector partition, user rows."""
-    artifact = ArtifactStore().path_for(kind, f"{uuid.uuid4().hex}.bin")
+    artifact = ArtifactStore(database=Database()).new_path(kind, ".bin")
     artifact.write_bytes(b"weights")
     version = register_version(conn, kind=kind, artifact=str(artifact), metrics={})
     vectors = np.random.default_rng(version).normal(size=(3, EMBEDDING_DIM)).astype(np.float32)
@@ -103,8 +103,8 @@ def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind,
             text("UPDATE model_versions SET artifact = :a WHERE version = :v"),
             {"a": str(outside), "v": built[0][0]},
         )
-    store = ArtifactStore(keep_previous=2)
-    pruned = store.prune(migrated_engine(), kind=kind)
+    store = ArtifactStore(database=Database(), keep_previous=2)
+    pruned = store.prune(kind)
     assert pruned == sorted([built[0][0], built[1][0], failed[0]])
     kept = [built[2], built[3], built[4], in_progress]
     with migrated_engine().connect() as conn:
@@ -115,7 +115,7 @@ def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind,
             assert stored(conn, version) == {"row": False, "partition": False, "users": False}, version
     assert not built[1][1].exists() and not failed[1].exists()
     assert outside.exists(), "pruning deleted a file outside the model dir"
-    assert store.prune(migrated_engine(), kind=kind) == []
+    assert store.prune(kind) == []
     with migrated_engine().begin() as conn:
         assert rollback_version(conn, kind=kind)[1].version == built[3][0]
         assert rollback_version(conn, kind=kind)[1].version == built[2][0]
