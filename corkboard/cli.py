@@ -51,21 +51,23 @@ def _users(args: argparse.Namespace) -> int:
 
 def _page(args: argparse.Namespace) -> int:
     """recommend, related and search: the same JSON as the REST API, through the same pipeline."""
-    from models.utility import UtilityWeights
-    from service.pipeline import UnknownPinError, home_feed, related_pins, search
-    from service.state import NotReadyError, open_serving_state
+    from service.served_weights import WeightsOverride
+    from service.state_loading import NotReadyError, open_serving_state
+    from service.surfaces.home_feed import home_feed
+    from service.surfaces.related_pins import UnknownPinError, related_pins
+    from service.surfaces.search import search
 
     try:
-        weights = UtilityWeights.parse(args.weights) if args.weights else None
+        weights = WeightsOverride.parse(args.weights) if args.weights else None
         if args.command == "search" and not args.text.strip():
             raise ValueError("the query is empty")
         state = open_serving_state(get_settings())
         if args.command == "recommend":
             page = home_feed(state, user_id=args.user, k=args.k, weights=weights)
         elif args.command == "related":
-            page = related_pins(state, pin_id=args.pin, k=args.k, weights=weights or UtilityWeights())
+            page = related_pins(state, pin_id=args.pin, k=args.k, weights=weights)
         else:
-            page = search(state, query=args.text, k=args.k, weights=weights or UtilityWeights())
+            page = search(state, query=args.text, k=args.k, weights=weights)
     except (ValueError, NotReadyError, UnknownPinError) as error:
         print(f"corkboard {args.command}: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
@@ -78,7 +80,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     from corkboard.tuning import tune, tune_logged
     from models.utility_tuner import Thresholds
-    from service.state import NotReadyError, open_serving_state
+    from service.state_loading import NotReadyError, open_serving_state
     from sql.catalogue import user_ids
 
     settings = get_settings()

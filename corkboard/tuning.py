@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from models.utility_tuner import Thresholds, page_utilities, plot_tradeoff, tune_weights
-from service.pipeline import score_candidates
-from service.state import ServingState
+from service.serving_state import ServingState
+from service.surfaces.home_feed import score_candidates
 
 
 def log_requests(state: ServingState, *, users: list[int]) -> pd.DataFrame:

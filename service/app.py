@@ -24,7 +24,8 @@ from service.database_guard import DatabaseUnavailable, describe
 from service.logging import RequestLogMiddleware, configure_request_log
 from service.metrics import install_metrics
 from service.routes import admin, health, recommendations, utility_weights
-from service.state import LOAD_ERRORS, ModelFileError, reload_serving_state
+from service.state_loading import LOAD_ERRORS, ModelFileError
+from service.state_reload import reload_serving_state
 
 log = logging.getLogger("corkboard.service")
 RANKER_THREADS = 1

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
-from service.state import ServingState
+from service.serving_state import ServingState
 from sql.embeddings import VectorSearch, nearest_pins_many
 
 RETRIEVAL_CANDIDATES = 150

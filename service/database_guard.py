@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as DeadlineExceeded
-from typing import Generic, TypeVar
+from functools import partial
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 PAUSE_SECONDS = 1.0
 
 
@@ -40,34 +42,36 @@ class DatabaseGuard:
         self._lock = threading.Lock()
         self._outage: tuple[float, str] | None = None  # (monotonic time, reason) of the last failure
 
-    def read(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)``, whose statements stop after the engine's statement timeout; raises
-        DatabaseUnavailable when it fails, when no answer comes within the deadline, or during
-        the pause after an outage. Errors that are not the database's propagate."""
-        return self.submit(work).result()
+    def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``work(conn, *args, **kwargs)``, whose statements stop after the engine's statement
+        timeout; raises DatabaseUnavailable when it fails, when no answer comes within the
+        deadline, or during the pause after an outage. Errors that are not the database's propagate."""
+        return self.submit(work, *args, **kwargs).result()
 
-    def submit(self, work: Callable[[Connection], T]) -> PendingRead[T]:
-        """Start ``read(work)`` on its own thread and return at once, so the request can do other
-        work meanwhile; the deadline counts from now."""
+    def submit(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> PendingRead[T]:
+        """Start ``read(work, ...)`` on its own thread and return at once, so the request can do
+        other work meanwhile; the deadline counts from now."""
         outcome: Future[T] = Future()
         paused = self._paused()
         if paused:
             outcome.set_exception(DatabaseUnavailable(paused))
         else:
-            _start(outcome, lambda: self._run(work))
+            _start(outcome, partial(self._run, work, *args, **kwargs))
         return PendingRead(self, outcome, time.monotonic() + self.deadline_ms / 1000)
 
     def problem(self) -> str | None:
         """None when the database answers a trivial query now, else what is wrong with it."""
         try:
-            self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+            self.read(_select_one)
         except DatabaseUnavailable as error:
             return f"unreachable: {error}"
         return None
 
-    def _run(self, work: Callable[[Connection], T]) -> T:
+    def _run(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         with self.engine.connect() as conn:
-            result = work(conn)
+            result = work(conn, *args, **kwargs)
         with self._lock:
             self._outage = None
         return result
@@ -115,6 +119,10 @@ def _start(outcome: Future[T], call: Callable[[], T]) -> None:
             outcome.set_exception(error)
 
     threading.Thread(target=run, name="database-step", daemon=True).start()
+
+
+def _select_one(conn: Connection) -> int:
+    return conn.execute(text("SELECT 1")).scalar_one()
 
 
 def describe(error: SQLAlchemyError) -> str:

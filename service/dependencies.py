@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from core.settings import DEFAULT_API_KEY, Settings, get_settings
-from service.state import ServingState
+from service.serving_state import ServingState
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

@@ -8,7 +8,7 @@ from models.utility import UtilityWeights, blend, stakeholder_utilities
 from service.schemas import RecommendedPin
 from service.scoring import ScoredCandidates
 from service.stages import stage
-from service.state import PinTable
+from service.feature_tables import PinTable
 
 SOURCE_REASONS = {
     "embedding": "close to your interests",

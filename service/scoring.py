@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.state import ServingState
+from service.serving_state import ServingState
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,6 @@ def score(
         heads=state.ranker.predict_heads(inputs),
         is_ad=pins.is_ad[rows],
         is_shopping=pins.is_shopping[rows],
-        creator_pin_count=pins.creator_pins[rows],
+        creator_pin_count=pins.creator_pin_count[rows],
         pin_age_days=pins.age_days[rows],
     )

@@ -20,9 +20,9 @@ from features.store import fill_missing_features, online_features
 from models.pin_board_graph import PinBoardGraph
 from models.pixie import PixieConfig, pixie_walk
 from models.ranker import MultiTaskRanker
-from service.pipeline import user_features
 from service.scoring import score
-from service.state import ServingState
+from service.serving_state import ServingState
+from service.user_context import user_features
 from sql.embeddings import VectorSearch, nearest_pins_many
 
 RANKER_BATCH = 1000  # about one home-feed request's candidates

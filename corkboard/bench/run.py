@@ -90,7 +90,7 @@ def run_bench(
 
     # Loaded after the server stopped, so that the two never hold the world's state at once.
     from service.app import RANKER_THREADS
-    from service.state import open_serving_state
+    from service.state_loading import open_serving_state
 
     progress("loading the serving state for the part benchmarks")
     torch.set_num_threads(

@@ -6,7 +6,8 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from service.dependencies import ADMIN_RESPONSES, AdminDep, SettingsDep
-from service.state import LOAD_ERRORS, reload_serving_state
+from service.state_loading import LOAD_ERRORS
+from service.state_reload import reload_serving_state
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -1,29 +1,37 @@
-"""The three surfaces: home feed, related pins and search; one pipeline behind all of them."""
+"""The three surfaces: home feed, related pins and search; the same weights and page ending behind all of them."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from models.utility import UtilityWeights
 from service.dependencies import ServingStateDep
-from service.pipeline import UnknownPinError, home_feed, related_pins, search
 from service.schemas import PagePublic
+from service.served_weights import WeightsOverride
+from service.surfaces.home_feed import home_feed
+from service.surfaces.related_pins import UnknownPinError, related_pins
+from service.surfaces.search import search
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 IdPath = Annotated[int, Path(ge=0, le=2**63 - 1)]
 PageSize = Annotated[int, Query(ge=1, le=500, description="How many pins to return.")]
-WeightsText = Annotated[str | None, Query(description="Utility weight overrides, e.g. creator=1.5,ad=0")]
+WeightsText = Annotated[
+    str | None,
+    Query(
+        description="Utility weights instead of the stored default ones, e.g. creator=1.5,ad=0; those not named stay "
+        "as stored. Without them, the user's experiment arm or the stored default weights apply."
+    ),
+]
 OptionalUser = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Personalize for this user.")]
 
 
-def parse_weights(text: str | None) -> UtilityWeights:
-    """Default weights, overridden by ``creator=1.5,ad=0``; 422 on malformed text."""
+def parse_weights(text: str | None) -> WeightsOverride | None:
+    """The weights ``creator=1.5,ad=0`` names, None without any; 422 on malformed text."""
     if text is None:
-        return UtilityWeights()
+        return None
     try:
-        return UtilityWeights.parse(text)
+        return WeightsOverride.parse(text)
     except ValueError as error:
         # Shaped like FastAPI's own 422 (the documented body), so clients parse one error format.
         problem = {"type": "value_error", "loc": ("query", "weights"), "msg": str(error), "input": text}
@@ -38,10 +46,8 @@ def page_response(page: PagePublic) -> Response:
 
 @router.get("/users/{user_id}/recommendations", response_model=PagePublic)
 def user_recommendations(state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None) -> Response:
-    """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended.
-
-    Without ``weights`` the stored defaults apply, or those of the user's experiment arm."""
-    return page_response(home_feed(state, user_id=user_id, k=k, weights=None if weights is None else parse_weights(weights)))
+    """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended."""
+    return page_response(home_feed(state, user_id=user_id, k=k, weights=parse_weights(weights)))
 
 
 @router.get("/pins/{pin_id}/related", response_model=PagePublic, responses={404: {"description": "Unknown pin"}})

@@ -58,17 +58,18 @@ def test_graph_candidates_follow_the_users_interests(materialized_tiny):
     import numpy as np
 
     from core.settings import get_settings
-    from service.pipeline import _home_candidates, user_context
-    from service.state import open_serving_state
+    from service.request_context import request_context
+    from service.state_loading import open_serving_state
+    from service.surfaces.home_feed import home_candidates
 
     state = open_serving_state(get_settings())
     category = state.pins.category
     share = {c: float(np.mean(category == c)) for c in set(category)}
     on_topic, chance = [], []
     for user in [int(u) for u in corkboard("users", "--limit", "5").stdout.split()]:
-        context = user_context(state, user)
+        context = request_context(state, user_id=user, override=None).user
         engaged = set(category[state.vectors.model.pin_rows(context.engagements["pin_id"].to_numpy(dtype=np.int64))])
-        candidates, _ = _home_candidates(state, context)
+        candidates, _ = home_candidates(state, context)
         graph_rows = [row for row, sources in candidates.sources.items() if {"pixie", "co_engagement"} & set(sources)]
         on_topic.append(np.mean([category[row] in engaged for row in graph_rows]))
         chance.append(sum(share[c] for c in engaged))
@@ -82,8 +83,8 @@ def test_cached_user_features_match_the_online_store(materialized_tiny):
 
     from core.settings import get_settings
     from features.store import fill_missing_features, online_features
-    from service.pipeline import user_features
-    from service.state import open_serving_state
+    from service.state_loading import open_serving_state
+    from service.user_context import user_features
 
     state = open_serving_state(get_settings())
     for user in [int(u) for u in corkboard("users", "--limit", "3").stdout.split()]:

@@ -26,12 +26,13 @@ from sqlalchemy import text
 from core.database import pooled_engine
 from core.settings import get_settings
 from features.store import feature_store
-from models.utility import UtilityWeights
 from service.app import create_app
 from service.database_guard import DatabaseGuard
 from service.logging import REQUEST_LOG
-from service.pipeline import home_feed, related_pins
-from service.state import ModelFileError, ServingState, load_serving_state
+from service.serving_state import ServingState
+from service.state_loading import ModelFileError, load_serving_state
+from service.surfaces.home_feed import home_feed
+from service.surfaces.related_pins import related_pins
 from sql.migrate import migrated_engine
 from sql.versions import activate_version, active_version, register_version
 
@@ -106,14 +107,14 @@ def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_i
         assert sources_of(body) == {"popular"}
 
         related = client.get(f"/v1/pins/{pin_id}/related", params={"k": 10}).json()
-        assert set(related["degraded_sources"]) == {"related", "text"}
+        assert set(related["degraded_sources"]) == {"utility_weights", "related", "text"}
         assert related["items"] and sources_of(related) <= {
             "co_engagement",
             "pixie",
         }  # in memory, no database
 
         search = client.get("/v1/search", params={"q": "chicken pasta", "k": 5}).json()
-        assert search["degraded_sources"] == ["text"] and search["fallback"] == "no_candidates"
+        assert search["degraded_sources"] == ["utility_weights", "text"] and search["fallback"] == "no_candidates"
         assert len(search["items"]) == 5
 
         ready = client.get("/readyz")
@@ -159,7 +160,8 @@ def test_statements_stuck_behind_a_lock_time_out_into_fallbacks(client, user_id,
     assert home.status_code == 200 and related.status_code == 200
     assert {"utility_weights", "user_history"} <= set(home.json()["degraded_sources"])
     assert len(home.json()["items"]) == 10
-    assert set(related.json()["degraded_sources"]) == {"related", "text"} and related.json()["items"]
+    assert set(related.json()["degraded_sources"]) == {"utility_weights", "related", "text"}
+    assert related.json()["items"]
     # A slow statement is not an outage: the next request uses the database again at once.
     assert client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()["degraded_sources"] == []
 
@@ -182,12 +184,10 @@ def test_a_silent_database_costs_a_request_one_deadline_then_none(client, user_i
     silent = dataclasses.replace(serving, database=DatabaseGuard(engine, deadline_ms=300))
     with ThreadPoolExecutor(1) as pool:  # a hang fails the test instead of blocking it
         first = pool.submit(home_feed, silent, user_id=user_id, k=10).result(timeout=LIVENESS_SECONDS)
-        related = pool.submit(related_pins, silent, pin_id=pin_id, k=10, weights=UtilityWeights()).result(
-            timeout=LIVENESS_SECONDS
-        )
+        related = pool.submit(related_pins, silent, pin_id=pin_id, k=10).result(timeout=LIVENESS_SECONDS)
     assert first.fallback == "history_unavailable" and len(first.items) == 10
     assert {"utility_weights", "user_history"} <= set(first.degraded_sources)
-    assert set(related.degraded_sources) == {"related", "text"} and related.items
+    assert set(related.degraded_sources) == {"utility_weights", "related", "text"} and related.items
     assert silent.database.problem() == "unreachable: no answer within 300 ms"
     client.app.state.serving = silent
     try:
@@ -235,13 +235,7 @@ def test_missing_online_features_are_served_as_defaults_and_flagged(client, user
     assert damaged.pins.default_features[rows].all() and not serving.pins.default_features[rows].any()
     for page in (
         home_feed(damaged, user_id=user_id, k=50),
-        related_pins(
-            damaged,
-            pin_id=dropped_pins[0],
-            k=50,
-            weights=UtilityWeights(),
-            user_id=user_id,
-        ),
+        related_pins(damaged, pin_id=dropped_pins[0], k=50, user_id=user_id),
     ):
         assert page.feature_defaults.user == ["user_engagement"]
         shown = np.array([item.pin_id for item in page.items])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -196,19 +197,50 @@ def test_arms_round_trip_through_the_api(client, admin) -> None:
     assert client.get("/v1/utility-weights").json()["arms"] == []
 
 
-def test_recommendations_serve_the_stored_weights_and_arms(client, admin) -> None:
+@pytest.fixture(scope="module")
+def user_and_pin(materialized_tiny) -> tuple[int, int]:
+    """The most active user, and a pin of the catalogue."""
     user_id = int(corkboard("users", "--limit", "1").stdout.split()[0])
-    page = f"/v1/users/{user_id}/recommendations"
+    with migrated_engine().connect() as connection:
+        return user_id, connection.execute(text("SELECT min(pin_id) FROM pins")).scalar_one()
+
+
+def surface_page(surface: str, user_id: int, pin_id: int) -> tuple[str, dict[str, object]]:
+    """Path and parameters of a page of ``surface`` personalized for ``user_id``."""
+    return {
+        "homefeed": (f"/v1/users/{user_id}/recommendations", {}),
+        "related": (f"/v1/pins/{pin_id}/related", {"user_id": user_id}),
+        "search": ("/v1/search", {"q": "puppy", "user_id": user_id}),
+    }[surface]
+
+
+def served(client: TestClient, path: str, params: dict[str, object]) -> tuple[dict[str, float], str | None]:
+    body = client.get(path, params=params).json()
+    assert body["degraded_sources"] == [], body["degraded_sources"]
+    return body["weights"], body["arm"]
+
+
+@pytest.mark.parametrize("surface", ["homefeed", "related", "search"])
+def test_every_surface_serves_the_stored_weights_and_arms(client, admin, user_and_pin, surface: str) -> None:
+    path, params = surface_page(surface, *user_and_pin)
     assert client.put("/v1/utility-weights", json=BOOST, headers=admin).status_code == 200
-    body = client.get(page).json()
-    assert (body["weights"], body["arm"]) == (BOOST, None)
+    assert served(client, path, params) == (BOOST, None)
     everyone = {"creator": 0.0, "merchant": 0.0, "ad": 2.0}
     client.put("/v1/utility-weights/arms/everyone", json={"weights": everyone, "traffic": 1.0}, headers=admin)
-    body = client.get(page).json()
-    assert (body["weights"], body["arm"]) == (everyone, "everyone")
-    overridden = client.get(page, params={"weights": "creator=0.5"}).json()  # an explicit override wins
-    assert overridden["weights"]["creator"] == 0.5 and overridden["arm"] is None
-    assert client.delete("/v1/utility-weights/arms/everyone", headers=admin).status_code == 204
+    try:
+        assert served(client, path, params) == (everyone, "everyone")
+        # An explicit override wins: it replaces the weights it names in the stored default.
+        assert served(client, path, {**params, "weights": "creator=0.5"}) == ({**BOOST, "creator": 0.5}, None)
+        if "user_id" in params:  # anonymous pages are in no arm
+            assert served(client, path, {k: v for k, v in params.items() if k != "user_id"}) == (BOOST, None)
+    finally:
+        assert client.delete("/v1/utility-weights/arms/everyone", headers=admin).status_code == 204
+
+
+def test_the_cli_serves_the_stored_weights_with_its_override(client, admin, user_and_pin) -> None:
+    assert client.put("/v1/utility-weights", json=BOOST, headers=admin).status_code == 200
+    page = json.loads(corkboard("related", str(user_and_pin[1]), "--k", "3", "--weights", "ad=0").stdout)
+    assert (page["weights"], page["arm"]) == ({**BOOST, "ad": 0.0}, None)
 
 
 def test_the_routes_are_documented(client) -> None:

@@ -18,7 +18,7 @@ from core.settings import get_settings
 from orchestration.assets.embeddings import EMBEDDING_KIND, co_engagement_embeddings, pin_vector_index
 from orchestration.definitions import RESOURCES
 from orchestration.resources import ArtifactStore, Database
-from service.state import open_serving_state
+from service.state_loading import open_serving_state
 from sql.embeddings import EMBEDDING_DIM, load_pin_partition, load_user_vectors, nearest_pins
 from sql.versions import (
     NoPreviousVersionError,

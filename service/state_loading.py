@@ -1,0 +1,167 @@
+"""Loading the serving state: the active versions and catalogue from Postgres, the models from
+their files, every vector width checked, and the pin and user feature tables from Feast."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+from feast import FeatureStore
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.database import request_engine
+from core.settings import Settings
+from features.store import feature_defaults, feature_store
+from models.checkpoint import CheckpointError
+from models.embedding_store import EmbeddingArtifact
+from models.embedding_width import EmbeddingWidthError, check_embedding_width
+from models.pin_board_graph import POINTER, GraphHandle
+from models.ranker import load_ranker
+from models.text_tower import load_text_tower
+from service.database_guard import DatabaseGuard, DatabaseUnavailable
+from service.feature_tables import pin_table, user_table
+from service.serving_state import ServingState, TextIndex, UserVectors
+from sql.catalogue import read_table
+from sql.embeddings import all_user_vectors, request_session
+from sql.events import popular_by_locale
+from sql.migrate import migrated_engine
+from sql.versions import ModelVersion, active_version
+
+POPULAR_PER_LOCALE = 500
+T = TypeVar("T")
+
+
+class NotReadyError(RuntimeError):
+    """Serving state is missing: nothing has been materialized yet, or a model is absent."""
+
+
+class ModelFileError(RuntimeError):
+    """A serving model's file is missing, corrupt, or does not fit the rest of the serving state."""
+
+
+# What loading can fail with, other than a bug: all leave the state being served untouched.
+LOAD_ERRORS = (NotReadyError, ModelFileError, DatabaseUnavailable, SQLAlchemyError)
+
+
+@dataclass(frozen=True)
+class StoredServingData:
+    """What loading reads from Postgres: the active versions, the catalogue, each locale's most
+    engaged pins and the two-tower user vectors."""
+
+    embedding: ModelVersion | None
+    ranker: ModelVersion | None
+    text: ModelVersion | None
+    two_tower: ModelVersion | None
+    two_tower_users: UserVectors | None  # None exactly when ``two_tower`` is
+    pins: pd.DataFrame
+    users: pd.DataFrame
+    popular: pd.DataFrame  # country, language, pin_id: best first within each locale
+
+
+def read_stored_serving_data(conn: Connection) -> StoredServingData:
+    """Everything loading needs from the database, over one connection."""
+    two_tower = active_version(conn, kind="two_tower")
+    return StoredServingData(
+        embedding=active_version(conn, kind="pin_embedding"),
+        ranker=active_version(conn, kind="ranker"),
+        text=active_version(conn, kind="pin_text"),
+        two_tower=two_tower,
+        two_tower_users=None
+        if two_tower is None
+        else UserVectors(two_tower.version, *all_user_vectors(conn, version=two_tower.version)),
+        pins=read_table(
+            conn,
+            table="pins",
+            columns=("pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category"),
+        ),
+        users=read_table(conn, table="users", columns=("user_id", "country", "language")),
+        popular=popular_by_locale(conn, limit=POPULAR_PER_LOCALE),
+    )
+
+
+def serving_state_from(
+    stored: StoredServingData, *, engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard
+) -> ServingState:
+    """The serving state of ``stored``: its models loaded from their files, the width of every
+    vector kind checked, and every pin's and user's features read from ``store``.
+
+    Raises NotReadyError when a serving model or the graph is missing, ModelFileError when a
+    model file is corrupt or its vectors do not fit the pgvector columns."""
+    if stored.embedding is None or stored.ranker is None or stored.text is None:
+        raise NotReadyError("no serving pin embedding, text index or ranker: run `corkboard materialize` first")
+    graph_folder = settings.model_dir / "graph" / "pin_board"
+    if not (graph_folder / POINTER).exists():
+        raise NotReadyError(f"no pin-board graph under {graph_folder}: run `corkboard materialize` first")
+    vectors = _load_model(stored.embedding, EmbeddingArtifact.load)
+    ranker, encoder = _load_model(stored.ranker, load_ranker)
+    text_tower = _load_model(stored.text, load_text_tower)
+    _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
+    _check_width(stored.text, text_tower.config.dim)
+    if stored.two_tower is not None and stored.two_tower_users is not None:
+        _check_width(stored.two_tower, stored.two_tower_users.vectors.shape[1])
+    defaults = feature_defaults(settings)
+    popular = {
+        locale: vectors.model.pin_rows(group["pin_id"].to_numpy())
+        for locale, group in stored.popular.groupby(["country", "language"], sort=False)
+    }
+    popular[("", "")] = vectors.popular
+    return ServingState(
+        engine=engine,
+        store=store,
+        embedding_version=stored.embedding.version,
+        ranker_version=stored.ranker.version,
+        vectors=vectors,
+        ranker=ranker,
+        encoder=encoder,
+        pins=pin_table(store, encoder, vectors.model.pin_ids, stored.pins, defaults),
+        users=user_table(store, encoder, stored.users, defaults),
+        text=TextIndex(stored.text.version, text_tower),
+        graph=GraphHandle(graph_folder),
+        popular=popular,
+        defaults=defaults,
+        settings=settings,
+        database=database,
+        two_tower=stored.two_tower_users,
+    )
+
+
+def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard) -> ServingState:
+    """Read the serving versions from ``engine`` and build the serving state of them (see
+    ``serving_state_from``); requests will reach the database through ``database``."""
+    with engine.connect() as conn:
+        stored = read_stored_serving_data(conn)
+    return serving_state_from(stored, engine=engine, store=store, settings=settings, database=database)
+
+
+def open_serving_state(settings: Settings) -> ServingState:
+    """Connect to the database and feature store of ``settings`` and load the serving models;
+    raises one of LOAD_ERRORS when that is not possible now."""
+    engine = migrated_engine(settings)  # the schema is current before anything serves from it
+    session = request_session(statement_timeout_ms=settings.source_timeout_ms, ef_search=settings.hnsw_ef_search)
+    guard = DatabaseGuard(request_engine(settings, session), deadline_ms=settings.database_deadline_ms)
+    return load_serving_state(engine, feature_store(settings), settings, guard)
+
+
+def _load_model(version: ModelVersion, load: Callable[[Path], T]) -> T:
+    """``load(artifact)``, with any damage reported as a ModelFileError naming the version."""
+    try:
+        return load(Path(version.artifact))
+    except (CheckpointError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise _model_file_error(version, error) from error
+
+
+def _check_width(version: ModelVersion, width: int) -> None:
+    """The vectors of ``version`` must have the width of the pgvector columns they are searched in."""
+    try:
+        check_embedding_width(version.kind, width)
+    except EmbeddingWidthError as error:
+        raise _model_file_error(version, error) from error
+
+
+def _model_file_error(version: ModelVersion, error: Exception) -> ModelFileError:
+    return ModelFileError(f"{version.kind} version {version.version} ({version.artifact}): {error}")

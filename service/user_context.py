@@ -1,0 +1,106 @@
+"""What a request knows about its user: features, locale, vector, recent engagements, the pins to
+exclude and their interests (nothing personal for an anonymous or unknown user)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from features.store import fill_missing_features, online_features
+from models.interests import LATEST_ENGAGEMENTS, interest_vectors
+from service.feature_tables import missing_views
+from service.serving_state import ServingState
+from service.stages import stage
+from sql.events import user_history
+
+NOBODY = pd.DataFrame(
+    {"pin_id": pd.Series(dtype=np.int64), "action": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[ns, UTC]")}
+)
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """The user's latest engagements and the pins not to show them, as stored in Postgres."""
+
+    engagements: pd.DataFrame
+    excluded_pin_ids: list[int]
+
+
+def read_user_history(conn: Connection, *, user_id: int, seen_days: int) -> UserHistory:
+    """The user's latest engagements and the pins to exclude for them: hidden or saved ever, or
+    shown within ``seen_days`` of their latest activity."""
+    engagements, excluded = user_history(conn, user_id=user_id, limit=LATEST_ENGAGEMENTS, seen_days=seen_days)
+    return UserHistory(engagements, excluded)
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """What the request knows about its user (nothing for an anonymous or unknown one)."""
+
+    user_id: int | None
+    locale: tuple[str, str] | None
+    vector: np.ndarray | None
+    features: np.ndarray  # the ranker's encoded user block, [1, user_dim]
+    engagements: pd.DataFrame
+    excluded_rows: frozenset[int]
+    interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
+    feature_defaults: tuple[str, ...] = ()  # the user's feature views missing online, served as defaults
+    degraded: tuple[str, ...] = ()  # "user_history" when the database could not give it
+
+    @property
+    def is_cold(self) -> bool:
+        return self.engagements.empty
+
+
+def user_context(state: ServingState, user_id: int | None, history: UserHistory | None) -> UserContext:
+    """The context of ``user_id`` (None: anonymous) with their stored ``history``.
+
+    Features and locale come from the user table cached at load (the online store, read per
+    request, for a user who arrived since); the vector from the serving embedding. A user whose
+    ``history`` is None (the database could not give it) is served as one without history,
+    with "user_history" degraded."""
+    with stage("feature_join"):
+        features, missing, locale = user_features(state, user_id)
+    if user_id is None or history is None:
+        return UserContext(
+            user_id=user_id, locale=locale, vector=None, features=features, engagements=NOBODY,
+            excluded_rows=frozenset(), interest=_interest(state, NOBODY), feature_defaults=missing,
+            degraded=() if user_id is None else ("user_history",),
+        )
+    vector = state.vectors.model.user_vectors_for(np.array([user_id]))[0]
+    rows = state.vectors.model.pin_rows(np.asarray(history.excluded_pin_ids, dtype=np.int64))
+    return UserContext(
+        user_id=user_id, locale=locale, vector=vector if vector.any() else None, features=features,
+        engagements=history.engagements, excluded_rows=frozenset(rows[rows >= 0].tolist()),
+        interest=_interest(state, history.engagements), feature_defaults=missing,
+    )
+
+
+def user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray, tuple[str, ...], tuple[str, str] | None]:
+    """The user's encoded feature block, the feature views served as defaults, and the locale:
+    from the user table cached at load, else (a user who arrived since) from the online store."""
+    row = None if user_id is None else state.users.row(user_id)
+    if row is not None:
+        missing = tuple(view for view, absent in zip(state.users.views, state.users.missing[row]) if absent)
+        return state.users.features[row : row + 1], missing, state.users.locale(row)
+    online = online_features(state.store, user_ids=[-1 if user_id is None else user_id])
+    features = state.encoder.encode_users(fill_missing_features(online, state.defaults))
+    if user_id is None:
+        return features, (), None
+    missing = tuple(view for view, absent in missing_views(online).iloc[0].items() if absent)
+    return features, missing, _profile_locale(online)
+
+
+def _profile_locale(online: pd.DataFrame) -> tuple[str, str] | None:
+    """The user's (country, language) from their online profile, if it has both."""
+    country, language = online["user_profile__country"].iloc[0], online["user_profile__language"].iloc[0]
+    return None if pd.isna(country) or pd.isna(language) else (str(country), str(language))
+
+
+def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
+    rows = state.vectors.model.pin_rows(engagements["pin_id"].to_numpy(dtype=np.int64))
+    codes = state.pins.category_code[rows[rows >= 0]]
+    return interest_vectors(np.zeros(len(codes), dtype=np.int64), codes, 1, len(state.pins.categories))[0]
