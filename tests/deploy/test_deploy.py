@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,9 @@ def test_docker_compose_config_renders():
 
 def test_dockerfile_copies_every_package_pins_installs_and_drops_root():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    for package in ("corkboard", "features", "models", "orchestration", "service", "sql"):
+    with (DEPLOY.parent / "pyproject.toml").open("rb") as project:
+        packages = tomllib.load(project)["tool"]["setuptools"]["packages"]["find"]["include"]
+    for package in (pattern.rstrip("*") for pattern in packages):
         assert f"COPY {package} {package}" in dockerfile
     base = re.search(r"^FROM (\S+)", dockerfile, re.MULTILINE).group(1)
     assert PINNED.match(base), f"base image {base} is not pinned"
