@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast import FeatureStore, RepoConfig
 
+from core.atomic_files import atomic_path
 from core.settings import Settings, get_settings
 from features.engagement_rates import engagement_defaults
 from features.feast_objects import OFFLINE_TABLES, VIEW_SPECS, offline_path, repo_objects
@@ -100,20 +100,12 @@ def write_offline_tables(
     settings = settings or get_settings()
     tables = dict(zip(OFFLINE_TABLES, (pin_engagement, user_engagement, pin_profile, user_profile)))
     for table, frame in tables.items():
-        write = partial(frame.to_parquet, index=False)
-        _replace_file(offline_path(settings.feature_dir, table), write)
+        with atomic_path(offline_path(settings.feature_dir, table)) as unfinished:
+            frame.to_parquet(unfinished, index=False)
     if prior_means is not None:
-        text = json.dumps(dict(prior_means), indent=2, sort_keys=True)
-        _replace_file(_priors_path(settings), lambda tmp: tmp.write_text(text))
+        with atomic_path(_priors_path(settings)) as unfinished:
+            unfinished.write_text(json.dumps(dict(prior_means), indent=2, sort_keys=True))
     return {table: len(frame) for table, frame in tables.items()}
-
-
-def _replace_file(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
 
 
 def _priors_path(settings: Settings) -> Path:

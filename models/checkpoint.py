@@ -7,13 +7,13 @@ the state may hold only tensors, numpy arrays (stored as tensors) and plain Pyth
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+
+from core.atomic_files import atomic_path
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -33,8 +33,7 @@ class CheckpointError(Exception):
 def save_checkpoint(path: Path, *, kind: str, config: object, state: dict[str, Any]) -> None:
     """Write ``kind``, the format version, ``config`` (a dataclass) and ``state`` to ``path``.
 
-    The file appears whole or not at all: it is written to a temporary file beside ``path``
-    and moved into place with ``os.replace``.
+    The file appears whole or not at all (``core.atomic_files.atomic_path``).
     """
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
@@ -46,18 +45,8 @@ def save_checkpoint(path: Path, *, kind: str, config: object, state: dict[str, A
             "state": state,
         }
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def load_checkpoint(path: Path, *, kind: str, config_type: type[C]) -> tuple[C, dict[str, Any]]:

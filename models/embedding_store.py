@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.atomic_files import atomic_path
 from models.co_engagement import CoEngagementModel
 
 
@@ -23,17 +23,18 @@ class EmbeddingArtifact:
     popular: np.ndarray
 
     def save(self, path: Path) -> None:
-        partial = path.with_suffix(".tmp.npz")
-        np.savez(
-            partial,
-            pin_ids=self.model.pin_ids,
-            pin_vectors=self.model.pin_vectors,
-            user_ids=self.model.user_ids,
-            user_vectors=self.model.user_vectors,
-            neighbours=self.neighbours,
-            popular=self.popular,
-        )
-        os.replace(partial, path)
+        """Write every array to one .npz file that appears whole or not at all."""
+        # A stream, because np.savez adds .npz to a path that lacks it.
+        with atomic_path(path) as partial, partial.open("wb") as stream:
+            np.savez(
+                stream,
+                pin_ids=self.model.pin_ids,
+                pin_vectors=self.model.pin_vectors,
+                user_ids=self.model.user_ids,
+                user_vectors=self.model.user_vectors,
+                neighbours=self.neighbours,
+                popular=self.popular,
+            )
 
     @classmethod
     def load(cls, path: Path | str) -> EmbeddingArtifact:

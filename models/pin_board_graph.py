@@ -2,14 +2,13 @@
 
 Layout of a graph folder: one sub-folder per saved version holding one ``<array>.npy`` per
 field, and a ``CURRENT`` file naming the version readers should open. ``save`` writes a new
-version beside the old ones and swaps ``CURRENT`` with ``os.replace``, so a reader sees the old
-graph or the new one, never half of one. ``GraphHandle`` lets a service pick up a new save
+version beside the old ones and swaps ``CURRENT`` atomically, every file flushed to disk first,
+so a reader (or a restart after a crash) sees the old graph or the new one, never half of one. ``GraphHandle`` lets a service pick up a new save
 without restarting.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from core.atomic_files import atomic_path
 
 POINTER = "CURRENT"
 
@@ -50,11 +51,11 @@ class PinBoardGraph:
         version = Path(tempfile.mkdtemp(prefix=f"v{time.time_ns():020d}-", dir=folder))
         version.chmod(0o755)  # mkdtemp makes it owner-only; a service under another user must read it
         for field in fields(self):
-            np.save(version / f"{field.name}.npy", np.ascontiguousarray(getattr(self, field.name)))
+            with atomic_path(version / f"{field.name}.npy") as array_file:
+                np.save(array_file, np.ascontiguousarray(getattr(self, field.name)))
         previous = current_version(folder) if (folder / POINTER).exists() else None
-        pointer = folder / f"{POINTER}.{version.name}.tmp"
-        pointer.write_text(version.name)
-        os.replace(pointer, folder / POINTER)
+        with atomic_path(folder / POINTER) as pointer:
+            pointer.write_text(version.name)
         for stale in folder.iterdir():
             # Older folders are past versions or failed saves; newer ones may be a concurrent save.
             if stale.is_dir() and stale.name < version.name and stale.name != previous:

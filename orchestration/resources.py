@@ -21,6 +21,7 @@ from feast import FeatureStore
 from pydantic import Field
 from sqlalchemy import Engine
 
+from core.atomic_files import atomic_path
 from core.settings import Settings, get_settings
 from core.sources import QuarantineReport, load_world
 from core.world import TABLES, World, conform
@@ -141,11 +142,9 @@ class WorldSource(CorkboardResource):
         settings.source_dir.mkdir(parents=True, exist_ok=True)
         world, report = load_world(self.name, quarantine_path=settings.source_dir / "quarantine.parquet")
         if cache is not None:
-            cache.mkdir(parents=True, exist_ok=True)
             for name in TABLES:  # events last: its presence marks a complete cache
-                partial = cache / f"{name}.parquet.tmp"
-                world.table(name).to_parquet(partial, index=False)
-                partial.replace(cache / f"{name}.parquet")
+                with atomic_path(cache / f"{name}.parquet") as partial:
+                    world.table(name).to_parquet(partial, index=False)
         return world, report
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.atomic_files import atomic_path
+
 QUARANTINE_COLUMNS = {"table": "string", "row_number": "int64", "reason": "string", "row": "string"}
 
 
@@ -55,7 +57,7 @@ def write_quarantine(rejects: list[pd.DataFrame], path: Path) -> QuarantineRepor
         [pd.DataFrame(columns=list(QUARANTINE_COLUMNS)).astype(QUARANTINE_COLUMNS), *rejects],
         ignore_index=True,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+    with atomic_path(path) as partial:
+        frame.to_parquet(partial, index=False)
     counts = frame.groupby(["table", "reason"]).size()
     return QuarantineReport({key: int(n) for key, n in counts.items()})

@@ -1,0 +1,40 @@
+"""Files that appear whole or not at all, and stay written once the call returns."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A fresh path beside ``path`` for the caller to write; it becomes ``path`` on success.
+
+    On leaving the block the file is flushed to disk, renamed onto ``path`` and the folder is
+    flushed, so a crash leaves the old file or the new one, never half of one. When the block
+    raises, the partial file is removed and ``path`` is left as it was. The temporary name keeps
+    ``path``'s suffix, for writers that add one otherwise (``np.save``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp{path.suffix}")
+    try:
+        yield temporary
+        fsync_path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush the contents of a file, or the entries of a folder, to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
