@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import pandas as pd
@@ -43,6 +44,12 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
 }
 TABLES = tuple(SCHEMA)
+# The columns sql/migrations lets be NULL; every other column must hold a value.
+NULLABLE = frozenset(
+    {("pins", "merchant_id"), ("events", "pin_id"), ("events", "query"), ("events", "position")}
+)
+# The first day of the daily event partitions: events before it would never be loaded.
+FIRST_EVENT_DAY = datetime.date(2026, 1, 1)
 
 
 @dataclass(frozen=True)

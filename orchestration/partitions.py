@@ -2,5 +2,7 @@
 
 from dagster import DailyPartitionsDefinition
 
-EVENTS_START = "2026-01-01"
+from core.world import FIRST_EVENT_DAY
+
+EVENTS_START = FIRST_EVENT_DAY.isoformat()
 daily_partitions = DailyPartitionsDefinition(start_date=EVENTS_START, timezone="UTC")

@@ -21,10 +21,10 @@ from feast import FeatureStore
 from pydantic import Field
 from sqlalchemy import Engine
 
-from core.atomic_files import atomic_path
 from core.settings import Settings, get_settings
-from core.sources import QuarantineReport, load_world
-from core.world import TABLES, World, conform
+from core.sources import QuarantineReport
+from core.sources.cache import cached_world
+from core.world import World
 from features.store import feature_store
 from sql.catalogue import read_table
 from sql.embeddings import load_pin_partition, load_user_vectors
@@ -115,8 +115,9 @@ class Database(ReachesDatabase):
 class WorldSource(CorkboardResource):
     """Where catalogue and events come from: a synthetic size, ``ml100k`` or a folder of files.
 
-    Generated worlds are cached as parquet under the data dir, so that each daily partition
-    reads its slice instead of generating the world again; a folder is re-read every time.
+    The world is kept as parquet under the data dir (core/sources/cache.py), so the catalogue,
+    every daily partition and the CLI read the source once: a generated world is not generated
+    again, a folder is not read and validated again until one of its files changes.
     """
 
     world: str | None = Field(
@@ -127,25 +128,9 @@ class WorldSource(CorkboardResource):
     def name(self) -> str:
         return self.settings().world
 
-    def _cache_dir(self, settings: Settings) -> Path | None:
-        if Path(self.name).is_dir():
-            return None
-        return settings.source_dir / self.name
-
     def load(self) -> tuple[World, QuarantineReport]:
         """The whole world and the report of rows quarantined while reading it."""
-        settings = self.settings()
-        cache = self._cache_dir(settings)
-        if cache is not None and (cache / "events.parquet").exists():
-            frames = {name: pd.read_parquet(cache / f"{name}.parquet") for name in TABLES}
-            return World(**{name: conform(name, frame) for name, frame in frames.items()}), QuarantineReport()
-        settings.source_dir.mkdir(parents=True, exist_ok=True)
-        world, report = load_world(self.name, quarantine_path=settings.source_dir / "quarantine.parquet")
-        if cache is not None:
-            for name in TABLES:  # events last: its presence marks a complete cache
-                with atomic_path(cache / f"{name}.parquet") as partial:
-                    world.table(name).to_parquet(partial, index=False)
-        return world, report
+        return cached_world(self.name, self.settings().source_dir)
 
 
 class FeatureStoreResource(ReachesDatabase):

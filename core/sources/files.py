@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.sources.columns import parse_column
 from core.sources.errors import SourceError
 from core.sources.quarantine import QuarantineReport, rejected_rows, write_quarantine
-from core.world import ACTIONS, SCHEMA, SURFACES, TABLES, World, conform
+from core.world import SCHEMA, TABLES, World, conform
 
 OPTIONAL_TABLES = ("boards", "board_pins")
 PRIMARY_KEYS: dict[str, list[str]] = {
@@ -26,24 +27,25 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("events", "user_id"): "users",
     ("events", "pin_id"): "pins",
 }
-ALLOWED_VALUES = {("events", "action"): ACTIONS, ("events", "surface"): SURFACES}
 # Parents before children, so foreign keys are checked against accepted parents.
 LOAD_ORDER = ("users", "pins", "boards", "board_pins", "events")
-_TIMESTAMP = "datetime64[ns, UTC]"
-_INTEGER_TEXT = r"[+-]?\d+(\.0*)?"  # '3.0' is what CSV writers make of integers in float columns
-_INT64_LIMIT = 9.2e18
-TRUTH_WORDS = {
-    **dict.fromkeys(("true", "t", "yes", "1", "1.0"), True),
-    **dict.fromkeys(("false", "f", "no", "0", "0.0"), False),
-}
+# Each table is read whole into memory (CSV several times its size): refuse rather than exhaust it.
+MAX_FILE_BYTES = 1 << 30
+
+
+def _candidates(folder: Path, table: str) -> tuple[Path, Path]:
+    return folder / f"{table}.parquet", folder / f"{table}.csv"
+
+
+def table_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that ``load_folder`` reads, in table order."""
+    return [path for table in TABLES for path in _candidates(folder, table) if path.is_file()]
 
 
 def _read(folder: Path, table: str) -> tuple[Path, pd.DataFrame] | None:
     """The file and raw rows of ``<table>.parquet`` or ``<table>.csv``; None for an absent
     optional table."""
-    found = [
-        path for path in (folder / f"{table}.parquet", folder / f"{table}.csv") if path.is_file()
-    ]
+    found = [path for path in _candidates(folder, table) if path.is_file()]
     if len(found) > 1:
         raise SourceError(f"{folder}: both {table}.parquet and {table}.csv exist; keep one")
     if not found:
@@ -51,6 +53,12 @@ def _read(folder: Path, table: str) -> tuple[Path, pd.DataFrame] | None:
             return None
         raise SourceError(f"{folder}: missing {table}.parquet or {table}.csv")
     path = found[0]
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SourceError(
+            f"{path}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte cap on one source file "
+            "(each table is read whole into memory); trim the table"
+        )
     try:
         if path.suffix == ".parquet":
             raw = pd.read_parquet(path).reset_index(drop=True)
@@ -64,76 +72,21 @@ def _read(folder: Path, table: str) -> tuple[Path, pd.DataFrame] | None:
     return path, raw
 
 
-def _no_problem(index: pd.Index) -> pd.Series:
-    """A problem mask that flags no row."""
-    return pd.Series(False, index=index)
-
-
 def _flag(reason: pd.Series, problem: pd.Series, label: str) -> pd.Series:
     """Record ``label`` on rows with a problem and no earlier reason."""
     return reason.mask(reason.isna() & problem.to_numpy(dtype=bool, na_value=False), label)
 
 
-def _integers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(Int64 values, rows holding something other than an integer)."""
-    if pd.api.types.is_integer_dtype(raw.dtype):
-        return raw.astype("Int64"), _no_problem(raw.index)
-    text = raw.astype("string").str.strip()
-    looks_integral = text.str.fullmatch(_INTEGER_TEXT).fillna(False).astype(bool)
-    # Numbers beyond int64 would overflow the cast below.
-    in_range = pd.to_numeric(text.where(looks_integral), errors="coerce").abs() < _INT64_LIMIT
-    integral = looks_integral & in_range
-    digits = text.where(integral).str.replace(r"\.0*$", "", regex=True)
-    return digits.astype("Int64"), raw.notna() & ~integral
-
-
-def _booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(boolean values, rows holding something other than a truth value)."""
-    if pd.api.types.is_bool_dtype(raw.dtype):
-        return raw.astype("boolean"), _no_problem(raw.index)
-    values = raw.astype("string").str.strip().str.lower().map(TRUTH_WORDS).astype("boolean")
-    return values, raw.notna() & values.isna()
-
-
-def _timestamps(raw: pd.Series, path: Path) -> tuple[pd.Series, pd.Series]:
-    """(UTC timestamps, rows holding text that is not an ISO-8601 time); naive times are UTC."""
-    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        values = raw.dt.tz_localize("UTC") if raw.dt.tz is None else raw.dt.tz_convert("UTC")
-        return values.astype(_TIMESTAMP), _no_problem(raw.index)
-    if pd.api.types.is_numeric_dtype(raw.dtype):
-        # Epoch numbers have no unit we could trust.
-        raise SourceError(
-            f"{path}: column {raw.name} holds numbers; expected timestamps or ISO-8601 text"
-        )
-    values = pd.to_datetime(raw.astype("string"), utc=True, errors="coerce", format="ISO8601")
-    return values.astype(_TIMESTAMP), raw.notna() & values.isna()
-
-
-def _typed(table: str, raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.Series]:
+def _typed(
+    table: str, raw: pd.DataFrame, path: Path, now: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.Series]:
     """Schema columns parsed from ``raw`` and the first problem of each row (NA when none)."""
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
     columns = {}
-    for column, dtype in SCHEMA[table].items():
-        source = raw[column]
-        if dtype in ("int64", "Int64"):
-            values, malformed = _integers(source)
-            required, label = dtype == "int64", f"non-integer {column}"
-        elif dtype == "bool":
-            values, malformed = _booleans(source)
-            required, label = True, f"invalid {column}"
-        elif dtype == _TIMESTAMP:
-            values, malformed = _timestamps(source, path)
-            required, label = True, f"unparseable {column}"
-        else:
-            values = source.astype("string")
-            allowed = ALLOWED_VALUES.get((table, column))
-            required, label = allowed is not None, f"unknown {column}"
-            malformed = (
-                values.notna() & ~values.isin(allowed) if allowed else _no_problem(raw.index)
-            )
-        if required:
-            reason = _flag(reason, source.isna(), f"missing {column}")
-        reason = _flag(reason, malformed, label)
+    for column in SCHEMA[table]:
+        values, problems = parse_column(table, column, raw[column], path, now)
+        for label, rows in problems:
+            reason = _flag(reason, rows, label)
         columns[column] = values
     typed = pd.DataFrame(columns, index=raw.index)
     if table == "events":
@@ -160,14 +113,16 @@ def _check_keys(
 def load_folder(folder: Path, quarantine_path: Path) -> tuple[World, QuarantineReport]:
     """A World from ``folder`` (pins, users, events required; boards, board_pins optional).
 
-    Rows that break the schema or reference unknown rows are left out and written, with the
-    first reason found, to ``quarantine_path``; the first of rows sharing a key is kept.
-    Raises SourceError when the folder, a required file or a required column is missing,
-    or a file cannot be read at all.
+    Rows that break the schema (core/sources/columns.py) or reference rows the parent table
+    lacks or quarantined are left out and written, with the first reason found, to
+    ``quarantine_path``; the first of rows sharing a key is kept. Raises SourceError when the
+    folder, a required file or a required column is missing, a file is over MAX_FILE_BYTES, or
+    a file cannot be read at all.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise SourceError(f"{folder}: not a folder")
+    now = pd.Timestamp.now(tz="UTC")
     accepted: dict[str, pd.DataFrame] = {}
     rejects = []
     for table in LOAD_ORDER:
@@ -178,7 +133,7 @@ def load_folder(folder: Path, quarantine_path: Path) -> tuple[World, QuarantineR
             )
             continue
         path, raw = found
-        typed, reason = _typed(table, raw, path)
+        typed, reason = _typed(table, raw, path, now)
         reason = _check_keys(table, typed, reason, accepted)
         accepted[table] = typed[reason.isna().to_numpy()]
         rejects.append(rejected_rows(table, raw, reason))

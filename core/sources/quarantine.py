@@ -14,9 +14,11 @@ QUARANTINE_COLUMNS = {"table": "string", "row_number": "int64", "reason": "strin
 
 @dataclass(frozen=True)
 class QuarantineReport:
-    """How many rows each (table, reason) lost; empty for sources that cannot hold bad rows."""
+    """How many rows each (table, reason) lost, and the file holding them; empty for sources
+    that cannot hold bad rows."""
 
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    path: Path | None = None
 
     @property
     def total(self) -> int:
@@ -32,6 +34,8 @@ class QuarantineReport:
             f"| {table} | {reason} | {n} |" for (table, reason), n in sorted(self.counts.items())
         ]
         lines.append(f"| **total** | | {self.total} |")
+        if self.path is not None:
+            lines.append(f"\nThe rows and their reasons: `{self.path}`")
         return "\n".join(lines)
 
 
@@ -59,5 +63,14 @@ def write_quarantine(rejects: list[pd.DataFrame], path: Path) -> QuarantineRepor
     )
     with atomic_path(path) as partial:
         frame.to_parquet(partial, index=False)
+    return _summary(frame, path)
+
+
+def read_quarantine(path: Path) -> QuarantineReport:
+    """The report of the rows ``write_quarantine`` wrote to ``path``."""
+    return _summary(pd.read_parquet(path), path)
+
+
+def _summary(frame: pd.DataFrame, path: Path) -> QuarantineReport:
     counts = frame.groupby(["table", "reason"]).size()
-    return QuarantineReport({key: int(n) for key, n in counts.items()})
+    return QuarantineReport({key: int(n) for key, n in counts.items()}, path)

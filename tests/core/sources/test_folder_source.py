@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.sources import SourceError, load_folder, load_world
+from core.sources import SourceError, files, load_folder, load_world
 from core.world import SCHEMA, TABLES, World
 
 USERS = [
@@ -200,3 +200,79 @@ def test_missing_required_table(tmp_path: Path) -> None:
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a folder"):
         load_folder(tmp_path / "nowhere", tmp_path / "q.parquet")
+
+
+CLEAN_ROWS: dict[str, list[tuple[str | None, ...]]] = {
+    "users": [("1", "US", "en", "25-34", "2026-01-01"), ("2", "DE", "de", "18-24", "2026-01-02")],
+    "pins": [
+        ("10", "1", "Pasta", "easy pasta", "recipes", "111", "false", None, "2025-01-01"),
+        ("11", "1", "Paris", "paris trip", "travel", "111", "true", "5", "2025-01-01"),
+        ("12", "2", "", None, "art", "222", "false", None, "2025-01-02"),  # no caption: allowed
+    ],
+    "events": [
+        ("1", "1", "10", "impression", "homefeed", None, "0", "2026-10-01T10:00:00Z"),
+        ("2", "2", None, "search", "search", "paris", None, "2026-10-01T11:00:00Z"),
+    ],
+}
+OK_TS = "2026-10-02T09:00:00Z"
+# (table, row, reason): each row breaks one rule the database or the partitions would trip on.
+BAD_ROWS = [
+    ("users", ("3", "", "fr", "35-44", "2026-01-03"), "missing country"),
+    ("users", ("4", "FR", "   ", "35-44", "2026-01-03"), "missing language"),
+    ("users", ("-5", "FR", "fr", "35-44", "2026-01-03"), "user_id below 0"),
+    ("users", ("6", "FR", "fr", "35-44", "2100-01-01"), "signup_at in the future"),
+    ("pins", ("13", "1", "\\N", "d", "art", "222", "false", None, "2025-01-01"), "literal \\N in title"),
+    ("pins", ("14", "1", "t", "d", "", "222", "false", None, "2025-01-01"), "missing category"),
+    ("pins", ("15", "1", "t", "d", "art", "222", "false", "-1", "2025-01-01"), "merchant_id below 0"),
+    ("events", ("3", "1", "10", "click", "homefeed", None, "0", "2025-12-31T23:59:59Z"), "ts before 2026-01-01"),
+    ("events", ("4", "1", "10", "click", "homefeed", None, "0", "2100-01-01T00:00:00Z"), "ts in the future"),
+    ("events", ("5", "2", None, "search", "search", "\\N", None, OK_TS), "literal \\N in query"),
+    ("events", ("6", "1", "10", "click", "homefeed", None, "-1", OK_TS), "position below 0"),
+    ("events", ("7", "1", "10", "click", "homefeed", None, "2147483648", OK_TS), "position above 2147483647"),
+    ("events", ("8", "1", "10", "click", "", None, "0", OK_TS), "missing surface"),
+    ("events", ("-9", "1", "10", "click", "homefeed", None, "0", OK_TS), "event_id below 0"),
+]
+
+
+def _folder_of(folder: Path, rows: dict[str, list[tuple[str | None, ...]]], fmt: str) -> Path:
+    """One file per table of text cells: None is a missing cell, '' empty text (in parquet)."""
+    folder.mkdir()
+    for table, table_rows in rows.items():
+        _write(folder, table, pd.DataFrame(table_rows, columns=list(SCHEMA[table])), fmt)
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_values_the_database_or_partitions_would_refuse_are_quarantined(
+    tmp_path: Path, fmt: str
+) -> None:
+    rows = {table: list(table_rows) for table, table_rows in CLEAN_ROWS.items()}
+    expected = set()
+    for table, row, reason in BAD_ROWS:
+        expected.add((table, len(rows[table]), reason))
+        rows[table].append(row)
+    folder = _folder_of(tmp_path / "mine", rows, fmt)
+
+    world, report = load_folder(folder, tmp_path / "q.parquet")
+
+    rejected = pd.read_parquet(tmp_path / "q.parquet")
+    assert set(zip(rejected["table"], rejected["row_number"], rejected["reason"])) == expected
+    assert report.total == len(BAD_ROWS)
+    assert world.users["user_id"].tolist() == [1, 2]
+    assert world.pins["pin_id"].tolist() == [10, 11, 12]
+    assert world.pins.loc[2, ["title", "description"]].tolist() == ["", ""]
+    assert world.events["event_id"].tolist() == [1, 2]
+    for table in TABLES:
+        frame = world.table(table)
+        assert {c: str(d) for c, d in frame.dtypes.items()} == SCHEMA[table], table
+
+
+def test_a_file_over_the_size_cap_is_refused_naming_file_size_and_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _folder_of(tmp_path / "mine", CLEAN_ROWS, "csv")
+    largest = max(folder.iterdir(), key=lambda path: path.stat().st_size)
+    size = largest.stat().st_size
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", size - 1)  # only the largest file is over it
+    with pytest.raises(SourceError, match=rf"{largest.name}: {size:,} bytes .* {size - 1:,}-byte cap"):
+        load_folder(folder, tmp_path / "q.parquet")
