@@ -1,27 +1,35 @@
 """Versioned, atomic model checkpoints: a dataclass config stored beside the model's state.
 
-Files are read with ``torch.load(weights_only=True)``, so loading never runs pickled code:
-the state may hold only tensors, numpy arrays (stored as tensors) and plain Python data.
+A checkpoint is one safetensors file. Every tensor and numpy array of the state is a tensor of
+the file; the rest (kind, format version, config, the state's plain data with the place of each
+tensor in it) is JSON in the file's metadata, beside a SHA-256 of the tensors. Loading parses
+JSON and raw tensor bytes only, so it never unpickles anything: the state may hold tensors,
+numpy arrays of torch's dtypes, and dicts (with text keys), lists, tuples and scalars of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from core.atomic_files import atomic_path
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-FORMAT_VERSION = 1
-_NUMPY_TAG = "__numpy__"
+FORMAT_VERSION = 2
+HEADER_KEY, DIGEST_KEY = "corkboard", "sha256"  # the file's metadata entries
 _FIELDS = {"kind", "format_version", "config", "state"}
-_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+_TENSOR, _ARRAY, _TUPLE = "__tensor__", "__numpy__", "__tuple__"
+_PLAIN = (str, int, float, bool, type(None))
 
 C = TypeVar("C", bound="DataclassInstance")
 
@@ -33,52 +41,78 @@ class CheckpointError(Exception):
 def save_checkpoint(path: Path, *, kind: str, config: object, state: dict[str, Any]) -> None:
     """Write ``kind``, the format version, ``config`` (a dataclass) and ``state`` to ``path``.
 
-    The file appears whole or not at all (``core.atomic_files.atomic_path``).
+    The file appears whole or not at all (``core.atomic_files.atomic_path``). A state holding
+    anything else than the module docstring lists raises TypeError before a file is written.
     """
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
-    payload = _pack(
-        {
-            "kind": kind,
-            "format_version": FORMAT_VERSION,
-            "config": dataclasses.asdict(config),
-            "state": state,
-        }
-    )
+    tensors: dict[str, torch.Tensor] = {}
+    header = {
+        "kind": kind,
+        "format_version": FORMAT_VERSION,
+        "config": _pack(dataclasses.asdict(config), tensors),
+        "state": _pack(state, tensors),
+    }
+    metadata = {HEADER_KEY: json.dumps(header), DIGEST_KEY: tensor_digest(tensors)}
     with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+        save_file(tensors, temporary, metadata=metadata)
 
 
 def load_checkpoint(path: Path, *, kind: str, config_type: type[C]) -> tuple[C, dict[str, Any]]:
     """Read a checkpoint written by ``save_checkpoint`` and rebuild its ``config_type`` config.
 
-    Raises ``CheckpointError`` naming the file when it is missing, corrupt or truncated, holds
-    another kind of model, has an unknown format version, or its config does not match
-    ``config_type``'s fields.
+    Raises ``CheckpointError`` naming the file when it is missing, corrupt or truncated, not a
+    corkboard checkpoint (a pickle, another program's safetensors), holds another kind of model,
+    has an unknown format version, or its config does not match ``config_type``'s fields.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # damage surfaces as zip, unpickling or EOF errors alike
+        with safe_open(path, framework="pt", device="cpu") as file:
+            metadata = file.metadata() or {}
+            tensors = {name: file.get_tensor(name) for name in file.keys()}
+    except Exception as error:  # safetensors reports every kind of damage as its own error
         raise CheckpointError(
-            f"checkpoint {path} is corrupt, truncated or not a torch file "
+            f"checkpoint {path} is corrupt, truncated or not a safetensors file "
             f"({type(error).__name__}: {str(error)[:200]})"
         ) from error
-    if not isinstance(payload, dict) or not _FIELDS <= set(payload):
-        raise CheckpointError(f"checkpoint {path} is a torch file but not a corkboard checkpoint")
-    if payload["kind"] != kind:
+    header = _header(path, metadata)
+    if header["kind"] != kind:
+        raise CheckpointError(f"checkpoint {path} holds a {header['kind']!r} model, expected {kind!r}")
+    if header["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path} holds a {payload['kind']!r} model, expected {kind!r}"
-        )
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {payload['format_version']!r}; "
+            f"checkpoint {path} has format version {header['format_version']!r}; "
             f"this code reads version {FORMAT_VERSION}"
         )
-    payload = _unpack(payload)
-    return _build_config(path, config_type, payload["config"]), payload["state"]
+    if metadata[DIGEST_KEY] != tensor_digest(tensors):
+        raise CheckpointError(f"checkpoint {path} is corrupt: its tensors do not match their checksum")
+    try:
+        config, state = _unpack(header["config"], tensors), _unpack(header["state"], tensors)
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"checkpoint {path} is corrupt: its state names a missing tensor") from error
+    return _build_config(path, config_type, config), state
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """The checkpoint's JSON header; CheckpointError when the file has none."""
+    try:
+        header = json.loads(metadata[HEADER_KEY])
+    except (KeyError, ValueError):
+        header = None
+    if not isinstance(header, dict) or not _FIELDS <= set(header) or DIGEST_KEY not in metadata:
+        raise CheckpointError(f"checkpoint {path} is a safetensors file but not a corkboard checkpoint")
+    return header
 
 
 def _build_config(path: Path, config_type: type[C], values: Any) -> C:
@@ -101,27 +135,46 @@ def _build_config(path: Path, config_type: type[C], values: Any) -> C:
         ) from error
 
 
-def _pack(value: Any) -> Any:
-    """Turn ``value`` into data that ``weights_only`` loading accepts; reject anything else now."""
+def _pack(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """``value`` as JSON data, its tensors and arrays moved to ``tensors`` and named in their
+    place; anything JSON and safetensors cannot hold is refused now, not at load."""
     if isinstance(value, dict):
-        return {key: _pack(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_pack(item) for item in value)
+        if not all(isinstance(key, str) for key in value) or set(value) in ({_TENSOR}, {_ARRAY}, {_TUPLE}):
+            raise TypeError(f"a checkpoint's dicts need text keys other than the tags; got {list(value)[:5]}")
+        return {key: _pack(item, tensors) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_pack(item, tensors) for item in value]
+    if isinstance(value, tuple):
+        return {_TUPLE: [_pack(item, tensors) for item in value]}
+    if isinstance(value, torch.Tensor):
+        return {_TENSOR: _keep(value, tensors)}
     if isinstance(value, np.ndarray):
-        return {_NUMPY_TAG: torch.from_numpy(np.ascontiguousarray(value))}
+        return {_ARRAY: _keep(torch.from_numpy(np.ascontiguousarray(value)), tensors)}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, _PLAIN):
         return value
-    # Failing at save time beats writing a file that weights_only loading will refuse.
     raise TypeError(f"a checkpoint cannot hold a {type(value).__name__}")
 
 
-def _unpack(value: Any) -> Any:
+def _keep(tensor: torch.Tensor, tensors: dict[str, torch.Tensor]) -> str:
+    """Add a copy of ``tensor`` to ``tensors``; returns its name."""
+    name = str(len(tensors))
+    # A copy of its own: safetensors refuses tensors that share memory (tied weights, views).
+    tensors[name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return name
+
+
+def _unpack(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The data ``_pack`` gave ``value`` for, its tensors and arrays taken from ``tensors``."""
     if isinstance(value, dict):
-        if set(value) == {_NUMPY_TAG}:
-            return value[_NUMPY_TAG].numpy()
-        return {key: _unpack(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_unpack(item) for item in value)
+        if set(value) == {_TENSOR}:
+            return tensors[value[_TENSOR]]
+        if set(value) == {_ARRAY}:
+            return tensors[value[_ARRAY]].numpy()
+        if set(value) == {_TUPLE}:
+            return tuple(_unpack(item, tensors) for item in value[_TUPLE])
+        return {key: _unpack(item, tensors) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unpack(item, tensors) for item in value]
     return value
