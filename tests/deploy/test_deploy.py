@@ -1,4 +1,5 @@
-"""The deployment files agree with the code: settings, commands, images, probes, users and configs."""
+"""The deployment files agree with the code (settings, commands, images, probes, users, configs) and keep
+secrets required, out of kustomize's reach, pods unprivileged and the runtime image without a compiler."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+from dagster._core.storage.root import LocalArtifactStorage
 
 from corkboard.cli import build_parser
 from core.settings import Settings
@@ -24,6 +27,9 @@ K8S = DEPLOY / "k8s"
 SETTINGS = {f"CORKBOARD_{name.upper()}" for name in Settings.model_fields}
 BUILT_IMAGE = "corkboard"  # what deploy/Dockerfile builds; compose tags it, kustomize maps it
 PINNED = re.compile(r"^[\w./-]+:[\w.-]*\d[\w.-]*$")  # a tag with a version number, not 'latest'
+SECRET = "corkboard-secrets"  # created by the operator from k8s/secrets.env.example, not by kustomize
+COMPOSE_SECRETS = ("POSTGRES_PASSWORD", "CORKBOARD_API_KEY")
+HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
 def compose() -> dict[str, Any]:
@@ -45,6 +51,17 @@ def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         elif obj["kind"] == "CronJob":
             specs[obj["metadata"]["name"]] = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return specs
+
+
+def secret_keys() -> list[str]:
+    """The keys secrets.env.example gives the Secret, in file order."""
+    lines = (DEPLOY / "k8s" / "secrets.env.example").read_text().splitlines()
+    return [line.split("=", 1)[0] for line in lines if line.strip() and not line.startswith("#")]
+
+
+def dockerfile_stages() -> list[str]:
+    """The text of each build stage of deploy/Dockerfile, from its FROM line."""
+    return re.split(r"^(?=FROM )", (DEPLOY / "Dockerfile").read_text(), flags=re.MULTILINE)[1:]
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -98,19 +115,39 @@ def test_docker_compose_config_renders():
         check=False,
         capture_output=True,
         text=True,
-        env={"CORKBOARD_API_KEY": "test", "PATH": "/usr/bin:/usr/local/bin"},
+        env={"CORKBOARD_API_KEY": "test", "POSTGRES_PASSWORD": "test", "PATH": "/usr/bin:/usr/local/bin"},
     )
     assert result.returncode == 0, result.stderr
+    without_password = subprocess.run(
+        ["docker", "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"CORKBOARD_API_KEY": "test", "PATH": "/usr/bin:/usr/local/bin"},
+    )
+    assert without_password.returncode != 0 and "POSTGRES_PASSWORD" in without_password.stderr
+
+
+def test_compose_requires_every_secret_and_defaults_none():
+    text = (DEPLOY / "compose.yaml").read_text()
+    for name in COMPOSE_SECRETS:
+        uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)
+        assert uses, f"{name} is not used"
+        assert all(use.startswith(":?") and len(use) > 2 for use in uses), f"{name} is not required everywhere: {uses}"
+    services = compose()["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert "${POSTGRES_PASSWORD:?" in services["api"]["environment"]["CORKBOARD_DATABASE_URL"]
 
 
 def test_dockerfile_copies_every_package_pins_installs_and_drops_root():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
+    builder = dockerfile_stages()[0]
     with (DEPLOY.parent / "pyproject.toml").open("rb") as project:
         packages = tomllib.load(project)["tool"]["setuptools"]["packages"]["find"]["include"]
     for package in (pattern.rstrip("*") for pattern in packages):
-        assert f"COPY {package} {package}" in dockerfile
-    base = re.search(r"^FROM (\S+)", dockerfile, re.MULTILINE).group(1)
-    assert PINNED.match(base), f"base image {base} is not pinned"
+        assert f"COPY {package} {package}" in builder
+    for base in re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE):
+        assert PINNED.match(base), f"base image {base} is not pinned"
     # Installs go through the Makefile, which pins every package with constraints.txt.
     assert "make install" in dockerfile and "-c constraints.txt" in (DEPLOY.parent / "Makefile").read_text()
     assert "pip install --quiet -c constraints.txt $EXTRA_PACKAGES" in dockerfile
@@ -118,6 +155,35 @@ def test_dockerfile_copies_every_package_pins_installs_and_drops_root():
     assert users and users[-1].split(":")[0].isdigit() and int(users[-1].split(":")[0]) != 0
     for source in re.findall(r"^COPY (deploy/\S+)", dockerfile, re.MULTILINE):
         assert (DEPLOY.parent / source).exists(), source
+
+
+def test_runtime_image_has_no_compiler_and_keeps_the_builders_paths():
+    builder, runtime = dockerfile_stages()
+    stage = re.match(r"FROM \S+ AS (\w+)", builder).group(1)
+    assert re.search(r"apt-get install .*\bgcc\b", builder) and "make install" in builder
+    instructions = "\n".join(line for line in runtime.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"\b(gcc|g\+\+|make|build-essential|libc6-dev|clang)\b", instructions)
+    assert f"COPY --from={stage} /app /app" in runtime  # code and .venv at the paths the venv's scripts name
+    assert re.search(r"^WORKDIR /app$", builder, re.MULTILINE) and re.search(r"^WORKDIR /app$", runtime, re.MULTILINE)
+    assert "PATH=/app/.venv/bin:$PATH" in runtime
+    assert "libgomp1" in runtime  # libdgl.so links the system OpenMP, which gcc brought in before
+    users = re.findall(r"^USER (\S+)", runtime, re.MULTILINE)
+    assert users == ["10001:10001"]
+    assert re.search(r"^CMD \[\"corkboard\", \"serve\"", runtime, re.MULTILINE)
+    # Pods mount the root read-only: DGL must not write its backend choice to ~/.dgl.
+    assert "DGLBACKEND=pytorch" in runtime
+
+
+def test_the_image_installs_without_the_test_extra():
+    builder = dockerfile_stages()[0]
+    install = re.search(r"make install[^\n\\&]*", builder).group(0)
+    assert "EXTRAS=" in install.split(), install
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed here")
+    dry_run = subprocess.run(
+        ["make", "-n", "-B", *install.split()[1:]], cwd=DEPLOY.parent, check=True, capture_output=True, text=True
+    ).stdout
+    assert '-c constraints.txt -e "."' in dry_run and "[test]" not in dry_run
 
 
 def test_dagster_instances_and_workspace_are_valid():
@@ -141,7 +207,7 @@ def test_manifests_parse_and_each_is_a_named_kubernetes_object():
     for obj in objects:
         assert obj.get("apiVersion") and obj.get("kind") and obj.get("metadata", {}).get("name"), obj
     kinds = {obj["kind"] for obj in objects}
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "CronJob"} <= kinds
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "CronJob"} <= kinds
 
 
 def test_manifests_images_are_built_here_or_pinned():
@@ -156,16 +222,17 @@ def test_manifests_images_are_built_here_or_pinned():
 
 def test_manifests_set_only_real_settings_and_keep_the_api_key_secret():
     objects = manifests()
-    config_maps, secrets = by_kind(objects, "ConfigMap"), by_kind(objects, "Secret")
-    variables = [*config_maps["corkboard-settings"]["data"], *secrets["corkboard-secrets"]["stringData"]]
+    config_maps = by_kind(objects, "ConfigMap")
+    variables = [*config_maps["corkboard-settings"]["data"], *secret_keys()]
     for spec in pod_specs(objects).values():
         variables += [env["name"] for container in spec["containers"] for env in container.get("env", [])]
     for variable in (v for v in variables if v.startswith("CORKBOARD_")):
         assert variable in SETTINGS, f"unknown setting {variable}"
-    assert "CORKBOARD_API_KEY" in secrets["corkboard-secrets"]["stringData"]
-    assert "CORKBOARD_DATABASE_URL" in secrets["corkboard-secrets"]["stringData"]  # the managed Postgres
+    assert "CORKBOARD_API_KEY" in secret_keys()
+    assert "CORKBOARD_DATABASE_URL" in secret_keys()  # the managed Postgres
+    assert k8s_dagster_instance()["storage"]["postgres"]["postgres_url"]["env"] in secret_keys()
     assert not {"CORKBOARD_API_KEY", "CORKBOARD_DATABASE_URL"} & set(config_maps["corkboard-settings"]["data"])
-    names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
+    names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects} | {("Secret", SECRET)}
     for name, spec in pod_specs(objects).items():
         for container in spec["containers"]:
             for source in container.get("envFrom", []):
@@ -206,6 +273,59 @@ def test_every_pod_runs_as_a_non_root_user():
         assert context["runAsNonRoot"] is True and context["runAsUser"] != 0, name
 
 
+def test_every_container_drops_privileges_and_writes_only_to_volumes():
+    containers = {
+        f"{name}/{container['name']}": (container, spec["volumes"])
+        for name, spec in pod_specs(manifests()).items()
+        for container in spec["containers"]
+    }
+    launcher = k8s_dagster_instance()["run_launcher"]["config"]
+    run_container = {
+        "securityContext": launcher["run_k8s_config"]["container_config"]["security_context"],
+        "volumeMounts": launcher["volume_mounts"],
+    }
+    containers["dagster run pods"] = (run_container, launcher["volumes"])
+    for name, (container, volumes) in containers.items():
+        assert container["securityContext"] == HARDENED, name
+        # Numba and matplotlib cache under /tmp; the root filesystem is read-only.
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        scratch = {volume["name"]: volume for volume in volumes}[mounts["/tmp"]]
+        assert "emptyDir" in scratch, name
+
+
+def test_dagster_writes_its_local_files_to_the_shared_volume():
+    instance = k8s_dagster_instance()
+    storages = {"local_artifact_storage": LocalArtifactStorage, "compute_logs": LocalComputeLogManager}
+    for key, storage in storages.items():
+        config = instance[key]["config"]
+        assert (instance[key]["module"], instance[key]["class"]) == (storage.__module__, storage.__name__)
+        assert validate_config(storage.config_type(), config).success, key
+        assert Path(config["base_dir"]).is_relative_to("/data"), key
+
+
+def test_kubectl_apply_cannot_replace_the_secret():
+    objects = manifests()
+    assert "Secret" not in {obj["kind"] for obj in objects}
+    referenced = {
+        source["secretRef"]["name"]
+        for spec in pod_specs(objects).values()
+        for container in spec["containers"]
+        for source in container.get("envFrom", [])
+        if "secretRef" in source
+    }
+    assert referenced | set(k8s_dagster_instance()["run_launcher"]["config"]["env_secrets"]) == {SECRET}
+    assert "kubectl" in (DEPLOY / "k8s" / "secrets.env.example").read_text()
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed here")
+    created = subprocess.run(
+        ["kubectl", "create", "secret", "generic", SECRET, "--dry-run=client", "-o", "yaml",
+         f"--from-env-file={DEPLOY / 'k8s' / 'secrets.env.example'}"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert sorted(yaml.safe_load(created.stdout)["data"]) == sorted(secret_keys())
+
+
 def test_dagster_jobs_and_volumes_the_manifests_name_exist():
     objects = manifests()
     cronjob = pod_specs(objects)["corkboard-refresh-models"]["containers"][0]["command"]
@@ -214,7 +334,8 @@ def test_dagster_jobs_and_volumes_the_manifests_name_exist():
     claims = set(by_kind(objects, "PersistentVolumeClaim"))
     assert by_kind(objects, "PersistentVolumeClaim")["corkboard-data"]["spec"]["accessModes"] == ["ReadWriteMany"]
     launcher = k8s_dagster_instance()["run_launcher"]["config"]
-    assert {volume["persistentVolumeClaim"]["claimName"] for volume in launcher["volumes"]} <= claims
+    claimed = {v["persistentVolumeClaim"]["claimName"] for v in launcher["volumes"] if "persistentVolumeClaim" in v}
+    assert claimed and claimed <= claims
     assert launcher["instance_config_map"] in by_kind(objects, "ConfigMap")
     assert launcher["service_account_name"] in by_kind(objects, "ServiceAccount")
 
@@ -229,6 +350,7 @@ def test_kustomize_renders_the_manifests_offline():
         (o["kind"], o["metadata"]["name"]) for o in manifests()
     )
     assert all(o["metadata"].get("namespace") == "corkboard" for o in rendered if o["kind"] != "Namespace")
+    assert "Secret" not in {o["kind"] for o in rendered}  # so `kubectl apply -k` leaves the real one alone
     images = {c["image"] for spec in pod_specs(rendered).values() for c in spec["containers"]}
     assert all(PINNED.match(image) for image in images), images
     dagster_pods = [pod_specs(rendered)[name]["containers"][0] for name in ("dagster-daemon", "dagster-webserver")]
