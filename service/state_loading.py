@@ -3,7 +3,6 @@ their files, every vector width checked, and the pin and user feature tables fro
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +150,7 @@ def _load_model(version: ModelVersion, load: Callable[[Path], T]) -> T:
     """``load(artifact)``, with any damage reported as a ModelFileError naming the version."""
     try:
         return load(Path(version.artifact))
-    except (CheckpointError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+    except (CheckpointError, OSError, ValueError, KeyError) as error:
         raise _model_file_error(version, error) from error
 
 

@@ -29,7 +29,9 @@ class Objective(Protocol):
         """The part of a user's training items used each epoch; None when it teaches nothing."""
         ...
 
-    def batch(self, windows: Sequence[np.ndarray], rng: np.random.Generator) -> TrainingBatch: ...
+    def batch(self, windows: Sequence[np.ndarray], rng: np.random.Generator) -> TrainingBatch:
+        """Inputs and targets cut from ``windows``; ``rng`` draws whatever is random (masks)."""
+        ...
 
     def query(self, histories: Sequence[np.ndarray]) -> Tensor:
         """Left-padded inputs whose last position's output scores each user's next item."""

@@ -68,7 +68,7 @@ def ranker(
         columns=COLUMNS,
         on_epoch=lambda epoch, loss: context.log.info(f"epoch {epoch}: loss {loss:.4f}"),
     )
-    path = artifacts.new_path(RANKER_KIND, ".pt")
+    path = artifacts.new_path(RANKER_KIND, ".safetensors")
     save_ranker(path, fit.model, fit.encoder)
     published = artifacts.publish(RANKER_KIND, path, {"valid_auc": fit.report.valid_auc})
     context.log.info(f"ranker v{published.version}: validation AUC {fit.report.valid_auc}")

@@ -40,7 +40,7 @@ def pin_text_index(context: AssetExecutionContext, database: Database, artifacts
         pairs, pins, TEXT_CONFIG, on_epoch=lambda epoch, loss, _: context.log.info(f"epoch {epoch}: loss {loss:.4f}")
     )
     vectors = embed_texts(model, pin_texts(pins))
-    path = artifacts.new_path(TEXT_KIND, ".pt")
+    path = artifacts.new_path(TEXT_KIND, ".safetensors")
     save_text_tower(path, model)
     agreement = topic_agreement(vectors, pins["category"].to_numpy(), sample=500, k=10, seed=0)
     published = artifacts.publish(

@@ -57,7 +57,7 @@ def two_tower_retrieval(
         ),
     )
     recommender, split, metrics = fit.recommender, fit.split, fit.metrics
-    path = artifacts.new_path(TWO_TOWER_KIND, ".pt")
+    path = artifacts.new_path(TWO_TOWER_KIND, ".safetensors")
     recommender.save(path)
     published = artifacts.publish(
         TWO_TOWER_KIND,

@@ -27,7 +27,7 @@ def pin_visual_embeddings(
         VisualConfig(),
         on_epoch=lambda epoch, loss, score: context.log.info(f"epoch {epoch}: loss {loss:.4f}, validation {score:.4f}"),
     )
-    path = artifacts.new_path(VISUAL_KIND, ".pt")
+    path = artifacts.new_path(VISUAL_KIND, ".safetensors")
     fit.artifact.save(path)
     published = artifacts.publish(VISUAL_KIND, path, fit.metrics)
     context.log.info(f"visual v{published.version}: {len(pins)} pins embedded, held-out figures {fit.metrics}")
