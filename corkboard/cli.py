@@ -106,20 +106,34 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from corkboard.evaluate.report import markdown_report
+    from corkboard.evaluate.report import curves_path, markdown_report
     from corkboard.evaluate.run import evaluate
+    from corkboard.evaluate.tune import tune
     from corkboard.materialize import dagster_instance
     from orchestration.assets.offline_evaluation import record_evaluation
 
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        report = evaluate(
-            args.dataset, args.out, models=args.models, progress=lambda line: print(line, file=sys.stderr, flush=True)
-        )
+        if args.tune:
+            tune(args.dataset, models=args.models, progress=progress)
+            return 0
+        if args.out is None:
+            raise ValueError("--out is required unless --tune")
+        report = evaluate(args.dataset, args.out, models=args.models, seeds=args.seeds, progress=progress)
     except ValueError as error:
         print(f"corkboard evaluate: {error}", file=sys.stderr)
         return 2
-    record_evaluation(dagster_instance(), report, markdown_report(report), args.out)  # the UI's offline_evaluation
+    curves = curves_path(args.out)
+    markdown = markdown_report(report, curves.name if curves.exists() else None)
+    record_evaluation(dagster_instance(), report, markdown, args.out)  # the UI's offline_evaluation
     return 0
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are comma-separated integers, e.g. 0,1,2; got {text!r}") from None
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -222,8 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("evaluate", help="rank all items for each user's held-out interaction; JSON + Markdown")
     evaluation.add_argument("--dataset", choices=("ml100k", "tiny", "demo"), default="ml100k")
-    evaluation.add_argument("--out", type=Path, required=True, help="report JSON; the Markdown table is written beside it")
-    evaluation.add_argument("--models", nargs="+", metavar="NAME", help="default: every registered model")
+    evaluation.add_argument("--out", type=Path, help="report JSON; the Markdown table is written beside it")
+    evaluation.add_argument("--models", nargs="+", metavar="NAME", help="default: every registered model but the ablations")
+    evaluation.add_argument("--seeds", type=_seeds, default=[0], help="train each model once per seed, e.g. 0,1,2")
+    evaluation.add_argument(
+        "--tune", action="store_true",
+        help="search each model's grid on the validation items only and record the choices for later runs",
+    )
     evaluation.set_defaults(run=_evaluate)
 
     bench = commands.add_parser(

@@ -153,9 +153,12 @@ def log_impressions(world: World, split: AllActionSplit) -> np.ndarray:
     return (logs / max(float(logs.max()), 1.0))[:, None]
 
 
-def top_k_items(scores: np.ndarray, exclude: list[np.ndarray], k: int = K) -> np.ndarray:
-    """Per row, the ``k`` highest-scoring items not in that row's ``exclude``, best first; equal
-    scores go to the lower item index. NaN scores are refused."""
+def top_k_items(
+    scores: np.ndarray, exclude: list[np.ndarray], k: int = K, positives: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """Per row, the ``k`` highest-scoring items not in that row's ``exclude``, best first. Among equal
+    scores the row's ``positives`` come last (ties count against the model, as in the leave-last-out
+    protocol), then the lower item index first. NaN scores are refused."""
     scores = np.array(scores, dtype=np.float64)  # a copy: exclusion writes -inf into it
     if np.isnan(scores).any():
         raise ValueError("scores contain NaN")
@@ -167,7 +170,8 @@ def top_k_items(scores: np.ndarray, exclude: list[np.ndarray], k: int = K) -> np
     top = np.empty((len(scores), k), dtype=np.int64)
     for row in range(len(scores)):
         candidates = np.flatnonzero(scores[row] >= kth[row])
-        top[row] = candidates[np.argsort(-scores[row, candidates], kind="stable")[:k]]
+        last = np.zeros(len(candidates), dtype=bool) if positives is None else np.isin(candidates, positives[row])
+        top[row] = candidates[np.lexsort((last, -scores[row, candidates]))[:k]]
     return top
 
 
@@ -193,8 +197,9 @@ def all_action_recall(
         scored = scores(batch, stage)
         if scored.shape != (len(batch), split.n_items):
             raise ValueError(f"scores of shape {scored.shape}, not {(len(batch), split.n_items)}")
-        top = top_k_items(scored, [split.history(int(u), stage) for u in batch], k)
-        recalls.append(recall_at_k(top, [split.positives[stage][int(u)] for u in batch]))
+        positives = [split.positives[stage][int(u)] for u in batch]
+        top = top_k_items(scored, [split.history(int(u), stage) for u in batch], k, positives)
+        recalls.append(recall_at_k(top, positives))
     return float(np.concatenate(recalls).mean())
 
 

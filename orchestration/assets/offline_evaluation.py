@@ -5,6 +5,7 @@ an evaluation."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,16 @@ offline_evaluation = AssetSpec(
 
 
 def evaluation_metadata(report: dict[str, Any], markdown: str, out: Path) -> dict[str, MetadataValue]:
-    """The table as Markdown, the report's path, and each model's test figures as floats."""
+    """The table as Markdown (with the validation curves inline where they were drawn), the report's
+    path, the seeds, and each model's mean test figures as floats."""
+    curves = out.with_name(f"{out.stem}_curves.png")
+    if curves.exists():  # the Markdown names the PNG beside the report; the UI cannot reach that file
+        inline = base64.b64encode(curves.read_bytes()).decode("ascii")
+        markdown = markdown.replace(f"]({curves.name})", f"](data:image/png;base64,{inline})")
     metadata: dict[str, MetadataValue] = {
         "table": MetadataValue.md(markdown),
         "dataset": MetadataValue.text(report["protocol"]["dataset"]),
+        "seeds": MetadataValue.json(report.get("seeds", [0])),
         "report": MetadataValue.path(str(out)),
     }
     for section in ("results", "ablations"):

@@ -67,6 +67,17 @@ def test_recall_at_100_by_hand(split):
     assert all_action_recall(scorer, split, "test", k=2, users=np.array([0])) == pytest.approx(0.5)
 
 
+def test_ties_count_against_the_model(split):
+    def constant(users, stage):
+        return np.zeros((len(users), split.n_items))
+
+    # user 2 (history item 2, positive item 0): every remaining item ties, so the positive ranks last
+    assert all_action_recall(constant, split, "test", k=2, users=np.array([1])) == 0.0
+    tied = np.zeros((1, 6))
+    assert top_k_items(tied, [np.array([2])], k=2, positives=[np.array([0])]).tolist() == [[1, 3]]
+    assert top_k_items(tied, [np.array([2])], k=2).tolist() == [[0, 1]]  # without positives: lower index first
+
+
 def test_recall_divides_by_k_when_there_are_more_positives():
     top = np.array([[0, 1], [0, 1]])
     assert recall_at_k(top, [np.array([0, 1, 2]), np.array([0, 5, 6])]).tolist() == [1.0, 0.5]
