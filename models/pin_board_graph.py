@@ -90,7 +90,7 @@ class GraphHandle:
         self.folder = Path(folder)
         self._lock = threading.Lock()
         version = current_version(self.folder)
-        self._current = (version, _read(self.folder, version, mmap_mode="r"))
+        self._current = (version, _open_checked(self.folder, version))
 
     @property
     def graph(self) -> PinBoardGraph:
@@ -101,14 +101,54 @@ class GraphHandle:
         return self._current[0]
 
     def reload_if_changed(self) -> bool:
-        """Swap in the current save if it is newer than the one held; True when it swapped."""
+        """Swap in the current save if it is newer than the one held; True when it swapped.
+
+        Raises GraphFileError, keeping the graph it holds, when the new save is damaged."""
         with self._lock:
             version = current_version(self.folder)
             if version == self._current[0]:
                 return False
             # One tuple assignment: readers see the old pair or the new pair, never a mix.
-            self._current = (version, _read(self.folder, version, mmap_mode="r"))
+            self._current = (version, _open_checked(self.folder, version))
             return True
+
+
+class GraphFileError(ValueError):
+    """A saved graph version whose files are missing, truncated or do not fit together."""
+
+
+def _open_checked(folder: Path, version: str) -> PinBoardGraph:
+    """Memory-map ``version`` of ``folder`` and check that its arrays fit together, so that a
+    damaged save is refused here rather than read out of bounds by the walk kernel."""
+    try:
+        graph = _read(folder, version, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as error:
+        raise GraphFileError(f"pin-board graph {folder / version}: {error}") from error
+    problem = _inconsistency(graph)
+    if problem is not None:
+        raise GraphFileError(f"pin-board graph {folder / version}: {problem}")
+    return graph
+
+
+def _inconsistency(graph: PinBoardGraph) -> str | None:
+    """What is wrong with the CSR arrays of ``graph``, or None when both directions fit."""
+    directions = (
+        ("pin", graph.pin_ids, graph.pin_indptr, graph.pin_boards, graph.board_ids),
+        ("board", graph.board_ids, graph.board_indptr, graph.board_pins, graph.pin_ids),
+    )
+    for name, ids, indptr, neighbours, other_ids in directions:
+        arrays = (ids, indptr, neighbours)
+        if any(array.ndim != 1 or not np.issubdtype(array.dtype, np.integer) for array in arrays):
+            return f"{name} arrays are not 1-d integer arrays"
+        if len(indptr) != len(ids) + 1 or indptr[0] != 0 or indptr[-1] != len(neighbours):
+            return f"{name}_indptr does not span {len(neighbours)} edges of {len(ids)} {name}s"
+        if np.any(np.diff(indptr) < 0):
+            return f"{name}_indptr decreases"
+        if len(neighbours) and (neighbours.min() < 0 or neighbours.max() >= len(other_ids)):
+            return f"{name} edges point outside the {len(other_ids)} rows they index"
+    if len(graph.pin_boards) != len(graph.board_pins):
+        return f"{len(graph.pin_boards)} pin edges but {len(graph.board_pins)} board edges"
+    return None
 
 
 def _read(folder: Path, version: str, mmap_mode: Literal["r"] | None) -> PinBoardGraph:

@@ -34,14 +34,16 @@ NOT_READY_RETRY_SECONDS = 5.0
 
 
 async def _reload_graph_forever(app: FastAPI) -> None:
-    """Pick up a newly materialized pin-board graph without a restart (of whichever state serves)."""
+    """Pick up a newly materialized pin-board graph without a restart (of whichever state serves);
+    a missing or damaged save is logged and the graph being served stays."""
     while True:
         await asyncio.sleep(GRAPH_RELOAD_SECONDS)
         state = app.state.serving
         try:
-            if state is not None and state.graph.reload_if_changed():
+            # On a worker thread: checking a large graph's arrays would stall every request.
+            if state is not None and await run_in_threadpool(state.graph.reload_if_changed):
                 log.info("pin-board graph reloaded: version %s", state.graph.version)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # GraphFileError is a ValueError
             log.warning("pin-board graph reload failed, keeping the current one: %s", error)
 
 

@@ -7,8 +7,9 @@ import threading
 from starlette.datastructures import State
 
 from core.settings import Settings
+from models.pin_board_graph import GraphFileError
 from service.serving_state import ServingState
-from service.state_loading import open_serving_state
+from service.state_loading import ModelFileError, open_serving_state
 
 _swap = threading.Lock()  # one load at a time, so the newest request to reload wins last
 
@@ -16,8 +17,12 @@ _swap = threading.Lock()  # one load at a time, so the newest request to reload 
 def reload_serving_state(holder: State, settings: Settings) -> ServingState:
     """Load the serving versions afresh and put them in ``holder.serving`` in one assignment,
     so each request sees the old state or the new one, never a mix. On failure (one of
-    ``state_loading.LOAD_ERRORS``) nothing changes: ``holder.serving`` keeps the state it had."""
+    ``state_loading.LOAD_ERRORS``; a damaged pin-board graph is a ModelFileError, as a damaged
+    model file is) nothing changes: ``holder.serving`` keeps the state it had."""
     with _swap:
-        fresh = open_serving_state(settings)
+        try:
+            fresh = open_serving_state(settings)
+        except GraphFileError as error:
+            raise ModelFileError(str(error)) from error
         holder.serving, holder.not_ready_reason = fresh, None
     return fresh

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from core.database import pooled_engine
 from core.settings import get_settings
 from features.store import feature_store
+from models.pin_board_graph import POINTER, current_version
 from service.app import create_app
 from service.database_guard import DatabaseGuard
 from service.logging import REQUEST_LOG
@@ -35,6 +36,7 @@ from service.surfaces.home_feed import home_feed
 from service.surfaces.related_pins import related_pins
 from sql.migrate import migrated_engine
 from sql.versions import activate_version, active_version, register_version
+from tests.service.test_graph_reload import truncated_save
 
 ADMIN_KEY = "reliability-admin-key"
 LIVENESS_SECONDS = 30  # far above any deadline: only a hang exceeds it
@@ -317,6 +319,23 @@ def test_a_failed_reload_keeps_serving_the_previous_models(client, admin, servin
     with migrated_engine().begin() as conn:  # back, as `corkboard rollback` then a reload would
         activate_version(conn, kind="ranker", version=serving_ranker)
     assert client.post("/v1/admin/reload", headers=admin).json()["model_versions"] == before
+
+
+def test_a_damaged_graph_fails_a_reload_with_409_and_the_previous_state_keeps_serving(client, admin, user_id):
+    graph_folder = get_settings().model_dir / "graph" / "pin_board"
+    serving_graph = current_version(graph_folder)
+    before = client.get("/readyz").json()["model_versions"]
+    damaged = truncated_save(graph_folder)
+    try:
+        response = client.post("/v1/admin/reload", headers=admin)
+        assert response.status_code == 409
+        assert response.json()["detail"].startswith("reload failed, still serving")
+        assert f"pin-board graph {graph_folder / damaged}" in response.json()["detail"]
+        page = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 5})
+        assert page.status_code == 200 and page.json()["model_versions"] == before
+    finally:
+        (graph_folder / POINTER).write_text(serving_graph)
+        shutil.rmtree(graph_folder / damaged)
 
 
 def ranker_file(version: int) -> Path:
