@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.pin_board_graph import PinBoardGraph, build_pin_board_graph, load_mmap
-from models.pixie import PixieConfig, PixieResult, personalized_pagerank, pixie_walk, query_weights, warm_up
+from models.pixie import PixieConfig, PixieResult, _walk, personalized_pagerank, pixie_walk, query_weights, warm_up
 
 NO_EARLY_STOP = 10**9
 
@@ -191,5 +191,11 @@ def test_query_weights_decay_with_age_and_follow_action_strength() -> None:
         query_weights(np.array([-1.0]), ["save"])
 
 
-def test_warm_up_runs() -> None:
+def test_warm_up_compiles_the_kernel_a_served_graph_walks_with(tmp_path) -> None:
     warm_up()
+    compiled = list(_walk.signatures)
+    assert compiled
+    graph_of([[0, 1], [1, 2]]).save(tmp_path / "graph")
+    served = load_mmap(tmp_path / "graph")  # read-only memory maps, as the service holds them
+    pixie_walk(served, np.array([0]), np.array([1.0]), PixieConfig(total_steps=10))
+    assert _walk.signatures == compiled  # the first request compiles nothing more
