@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
     seen_days: int = Field(7, ge=0, description="Do not show a pin again within this many days.")
+    max_excluded_pins: int = Field(
+        1000, ge=0, description="Per request, the user's most recent hidden, saved or just-seen pins kept off the page."
+    )
     max_pins_per_creator: int = Field(2, ge=1, description="Per page, so one creator cannot fill it.")
     source_timeout_ms: int = Field(150, ge=1, description="Budget of each database-backed candidate source.")
     database_deadline_ms: int = Field(

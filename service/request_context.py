@@ -39,9 +39,11 @@ class StoredRequestData:
     weights: StoredWeights
 
 
-def read_request_data(conn: Connection, *, user_id: int | None, seen_days: int) -> StoredRequestData:
+def read_request_data(conn: Connection, *, user_id: int | None, seen_days: int, max_excluded: int) -> StoredRequestData:
     """The user's history (when there is a user) and the stored utility weights, over one connection."""
-    history = None if user_id is None else read_user_history(conn, user_id=user_id, seen_days=seen_days)
+    history = None if user_id is None else read_user_history(
+        conn, user_id=user_id, seen_days=seen_days, max_excluded=max_excluded
+    )
     return StoredRequestData(history, read_stored_weights(conn))
 
 
@@ -51,7 +53,12 @@ def request_context(state: ServingState, *, user_id: int | None, override: Weigh
     user is served without history and with the code's weights, both degraded."""
     try:
         with stage("user_context"):
-            stored = state.database.read(read_request_data, user_id=user_id, seen_days=state.settings.seen_days)
+            stored = state.database.read(
+                read_request_data,
+                user_id=user_id,
+                seen_days=state.settings.seen_days,
+                max_excluded=state.settings.max_excluded_pins,
+            )
     except DatabaseUnavailable as error:
         log.warning("history and utility weights for user %s unavailable: %s", user_id, error)
         stored = None

@@ -98,10 +98,13 @@ def popular_by_locale(conn: Connection, *, limit: int) -> pd.DataFrame:
     return copy_out(conn, query, {"limit": limit})
 
 
-def user_history(conn: Connection, *, user_id: int, limit: int, seen_days: int) -> tuple[pd.DataFrame, list[int]]:
+def user_history(
+    conn: Connection, *, user_id: int, limit: int, seen_days: int, max_excluded: int
+) -> tuple[pd.DataFrame, list[int]]:
     """The user's latest ``limit`` clicks, saves and long clicks (pin_id, action, ts, newest
     first), and the pins never to show them again (hidden or saved) or not again so soon (seen
-    in the last ``seen_days`` days of their own activity, so an old log still filters sensibly).
+    in the last ``seen_days`` days of their own activity, so an old log still filters sensibly):
+    the ``max_excluded`` of those the user met most recently, so a heavy user's list stays bounded.
 
     One statement over the user's events, read once."""
     rows = conn.execute(
@@ -110,11 +113,12 @@ def user_history(conn: Connection, *, user_id: int, limit: int, seen_days: int) 
             "(SELECT true AS engaged, pin_id, action, ts FROM mine WHERE action IN ('click', 'save', 'long_click') "
             " ORDER BY ts DESC LIMIT :limit) "
             "UNION ALL "
-            "(SELECT DISTINCT false, pin_id, NULL::text, NULL::timestamptz FROM mine WHERE pin_id IS NOT NULL AND ("
-            " action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => :days))) "
+            "(SELECT false, pin_id, NULL::text, max(ts) FROM mine WHERE pin_id IS NOT NULL AND ("
+            " action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => :days))"
+            " GROUP BY pin_id ORDER BY max(ts) DESC, pin_id LIMIT :max_excluded) "
             "ORDER BY engaged DESC, ts DESC"
         ),
-        {"u": user_id, "limit": limit, "days": seen_days},
+        {"u": user_id, "limit": limit, "days": seen_days, "max_excluded": max_excluded},
     ).all()
     engaged = [row[1:] for row in rows if row.engaged]
     excluded = [row.pin_id for row in rows if not row.engaged]

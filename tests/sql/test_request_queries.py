@@ -36,8 +36,8 @@ def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(sessio
             (5, "hide", 30.0), (6, "impression", 6.0), (7, "impression", 8.0), (8, "click", 9.0),
             (None, "search", 0.05),
         ])
-        engagements, excluded = user_history(conn, user_id=USER, limit=3, seen_days=7)
-        everything, _ = user_history(conn, user_id=USER, limit=10, seen_days=7)
+        engagements, excluded = user_history(conn, user_id=USER, limit=3, seen_days=7, max_excluded=100)
+        everything, _ = user_history(conn, user_id=USER, limit=10, seen_days=7, max_excluded=100)
         conn.rollback()
     assert engagements["pin_id"].tolist() == [1, 2, 4]  # newest first, engagements only, at most `limit`
     assert engagements["action"].tolist() == ["click", "save", "long_click"]
@@ -49,7 +49,7 @@ def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(sessio
 
 def test_user_history_of_a_user_without_events_is_empty(session_data_dir):
     with migrated_engine().connect() as conn:
-        engagements, excluded = user_history(conn, user_id=USER, limit=5, seen_days=7)
+        engagements, excluded = user_history(conn, user_id=USER, limit=5, seen_days=7, max_excluded=100)
     assert engagements.empty and list(engagements.columns) == ["pin_id", "action", "ts"] and excluded == []
 
 
