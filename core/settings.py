@@ -20,7 +20,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="Postgres with pgvector; unset means an embedded server under data_dir."
     )
-    world: str = Field("demo", description="Default source: tiny, demo, large, ml100k or a folder.")
+    world: str = Field("demo", description="Default source: tiny, demo, large, ml100k or a folder under source_root.")
+    source_root: Path | None = Field(
+        None, description="World folders must lie under it (symlinks resolved); unset: the data dir."
+    )
     api_key: SecretStr = Field(
         SecretStr(DEFAULT_API_KEY), description="Key for admin routes; they stay off while it is the default."
     )

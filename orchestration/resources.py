@@ -22,8 +22,9 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from core.settings import Settings, get_settings
-from core.sources import QuarantineReport
+from core.sources import SOURCE_NAMES, QuarantineReport
 from core.sources.cache import cached_world
+from core.sources.files import table_files
 from core.world import World
 from features.store import feature_store
 from sql.catalogue import read_table
@@ -115,22 +116,48 @@ class Database(ReachesDatabase):
 class WorldSource(CorkboardResource):
     """Where catalogue and events come from: a synthetic size, ``ml100k`` or a folder of files.
 
+    A folder must lie under ``CORKBOARD_SOURCE_ROOT`` (else the data dir) of the process, not of
+    this resource's config, so that a run launched from the UI cannot read files elsewhere.
+
     The world is kept as parquet under the data dir (core/sources/cache.py), so the catalogue,
     every daily partition and the CLI read the source once: a generated world is not generated
     again, a folder is not read and validated again until one of its files changes.
     """
 
     world: str | None = Field(
-        default=None, description="tiny, demo, large, ml100k or a folder of files; unset: CORKBOARD_WORLD, else demo."
+        default=None,
+        description="tiny, demo, large, ml100k or a folder under CORKBOARD_SOURCE_ROOT (else the data dir); "
+        "unset: CORKBOARD_WORLD, else demo.",
     )
 
     @property
     def name(self) -> str:
-        return self.settings().world
+        """The named world, or the resolved path of a folder inside the source root."""
+        process = get_settings()
+        return allowed_world(self.settings().world, process.source_root or process.data_dir)
 
     def load(self) -> tuple[World, QuarantineReport]:
         """The whole world and the report of rows quarantined while reading it."""
         return cached_world(self.name, self.settings().source_dir)
+
+
+class WorldOutsideRootError(ValueError):
+    """A world folder, or a file in it, that resolves outside the folder sources may be read from."""
+
+
+def allowed_world(name_or_path: str, root: Path) -> str:
+    """``name_or_path`` when it names a world; for a folder, its resolved path, provided that it
+    and each table file in it resolve (symlinks followed, ``..`` collapsed) inside ``root``."""
+    if name_or_path in SOURCE_NAMES:
+        return name_or_path
+    root, folder = root.resolve(), Path(name_or_path).resolve()
+    for path in (folder, *table_files(folder)):
+        if not path.resolve().is_relative_to(root):
+            raise WorldOutsideRootError(
+                f"world {name_or_path[:200]!r}: {path.resolve()} is outside {root}, where sources may be read from; "
+                f"name a world ({', '.join(SOURCE_NAMES)}) or a folder under CORKBOARD_SOURCE_ROOT (unset: the data dir)"
+            )
+    return str(folder)
 
 
 class FeatureStoreResource(ReachesDatabase):

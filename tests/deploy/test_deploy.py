@@ -28,6 +28,7 @@ SETTINGS = {f"CORKBOARD_{name.upper()}" for name in Settings.model_fields}
 BUILT_IMAGE = "corkboard"  # what deploy/Dockerfile builds; compose tags it, kustomize maps it
 PINNED = re.compile(r"^[\w./-]+:[\w.-]*\d[\w.-]*$")  # a tag with a version number, not 'latest'
 SECRET = "corkboard-secrets"  # created by the operator from k8s/secrets.env.example, not by kustomize
+PROXY_SECRET = "dagster-oauth2-proxy"  # likewise, from k8s/oauth2-proxy.env.example
 COMPOSE_SECRETS = ("POSTGRES_PASSWORD", "CORKBOARD_API_KEY")
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
@@ -53,9 +54,9 @@ def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return specs
 
 
-def secret_keys() -> list[str]:
-    """The keys secrets.env.example gives the Secret, in file order."""
-    lines = (DEPLOY / "k8s" / "secrets.env.example").read_text().splitlines()
+def secret_keys(example: str = "secrets.env.example") -> list[str]:
+    """The keys ``example`` gives its Secret, in file order."""
+    lines = (K8S / example).read_text().splitlines()
     return [line.split("=", 1)[0] for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -232,7 +233,7 @@ def test_manifests_set_only_real_settings_and_keep_the_api_key_secret():
     assert "CORKBOARD_DATABASE_URL" in secret_keys()  # the managed Postgres
     assert k8s_dagster_instance()["storage"]["postgres"]["postgres_url"]["env"] in secret_keys()
     assert not {"CORKBOARD_API_KEY", "CORKBOARD_DATABASE_URL"} & set(config_maps["corkboard-settings"]["data"])
-    names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects} | {("Secret", SECRET)}
+    names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects} | {("Secret", SECRET), ("Secret", PROXY_SECRET)}
     for name, spec in pod_specs(objects).items():
         for container in spec["containers"]:
             for source in container.get("envFrom", []):
@@ -313,17 +314,20 @@ def test_kubectl_apply_cannot_replace_the_secret():
         for source in container.get("envFrom", [])
         if "secretRef" in source
     }
-    assert referenced | set(k8s_dagster_instance()["run_launcher"]["config"]["env_secrets"]) == {SECRET}
-    assert "kubectl" in (DEPLOY / "k8s" / "secrets.env.example").read_text()
+    assert referenced | set(k8s_dagster_instance()["run_launcher"]["config"]["env_secrets"]) == {SECRET, PROXY_SECRET}
+    examples = {SECRET: "secrets.env.example", PROXY_SECRET: "oauth2-proxy.env.example"}
+    for name, example in examples.items():
+        assert f"kubectl -n corkboard create secret generic {name}" in (K8S / example).read_text()
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed here")
-    created = subprocess.run(
-        ["kubectl", "create", "secret", "generic", SECRET, "--dry-run=client", "-o", "yaml",
-         f"--from-env-file={DEPLOY / 'k8s' / 'secrets.env.example'}"],
-        check=False, capture_output=True, text=True, timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    assert sorted(yaml.safe_load(created.stdout)["data"]) == sorted(secret_keys())
+    for name, example in examples.items():
+        created = subprocess.run(
+            ["kubectl", "create", "secret", "generic", name, "--dry-run=client", "-o", "yaml",
+             f"--from-env-file={K8S / example}"],
+            check=False, capture_output=True, text=True, timeout=60,
+        )
+        assert created.returncode == 0, created.stderr
+        assert sorted(yaml.safe_load(created.stdout)["data"]) == sorted(secret_keys(example))
 
 
 def test_dagster_jobs_and_volumes_the_manifests_name_exist():
@@ -356,3 +360,25 @@ def test_kustomize_renders_the_manifests_offline():
     dagster_pods = [pod_specs(rendered)[name]["containers"][0] for name in ("dagster-daemon", "dagster-webserver")]
     for container in dagster_pods:  # run pods get the same image through DAGSTER_CURRENT_IMAGE
         assert {e["name"]: e["value"] for e in container["env"]}["DAGSTER_CURRENT_IMAGE"] == container["image"]
+
+
+def test_compose_publishes_the_dagster_ui_on_loopback_only():
+    for mapping in compose()["services"]["dagster-webserver"]["ports"]:
+        assert str(mapping).startswith("127.0.0.1:"), mapping
+
+
+def test_the_dagster_ui_is_reached_only_through_the_authenticating_proxy():
+    objects = manifests()
+    pod = pod_specs(objects)["dagster-webserver"]
+    containers = {container["name"]: container for container in pod["containers"]}
+    webserver, proxy = containers["webserver"], containers["oauth2-proxy"]
+    command = webserver["command"]
+    assert command[command.index("-h") + 1] == "127.0.0.1" and "ports" not in webserver
+    assert proxy["image"].startswith("quay.io/oauth2-proxy/oauth2-proxy:") and PINNED.match(proxy["image"])
+    assert f"--upstream=http://127.0.0.1:{command[command.index('-p') + 1]}" in proxy["args"]
+    assert proxy["envFrom"] == [{"secretRef": {"name": PROXY_SECRET}}]
+    assert {"OAUTH2_PROXY_CLIENT_SECRET", "OAUTH2_PROXY_COOKIE_SECRET"} <= set(secret_keys("oauth2-proxy.env.example"))
+    service = by_kind(objects, "Service")["dagster-webserver"]
+    assert service["spec"]["selector"] == by_kind(objects, "Deployment")["dagster-webserver"]["spec"]["selector"]["matchLabels"]
+    proxy_ports = {port["name"] for port in proxy["ports"]} | {port["containerPort"] for port in proxy["ports"]}
+    assert all(port["targetPort"] in proxy_ports for port in service["spec"]["ports"])

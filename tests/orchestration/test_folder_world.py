@@ -14,6 +14,7 @@ from dagster import materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.database import stop_embedded_postgres
+from core.settings import get_settings
 from core.sources.synthetic import generate_world
 from core.world import TABLES, World
 from corkboard.materialize import dagster_instance
@@ -88,6 +89,8 @@ def landed(tmp_path_factory: pytest.TempPathFactory, session_data_dir: Path) -> 
     use_data_dir(data_dir)
     try:
         with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("CORKBOARD_SOURCE_ROOT", str(folder))  # the user's folder lies outside the data dir
+            get_settings.cache_clear()
             patch.setattr(pd, "read_parquet", counting_read_parquet)
             resources = {**RESOURCES, "source": WorldSource(world=str(folder))}
             loaded = materialize([catalogue], resources=resources, instance=dagster_instance())
