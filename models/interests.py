@@ -1,4 +1,5 @@
-"""A user's interest vector: their share of engagement per pin category, smoothed toward uniform."""
+"""A user's interests from their latest engagements: their share of engagement per pin category,
+smoothed toward uniform, and the recency-weighted mean of their engaged pins' vectors."""
 
 from __future__ import annotations
 
@@ -47,3 +48,12 @@ def impression_interests(
     )
     rows = np.searchsorted(user_ids, impressions["user_id"].to_numpy())
     return interests[rows, pin_codes[np.searchsorted(pin_ids, impressions["pin_id"].to_numpy())]]
+
+
+def recency_weighted_mean(vectors: np.ndarray, decay: float) -> np.ndarray:
+    """The mean of a user's engaged pins' ``vectors`` (``[n, d]``, oldest first), the latest
+    weighted 1 and each earlier one ``decay`` times its successor; zeros for no pins."""
+    if len(vectors) == 0:
+        return np.zeros(vectors.shape[1], dtype=np.float32)
+    weights = decay ** np.arange(len(vectors) - 1, -1, -1)
+    return (weights @ vectors / weights.sum()).astype(np.float32)

@@ -4,8 +4,9 @@ The input row is ``[user block | pin block | pair block]``:
 - user block: the user's numeric and categorical columns; computed once per request;
 - pin block: the pin's columns; computed once for every pin and cached by the service;
 - pair block: cosine and elementwise product of a user vector and a pin vector, the user's
-  interest in the pin's category, and ``log1p(position)``; the only part computed per
-  (user, pin) pair.
+  interest in the pin's category, one cosine per learned representation named in
+  ``similarities`` (``models.ranker_similarities``), and ``log1p(position)``; the only part
+  computed per (user, pin) pair.
 """
 
 from __future__ import annotations
@@ -118,10 +119,13 @@ def _numeric_values(frame: pd.DataFrame, columns: list[str], logged: list[str]) 
 class FeatureEncoder:
     """Fitted column statistics and vocabularies that encode ranker inputs block by block."""
 
-    def __init__(self, user: _ColumnBlock, pin: _ColumnBlock, vector_dim: int) -> None:
+    def __init__(
+        self, user: _ColumnBlock, pin: _ColumnBlock, vector_dim: int, similarities: tuple[str, ...] = ()
+    ) -> None:
         self.user = user
         self.pin = pin
         self.vector_dim = vector_dim
+        self.similarities = tuple(similarities)
 
     @classmethod
     def fit(
@@ -133,6 +137,7 @@ class FeatureEncoder:
         pin_numeric: Sequence[str] = (),
         pin_categorical: Sequence[str] = (),
         vector_dim: int,
+        similarities: Sequence[str] = (),
         log_columns: Sequence[str] | None = None,
     ) -> FeatureEncoder:
         """Learn numeric means/stds and categorical vocabularies from a training frame.
@@ -140,7 +145,8 @@ class FeatureEncoder:
         Numeric columns are log1p-scaled if listed in ``log_columns`` (default: the names
         ``is_count_column`` accepts, e.g. ``saves_30d``), then a missing value takes the
         training mean and every value is standardized. Categorical columns become one-hot
-        over the training vocabulary plus one slot for unseen or missing values.
+        over the training vocabulary plus one slot for unseen or missing values. ``similarities``
+        names the learned-embedding cosines of the pair block, in their column order.
         """
         if vector_dim < 1:
             raise ValueError(f"vector_dim must be positive, got {vector_dim}")
@@ -150,7 +156,7 @@ class FeatureEncoder:
         logged = set(log_columns)
         user = _ColumnBlock.fit(frame, user_numeric, user_categorical, logged)
         pin = _ColumnBlock.fit(frame, pin_numeric, pin_categorical, logged)
-        return cls(user, pin, vector_dim)
+        return cls(user, pin, vector_dim, tuple(similarities))
 
     @property
     def user_dim(self) -> int:
@@ -162,7 +168,7 @@ class FeatureEncoder:
 
     @property
     def pair_dim(self) -> int:
-        return self.vector_dim + 3
+        return self.vector_dim + 3 + len(self.similarities)
 
     @property
     def input_dim(self) -> int:
@@ -183,11 +189,14 @@ class FeatureEncoder:
         pin_vectors: np.ndarray,
         position: np.ndarray | float,
         interest: np.ndarray | float = 0.0,
+        similarities: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Cosine, elementwise product, interest and ``log1p(position)``: ``[n, vector_dim + 3]`` float32.
+        """Cosine, elementwise product, interest, the learned similarities and ``log1p(position)``:
+        ``[n, pair_dim]`` float32.
 
         ``interest`` is the user's share of engagement in each pin's category (see
-        ``models.interests``).
+        ``models.interests``); ``similarities`` is ``[n, len(self.similarities)]`` (see
+        ``models.ranker_similarities.similarity_columns``), required when the encoder names any.
 
         ``user_vectors`` may have one row (one request) and is broadcast over the pins.
         Training passes the logged display position; serving passes ``position=0`` for
@@ -207,7 +216,11 @@ class FeatureEncoder:
         cosine = product.sum(axis=1) / np.maximum(norms, 1e-12)
         positions = np.broadcast_to(np.asarray(position, dtype=np.float32), cosine.shape)
         interests = np.broadcast_to(np.asarray(interest, dtype=np.float32), cosine.shape)
-        pair = np.column_stack([cosine, product, interests, np.log1p(positions)])
+        learned = np.zeros((len(cosine), 0), dtype=np.float32) if similarities is None else similarities
+        if learned.shape != (len(cosine), len(self.similarities)):
+            expected = (len(cosine), len(self.similarities))
+            raise ValueError(f"similarities have shape {learned.shape}, expected {expected}")
+        pair = np.column_stack([cosine, product, interests, learned, np.log1p(positions)])
         return pair.astype(np.float32, copy=False)
 
     def assemble(
@@ -241,9 +254,10 @@ class FeatureEncoder:
         pin_vectors: np.ndarray,
         position: np.ndarray | float,
         interest: np.ndarray | float = 0.0,
+        similarities: np.ndarray | None = None,
     ) -> np.ndarray:
         """All three blocks for rows that carry both user and pin columns (training data)."""
-        pair = self.pair_block(user_vectors, pin_vectors, position, interest)
+        pair = self.pair_block(user_vectors, pin_vectors, position, interest, similarities)
         return self.assemble(self.encode_users(frame), self.encode_pins(frame), pair)
 
     def to_state(self) -> dict[str, Any]:
@@ -252,6 +266,7 @@ class FeatureEncoder:
             "user": self.user.to_state(),
             "pin": self.pin.to_state(),
             "vector_dim": self.vector_dim,
+            "similarities": list(self.similarities),
         }
 
     @classmethod
@@ -261,4 +276,5 @@ class FeatureEncoder:
             _ColumnBlock.from_state(state["user"]),
             _ColumnBlock.from_state(state["pin"]),
             int(state["vector_dim"]),
+            tuple(state.get("similarities", ())),
         )

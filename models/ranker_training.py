@@ -1,6 +1,6 @@
 """The ranker trained on logged impressions: the signals of the history before them (co-engagement
-vectors, each user's category interests), the encoded rows, the fit, and its per-head comparison
-with the engagement-rate baseline."""
+vectors, each user's category interests, the learned representations' user and pin vectors), the
+encoded rows, the fit, and its per-head comparison with the engagement-rate baseline."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ class FeatureColumns:
     user_categorical: Sequence[str]
     pin_numeric: Sequence[str]
     pin_categorical: Sequence[str]
+
+
+@dataclass(frozen=True)
+class SimilarityFeatures:
+    """The learned-embedding cosines of a training frame's rows, one column per name
+    (``models.ranker_similarities``)."""
+
+    names: tuple[str, ...]
+    values: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,13 @@ def fit_ranker(
     interest: np.ndarray,
     *,
     columns: FeatureColumns,
+    similarities: SimilarityFeatures | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> RankerFit:
     """Encode ``frame`` (labelled impressions with their features, user_id, pin_id, position)
-    with the user and pin ``vectors`` and ``interest``, and train one head per action on it."""
+    with the user and pin ``vectors``, ``interest`` and the learned ``similarities`` (none when
+    not given), and train one head per action on it."""
+    learned = similarities or SimilarityFeatures((), np.zeros((len(frame), 0), dtype=np.float32))
     encoder = FeatureEncoder.fit(
         frame,
         user_numeric=columns.user_numeric,
@@ -72,6 +84,7 @@ def fit_ranker(
         pin_numeric=columns.pin_numeric,
         pin_categorical=columns.pin_categorical,
         vector_dim=vectors.pin_vectors.shape[1],
+        similarities=learned.names,
     )
     features = encoder.encode(
         frame,
@@ -79,6 +92,7 @@ def fit_ranker(
         vectors.pin_vectors_for(frame["pin_id"].to_numpy()),
         frame["position"].fillna(0).to_numpy(),
         interest,
+        learned.values,
     )
     labels = frame[list(ACTIONS)].to_numpy(dtype=np.float32)
     model, report = train_ranker(features, labels, RankerConfig(input_dim=encoder.input_dim), on_epoch=on_epoch)

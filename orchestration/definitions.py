@@ -5,7 +5,7 @@ import os
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from orchestration import checks
-from orchestration.assets import embeddings, features, graph, ingest, ranking, text, two_tower, visual
+from orchestration.assets import embeddings, features, graph, ingest, pinsage, ranking, text, two_tower, visual
 from orchestration.assets.offline_evaluation import offline_evaluation
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
@@ -29,7 +29,7 @@ RESOURCES = {
 
 defs = Definitions(
     assets=[
-        *load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, visual]),
+        *load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual]),
         offline_evaluation,  # external: reported by `corkboard evaluate`
     ],
     asset_checks=checks.all_checks,

@@ -1,5 +1,6 @@
 """Candidate sources: embedding retrieval (pgvector HNSW) from the user's vector, their two-tower
-vector and their PinnerSage medoids, co-engagement neighbours, Pixie walks, and popular pins.
+vector, the mean PinSAGE vector of their latest pins and their PinnerSage medoids, co-engagement
+neighbours, Pixie walks, and popular pins.
 
 A page's HNSW searches run as one statement; when it fails or runs out of time, their sources
 are skipped and reported, and the in-memory ones still answer.
@@ -16,7 +17,9 @@ from sqlalchemy import Connection
 
 from models.pinnersage import pinnersage_medoids
 from models.pixie import PixieConfig, pixie_walk, query_weights
+from models.ranker_similarities import history_vector
 from service.serving_state import ServingState
+from service.user_context import UserContext
 from sql.embeddings import VectorSearch, nearest_pins_many
 
 RETRIEVAL_CANDIDATES = 150
@@ -57,16 +60,32 @@ def searched_rows(
     ]
 
 
-def user_vector_searches(state: ServingState, user_id: int, vector: np.ndarray | None) -> list[tuple[str, VectorSearch]]:
-    """The user's own vectors' searches: their engagement vector ("embedding") and their stored
-    two-tower vector ("two_tower"), each when they have one."""
+def user_vector_searches(state: ServingState, user: UserContext) -> list[tuple[str, VectorSearch]]:
+    """The user's own vectors' searches: their engagement vector ("embedding"), their two-tower
+    vector ("two_tower", computed on request) and the PinSAGE mean of their latest pins
+    ("pinsage"), each when they have one."""
     searches = []
-    if vector is not None:
-        searches.append(("embedding", VectorSearch(state.embedding_version, vector, RETRIEVAL_CANDIDATES)))
-    two_tower = None if state.two_tower is None else state.two_tower.vector(user_id)
-    if two_tower is not None and two_tower.any():
-        searches.append(("two_tower", VectorSearch(state.two_tower.version, two_tower, RETRIEVAL_CANDIDATES)))
+    if user.vector is not None:
+        searches.append(("embedding", VectorSearch(state.embedding_version, user.vector, RETRIEVAL_CANDIDATES)))
+    if state.two_tower is not None and user.two_tower_vector is not None:
+        two_tower = VectorSearch(state.two_tower.version, user.two_tower_vector, RETRIEVAL_CANDIDATES)
+        searches.append(("two_tower", two_tower))
+    pinsage = history_mean(state, "pinsage", user.engagements)
+    if state.pinsage is not None and state.pinsage.version is not None and pinsage is not None:
+        searches.append(("pinsage", VectorSearch(state.pinsage.version, pinsage, RETRIEVAL_CANDIDATES)))
     return searches
+
+
+def history_mean(state: ServingState, kind: str, engagements: pd.DataFrame) -> np.ndarray | None:
+    """The recency-weighted mean of the ``kind`` vectors of the user's latest engaged pins
+    (``models.ranker_similarities.history_vector``); None without any, or when ``kind`` is not served."""
+    learned = state.learned.get(kind)
+    if learned is None or engagements.empty:
+        return None
+    oldest_first = engagements.sort_values("ts", kind="stable")["pin_id"].to_numpy(dtype=np.int64)
+    rows = state.vectors.model.pin_rows(oldest_first)
+    vector = history_vector(learned.vectors[rows[rows >= 0]])
+    return vector if vector.any() else None
 
 
 def pinnersage_searches(state: ServingState, engagements: pd.DataFrame) -> list[tuple[str, VectorSearch]]:

@@ -14,6 +14,7 @@ SOURCE_REASONS = {
     "embedding": "close to your interests",
     "pinnersage": "close to one of your interests",
     "two_tower": "matches your recent activity",
+    "pinsage": "like pins you engaged with recently",
     "co_engagement": "often engaged together with pins you liked",
     "pixie": "on boards with pins you engaged with",
     "popular": "popular with people like you",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from models.ranker_similarities import similarity_columns
+from service.candidates import history_mean
 from service.serving_state import ServingState
+from service.user_context import UserContext
 
 
 @dataclass(frozen=True)
@@ -33,19 +37,27 @@ def score(
     user_features: np.ndarray,
     user_vector: np.ndarray | None,
     user_interest: np.ndarray,
+    learned_user: Mapping[str, np.ndarray],
 ) -> ScoredCandidates:
     """Run the ranker over candidate rows; position is 0 for all, so position bias drops out.
 
     ``user_features`` is the user's encoded block (``[1, user_dim]``); ``user_interest`` their
-    interest vector over ``state.pins.categories``.
+    interest vector over ``state.pins.categories``; ``learned_user`` the user side of each learned
+    similarity the ranker reads (``learned_user_vectors``; a kind missing gives zeros).
     """
     rows = np.fromiter(sources, dtype=np.int64, count=len(sources))
     vector = np.zeros(state.encoder.vector_dim, dtype=np.float32) if user_vector is None else user_vector
+    names = state.encoder.similarities
+    learned_pins = {name: state.learned[name].vectors[rows] for name in names if name in state.learned}
     inputs = state.encoder.assemble(
         user_features,
         state.pins.features[rows],
         state.encoder.pair_block(
-            vector, state.vectors.model.pin_vectors[rows], 0.0, user_interest[state.pins.category_code[rows]]
+            vector,
+            state.vectors.model.pin_vectors[rows],
+            0.0,
+            user_interest[state.pins.category_code[rows]],
+            similarity_columns(names, learned_user, learned_pins, len(rows)),
         ),
     )
     pins = state.pins
@@ -59,3 +71,21 @@ def score(
         creator_pin_count=pins.creator_pin_count[rows],
         pin_age_days=pins.age_days[rows],
     )
+
+
+def learned_user_vectors(state: ServingState, user: UserContext) -> dict[str, np.ndarray]:
+    """The user side of each learned similarity the ranker reads: the two-tower vector of the
+    request, and the mean vector of the user's latest pins of every other kind (as in training,
+    ``models.ranker_similarities``)."""
+    vectors = {}
+    for name in state.encoder.similarities:
+        vector = user.two_tower_vector if name == "two_tower" else history_mean(state, name, user.engagements)
+        if vector is not None:
+            vectors[name] = vector
+    return vectors
+
+
+def learned_pin_vectors(state: ServingState, row: int) -> dict[str, np.ndarray]:
+    """Each learned vector of the pin at ``row``: the subject of a related-pins page stands in for
+    the user's side of every similarity."""
+    return {name: state.learned[name].vectors[row] for name in state.encoder.similarities if name in state.learned}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from feast import FeatureStore
 from sqlalchemy import Engine
 
@@ -14,6 +15,7 @@ from models.pin_board_graph import GraphHandle
 from models.ranker import MultiTaskRanker
 from models.ranker_features import FeatureEncoder
 from models.text_tower import TextTower
+from models.two_tower.user_tower import ServedUserTower
 from service.database_guard import DatabaseGuard
 from service.feature_tables import PinTable, UserTable
 
@@ -30,6 +32,39 @@ class UserVectors:
         """The user's vector, or None for a user without one."""
         row = int(np.searchsorted(self.user_ids, user_id))
         return self.vectors[row] if row < len(self.user_ids) and self.user_ids[row] == user_id else None
+
+
+@dataclass(frozen=True)
+class PinVectors:
+    """One learned kind's pin vectors, row-aligned with the serving catalogue's pin rows (zeros
+    for a pin it lacks), and the pgvector version they are searched in (None: not indexed)."""
+
+    version: int | None
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class TwoTowerUsers:
+    """The two-tower version's user side: the user tower that embeds a user on request from their
+    latest engagements, every catalogue user's feature codes, and the vectors stored at
+    materialization (the fallback when the history is unavailable)."""
+
+    version: int
+    tower: ServedUserTower
+    user_ids: np.ndarray  # sorted
+    codes: np.ndarray  # row-aligned with user_ids: ``user_feature_codes`` in the tower's vocabularies
+    stored: UserVectors
+
+    def on_request(self, user_id: int, engagements: pd.DataFrame) -> np.ndarray:
+        """The user's vector from ``engagements`` (pin_id, ts; any order) and their feature codes
+        (none for a user who arrived after the load)."""
+        row = int(np.searchsorted(self.user_ids, user_id))
+        known = row < len(self.user_ids) and self.user_ids[row] == user_id
+        codes = self.codes[row] if known else np.zeros(self.codes.shape[1], dtype=np.int64)
+        times = engagements["ts"].astype("int64").to_numpy() / 1e9
+        oldest_first = np.argsort(times, kind="stable")
+        pin_ids = engagements["pin_id"].to_numpy(dtype=np.int64)[oldest_first]
+        return self.tower.user_vector(pin_ids, times[oldest_first], codes)
 
 
 @dataclass(frozen=True)
@@ -59,15 +94,25 @@ class ServingState:
     defaults: dict[str, float]
     settings: Settings
     database: DatabaseGuard  # every database step of a request goes through it
-    two_tower: UserVectors | None = None  # None: no two-tower index yet, so no "two_tower" source
+    two_tower: TwoTowerUsers | None = None  # None: no two-tower index yet, so no "two_tower" source
+    # Pin vectors of each learned kind served ("two_tower", "pinsage", "text", "visual"), for the
+    # ranker's similarities and the sources searched from them.
+    learned: dict[str, PinVectors] = field(default_factory=dict)
 
     @property
     def two_tower_version(self) -> int | None:
         return None if self.two_tower is None else self.two_tower.version
 
     @property
+    def pinsage(self) -> PinVectors | None:
+        """PinSAGE's pin vectors and partition; None: no PinSAGE index yet, so no "pinsage" source."""
+        return self.learned.get("pinsage")
+
+    @property
     def model_versions(self) -> dict[str, int]:
         versions = {"pin_embedding": self.embedding_version, "pin_text": self.text.version, "ranker": self.ranker_version}
         if self.two_tower_version is not None:
             versions["two_tower"] = self.two_tower_version
+        if self.pinsage is not None and self.pinsage.version is not None:
+            versions["pinsage"] = self.pinsage.version
         return versions

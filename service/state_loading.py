@@ -3,11 +3,12 @@ their files, every vector width checked, and the pin and user feature tables fro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 from sqlalchemy import Connection, Engine
@@ -20,11 +21,15 @@ from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EmbeddingWidthError, check_embedding_width
 from models.pin_board_graph import POINTER, GraphHandle
+from models.pinsage.pin_vectors import PinSageVectors
 from models.ranker import load_ranker
-from models.text_tower import load_text_tower
+from models.ranker_similarities import VectorTable
+from models.text_tower import TextTower, embed_texts, load_text_tower, pin_texts
+from models.two_tower.user_tower import ServedUserTower, user_feature_codes
+from models.visual import VisualArtifact
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.feature_tables import pin_table, user_table
-from service.serving_state import ServingState, TextIndex, UserVectors
+from service.serving_state import PinVectors, ServingState, TextIndex, TwoTowerUsers, UserVectors
 from sql.catalogue import read_table
 from sql.embeddings import all_user_vectors, request_session
 from sql.events import popular_by_locale
@@ -32,6 +37,9 @@ from sql.migrate import migrated_engine
 from sql.versions import ModelVersion, active_version
 
 POPULAR_PER_LOCALE = 500
+PIN_COLUMNS = (
+    "pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category", "title", "description"
+)
 T = TypeVar("T")
 
 
@@ -60,6 +68,8 @@ class StoredServingData:
     pins: pd.DataFrame
     users: pd.DataFrame
     popular: pd.DataFrame  # country, language, pin_id: best first within each locale
+    pinsage: ModelVersion | None = None
+    visual: ModelVersion | None = None
 
 
 def read_stored_serving_data(conn: Connection) -> StoredServingData:
@@ -73,13 +83,11 @@ def read_stored_serving_data(conn: Connection) -> StoredServingData:
         two_tower_users=None
         if two_tower is None
         else UserVectors(two_tower.version, *all_user_vectors(conn, version=two_tower.version)),
-        pins=read_table(
-            conn,
-            table="pins",
-            columns=("pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category"),
-        ),
-        users=read_table(conn, table="users", columns=("user_id", "country", "language")),
+        pins=read_table(conn, table="pins", columns=PIN_COLUMNS),
+        users=read_table(conn, table="users", columns=("user_id", "country", "language", "age_bucket")),
         popular=popular_by_locale(conn, limit=POPULAR_PER_LOCALE),
+        pinsage=active_version(conn, kind="pinsage"),
+        visual=active_version(conn, kind="pin_visual"),
     )
 
 
@@ -101,8 +109,15 @@ def serving_state_from(
     text_tower = _load_model(stored.text, load_text_tower)
     _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
     _check_width(stored.text, text_tower.config.dim)
+    learned = learned_pin_vectors(stored, vectors.model.pin_ids, text_tower, encoder.similarities)
+    two_tower = None
     if stored.two_tower is not None and stored.two_tower_users is not None:
         _check_width(stored.two_tower, stored.two_tower_users.vectors.shape[1])
+        tower = _load_model(stored.two_tower, ServedUserTower.load)
+        _check_width(stored.two_tower, tower.pin_vectors.shape[1])
+        two_tower = two_tower_users(stored.two_tower.version, tower, stored.users, stored.two_tower_users)
+        pin_vectors = _aligned(tower.pin_ids, tower.pin_vectors, vectors.model.pin_ids)
+        learned["two_tower"] = PinVectors(stored.two_tower.version, pin_vectors)
     defaults = feature_defaults(settings)
     popular = {
         locale: vectors.model.pin_rows(group["pin_id"].to_numpy())
@@ -125,8 +140,41 @@ def serving_state_from(
         defaults=defaults,
         settings=settings,
         database=database,
-        two_tower=stored.two_tower_users,
+        two_tower=two_tower,
+        learned=learned,
     )
+
+
+def learned_pin_vectors(
+    stored: StoredServingData, pin_ids: np.ndarray, text_tower: TextTower, similarities: Sequence[str]
+) -> dict[str, PinVectors]:
+    """The catalogue's PinSAGE vectors (searched by the "pinsage" source), and its text and visual
+    vectors where the ranker reads their similarities; each aligned with ``pin_ids``."""
+    learned = {}
+    if stored.pinsage is not None:
+        pinsage = _load_model(stored.pinsage, PinSageVectors.load)
+        _check_width(stored.pinsage, pinsage.vectors.shape[1])
+        learned["pinsage"] = PinVectors(stored.pinsage.version, _aligned(pinsage.pin_ids, pinsage.vectors, pin_ids))
+    if "text" in similarities and stored.text is not None:
+        pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()
+        learned["text"] = PinVectors(stored.text.version, embed_texts(text_tower, pin_texts(pins)))
+    if "visual" in similarities and stored.visual is not None:
+        visual = _load_model(stored.visual, VisualArtifact.load)
+        learned["visual"] = PinVectors(None, _aligned(visual.pin_ids, visual.vectors, pin_ids))
+    return learned
+
+
+def two_tower_users(version: int, tower: ServedUserTower, users: pd.DataFrame, stored: UserVectors) -> TwoTowerUsers:
+    """The two-tower's user side: its tower, the feature codes of every catalogue user, the stored vectors."""
+    users = users.sort_values("user_id", ignore_index=True)
+    features = users.reindex(columns=list(tower.tower.config.user_feature_names))
+    codes = user_feature_codes(features, tower.tower.config, len(users))
+    return TwoTowerUsers(version, tower, users["user_id"].to_numpy(dtype=np.int64), codes, stored)
+
+
+def _aligned(ids: np.ndarray, vectors: np.ndarray, pin_ids: np.ndarray) -> np.ndarray:
+    """``vectors`` (of ``ids``) in the order of ``pin_ids``; zeros for a pin they lack."""
+    return VectorTable(ids, vectors).of(pin_ids)
 
 
 def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard) -> ServingState:

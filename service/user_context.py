@@ -51,6 +51,7 @@ class UserContext:
     interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
     feature_defaults: tuple[str, ...] = ()  # the user's feature views missing online, served as defaults
     degraded: tuple[str, ...] = ()  # "user_history" when the database could not give it
+    two_tower_vector: np.ndarray | None = None  # from the latest engagements; the stored one without them
 
     @property
     def is_cold(self) -> bool:
@@ -61,24 +62,40 @@ def user_context(state: ServingState, user_id: int | None, history: UserHistory 
     """The context of ``user_id`` (None: anonymous) with their stored ``history``.
 
     Features and locale come from the user table cached at load (the online store, read per
-    request, for a user who arrived since); the vector from the serving embedding. A user whose
-    ``history`` is None (the database could not give it) is served as one without history,
+    request, for a user who arrived since); the vector from the serving embedding; the two-tower
+    vector from the user tower over ``history`` (the stored one when ``history`` is None). A user
+    whose ``history`` is None (the database could not give it) is served as one without history,
     with "user_history" degraded."""
     with stage("feature_join"):
         features, missing, locale = user_features(state, user_id)
+    two_tower = two_tower_vector(state, user_id, history)
     if user_id is None or history is None:
         return UserContext(
             user_id=user_id, locale=locale, vector=None, features=features, engagements=NOBODY,
             excluded_rows=frozenset(), interest=_interest(state, NOBODY), feature_defaults=missing,
-            degraded=() if user_id is None else ("user_history",),
+            degraded=() if user_id is None else ("user_history",), two_tower_vector=two_tower,
         )
     vector = state.vectors.model.user_vectors_for(np.array([user_id]))[0]
     rows = state.vectors.model.pin_rows(np.asarray(history.excluded_pin_ids, dtype=np.int64))
     return UserContext(
         user_id=user_id, locale=locale, vector=vector if vector.any() else None, features=features,
         engagements=history.engagements, excluded_rows=frozenset(rows[rows >= 0].tolist()),
-        interest=_interest(state, history.engagements), feature_defaults=missing,
+        interest=_interest(state, history.engagements), feature_defaults=missing, two_tower_vector=two_tower,
     )
+
+
+def two_tower_vector(state: ServingState, user_id: int | None, history: UserHistory | None) -> np.ndarray | None:
+    """The user's two-tower vector: the user tower over their latest engagements when the request
+    read them (so the last engagement already moves it), else the one stored at materialization;
+    None for an anonymous user, a user without either, or no two-tower served."""
+    if state.two_tower is None or user_id is None:
+        return None
+    if history is not None and not history.engagements.empty:
+        with stage("user_vector"):
+            vector = state.two_tower.on_request(user_id, history.engagements)
+    else:
+        vector = state.two_tower.stored.vector(user_id)
+    return vector if vector is not None and vector.any() else None
 
 
 def user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray, tuple[str, ...], tuple[str, str] | None]:

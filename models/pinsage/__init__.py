@@ -1,47 +1,39 @@
 """PinSAGE graph embedding (DESIGN.md section 1): inductive pin vectors from content features
 and importance-sampled neighbourhoods on the pin-board graph.
 
-``graph`` builds the DGL pin-board graph, ``sampling`` picks each pin's neighbours by random
-walk visit counts, ``features`` holds pin content, ``model`` is the network and its checkpoint,
-``training`` fits it on co-engaged pairs, ``recommender`` wraps it for the evaluation protocol.
-DGL is imported only inside this package.
+``config`` holds the settings, ``graph`` builds the DGL pin-board graph, ``sampling`` picks each
+pin's neighbours by random walk visit counts, ``features`` holds pin content, ``model`` is the
+network and its checkpoint, ``training`` fits it on co-engaged pairs, ``recommender`` wraps it for
+the evaluation protocol, ``world_training`` fits it on a whole world for serving, and
+``pin_vectors`` reads a served version's vectors. DGL is imported only inside this package, and
+only by the modules that need it: names are imported on first use, so ``config`` and
+``pin_vectors`` load without DGL (the service reads them).
 """
 
 from __future__ import annotations
 
 import os
 
+from models.lazy_exports import lazy_exports
+
 os.environ.setdefault("DGLBACKEND", "pytorch")  # before anything in this package imports dgl
 
-from models.pinsage.features import PinFeatures, pin_features
-from models.pinsage.graph import pin_board_graph
-from models.pinsage.model import (
-    CHECKPOINT_KIND,
-    PinSage,
-    PinSageConfig,
-    embed_items,
-    load_pinsage,
-    sample_neighbours,
-    save_pinsage,
-)
-from models.pinsage.recommender import PinSageRecommender
-from models.pinsage.sampling import importance_neighbours, neighbourhood_blocks
-from models.pinsage.training import co_engaged_pairs, train_pinsage
-
-__all__ = [
-    "CHECKPOINT_KIND",
-    "PinFeatures",
-    "PinSage",
-    "PinSageConfig",
-    "PinSageRecommender",
-    "co_engaged_pairs",
-    "embed_items",
-    "importance_neighbours",
-    "load_pinsage",
-    "neighbourhood_blocks",
-    "pin_board_graph",
-    "pin_features",
-    "sample_neighbours",
-    "save_pinsage",
-    "train_pinsage",
-]
+_EXPORTS = {
+    "CHECKPOINT_KIND": "config",
+    "PinSageConfig": "config",
+    "PinFeatures": "features",
+    "pin_features": "features",
+    "pin_board_graph": "graph",
+    "PinSage": "model",
+    "embed_items": "model",
+    "load_pinsage": "model",
+    "sample_neighbours": "model",
+    "save_pinsage": "model",
+    "PinSageRecommender": "recommender",
+    "importance_neighbours": "sampling",
+    "neighbourhood_blocks": "sampling",
+    "co_engaged_pairs": "training",
+    "train_pinsage": "training",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -11,15 +11,19 @@ never enter the graph or the pairs.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import dgl
 import numpy as np
 import torch
 
+from models.checkpoint import save_checkpoint
+from models.interests import recency_weighted_mean
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinsage.features import PinFeatures, pin_features
 from models.pinsage.graph import pin_board_graph
-from models.pinsage.model import PinSage, PinSageConfig, embed_items, sample_neighbours
+from models.pinsage.config import CHECKPOINT_KIND, PinSageConfig
+from models.pinsage.model import PinSage, embed_items, sample_neighbours
 from models.pinsage.training import co_engaged_pairs, train_pinsage
 from models.training import EpochCallback, TrainingHistory
 
@@ -29,8 +33,9 @@ class PinSageRecommender:
     ``scores`` rates every item for each user by their history's recency-weighted mean vector.
 
     Item inputs are the text, the category and (``engagement_feature``) the item's training
-    interaction count, which lets a model without id embeddings learn popularity; a new item
-    has count 0.
+    interaction count, which lets a model without id embeddings learn popularity (a new item
+    has count 0), and ``item_features`` when given: extra numeric inputs ``[n_items, f]`` in the
+    split's item order, e.g. visual vectors.
     """
 
     name = "pinsage"
@@ -39,10 +44,13 @@ class PinSageRecommender:
         self,
         config: PinSageConfig | None = None,
         on_epoch: EpochCallback | None = None,
+        *,
+        item_features: np.ndarray | None = None,
     ) -> None:
         """``on_epoch(epoch, loss, validation recall@10)`` reports training progress."""
         self.config = config or PinSageConfig()
         self.on_epoch = on_epoch
+        self.item_features = item_features
         # After fit: the trained model and what embeds the split's items (or new ones) with it.
         self.model: PinSage | None = None
         self.graph: dgl.DGLGraph | None = None
@@ -54,10 +62,8 @@ class PinSageRecommender:
     def fit(self, split: EvaluationSplit) -> None:
         """Build the graph, features and pairs from the training part of ``split`` and train."""
         labels = sorted({str(label) for label in split.item_category})
-        numeric = engagement_feature(split) if self.config.engagement_feature else None
-        config = dataclasses.replace(
-            self.config, categories=tuple(labels), numeric_features=0 if numeric is None else 1
-        )
+        numeric = item_inputs(split, self.config.engagement_feature, self.item_features)
+        config = dataclasses.replace(self.config, categories=tuple(labels), numeric_features=numeric.shape[1])
         boards = list(split.board_items) if config.split_boards else []
         if config.history_boards:
             boards += [history for history in split.train if len(history)]
@@ -88,6 +94,31 @@ class PinSageRecommender:
         users = np.asarray(users)
         return user_vectors(self._split, self.item_vectors, users, stage, self.config.history_decay) @ self.item_vectors.T
 
+    def save(self, path: Path) -> None:
+        """Write the config, weights, item ids and every item's vector to one checkpoint file
+        (``models.pinsage.pin_vectors`` reads the vectors back without DGL)."""
+        if self.model is None or self._split is None:
+            raise RuntimeError("fit the recommender before saving it")
+        state = {
+            "model": dict(self.model.state_dict()),
+            "item_ids": self._split.item_ids,
+            "item_vectors": self.item_vectors,
+        }
+        save_checkpoint(path, kind=CHECKPOINT_KIND, config=self.model.config, state=state)
+
+
+def item_inputs(split: EvaluationSplit, engagement: bool, extra: np.ndarray | None) -> np.ndarray:
+    """``[n_items, f]`` float32 numeric item inputs: the ``engagement_feature`` (when
+    ``engagement``) beside the ``extra`` columns (when given)."""
+    columns = [np.zeros((split.n_items, 0), dtype=np.float32)]
+    if engagement:
+        columns.append(engagement_feature(split))
+    if extra is not None:
+        if len(extra) != split.n_items:
+            raise ValueError(f"item_features has {len(extra)} rows for {split.n_items} items")
+        columns.append(np.asarray(extra, dtype=np.float32))
+    return np.hstack(columns)
+
 
 def engagement_feature(split: EvaluationSplit) -> np.ndarray:
     """``[n_items, 1]``: log(1 + training interactions) scaled to [0, 1]; 0 for a new item."""
@@ -101,8 +132,5 @@ def user_vectors(split: EvaluationSplit, item_vectors: np.ndarray, users: np.nda
     ``decay`` times its successor; zero for an empty history."""
     vectors = np.zeros((len(users), item_vectors.shape[1]), dtype=np.float32)
     for row, user in enumerate(users):
-        history = split.history(int(user), stage)
-        if len(history):
-            weights = decay ** np.arange(len(history) - 1, -1, -1)
-            vectors[row] = weights @ item_vectors[history] / weights.sum()
+        vectors[row] = recency_weighted_mean(item_vectors[split.history(int(user), stage)], decay)
     return vectors

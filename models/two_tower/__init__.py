@@ -2,10 +2,11 @@
 trained jointly with the shared sampled softmax loss; a pin's score for a user is the dot product
 of their unit vectors, so pins are served from an HNSW index of the pin tower's output.
 
-- User tower: PinnerFormer's causal transformer (``models.pinnerformer.PinnerFormer``) over the
-  user's last ``max_len`` actions, plus a learned vector per value of each categorical user
+- User tower (``user_tower``): PinnerFormer's causal transformer (``models.pinnerformer.PinnerFormer``)
+  over the user's last ``max_len`` actions, plus a learned vector per value of each categorical user
   feature (country, language, age bucket, ...), summed and normalized. A feature value never seen
-  in training, or a user without features, adds nothing.
+  in training, or a user without features, adds nothing. It loads without DGL, so the service
+  embeds a user on request.
 - Pin tower: PinSAGE (``models.pinsage``) over content features (hashed text tokens, category,
   log engagement count) and importance neighbours on the pin-board graph, plus (``pin_ids``) a
   learned vector per pin, zero at the start, so a pin that training never saw is embedded from its
@@ -15,18 +16,22 @@ Training: every window of a user's history predicts targets by PinnerFormer's ob
 positions and their target items); the positives and random negatives are embedded by the pin
 tower in the same step, and the loss is ``models.retrieval_loss.sampled_softmax_loss`` with
 in-batch plus random negatives and logQ correction. Epochs run through ``models.training``.
+Names are imported on first use, so importing ``user_tower`` does not import DGL.
 """
 
-from models.two_tower.config import TwoTowerConfig
-from models.two_tower.model import TwoTower, user_feature_codes
-from models.two_tower.recommender import CHECKPOINT_KIND, TwoTowerRecommender
-from models.two_tower.trainer import train_two_tower
+from __future__ import annotations
 
-__all__ = [
-    "CHECKPOINT_KIND",
-    "TwoTower",
-    "TwoTowerConfig",
-    "TwoTowerRecommender",
-    "train_two_tower",
-    "user_feature_codes",
-]
+from models.lazy_exports import lazy_exports
+
+_EXPORTS = {
+    "CHECKPOINT_KIND": "config",
+    "TwoTowerConfig": "config",
+    "TwoTower": "model",
+    "TwoTowerRecommender": "recommender",
+    "train_two_tower": "trainer",
+    "ServedUserTower": "user_tower",
+    "UserTower": "user_tower",
+    "user_feature_codes": "user_tower",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

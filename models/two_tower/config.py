@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from models.embedding_width import EMBEDDING_DIM
 from models.pinnerformer import OBJECTIVES, PinnerFormerConfig
-from models.pinsage import PinSageConfig
+from models.pinsage.config import PinSageConfig
+
+CHECKPOINT_KIND = "two_tower"
 
 
 @dataclass

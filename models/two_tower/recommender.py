@@ -14,16 +14,15 @@ import torch
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
-from models.pinnerformer import ActionSequences, PinnerFormerRecommender
+from models.pinnerformer import ActionSequences
 from models.pinsage import PinFeatures, embed_items, pin_board_graph, pin_features
 from models.pinsage.model import sample_neighbours
-from models.pinsage.recommender import engagement_feature
+from models.pinsage.recommender import item_inputs
 from models.training import EpochCallback, TrainingHistory
-from models.two_tower.config import TwoTowerConfig
-from models.two_tower.model import TwoTower, user_feature_codes
+from models.two_tower.config import CHECKPOINT_KIND, TwoTowerConfig
+from models.two_tower.model import TwoTower
 from models.two_tower.trainer import train_two_tower
-
-CHECKPOINT_KIND = "two_tower"
+from models.two_tower.user_tower import user_feature_codes
 
 
 class TwoTowerRecommender:
@@ -59,11 +58,7 @@ class TwoTowerRecommender:
     def fit(self, split: EvaluationSplit) -> None:
         """Train on ``split.train``, early-stopping on validation recall@10, then embed every item."""
         labels = sorted({str(label) for label in split.item_category})
-        numeric = engagement_feature(split)
-        if self.item_features is not None:
-            if len(self.item_features) != split.n_items:
-                raise ValueError(f"item_features has {len(self.item_features)} rows for {split.n_items} items")
-            numeric = np.hstack([numeric, np.asarray(self.item_features, dtype=np.float32)])
+        numeric = item_inputs(split, True, self.item_features)
         frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
         names = () if frame is None else tuple(str(name) for name in frame.columns)
         values = () if frame is None else tuple(tuple(sorted(frame[n].dropna().astype(str).unique())) for n in names)
@@ -128,15 +123,7 @@ class TwoTowerRecommender:
         """Unit user vectors float32 ``[len(items), dim]`` from each user's item indices and
         action times (unix seconds) in time order (only the last ``max_len`` count) and their
         ``user_feature_codes`` rows; a user with neither actions nor known features gets zeros."""
-        model = self._fitted()
-        sequence = PinnerFormerRecommender(model.config.user_config)
-        sequence.model = model.sequence  # its batched inference over the user tower's transformer
-        vectors = sequence.embed_users(items, times)
-        if codes is not None and len(model.user_features):
-            with torch.inference_mode():
-                vectors = vectors + model.user_feature_vectors(torch.as_tensor(codes, dtype=torch.int64)).numpy()
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return self._fitted().embed(items, times, codes)
 
     def save(self, path: Path) -> None:
         """Write the config, weights, item ids and item vectors to one checkpoint file."""

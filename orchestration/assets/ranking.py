@@ -1,11 +1,13 @@
-"""The first multi-task ranker, trained on logged impressions with point-in-time features.
+"""The multi-task ranker, trained on logged impressions with point-in-time features.
 
 Every input is as of the impression: engagement features come from Feast's
-``get_historical_features``; the user/pin vectors and the user's category interests from the
-events before the training window (the serving embedding has seen the labels, so it would
-leak them).
+``get_historical_features``; the user/pin vectors, the user's category interests and the user
+side of every learned similarity from the events before the training window; the two-tower and
+PinSAGE pin sides from copies trained on those events only (``models.ranker_representations``:
+the serving models have seen the labels, so they would leak them).
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -14,27 +16,58 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
-from models.actions import POSITIVE_ACTIONS
 from models.co_engagement import CoEngagementModel
 from models.ranker import save_ranker
-from models.ranker_training import FeatureColumns, fit_ranker, history_signals
+from models.ranker_representations import RetrainedConfigs, learned_tables_before
+from models.ranker_similarities import VectorTable, impression_similarities
+from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals
+from models.text_tower import embed_texts, load_text_tower, pin_texts
+from orchestration.assets import pinsage, two_tower
 from orchestration.assets.embeddings import pin_vector_index
+from orchestration.assets.engagements import engagement_world, epoch_logger, serving_visuals
 from orchestration.assets.features import online_features
+from orchestration.assets.text import TEXT_KIND, pin_text_index
+from orchestration.assets.visual import pin_visual_embeddings
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource
-from sql.catalogue import read_table
-from sql.events import event_span, labelled_impressions, read_actions
+from sql.events import event_span, labelled_impressions
 
 RANKER_KIND = "ranker"
 TRAINING_ROWS = 300_000
 COLUMNS = FeatureColumns(USER_NUMERIC, USER_CATEGORICAL, PIN_NUMERIC, PIN_CATEGORICAL)
+SIMILARITIES = ("two_tower", "pinsage", "text", "visual")
+RETRAINED = RetrainedConfigs(two_tower.ASSET_CONFIG, pinsage.ASSET_CONFIG)
+
+
+@dataclass(frozen=True)
+class RankerTrainingData:
+    """Labelled impressions with their features as of each one, and the history signals before them."""
+
+    frame: pd.DataFrame
+    vectors: CoEngagementModel
+    interest: np.ndarray
+    similarities: SimilarityFeatures
+    retrained_metrics: dict[str, dict[str, float]]
+
+
+def content_tables(database: Database, pins: pd.DataFrame) -> dict[str, VectorTable]:
+    """The serving text and visual vectors of every pin: content alone, never an engagement label."""
+    tables = {}
+    text = database.active_version(TEXT_KIND)
+    if text is not None:
+        vectors = embed_texts(load_text_tower(text.artifact), pin_texts(pins))
+        tables["text"] = VectorTable(pins["pin_id"].to_numpy(), vectors)
+    visual = serving_visuals(database)
+    if visual is not None:
+        tables["visual"] = VectorTable(visual.pin_ids, visual.vectors)
+    return tables
 
 
 def ranker_training_data(
-    database: Database, feature_store: FeatureStoreResource
-) -> tuple[pd.DataFrame, CoEngagementModel, np.ndarray]:
+    context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource
+) -> RankerTrainingData:
     """The later half of the log's impressions, labelled and joined with features as of each one;
-    vectors fit on the earlier half; each row's interest of the user in the pin's category as of
-    the earlier half (the user's latest engagements then)."""
+    vectors fit on the earlier half; each row's interest of the user in the pin's category and its
+    learned similarities as of the earlier half."""
     with database.engine().connect() as conn:
         span = event_span(conn)
         if span is None:
@@ -42,30 +75,45 @@ def ranker_training_data(
         first, last = span
         since = last - timedelta(days=max((last - first).days // 2, 0))
         impressions = labelled_impressions(conn, since=since, limit=TRAINING_ROWS)
-        history = read_actions(conn, actions=POSITIVE_ACTIONS)
-        pins = read_table(conn, table="pins", columns=("pin_id", "category")).sort_values("pin_id")
-        user_ids = np.sort(read_table(conn, table="users", columns=("user_id",))["user_id"].to_numpy())
-    vectors, interest = history_signals(
-        history, impressions, since=pd.Timestamp(since, tz="UTC"), user_ids=user_ids, pins=pins
+    world = engagement_world(database)
+    pins = world.pins.sort_values("pin_id", ignore_index=True)
+    user_ids = np.sort(world.users["user_id"].to_numpy())
+    start = pd.Timestamp(since, tz="UTC")
+    vectors, interest = history_signals(world.events, impressions, since=start, user_ids=user_ids, pins=pins)
+    learned = learned_tables_before(
+        world,
+        start,
+        SIMILARITIES,
+        configs=RETRAINED,
+        content=content_tables(database, pins),
+        user_ids=user_ids,
+        visual=serving_visuals(database),
+        on_epoch=epoch_logger(context, f"copy before {since}: "),
+    )
+    similarities = SimilarityFeatures(
+        SIMILARITIES, impression_similarities(SIMILARITIES, impressions, learned.users, learned.pins)
     )
     joined = historical_features(feature_store.store(), impressions)
-    return fill_missing_features(joined, feature_defaults(feature_store.settings())), vectors, interest
+    frame = fill_missing_features(joined, feature_defaults(feature_store.settings()))
+    return RankerTrainingData(frame, vectors, interest, similarities, learned.metrics)
 
 
 @asset(
     group_name="ranking",
-    deps=[pin_vector_index, online_features],
+    deps=[pin_vector_index, online_features, pin_text_index, pin_visual_embeddings,
+          two_tower.two_tower_retrieval, pinsage.pinsage_embeddings],
     description="One network, one head per action; compared per head with an engagement-rate baseline.",
 )
 def ranker(
     context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource, artifacts: ArtifactStore
 ) -> MaterializeResult:
-    frame, vectors, interest = ranker_training_data(database, feature_store)
+    data = ranker_training_data(context, database, feature_store)
     fit = fit_ranker(
-        frame,
-        vectors,
-        interest,
+        data.frame,
+        data.vectors,
+        data.interest,
         columns=COLUMNS,
+        similarities=data.similarities,
         on_epoch=lambda epoch, loss: context.log.info(f"epoch {epoch}: loss {loss:.4f}"),
     )
     path = artifacts.new_path(RANKER_KIND, ".safetensors")
@@ -77,8 +125,10 @@ def ranker(
             **published.metadata(),
             "training_rows": fit.report.n_train,
             "validation_rows": fit.report.n_valid,
-            "first_training_day": str(frame["event_timestamp"].min().date()),
+            "first_training_day": str(data.frame["event_timestamp"].min().date()),
             "train_loss_per_epoch": MetadataValue.json([round(x, 4) for x in fit.report.train_loss]),
             "per_head": MetadataValue.md(fit.quality.to_markdown(index=False)),
+            "similarities": MetadataValue.json(list(data.similarities.names)),
+            "retrained_holdout": MetadataValue.json(data.retrained_metrics),
         }
     )

@@ -44,7 +44,7 @@ def home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates,
     fallback = None
     if not user.is_cold:
         seeds = state.vectors.model.pin_rows(user.engagements["pin_id"].to_numpy(dtype=np.int64))
-        vector_searches = user_vector_searches(state, user.user_id, user.vector)
+        vector_searches = user_vector_searches(state, user)
         sources = [*(source for source, _ in vector_searches), "pinnersage"]
         # The HNSW searches run in Postgres while this thread walks Pixie (numba, GIL released).
         pending = state.database.submit(_searched_for_user, state, user, vector_searches, sources=sources)

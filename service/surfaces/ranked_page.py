@@ -3,13 +3,15 @@ it served and what was degraded."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from service.candidates import Candidates
 from service.page import assemble_page
 from service.request_context import RequestContext
 from service.schemas import FeatureDefaultsPublic, PagePublic, RecommendedPin
-from service.scoring import ScoredCandidates, score
+from service.scoring import ScoredCandidates, learned_user_vectors, score
 from service.serving_state import ServingState
 from service.stages import note_page, stage
 from service.user_context import UserContext
@@ -24,15 +26,19 @@ def ranked_page(
     k: int,
     fallback: str | None,
     context_vector: np.ndarray | None = None,
+    context_learned: Mapping[str, np.ndarray] | None = None,
     pin_id: int | None = None,
     query: str | None = None,
 ) -> PagePublic:
     """The ``k`` best of ``candidates`` for ``request``, as the page of ``surface``.
 
-    ``context_vector`` stands in for the user's vector where the surface has a subject of its
-    own (the pin of a related-pins page, the query of a search)."""
+    ``context_vector`` stands in for the user's vector, and ``context_learned`` for the user side
+    of the learned similarities, where the surface has a subject of its own (the pin of a
+    related-pins page, the query of a search)."""
     user, served = request.user, request.weights
-    scored = scored_candidates(state, user, candidates, context_vector=context_vector)
+    scored = scored_candidates(
+        state, user, candidates, context_vector=context_vector, context_learned=context_learned
+    )
     items = assemble_page(
         scored, state.pins, weights=served.weights, k=k, max_per_creator=state.settings.max_pins_per_creator
     )
@@ -49,7 +55,12 @@ def ranked_page(
 
 
 def scored_candidates(
-    state: ServingState, user: UserContext, candidates: Candidates, *, context_vector: np.ndarray | None = None
+    state: ServingState,
+    user: UserContext,
+    candidates: Candidates,
+    *,
+    context_vector: np.ndarray | None = None,
+    context_learned: Mapping[str, np.ndarray] | None = None,
 ) -> ScoredCandidates:
     """The ranker's head probabilities of every candidate for ``user``, before blending."""
     with stage("ranking"):
@@ -59,6 +70,7 @@ def scored_candidates(
             user_features=user.features,
             user_vector=user.vector if context_vector is None else context_vector,
             user_interest=user.interest,
+            learned_user=learned_user_vectors(state, user) if context_learned is None else context_learned,
         )
 
 

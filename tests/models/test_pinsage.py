@@ -29,6 +29,7 @@ from models.pinsage import (
     save_pinsage,
     train_pinsage,
 )
+from models.pinsage.pin_vectors import PinSageVectors
 from models.pinsage.sampling import visit_counts
 from models.tokenizer import tokenize
 
@@ -182,9 +183,8 @@ def test_unusable_checkpoints_fail_clearly(held_out: HeldOut, tmp_path: Path) ->
         load_pinsage(tmp_path / "mismatch.pt")
 
 
-def test_recommender_follows_the_evaluation_protocol() -> None:
-    """Users engage with items of two topics each; fit and scores follow the protocol and the
-    held-out items rank well above random."""
+def toy_split() -> EvaluationSplit:
+    """Users engage with items of two topics each."""
     rng = np.random.default_rng(0)
     n_items, n_users, topics = 60, 40, 6
     category = np.arange(n_items) % topics
@@ -193,7 +193,7 @@ def test_recommender_follows_the_evaluation_protocol() -> None:
         rng.choice(np.flatnonzero(np.isin(category, rng.choice(topics, 2, replace=False))), 8, replace=False)
         for _ in range(n_users)
     ]
-    split = EvaluationSplit(
+    return EvaluationSplit(
         n_users=n_users,
         n_items=n_items,
         train=[h[:-2] for h in histories],
@@ -207,13 +207,37 @@ def test_recommender_follows_the_evaluation_protocol() -> None:
         user_ids=np.arange(n_users),
         validation_times=np.full(n_users, 6.0),
     )
-    recommender = PinSageRecommender(PinSageConfig(buckets=2**10, hidden=16, dim=16, epochs=15, patience=3, batch_size=64))
+
+
+TOY_CONFIG = PinSageConfig(buckets=2**10, hidden=16, dim=16, epochs=15, patience=3, batch_size=64)
+
+
+def test_recommender_follows_the_evaluation_protocol() -> None:
+    """Fit and scores follow the protocol and the held-out items rank well above random."""
+    split = toy_split()
+    recommender = PinSageRecommender(TOY_CONFIG)
     recommender.fit(split)
     scores = recommender.scores(np.array([0, 5]), "test")
     assert recommender.name == "pinsage"
-    assert scores.shape == (2, n_items) and np.isfinite(scores).all()
+    assert scores.shape == (2, split.n_items) and np.isfinite(scores).all()
     assert recommender.model is not None and recommender.model.config.numeric_features == 1  # engagement
     assert 1 <= recommender.history.best_epoch <= len(recommender.history.validation) <= 15
     recall = evaluate_recommender(recommender, split, "test")["recall@10"]
-    print(f"toy split: test recall@10 {recall:.3f}, random {10 / (n_items - 7):.3f}")
-    assert recall > 2 * 10 / (n_items - 7)  # 7 history items are excluded from the ranking
+    print(f"toy split: test recall@10 {recall:.3f}, random {10 / (split.n_items - 7):.3f}")
+    assert recall > 2 * 10 / (split.n_items - 7)  # 7 history items are excluded from the ranking
+
+
+def test_saved_vectors_read_back_without_the_network(tmp_path: Path) -> None:
+    """Extra item features widen the numeric input; the served file holds every item's vector."""
+    split = toy_split()
+    extra = np.random.default_rng(1).normal(size=(split.n_items, 2)).astype(np.float32)
+    recommender = PinSageRecommender(dataclasses.replace(TOY_CONFIG, epochs=2), item_features=extra)
+    recommender.fit(split)
+    assert recommender.model is not None and recommender.model.config.numeric_features == 3
+    recommender.save(tmp_path / "pinsage.safetensors")
+    served = PinSageVectors.load(tmp_path / "pinsage.safetensors")
+    np.testing.assert_array_equal(served.pin_ids, split.item_ids)
+    np.testing.assert_array_equal(served.vectors, recommender.item_vectors)
+    assert load_pinsage(tmp_path / "pinsage.safetensors").config == recommender.model.config
+    with pytest.raises(ValueError, match="item_features"):
+        PinSageRecommender(TOY_CONFIG, item_features=extra[:5]).fit(split)

@@ -113,3 +113,18 @@ def test_state_round_trip() -> None:
     np.testing.assert_array_equal(restored.encode_users(frame), encoder.encode_users(frame))
     np.testing.assert_array_equal(restored.encode_pins(frame), encoder.encode_pins(frame))
     assert restored.input_dim == encoder.input_dim
+
+
+def test_learned_similarities_are_pair_columns_that_round_trip() -> None:
+    frame = _frame()
+    encoder = FeatureEncoder.fit(
+        frame, user_numeric=["age"], pin_categorical=["category"], vector_dim=3, similarities=("pinsage", "visual")
+    )
+    assert encoder.pair_dim == _encoder().pair_dim + 2
+    similarities = np.array([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]], dtype=np.float32)
+    pair = encoder.pair_block(np.ones(3), np.ones((4, 3)), 0.0, 0.5, similarities)
+    np.testing.assert_array_equal(pair[:, 5:7], similarities)  # after cosine, product and interest
+    restored = FeatureEncoder.from_state(encoder.to_state())
+    assert restored.similarities == ("pinsage", "visual") and restored.input_dim == encoder.input_dim
+    with pytest.raises(ValueError, match="similarities"):
+        encoder.pair_block(np.ones(3), np.ones((4, 3)), 0.0)  # the columns it was fit with are required

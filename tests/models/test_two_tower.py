@@ -4,6 +4,8 @@ trips, and the served home feed retrieves through its HNSW partition."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +18,7 @@ from sqlalchemy import text
 from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
-from models.two_tower import TwoTowerConfig, TwoTowerRecommender
-from models.two_tower.world_training import user_sample
+from models.two_tower import ServedUserTower, TwoTowerConfig, TwoTowerRecommender
 from service.app import create_app
 from service.surfaces.home_feed import home_feed
 from tests.conftest import corkboard
@@ -127,21 +128,45 @@ def test_checkpoint_round_trip(planted, tmp_path: Path):
         TwoTowerRecommender.load(tmp_path / "other.pt")
 
 
+def test_the_served_user_tower_embeds_as_the_recommender_does(planted, tmp_path: Path):
+    split, countries, recommender = planted
+    path = tmp_path / "two_tower.safetensors"
+    recommender.save(path)
+    served = ServedUserTower.load(path)
+    np.testing.assert_array_equal(served.pin_ids, split.item_ids)
+    np.testing.assert_allclose(served.pin_vectors, recommender.item_vectors)
+    codes = recommender._codes.numpy()
+    for user in range(5):
+        items, times = split.history(user, "test"), split.history_times(user, "test")
+        expected = recommender.embed_users([items], [times], codes[user : user + 1])[0]
+        on_request = served.user_vector(split.item_ids[items], times, codes[user])
+        np.testing.assert_allclose(on_request, expected, atol=1e-5)
+    unknown_pins = served.user_vector(np.array([1, 2]), np.array([1.7e9, 1.7e9 + 60]), codes[0])
+    np.testing.assert_allclose(unknown_pins, served.user_vector(np.empty(0, np.int64), np.empty(0), codes[0]))
+
+
+def test_a_new_engagement_moves_the_on_request_vector(planted, tmp_path: Path):
+    split, _, recommender = planted
+    recommender.save(tmp_path / "two_tower.safetensors")
+    served = ServedUserTower.load(tmp_path / "two_tower.safetensors")
+    items, times = split.item_ids[split.history(0, "test")], split.history_times(0, "test")
+    codes = np.zeros(1, dtype=np.int64)
+    before = served.user_vector(items, times, codes)
+    after = served.user_vector(np.append(items, split.item_ids[-1]), np.append(times, times[-1] + 60), codes)
+    assert float(before @ after) < 0.999
+
+
+def test_the_user_tower_loads_without_dgl():
+    probe = "import sys, models.two_tower.user_tower, models.pinsage.pin_vectors; print('dgl' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="objective"):
         TwoTowerConfig(objective="next_pin")
     with pytest.raises(ValueError, match="divisible"):
         TwoTowerConfig(dim=30, heads=4)
-
-
-def test_user_sample_keeps_each_users_rows_together():
-    split, _ = planted_split()
-    sample = user_sample(split, 50, seed=0)
-    assert sample.n_users == 50 == len(sample.train) == len(sample.validation) == len(sample.user_ids)
-    rows = sample.user_ids - 1  # planted user ids are row + 1
-    assert all(np.array_equal(sample.train[i], split.train[row]) for i, row in enumerate(rows))
-    np.testing.assert_array_equal(sample.test, split.test[rows])
-    assert user_sample(split, USERS, seed=0) is split
 
 
 @pytest.fixture(scope="module")

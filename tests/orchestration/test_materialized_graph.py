@@ -14,9 +14,9 @@ from sql.versions import active_version
 ASSETS = [
     "catalogue", "raw_events", "pin_board_graph", "engagement_features", "online_features",
     "co_engagement_embeddings", "pin_vector_index", "pin_text_index", "pin_visual_embeddings",
-    "two_tower_retrieval", "ranker",
+    "two_tower_retrieval", "pinsage_embeddings", "ranker",
 ]
-LEARNED = ["pin_text_index", "pin_visual_embeddings", "two_tower_retrieval"]
+LEARNED = ["pin_text_index", "pin_visual_embeddings", "two_tower_retrieval", "pinsage_embeddings"]
 
 
 def day_fingerprint(day: str) -> tuple[int, str]:

@@ -25,7 +25,7 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
-    assert set(ready.json()["model_versions"]) == {"pin_embedding", "pin_text", "ranker", "two_tower"}
+    assert set(ready.json()["model_versions"]) == {"pin_embedding", "pin_text", "ranker", "two_tower", "pinsage"}
 
 
 def test_recommendations_for_a_known_user(client, user_id):
@@ -35,7 +35,7 @@ def test_recommendations_for_a_known_user(client, user_id):
     pins = [item["pin_id"] for item in body["items"]]
     assert len(pins) == 25 == len(set(pins))
     assert body["fallback"] is None
-    assert {source for item in body["items"] for source in item["sources"]} <= {"embedding", "two_tower", "pinnersage", "co_engagement", "pixie"}
+    assert {source for item in body["items"] for source in item["sources"]} <= {"embedding", "two_tower", "pinsage", "pinnersage", "co_engagement", "pixie"}
     assert all(item["explanation"] for item in body["items"])
     assert body["surface"] == "homefeed" and body["degraded_sources"] == []
 

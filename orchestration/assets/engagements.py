@@ -1,0 +1,44 @@
+"""What the engagement-trained models read (two-tower, PinSAGE and the ranker's copies of them):
+the catalogue with the positive engagements, the serving visual vectors, and a log line per epoch."""
+
+from dagster import AssetExecutionContext
+
+from core.world import World
+from models.actions import POSITIVE_ACTIONS
+from models.training import EpochCallback
+from models.two_tower.world_training import USER_FEATURES
+from models.visual import VisualArtifact
+from orchestration.assets.visual import VISUAL_KIND
+from orchestration.resources import Database
+
+
+def engagement_world(database: Database) -> World:
+    """The catalogue and the positive engagements, in the columns ``split_world`` reads."""
+    return World(
+        pins=database.read_table("pins", ("pin_id", "title", "description", "category")),
+        boards=database.read_table("boards", ("board_id", "user_id")),
+        board_pins=database.read_table("board_pins", ("board_id", "pin_id")),
+        users=database.read_table("users", ("user_id", *USER_FEATURES)),
+        events=database.read_actions(POSITIVE_ACTIONS),
+    )
+
+
+def serving_visuals(database: Database) -> VisualArtifact | None:
+    """The serving visual vectors (extra pin inputs), or None before ``pin_visual_embeddings`` ran."""
+    version = database.active_version(VISUAL_KIND)
+    return None if version is None else VisualArtifact.load(version.artifact)
+
+
+def holdout_summary(metrics: dict[str, float]) -> str:
+    """The held-out recall@10 of a model beside the co-engagement baseline's, for the run's log."""
+    return (
+        f"holdout recall@10 {metrics['holdout_recall@10']:.4f} "
+        f"(co-engagement {metrics['co_engagement_holdout_recall@10']:.4f})"
+    )
+
+
+def epoch_logger(context: AssetExecutionContext, prefix: str = "") -> EpochCallback:
+    """An ``on_epoch`` hook writing each epoch's loss and validation recall@10 to the run's log."""
+    return lambda epoch, loss, recall: context.log.info(
+        f"{prefix}epoch {epoch}: loss {loss:.4f}, validation recall@10 {recall:.4f}"
+    )

@@ -1,0 +1,101 @@
+"""The learned representations on the served pages of the tiny world: the PinSAGE source proposes
+pins of the user's recent topics, and the two-tower's user vector follows a new engagement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from service.app import create_app
+from service.request_context import request_context
+from service.serving_state import ServingState
+from service.surfaces.home_feed import home_candidates
+from sql.migrate import migrated_engine
+
+RECENT = 5  # the user's latest engagements whose topics the PinSAGE source should follow
+NEW_EVENT = -7_000_001  # far from any generated event id; deleted again by the test
+
+
+@pytest.fixture(scope="module")
+def state(materialized_tiny) -> Iterator[ServingState]:
+    with TestClient(create_app()) as client:
+        yield client.app.state.serving
+
+
+def active_users(limit: int) -> list[int]:
+    with migrated_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT user_id FROM events WHERE action IN ('click', 'save', 'long_click') "
+                "GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT :n"
+            ),
+            {"n": limit},
+        ).all()
+    return [row.user_id for row in rows]
+
+
+def test_pinsage_source_serves_pins_of_the_users_recent_topics(state: ServingState) -> None:
+    assert state.pinsage is not None and state.model_versions["pinsage"] == state.pinsage.version
+    category = dict(zip(state.vectors.model.pin_ids.tolist(), state.pins.category.tolist()))
+    catalogue = state.pins.category
+    agreement, chance = [], []
+    for user_id in active_users(20):
+        user = request_context(state, user_id=user_id, override=None).user
+        candidates, _ = home_candidates(state, user)
+        served = [row for row, sources in candidates.sources.items() if "pinsage" in sources]
+        assert served, f"user {user_id}: no pinsage candidates"
+        topics = {category[pin] for pin in user.engagements["pin_id"].head(RECENT).tolist()}
+        agreement += [catalogue[row] in topics for row in served]
+        chance.append(float(np.isin(catalogue, list(topics)).mean()))
+    print(f"pinsage candidates on the user's latest topics: {np.mean(agreement):.3f}, chance {np.mean(chance):.3f}")
+    assert np.mean(agreement) > 2.5 * np.mean(chance)
+
+
+def test_related_pins_include_the_pins_pinsage_neighbours(state: ServingState) -> None:
+    from service.surfaces.related_pins import related_pins
+
+    pin_id = int(state.vectors.model.pin_ids[int(np.flatnonzero(state.pinsage.vectors.any(axis=1))[0])])
+    page = related_pins(state, pin_id=pin_id, k=50)
+    assert page.degraded_sources == []
+    assert "pinsage" in {source for item in page.items for source in item.sources}
+
+
+def test_a_new_engagement_moves_the_two_tower_vector_and_its_candidates(state: ServingState) -> None:
+    assert state.two_tower is not None
+    user_id = active_users(1)[0]
+    before = request_context(state, user_id=user_id, override=None).user
+    assert before.two_tower_vector is not None
+    # The pin the user's two-tower vector likes least: engaging with it should move the vector.
+    pin_vectors = state.learned["two_tower"].vectors
+    farthest = int(np.argmin(pin_vectors @ before.two_tower_vector))
+    pin_id = int(state.vectors.model.pin_ids[farthest])
+    newest = before.engagements["ts"].max()
+    with migrated_engine().begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO events (event_id, user_id, pin_id, action, surface, ts) "
+                "VALUES (:e, :u, :p, 'save', 'homefeed', :ts)"
+            ),
+            {"e": NEW_EVENT, "u": user_id, "p": pin_id, "ts": newest + pd.Timedelta(minutes=1)},
+        )
+    try:
+        after = request_context(state, user_id=user_id, override=None).user
+        candidates_before, _ = home_candidates(state, before)
+        candidates_after, _ = home_candidates(state, after)
+    finally:
+        with migrated_engine().begin() as conn:
+            conn.execute(text("DELETE FROM events WHERE event_id = :e"), {"e": NEW_EVENT})
+    assert after.engagements["pin_id"].iloc[0] == pin_id
+    assert float(before.two_tower_vector @ after.two_tower_vector) < 0.99
+    stored = state.two_tower.stored.vector(user_id)
+    assert not np.allclose(after.two_tower_vector, stored)  # computed on request, not read back
+
+    def two_tower_rows(candidates) -> set[int]:
+        return {row for row, sources in candidates.sources.items() if "two_tower" in sources}
+
+    assert two_tower_rows(candidates_before) != two_tower_rows(candidates_after)
