@@ -46,20 +46,42 @@ def _engine_for(url: str, connect_timeout_s: int) -> Engine:
     return pooled_engine(url, connect_timeout_s=connect_timeout_s)
 
 
-def pooled_engine(url: str, *, connect_timeout_s: int, session: dict[str, str] | None = None) -> Engine:
+# A pooled connection whose server went silent fails within seconds instead of after the kernel's
+# retransmissions (about 15 minutes): probes after 5 idle seconds, every 2 s, 3 missed; unacknowledged
+# data gives up after 10 s. libpq ignores them on Unix sockets (the embedded server).
+TCP_LIVENESS: dict[str, object] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
+def pooled_engine(
+    url: str,
+    *,
+    connect_timeout_s: int,
+    session: dict[str, str] | None = None,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    pool_timeout_s: float | None = None,
+) -> Engine:
     """A pool of connections to ``url``; with ``session`` settings, an autocommit pool whose
     connections start with them (``-c name=value``), so no statement spends a round trip on them.
 
     A dead or silent server must fail a checkout within seconds, not hang it: pre-ping drops
-    connections that died (so the pool recovers by itself), and connecting or waiting for a free
-    connection gives up after the timeout."""
-    connect_args: dict[str, object] = {"connect_timeout": connect_timeout_s}
+    connections that died (so the pool recovers by itself), TCP keepalives and a user timeout
+    end connections that stopped answering, and connecting gives up after ``connect_timeout_s``,
+    waiting for a free connection after ``pool_timeout_s`` (default: the connect timeout)."""
+    connect_args: dict[str, object] = {"connect_timeout": connect_timeout_s, **TCP_LIVENESS}
     extra: dict[str, object] = {}
     if session:
         connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in session.items())
         extra["isolation_level"] = "AUTOCOMMIT"  # each statement its own transaction: no BEGIN, no ROLLBACK
     return create_engine(
-        url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_timeout=connect_timeout_s,
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+        pool_timeout=connect_timeout_s if pool_timeout_s is None else pool_timeout_s,
         connect_args=connect_args, **extra,
     )
 
@@ -73,13 +95,27 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 def request_engine(settings: Settings, session: dict[str, str]) -> Engine:
     """The request path's own pool (see ``pooled_engine``): autocommit, every connection starting
-    with the ``session`` settings (the caller's statement timeout and search settings)."""
-    return _request_engine_for(database_url(settings), settings.database_connect_timeout_s, tuple(session.items()))
+    with the ``session`` settings (the caller's statement timeout and search settings),
+    ``database_connections`` connections and no overflow."""
+    return _request_engine_for(
+        database_url(settings),
+        settings.database_connect_timeout_s,
+        settings.database_connections,
+        settings.database_deadline_ms,
+        tuple(session.items()),
+    )
 
 
 @lru_cache(maxsize=4)  # one pool per process and configuration, kept across reloads
-def _request_engine_for(url: str, connect_timeout_s: int, session: tuple[tuple[str, str], ...]) -> Engine:
-    return pooled_engine(url, connect_timeout_s=connect_timeout_s, session=dict(session))
+def _request_engine_for(
+    url: str, connect_timeout_s: int, connections: int, deadline_ms: int, session: tuple[tuple[str, str], ...]
+) -> Engine:
+    # The database guard runs one step per connection, so a checkout waits only on connections held
+    # by steps abandoned past their deadline: give up within half the deadline, not the connect timeout.
+    return pooled_engine(
+        url, connect_timeout_s=connect_timeout_s, session=dict(session),
+        pool_size=connections, max_overflow=0, pool_timeout_s=deadline_ms / 2000,
+    )
 
 
 def connection_params(settings: Settings | None = None) -> dict[str, object]:

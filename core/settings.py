@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         1000, ge=1, description="Client-side deadline of each database step of a request, for a server that stops answering."
     )
     database_connect_timeout_s: int = Field(2, ge=1, description="Give up connecting after this long (libpq minimum 2).")
+    database_connections: int = Field(
+        10, ge=1, description="The request pool's connections, one thread each: more database steps at once are refused."
+    )
 
     @property
     def pg_dir(self) -> Path:

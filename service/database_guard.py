@@ -2,8 +2,9 @@
 
 A server that is down refuses connections at once, but one that stops answering (a stalled host,
 a proxy or network that drops packets) would hold a request forever: statement timeouts run on
-the server. So each step runs on its own daemon thread and the request waits at most the
-deadline. After the database failed, the guard answers "unavailable" at once for a short pause,
+the server. So each step runs on a thread of the guard's bounded pool, one per pooled connection,
+and the request waits at most the deadline; when every thread is busy, the step is refused at
+once rather than queued. After the database failed, the guard answers "unavailable" at once for a short pause,
 so an outage costs a request one deadline now and then instead of one per step; the first step
 after the pause tries again, and the pool's pre-ping replaces dead connections, so serving
 recovers by itself when the database returns.
@@ -14,14 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as DeadlineExceeded
-from functools import partial
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -34,31 +35,38 @@ class DatabaseUnavailable(RuntimeError):
 
 class DatabaseGuard:
     """Runs database steps of requests under a client-side deadline, on an engine whose
-    connections carry the statement timeout (``core.database.request_engine``)."""
+    connections carry the statement timeout (``core.database.request_engine``), at most
+    ``threads`` at once (default: one per connection of the engine's pool)."""
 
-    def __init__(self, engine: Engine, *, deadline_ms: int) -> None:
+    def __init__(self, engine: Engine, *, deadline_ms: int, threads: int | None = None) -> None:
         self.engine = engine
         self.deadline_ms = deadline_ms
+        self.threads = threads or engine.pool.size()
+        # Non-blocking slots in front of the executor, whose own queue has no bound.
+        self._slots = threading.BoundedSemaphore(self.threads)
+        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="database-step")
         self._lock = threading.Lock()
         self._outage: tuple[float, str] | None = None  # (monotonic time, reason) of the last failure
 
     def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``work(conn, *args, **kwargs)``, whose statements stop after the engine's statement
         timeout; raises DatabaseUnavailable when it fails, when no answer comes within the
-        deadline, or during the pause after an outage. Errors that are not the database's propagate."""
+        deadline, during the pause after an outage, or when every thread is busy. Errors that are
+        not the database's propagate."""
         return self.submit(work, *args, **kwargs).result()
 
     def submit(
         self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> PendingRead[T]:
-        """Start ``read(work, ...)`` on its own thread and return at once, so the request can do
-        other work meanwhile; the deadline counts from now."""
-        outcome: Future[T] = Future()
+        """Start ``read(work, ...)`` on a thread of the pool and return at once, so the request can
+        do other work meanwhile; the deadline counts from now."""
         paused = self._paused()
         if paused:
-            outcome.set_exception(DatabaseUnavailable(paused))
+            outcome: Future[T] = _failed(DatabaseUnavailable(paused))
+        elif not self._slots.acquire(blocking=False):
+            outcome = _failed(DatabaseUnavailable(f"all {self.threads} database threads are busy"))
         else:
-            _start(outcome, partial(self._run, work, *args, **kwargs))
+            outcome = self._executor.submit(self._run, work, *args, **kwargs)
         return PendingRead(self, outcome, time.monotonic() + self.deadline_ms / 1000)
 
     def problem(self) -> str | None:
@@ -70,8 +78,11 @@ class DatabaseGuard:
         return None
 
     def _run(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        with self.engine.connect() as conn:
-            result = work(conn, *args, **kwargs)
+        try:
+            with self.engine.connect() as conn:
+                result = work(conn, *args, **kwargs)
+        finally:
+            self._slots.release()
         with self._lock:
             self._outage = None
         return result
@@ -90,8 +101,8 @@ class DatabaseGuard:
 
 
 class PendingRead(Generic[T]):
-    """A database step running on its own thread (left to finish or fail on its own if the
-    request stops waiting; it never keeps the process from exiting)."""
+    """A database step running on a thread of the guard's pool (left to finish or fail on its own,
+    within the connections' TCP timeouts, if the request stops waiting)."""
 
     def __init__(self, guard: DatabaseGuard, outcome: Future[T], deadline: float) -> None:
         self._guard, self._outcome, self._deadline = guard, outcome, deadline
@@ -104,21 +115,16 @@ class PendingRead(Generic[T]):
             raise DatabaseUnavailable(self._guard.record_outage(f"no answer within {self._guard.deadline_ms} ms")) from None
         except SQLAlchemyError as error:
             reason = describe(error)
-            if isinstance(getattr(error, "orig", None), QueryCanceled):
-                raise DatabaseUnavailable(reason) from error  # slow, not down: no pause
+            if isinstance(error, PoolTimeout) or isinstance(getattr(error, "orig", None), QueryCanceled):
+                raise DatabaseUnavailable(reason) from error  # busy or slow, not down: no pause
             raise DatabaseUnavailable(self._guard.record_outage(reason)) from error
 
 
-def _start(outcome: Future[T], call: Callable[[], T]) -> None:
-    """Run ``call()`` on a daemon thread, its result or error going to ``outcome``."""
-
-    def run() -> None:
-        try:
-            outcome.set_result(call())
-        except BaseException as error:  # noqa: BLE001 - handed to the waiting request as is
-            outcome.set_exception(error)
-
-    threading.Thread(target=run, name="database-step", daemon=True).start()
+def _failed(error: Exception) -> Future:
+    """A future that already holds ``error``."""
+    outcome: Future = Future()
+    outcome.set_exception(error)
+    return outcome
 
 
 def _select_one(conn: Connection) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from sql.migrate import migrated_engine
 from models.utility import UtilityWeights
-from service.dependencies import ADMIN_RESPONSES, AdminDep, SettingsDep
+from service.dependencies import ADMIN_RESPONSES, AdminDep, ServingStateDep, SettingsDep
 from sql.utility_weights import (
     DEFAULT_WEIGHTS,
     TrafficExceededError,
@@ -70,11 +70,13 @@ def _current(conn: Connection) -> UtilityWeightsPublic:
     return UtilityWeightsPublic(default=default_weights(conn).as_dict(), arms=arms)
 
 
-@router.get("", response_model=UtilityWeightsPublic)
-def read_utility_weights(engine: EngineDep) -> UtilityWeightsPublic:
-    """The default weights and the experiment arms being served."""
-    with engine.connect() as conn:
-        return _current(conn)
+@router.get(
+    "", response_model=UtilityWeightsPublic, responses={503: {"description": "Not ready, or the database unavailable."}}
+)
+def read_utility_weights(state: ServingStateDep) -> UtilityWeightsPublic:
+    """The default weights and the experiment arms being served (read as pages read them: under
+    the database deadline, and refused at once during the pause after an outage)."""
+    return state.database.read(_current)
 
 
 @router.put("", response_model=UtilityWeightsPublic, responses={**ADMIN_RESPONSES, **BODY_RESPONSES})

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anyio
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -198,6 +199,38 @@ def test_a_silent_database_costs_a_request_one_deadline_then_none(client, user_i
     finally:
         client.app.state.serving = serving
     engine.dispose()
+
+
+def test_healthz_answers_while_every_worker_thread_waits_on_a_stalled_database(client):
+    """With the worker threads all held by requests waiting on a server that never answers,
+    /healthz (on the event loop) still answers; the stalled requests end when the server goes."""
+    workers = 2
+    limiter = client.portal.call(anyio.to_thread.current_default_thread_limiter)
+    serving: ServingState = client.app.state.serving
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    url = f"postgresql+psycopg://corkboard@127.0.0.1:{listener.getsockname()[1]}/corkboard"
+    engine = pooled_engine(url, connect_timeout_s=LIVENESS_SECONDS, session={"statement_timeout": "150"})
+    stalled = dataclasses.replace(serving, database=DatabaseGuard(engine, deadline_ms=LIVENESS_SECONDS * 1000))
+    before = limiter.total_tokens
+    client.portal.call(setattr, limiter, "total_tokens", workers)  # tokens belong to the event loop
+    client.app.state.serving = stalled
+    try:
+        with ThreadPoolExecutor(workers + 1) as pool:
+            waiting = [pool.submit(client.get, "/v1/utility-weights") for _ in range(workers)]
+            deadline = time.monotonic() + LIVENESS_SECONDS
+            while client.portal.call(lambda: limiter.borrowed_tokens) < workers:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            health = pool.submit(client.get, "/healthz").result(timeout=5)
+            assert health.status_code == 200 and health.json() == {"status": "ok"}
+            assert not any(request.done() for request in waiting)
+            listener.close()  # the server goes: the stalled connections are reset
+            assert [request.result(timeout=LIVENESS_SECONDS).status_code for request in waiting] == [503] * workers
+    finally:
+        listener.close()
+        client.app.state.serving = serving
+        client.portal.call(setattr, limiter, "total_tokens", before)
+        engine.dispose()
 
 
 # --- missing online features ---------------------------------------------------------------------
