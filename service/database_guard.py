@@ -77,6 +77,11 @@ class DatabaseGuard:
             return f"unreachable: {error}"
         return None
 
+    def healthy(self) -> bool:
+        """False from a connection failure or missed deadline until a step succeeds again."""
+        with self._lock:
+            return self._outage is None
+
     def _run(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             with self.engine.connect() as conn:

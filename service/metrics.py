@@ -1,7 +1,7 @@
 """Prometheus metrics of the service, served at ``GET /metrics``.
 
 Request latency per route, seconds per pipeline stage, candidates ranked per request, fallbacks
-and degraded sources, and the serving model versions. Each app has its own registry, so several
+and degraded sources, the serving model versions and whether the database answers. Each app has its own registry, so several
 apps in one process (tests) never share counts.
 """
 
@@ -76,7 +76,7 @@ class ServiceMetrics:
     @classmethod
     def create(cls, app: FastAPI) -> ServiceMetrics:
         registry = CollectorRegistry()
-        registry.register(_ModelVersions(app))
+        registry.register(_ServingGauges(app))
         return cls(
             registry=registry,
             request_seconds=Histogram(
@@ -128,22 +128,28 @@ class ServiceMetrics:
             self.degraded_sources.labels(trace.surface, source).inc()
 
 
-class _ModelVersions(Collector):
-    """The serving model versions, read from the app's state at scrape time."""
+class _ServingGauges(Collector):
+    """The serving model versions and the database's health, read from the app's state at scrape
+    time (the guard's last outcome: a scrape never waits on the database)."""
 
     def __init__(self, app: FastAPI) -> None:
         self._app = app
 
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(
+        versions = GaugeMetricFamily(
             "corkboard_model_version", "Version of each serving model.", labels=["kind"]
         )
+        database_up = GaugeMetricFamily(
+            "corkboard_database_up",
+            "1 while the database answers the request path, 0 from a failure until it answers again.",
+        )
         state = getattr(self._app.state, "serving", None)
-        for kind, version in (
-            state.model_versions if state is not None else {}
-        ).items():
-            gauge.add_metric([kind], version)
-        yield gauge
+        if state is not None:
+            for kind, version in state.model_versions.items():
+                versions.add_metric([kind], version)
+            database_up.add_metric([], 1 if state.database.healthy() else 0)
+        yield versions
+        yield database_up
 
 
 class MetricsMiddleware:

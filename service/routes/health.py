@@ -17,27 +17,19 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(request: Request) -> JSONResponse:
-    """Ready when models, index and features are loaded and the database answers; otherwise
-    503 naming what is wrong. Pages still answer, degraded, while the database is away."""
+    """Ready (200) when models, index and features are loaded: the service can serve, and pages
+    answer, degraded, while the database is away. ``checks.database`` says whether it answers now
+    (as does the metric ``corkboard_database_up``). 503 naming the reason while nothing is loaded."""
     state = getattr(request.app.state, "serving", None)
     if state is None:
         reason = request.app.state.not_ready_reason
         body = Readiness(ready=False, detail=reason, checks={"models": reason})
         return JSONResponse(body.model_dump(), status_code=503)
     problem = state.database.problem()
-    checks = {"models": "loaded", "database": problem or "ok"}
-    if problem:
-        body = Readiness(
-            ready=False,
-            detail=f"database {problem}",
-            model_versions=state.model_versions,
-            checks=checks,
-        )
-        return JSONResponse(body.model_dump(), status_code=503)
     body = Readiness(
         ready=True,
-        detail="models, index and features loaded",
+        detail="models, index and features loaded" + (f"; database {problem}" if problem else ""),
         model_versions=state.model_versions,
-        checks=checks,
+        checks={"models": "loaded", "database": problem or "ok"},
     )
     return JSONResponse(body.model_dump())

@@ -382,3 +382,29 @@ def test_the_dagster_ui_is_reached_only_through_the_authenticating_proxy():
     assert service["spec"]["selector"] == by_kind(objects, "Deployment")["dagster-webserver"]["spec"]["selector"]["matchLabels"]
     proxy_ports = {port["name"] for port in proxy["ports"]} | {port["containerPort"] for port in proxy["ports"]}
     assert all(port["targetPort"] in proxy_ports for port in service["spec"]["ports"])
+
+
+def measured(figure: str) -> list[float]:
+    """Every service measurement of ``figure`` in docs/performance.md, e.g. startup_s (all worlds)."""
+    text = (DEPLOY.parent / "docs" / "performance.md").read_text()
+    rows = re.findall(r"^\| service\w* \| " + figure + r" \| ([\d,.]+) \|$", text, flags=re.MULTILINE)
+    return [float(value.replace(",", "")) for value in rows]
+
+
+def mebibytes(quantity: str) -> float:
+    units = {"Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_api_startup_and_memory_fit_the_measured_service():
+    container = by_kind(manifests(), "Deployment")["corkboard-api"]["spec"]["template"]["spec"]["containers"][0]
+    startup = container["startupProbe"]
+    window = startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] * startup["failureThreshold"]
+    slowest_start = max(measured("startup_s"))  # the large world's, today
+    assert window >= 1.5 * slowest_start, (window, slowest_start)
+    largest_state = max(measured("rss_mb_after_load"))
+    resources = container["resources"]
+    assert mebibytes(resources["requests"]["memory"]) >= 1.25 * largest_state  # one state, with headroom
+    assert mebibytes(resources["limits"]["memory"]) >= 1.5 * 2 * largest_state  # two during a reload
+    deadline_s = Settings.model_fields["database_deadline_ms"].default / 1000
+    assert container["readinessProbe"]["timeoutSeconds"] > deadline_s  # /readyz may wait one deadline

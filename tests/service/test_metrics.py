@@ -58,7 +58,8 @@ def small_app() -> TestClient:
         raise RuntimeError("boom")
 
     install_metrics(app)
-    app.state.serving = SimpleNamespace(model_versions={"ranker": 3, "pin_embedding": 2})
+    database = SimpleNamespace(healthy=lambda: False)  # the last database step failed
+    app.state.serving = SimpleNamespace(model_versions={"ranker": 3, "pin_embedding": 2}, database=database)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -83,6 +84,13 @@ def test_page_traces_feed_stage_candidate_and_fallback_metrics(small_app):
     assert found[("corkboard_candidates_bucket", (("le", "499.0"), ("surface", "homefeed")))] == 0
     assert found[("corkboard_fallbacks_total", (("fallback", "cold_start"), ("surface", "homefeed")))] == 1
     assert found[("corkboard_model_version", (("kind", "ranker"),))] == 3
+    assert found[("corkboard_database_up", ())] == 0
+
+
+def test_nothing_loaded_reports_no_versions_and_no_database_health(small_app):
+    small_app.app.state.serving = None
+    names = {name for name, _ in samples(small_app)}
+    assert not names & {"corkboard_model_version", "corkboard_database_up"}
 
 
 def test_the_served_home_feed_reports_every_stage(materialized_tiny):
@@ -98,3 +106,4 @@ def test_the_served_home_feed_reports_every_stage(materialized_tiny):
     assert found[("corkboard_candidates_count", (("surface", "homefeed"),))] == 1
     assert found[("corkboard_candidates_sum", (("surface", "homefeed"),))] >= 10
     assert {dict(labels)["kind"] for (name, labels) in found if name == "corkboard_model_version"} >= {"ranker", "pin_embedding"}
+    assert found[("corkboard_database_up", ())] == 1

@@ -21,6 +21,7 @@ import anyio
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import text
 
@@ -87,6 +88,19 @@ def wait_until_ready(client: TestClient) -> None:
         time.sleep(0.2)
 
 
+def wait_until_database_answers(client: TestClient) -> None:
+    deadline = time.monotonic() + LIVENESS_SECONDS
+    while client.get("/readyz").json()["checks"].get("database") != "ok":
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        time.sleep(0.2)
+
+
+def database_up(client: TestClient) -> float:
+    """The value of corkboard_database_up at /metrics."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return next(family for family in families if family.name == "corkboard_database_up").samples[0].value
+
+
 # --- the database stopped, then back ------------------------------------------------------------
 
 
@@ -120,16 +134,18 @@ def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_i
         assert search["degraded_sources"] == ["utility_weights", "text"] and search["fallback"] == "no_candidates"
         assert len(search["items"]) == 5
 
-        ready = client.get("/readyz")
-        assert ready.status_code == 503
+        ready = client.get("/readyz")  # can serve (degraded): stays in the load balancer
+        assert ready.status_code == 200 and ready.json()["ready"] is True
         assert ready.json()["checks"]["database"].startswith("unreachable: ")
         assert ready.json()["checks"]["models"] == "loaded"
+        assert database_up(client) == 0
 
         weights = client.get("/v1/utility-weights")  # no fallback of its own: a clear 503, not a 500
         assert weights.status_code == 503 and weights.json()["detail"].startswith("database unavailable: ")
     finally:
         server.start()
-    wait_until_ready(client)
+    wait_until_database_answers(client)
+    assert database_up(client) == 1
     home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
     assert home["degraded_sources"] == [] and home["fallback"] is None
     assert "popular" not in sources_of(home)
@@ -195,7 +211,8 @@ def test_a_silent_database_costs_a_request_one_deadline_then_none(client, user_i
     client.app.state.serving = silent
     try:
         ready = client.get("/readyz")
-        assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("unreachable")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"].startswith("unreachable")
+        assert database_up(client) == 0
     finally:
         client.app.state.serving = serving
     engine.dispose()
