@@ -3,12 +3,14 @@
 Hashed word and character n-gram tokens (``models.tokenizer``) feed a mean EmbeddingBag and
 an MLP; the output is L2-normalized. Queries and pins go through the same tower, so any
 query text, seen in training or not, lands in the pins' space. Training pulls a query
-towards the pins engaged after it with the shared ``sampled_softmax_loss``.
+towards the pins engaged after it with the shared ``sampled_softmax_loss``. A world with too few
+engaged searches trains on co-engaged pin text instead: the text of the pin a user engaged with
+just before stands in for the query (``training_pairs``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,13 @@ from models.tokenizer import TokenizerConfig, tokenize
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 CHECKPOINT_KIND = "text_tower"
+SEARCH_ENGAGEMENTS = "search_engagements"
+CO_ENGAGED_PIN_TEXT = "co_engaged_pin_text"
+# Fewer engaged searches than one training batch teach the tower too few words to search with.
+MIN_SEARCH_PAIRS = 256
+# More co-engaged pairs per pin pull the tower from the pins' words towards co-engagement alone:
+# on MovieLens-100K a held-out title's genre agreement@10 fell from 0.46 at 20 to 0.41 at 53.
+CO_ENGAGED_PAIRS_PER_PIN = 20
 
 
 @dataclass
@@ -115,6 +124,38 @@ def search_training_pairs(events: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFr
     return engaged[list(columns)].astype(columns).reset_index(drop=True)
 
 
+def co_engaged_text_pairs(
+    engagements: pd.DataFrame, pins: pd.DataFrame, *, pairs_per_pin: int = CO_ENGAGED_PAIRS_PER_PIN, seed: int = 0
+) -> pd.DataFrame:
+    """(query, pin_id) rows from engagements (user_id, pin_id, ts) on any surface: the text of
+    the pin a user engaged with just before stands in for the query of the pin engaged next.
+
+    A user's repeated engagements with a pin count once, at the first; ties in time go by pin id.
+    At most ``pairs_per_pin`` pairs per catalogue pin are kept, drawn uniformly with ``seed``.
+    """
+    known = engagements[engagements["pin_id"].isin(pins["pin_id"])]
+    ordered = known.sort_values(["user_id", "ts", "pin_id"], kind="stable").drop_duplicates(["user_id", "pin_id"])
+    users, pin_ids = ordered["user_id"].to_numpy(), ordered["pin_id"].to_numpy(dtype=np.int64)
+    follows = users[1:] == users[:-1]
+    text = pd.Series(pin_texts(pins), index=pins["pin_id"].to_numpy(), dtype="string")
+    pairs = pd.DataFrame(
+        {"query": text.loc[pin_ids[:-1][follows]].to_numpy(), "pin_id": pin_ids[1:][follows]}
+    ).astype({"query": "string", "pin_id": "int64"})
+    limit = pairs_per_pin * len(pins)
+    return pairs.sample(n=limit, random_state=seed, ignore_index=True) if len(pairs) > limit else pairs
+
+
+def training_pairs(
+    search_pairs: pd.DataFrame, pins: pd.DataFrame, engagements: Callable[[], pd.DataFrame]
+) -> tuple[str, pd.DataFrame]:
+    """What the tower trains on and where it came from: ``search_pairs`` when there are at least
+    ``MIN_SEARCH_PAIRS`` of them, else ``co_engaged_text_pairs`` of ``engagements()``, which is
+    only read then."""
+    if len(search_pairs) >= MIN_SEARCH_PAIRS:
+        return SEARCH_ENGAGEMENTS, search_pairs
+    return CO_ENGAGED_PIN_TEXT, co_engaged_text_pairs(engagements(), pins)
+
+
 def train_text_tower(
     pairs: pd.DataFrame,
     pins: pd.DataFrame,
@@ -122,7 +163,7 @@ def train_text_tower(
     *,
     on_epoch: EpochCallback | None = None,
 ) -> tuple[TextTower, TrainingHistory]:
-    """Train the tower on ``search_training_pairs`` output; deterministic for ``config.seed``.
+    """Train the tower on ``training_pairs`` output; deterministic for ``config.seed``.
 
     Each query is scored against its batch's engaged pins plus ``config.random_negatives``
     pins drawn uniformly from ``pins``, logQ-corrected by each pin's frequency in ``pairs``.

@@ -1,7 +1,10 @@
 """The query tower: one text tower for search queries and pin titles, and the pins' text index."""
 
+from functools import partial
+
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
+from models.actions import POSITIVE_ACTIONS
 from models.embedding_store import topic_agreement
 from models.embedding_width import check_embedding_width
 from models.text_tower import (
@@ -11,12 +14,13 @@ from models.text_tower import (
     save_text_tower,
     search_training_pairs,
     train_text_tower,
+    training_pairs,
 )
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, IdVectors
 from orchestration.training_metadata import training_metadata
 from sql.catalogue import read_table
-from sql.events import search_engagements
+from sql.events import read_actions, search_engagements
 
 TEXT_KIND = "pin_text"
 TEXT_CONFIG = TextTowerConfig()
@@ -25,17 +29,23 @@ TEXT_CONFIG = TextTowerConfig()
 @asset(
     group_name="embeddings",
     deps=[catalogue, raw_events],
-    description="Text tower trained on (query, engaged pin) pairs; pin text vectors in a pgvector HNSW partition.",
+    description=(
+        "Text tower trained on (query, engaged pin) pairs, or, in a world with too few searches, on "
+        "(text of the pin engaged before, engaged pin) pairs; pin text vectors in a pgvector HNSW partition."
+    ),
 )
 def pin_text_index(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:
     check_embedding_width(TEXT_KIND, TEXT_CONFIG.dim)
     with database.engine().connect() as conn:
-        events = search_engagements(conn)
         pins = read_table(conn, table="pins", columns=("pin_id", "title", "description", "category"))
-    pins = pins.sort_values("pin_id", ignore_index=True)
-    pairs = search_training_pairs(events, pins)
+        pins = pins.sort_values("pin_id", ignore_index=True)
+        pairs_from, pairs = training_pairs(
+            search_training_pairs(search_engagements(conn), pins),
+            pins,
+            partial(read_actions, conn, actions=POSITIVE_ACTIONS),
+        )
     if pairs.empty:
-        raise RuntimeError("no engaged search results to train the query tower on")
+        raise RuntimeError("no engaged pins to train the text tower on")
     model, history = train_text_tower(
         pairs, pins, TEXT_CONFIG, on_epoch=lambda epoch, loss, _: context.log.info(f"epoch {epoch}: loss {loss:.4f}")
     )
@@ -50,12 +60,14 @@ def pin_text_index(context: AssetExecutionContext, database: Database, artifacts
         pin_vectors=IdVectors(pins["pin_id"].to_numpy(), vectors),
     )
     context.log.info(
-        f"text index v{published.version}: {len(pairs)} training pairs, topic agreement@10 {agreement:.3f}"
+        f"text index v{published.version}: {len(pairs)} training pairs from {pairs_from}, "
+        f"topic agreement@10 {agreement:.3f}"
     )
     return MaterializeResult(
         metadata={
             **training_metadata(history, "text tower", {"topic_agreement@10": agreement}),
             **published.metadata(),
             "training_pairs": len(pairs),
+            "training_pairs_from": pairs_from,
         }
     )

@@ -1,5 +1,6 @@
 """Tokenizer and text tower: stable hashed tokens, topic-faithful query embeddings on the tiny
-world (misspellings included), and an exact checkpoint round trip."""
+world (misspellings included), training pairs from co-engaged pin text where a world has no
+searches, and an exact checkpoint round trip."""
 
 from __future__ import annotations
 
@@ -18,15 +19,22 @@ from core.sources.synthetic import generate_world
 from core.sources.topics import TOPICS
 from core.world import World
 from models.checkpoint import CheckpointError, save_checkpoint
+from models.actions import POSITIVE_ACTIONS
+from models.embedding_store import chance_agreement
 from models.text_tower import (
+    CO_ENGAGED_PIN_TEXT,
+    MIN_SEARCH_PAIRS,
+    SEARCH_ENGAGEMENTS,
     TextTower,
     TextTowerConfig,
+    co_engaged_text_pairs,
     embed_texts,
     load_text_tower,
     pin_texts,
     save_text_tower,
     search_training_pairs,
     train_text_tower,
+    training_pairs,
 )
 from models.tokenizer import TokenizerConfig, tokenize, word_tokens
 from models.training import TrainingHistory
@@ -142,6 +150,86 @@ def test_search_training_pairs_keep_search_engagements_with_a_query_on_known_pin
     pins = pd.DataFrame({"pin_id": [1, 2], "title": ["a", "b"], "description": ["", ""]})
     pairs = search_training_pairs(events, pins)
     assert pairs.to_dict("list") == {"query": ["cake", "cake"], "pin_id": [1, 2]}
+
+
+def _engagements(rows: list[tuple[int, int, str]]) -> pd.DataFrame:
+    """(user_id, pin_id, ts) rows as an engagements frame."""
+    users, pins, times = zip(*rows)
+    return pd.DataFrame({"user_id": users, "pin_id": pins, "ts": pd.to_datetime(times, utc=True)})
+
+
+def test_co_engaged_pairs_take_the_text_of_the_pin_engaged_just_before() -> None:
+    pins = pd.DataFrame(
+        {"pin_id": [1, 2, 3], "title": ["red", "green", "blue"], "description": ["r", "g", pd.NA]}
+    )
+    engagements = _engagements([
+        (7, 2, "2026-05-02"),
+        (7, 1, "2026-05-01"),
+        (7, 1, "2026-05-03"),  # the same pin again counts once, at its first engagement
+        (7, 99, "2026-05-03"),  # not in the catalogue
+        (7, 3, "2026-05-04"),
+        (8, 3, "2026-05-01"),  # another user's first engagement follows nothing
+        (8, 1, "2026-05-02"),
+    ])
+    pairs = co_engaged_text_pairs(engagements, pins)
+    assert pairs.to_dict("list") == {"query": ["red r", "green g", "blue "], "pin_id": [2, 3, 1]}
+    assert pairs.dtypes.to_dict() == {"query": "string", "pin_id": "int64"}
+
+
+def test_co_engaged_pairs_keep_at_most_their_share_per_pin() -> None:
+    pins = pd.DataFrame({"pin_id": [1, 2], "title": ["a", "b"], "description": ["", ""]})
+    engagements = _engagements([(user, 1 + user % 2, "2026-05-01") for user in range(10)]
+                               + [(user, 2 - user % 2, "2026-05-02") for user in range(10)])
+    capped = co_engaged_text_pairs(engagements, pins, pairs_per_pin=3, seed=1)
+    assert len(co_engaged_text_pairs(engagements, pins)) == 10 and len(capped) == 6
+    pd.testing.assert_frame_equal(capped, co_engaged_text_pairs(engagements, pins, pairs_per_pin=3, seed=1))
+
+
+def test_enough_searches_train_on_them_and_leave_engagements_unread(tiny_world: World) -> None:
+    searches = search_training_pairs(tiny_world.events, tiny_world.pins)
+    assert len(searches) >= MIN_SEARCH_PAIRS
+
+    def unread() -> pd.DataFrame:
+        raise AssertionError("engagements were read although searches sufficed")
+
+    source, pairs = training_pairs(searches, tiny_world.pins, unread)
+    assert source == SEARCH_ENGAGEMENTS and pairs is searches
+
+
+def test_too_few_searches_train_on_co_engaged_pin_text(tiny_world: World) -> None:
+    searches = search_training_pairs(tiny_world.events, tiny_world.pins).head(MIN_SEARCH_PAIRS - 1)
+    source, pairs = training_pairs(searches, tiny_world.pins, lambda: tiny_world.events)
+    assert source == CO_ENGAGED_PIN_TEXT
+    pd.testing.assert_frame_equal(pairs, co_engaged_text_pairs(tiny_world.events, tiny_world.pins))
+
+
+def test_without_searches_a_held_out_pins_title_finds_pins_of_its_topic(tiny_world: World) -> None:
+    """The measure of the fallback: the tower never saw the held-out pins, yet their titles as
+    queries retrieve pins of their category, better than the untrained tower's word overlap."""
+    pins = tiny_world.pins
+    held_out = pins.sample(frac=0.1, random_state=0)
+    events = tiny_world.events
+    kept = events[(events["surface"] != "search") & ~events["pin_id"].isin(held_out["pin_id"])]
+    engaged = kept[kept["action"].isin(POSITIVE_ACTIONS)]
+    source, pairs = training_pairs(search_training_pairs(kept, pins), pins, lambda: engaged)
+    assert source == CO_ENGAGED_PIN_TEXT and not pairs["pin_id"].isin(held_out["pin_id"]).any()
+    model, _ = train_text_tower(pairs, pins, TextTowerConfig())
+    untrained, _ = train_text_tower(pairs, pins, TextTowerConfig(epochs=0))  # the same seeded start
+    agreement = _title_query_agreement(model, pins, held_out.index.to_numpy())
+    baseline = _title_query_agreement(untrained, pins, held_out.index.to_numpy())
+    chance = chance_agreement(pins["category"].to_numpy())
+    print(f"held-out title -> topic agreement@10: {agreement:.3f} (untrained {baseline:.3f}, chance {chance:.3f})")
+    assert agreement > max(baseline + 0.1, 10 * chance)
+
+
+def _title_query_agreement(model: TextTower, pins: pd.DataFrame, rows: np.ndarray, k: int = 10) -> float:
+    """Share of the top-k pins (the queried pin left out) of each row's title as a query that
+    have that row's category."""
+    scores = embed_texts(model, pins["title"].iloc[rows].tolist()) @ embed_texts(model, pin_texts(pins)).T
+    scores[np.arange(len(rows)), rows] = -np.inf
+    nearest = np.argpartition(-scores, k, axis=1)[:, :k]
+    categories = pins["category"].to_numpy()
+    return float((categories[nearest] == categories[rows][:, None]).mean())
 
 
 def test_training_rejects_pairs_on_pins_outside_the_catalogue(tiny_world: World) -> None:
