@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_API_KEY = "change-me"
+from core.api_keys import ApiKey, parse_api_keys
 
 
 class Settings(BaseSettings):
@@ -24,8 +25,15 @@ class Settings(BaseSettings):
     source_root: Path | None = Field(
         None, description="World folders must lie under it (symlinks resolved); unset: the data dir."
     )
-    api_key: SecretStr = Field(
-        SecretStr(DEFAULT_API_KEY), description="Key for admin routes; they stay off while it is the default."
+    api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = Field(
+        (),
+        description="name:scope+scope:sha256hex entries (corkboard api-key new), comma-separated; "
+        "admin routes stay off while no key has the admin scope.",
+    )
+    trusted_gateway: bool | None = Field(
+        None,
+        description="Pages may be read without a key: a gateway in front authenticates callers. "
+        "Unset: only with the embedded database (one machine).",
     )
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
@@ -42,6 +50,16 @@ class Settings(BaseSettings):
     database_connections: int = Field(
         10, ge=1, description="The request pool's connections, one thread each: more database steps at once are refused."
     )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> Any:
+        return parse_api_keys(value) if isinstance(value, str) else value
+
+    @property
+    def open_reads(self) -> bool:
+        """Whether pages may be read without a key (``trusted_gateway``, by default on one machine only)."""
+        return self.database_url is None if self.trusted_gateway is None else self.trusted_gateway
 
     @property
     def pg_dir(self) -> Path:

@@ -1,5 +1,5 @@
 """The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, tune, evaluate, bench,
-features."""
+features, api-key."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
+from core.api_keys import Scope
 from core.settings import get_settings
 
 
@@ -183,6 +185,32 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api_key_new(args: argparse.Namespace) -> int:
+    """Print a fresh key once, and the entry that stores only its digest."""
+    from core.api_keys import new_api_key
+
+    try:
+        key, configured = new_api_key(args.name, args.scopes)
+    except ValueError as error:
+        print(f"corkboard api-key new: {error}", file=sys.stderr)
+        return 2
+    print(f"X-API-Key: {key}")
+    print(f"CORKBOARD_API_KEYS entry: {configured.entry()}")
+    print(
+        "the key is shown this once and stored nowhere; add the entry to CORKBOARD_API_KEYS "
+        "(comma-separated: keep an old entry beside it until its callers have moved, then drop it)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _scopes(text: str) -> list[Scope]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or not set(names) <= set(Scope):
+        raise argparse.ArgumentTypeError(f"give one or more of {', '.join(Scope)}, comma-separated")
+    return [Scope(name) for name in names]
+
+
 def _positive_k(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 500:
@@ -267,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="serve the previous version of each kind again (or of --kind)")
     rollback.add_argument("--kind", help="pin_embedding, pin_text, ranker, ...; default: each kind with a previous one")
     rollback.set_defaults(run=_rollback)
+
+    api_key = commands.add_parser("api-key", help="make API keys").add_subparsers(dest="action", required=True)
+    new_key = api_key.add_parser("new", help="print a fresh key once and its CORKBOARD_API_KEYS entry")
+    new_key.add_argument("--scopes", type=_scopes, required=True, help="read, events, admin; comma-separated")
+    new_key.add_argument("--name", default=f"key-{date.today():%Y%m%d}", help="named in 403 answers; default: key-DATE")
+    new_key.set_defaults(run=_api_key_new)
     return parser
 
 

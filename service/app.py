@@ -15,12 +15,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import State
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.settings import get_settings
 from models.pixie import warm_up
 from service.database_guard import DatabaseUnavailable, describe
+from service.dependencies import sees_details
 from service.logging import RequestLogMiddleware, configure_request_log
 from service.metrics import install_metrics
 from service.routes import admin, health, recommendations, utility_weights
@@ -55,16 +57,24 @@ async def _load_until_ready(app: FastAPI) -> None:
         try:
             await run_in_threadpool(reload_serving_state, app.state, get_settings())
         except LOAD_ERRORS as error:
-            app.state.not_ready_reason = _not_ready_reason(error)
+            _mark_not_ready(app.state, error)
         else:
             await run_in_threadpool(warm_up)
             log.info("service ready: %s", app.state.serving.model_versions)
 
 
-def _not_ready_reason(error: Exception) -> str:
-    if isinstance(error, SQLAlchemyError):
-        return f"database unreachable: {describe(error)}"
-    return str(error)
+def _mark_not_ready(holder: State, error: Exception) -> None:
+    """Why nothing serves: ``not_ready_detail`` in full (for admin callers and the log),
+    ``not_ready_reason`` without the database driver's message (hosts, addresses) for anyone."""
+    if isinstance(error, SQLAlchemyError | DatabaseUnavailable):
+        holder.not_ready_reason = "database unreachable"
+        holder.not_ready_detail = f"database unreachable: {_database_reason(error)}"
+    else:
+        holder.not_ready_reason = holder.not_ready_detail = str(error)
+
+
+def _database_reason(error: Exception) -> str:
+    return describe(error) if isinstance(error, SQLAlchemyError) else str(error)
 
 
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -77,9 +87,9 @@ async def validation_error(request: Request, error: RequestValidationError) -> J
 
 
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    """503 naming the database problem, for a route without a fallback of its own."""
-    reason = describe(error) if isinstance(error, SQLAlchemyError) else str(error)
-    return JSONResponse(status_code=503, content={"detail": f"database unavailable: {reason}"})
+    """503 for a route without a fallback of its own, naming the database problem to admin callers."""
+    detail = f"database unavailable: {_database_reason(error)}" if sees_details(request) else "database unavailable"
+    return JSONResponse(status_code=503, content={"detail": detail})
 
 
 @asynccontextmanager
@@ -88,7 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # spin against the other requests' threads instead (docs/performance.md: 8x slower under load).
     torch.set_num_threads(RANKER_THREADS)
     app.state.serving = None
-    app.state.not_ready_reason = "starting"
+    app.state.not_ready_reason = app.state.not_ready_detail = "starting"
     try:
         reload_serving_state(app.state, get_settings())
         warm_up()  # compile the Pixie kernel now, not on the first request
@@ -96,8 +106,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.error("refusing to start: %s", error)
         raise
     except LOAD_ERRORS as error:
-        app.state.not_ready_reason = _not_ready_reason(error)
-        log.warning("service not ready: %s", app.state.not_ready_reason)
+        _mark_not_ready(app.state, error)
+        log.warning("service not ready: %s", app.state.not_ready_detail)
     tasks = [
         asyncio.create_task(_reload_graph_forever(app)),
         asyncio.create_task(_load_until_ready(app)),

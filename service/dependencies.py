@@ -2,49 +2,83 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from core.settings import DEFAULT_API_KEY, Settings, get_settings
+from core.api_keys import ApiKey, Scope, find_key
+from core.settings import Settings, get_settings
 from service.serving_state import ServingState
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key in CORKBOARD_API_KEY.")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="A key of CORKBOARD_API_KEYS (corkboard api-key new)."
+)
+KeyHeader = Annotated[str | None, Security(api_key_header)]
+
+
+def request_settings(request: Request) -> Settings:
+    """The settings the app's routes see (``get_settings``, or what a test put in its place)."""
+    return request.app.dependency_overrides.get(get_settings, get_settings)()
+
+
+def caller_of(request: Request) -> ApiKey | None:
+    """The configured key the request carries; None without one or for a key not configured."""
+    presented = request.headers.get(api_key_header.model.name)
+    return None if presented is None else find_key(request_settings(request).api_keys, presented)
+
+
+def sees_details(request: Request) -> bool:
+    """Whether the caller may read the driver's messages (hosts, addresses): an admin key."""
+    caller = caller_of(request)
+    return caller is not None and Scope.ADMIN in caller.scopes
 
 
 def get_serving_state(request: Request) -> ServingState:
     """The state the lifespan loaded; 503 while it is missing."""
     state = getattr(request.app.state, "serving", None)
     if state is None:
-        raise HTTPException(status_code=503, detail=request.app.state.not_ready_reason)
+        details = sees_details(request)
+        raise HTTPException(
+            status_code=503,
+            detail=request.app.state.not_ready_detail if details else request.app.state.not_ready_reason,
+        )
     return state
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]) -> None:
-    """401 unless the request carries the configured admin key; 403 while that is the default."""
-    if key is None:
-        raise HTTPException(
-            status_code=401,
-            detail="missing X-API-Key header: admin routes need the admin key",
-        )
-    expected = settings.api_key.get_secret_value()
-    if expected == DEFAULT_API_KEY:
-        raise HTTPException(
-            status_code=403,
-            detail=f"admin routes are off while CORKBOARD_API_KEY is the default {DEFAULT_API_KEY!r}: set a key of your own",
-        )
-    # Bytes, because compare_digest refuses non-ASCII str; constant time, so timing leaks nothing.
-    if not hmac.compare_digest(key.encode(), expected.encode()):
-        raise HTTPException(status_code=401, detail="wrong X-API-Key")
+class RequireScope:
+    """A dependency that lets a request through only with a key holding ``scope``, or, for
+    ``read``, without a key where the settings open reads (a trusted gateway, or one machine)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def __call__(self, settings: SettingsDep, presented: KeyHeader) -> ApiKey | None:
+        """The caller's key (None for an open read); 401 without a valid key, 403 without the scope."""
+        if self.scope is Scope.ADMIN and not any(Scope.ADMIN in key.scopes for key in settings.api_keys):
+            raise HTTPException(
+                status_code=403,
+                detail="admin routes are off: no key of CORKBOARD_API_KEYS has the admin scope "
+                "(corkboard api-key new --scopes admin)",
+            )
+        if presented is None:
+            if self.scope is Scope.READ and settings.open_reads:
+                return None
+            raise HTTPException(status_code=401, detail=f"missing X-API-Key header: this route needs the {self.scope} scope")
+        caller = find_key(settings.api_keys, presented)
+        if caller is None:
+            raise HTTPException(status_code=401, detail="wrong X-API-Key: no configured key")
+        if self.scope not in caller.scopes:
+            raise HTTPException(status_code=403, detail=f"key {caller.name!r} lacks the {self.scope} scope")
+        return caller
 
 
 ServingStateDep = Annotated[ServingState, Depends(get_serving_state)]
-AdminDep = Annotated[None, Depends(require_api_key)]
-ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
+ReadDep = Annotated[ApiKey | None, Depends(RequireScope(Scope.READ))]
+AdminDep = Annotated[ApiKey | None, Depends(RequireScope(Scope.ADMIN))]
+AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or wrong X-API-Key."},
-    403: {"description": "CORKBOARD_API_KEY is still the default: admin routes are off."},
+    403: {"description": "The key lacks the route's scope, or no key has the admin scope (admin routes off)."},
 }

@@ -43,5 +43,7 @@ class Readiness(BaseModel):
     detail: str
     model_versions: dict[str, int] = {}
     checks: dict[str, str] = Field(
-        default_factory=dict, description='What is wrong, per dependency, e.g. {"database": "unreachable: ..."}.'
+        default_factory=dict,
+        description='Each dependency\'s state, e.g. {"models": "loaded", "database": "unreachable"} '
+        "(with the driver's message for admin keys).",
     )

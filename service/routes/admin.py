@@ -1,11 +1,11 @@
-"""Operator actions behind the admin key: swap in freshly loaded models without a restart."""
+"""Operator actions behind a key with the admin scope: swap in freshly loaded models without a restart."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from service.dependencies import ADMIN_RESPONSES, AdminDep, SettingsDep
+from service.dependencies import AUTH_RESPONSES, AdminDep, SettingsDep
 from service.state_loading import LOAD_ERRORS
 from service.state_reload import reload_serving_state
 
@@ -21,7 +21,7 @@ class ReloadPublic(BaseModel):
     "/reload",
     response_model=ReloadPublic,
     responses={
-        **ADMIN_RESPONSES,
+        **AUTH_RESPONSES,
         409: {"description": "Loading failed; the previous versions keep serving."},
     },
 )

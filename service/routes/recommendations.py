@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from service.dependencies import ServingStateDep
+from service.dependencies import AUTH_RESPONSES, ReadDep, ServingStateDep
 from service.schemas import PagePublic
 from service.served_weights import WeightsOverride
 from service.surfaces.home_feed import home_feed
@@ -44,15 +44,24 @@ def page_response(page: PagePublic) -> Response:
     return Response(page.model_dump_json(), media_type="application/json")
 
 
-@router.get("/users/{user_id}/recommendations", response_model=PagePublic)
-def user_recommendations(state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None) -> Response:
+@router.get("/users/{user_id}/recommendations", response_model=PagePublic, responses=AUTH_RESPONSES)
+def user_recommendations(
+    _: ReadDep, state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None
+) -> Response:
     """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended."""
     return page_response(home_feed(state, user_id=user_id, k=k, weights=parse_weights(weights)))
 
 
-@router.get("/pins/{pin_id}/related", response_model=PagePublic, responses={404: {"description": "Unknown pin"}})
+@router.get(
+    "/pins/{pin_id}/related", response_model=PagePublic, responses={**AUTH_RESPONSES, 404: {"description": "Unknown pin"}}
+)
 def pin_related(
-    state: ServingStateDep, pin_id: IdPath, k: PageSize = 10, weights: WeightsText = None, user_id: OptionalUser = None
+    _: ReadDep,
+    state: ServingStateDep,
+    pin_id: IdPath,
+    k: PageSize = 10,
+    weights: WeightsText = None,
+    user_id: OptionalUser = None,
 ) -> Response:
     """Pins related to a pin: nearest vectors, co-engaged pins and Pixie walks from it."""
     try:
@@ -61,8 +70,9 @@ def pin_related(
         raise HTTPException(status_code=404, detail=str(error)) from error
 
 
-@router.get("/search", response_model=PagePublic)
+@router.get("/search", response_model=PagePublic, responses=AUTH_RESPONSES)
 def search_pins(
+    _: ReadDep,
     state: ServingStateDep,
     q: Annotated[
         str,

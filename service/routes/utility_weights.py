@@ -1,4 +1,4 @@
-"""Serving utility weights and experiment arms: public to read, behind the admin key to change."""
+"""Serving utility weights and experiment arms: read with the read scope, changed with the admin scope."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from sql.migrate import migrated_engine
 from models.utility import UtilityWeights
-from service.dependencies import ADMIN_RESPONSES, AdminDep, ServingStateDep, SettingsDep
+from service.dependencies import AUTH_RESPONSES, AdminDep, ReadDep, ServingStateDep, SettingsDep
 from sql.utility_weights import (
     DEFAULT_WEIGHTS,
     TrafficExceededError,
@@ -71,15 +71,17 @@ def _current(conn: Connection) -> UtilityWeightsPublic:
 
 
 @router.get(
-    "", response_model=UtilityWeightsPublic, responses={503: {"description": "Not ready, or the database unavailable."}}
+    "",
+    response_model=UtilityWeightsPublic,
+    responses={**AUTH_RESPONSES, 503: {"description": "Not ready, or the database unavailable."}},
 )
-def read_utility_weights(state: ServingStateDep) -> UtilityWeightsPublic:
+def read_utility_weights(_: ReadDep, state: ServingStateDep) -> UtilityWeightsPublic:
     """The default weights and the experiment arms being served (read as pages read them: under
     the database deadline, and refused at once during the pause after an outage)."""
     return state.database.read(_current)
 
 
-@router.put("", response_model=UtilityWeightsPublic, responses={**ADMIN_RESPONSES, **BODY_RESPONSES})
+@router.put("", response_model=UtilityWeightsPublic, responses={**AUTH_RESPONSES, **BODY_RESPONSES})
 def update_default_weights(_: AdminDep, engine: EngineDep, body: UtilityWeightsUpdate) -> UtilityWeightsPublic:
     """Replace the default weights."""
     with engine.begin() as conn:
@@ -90,7 +92,7 @@ def update_default_weights(_: AdminDep, engine: EngineDep, body: UtilityWeightsU
 @router.put(
     "/arms/{arm}",
     response_model=UtilityWeightsPublic,
-    responses={**ADMIN_RESPONSES, **BODY_RESPONSES, 409: {"description": "Arms' traffic above 1."}},
+    responses={**AUTH_RESPONSES, **BODY_RESPONSES, 409: {"description": "Arms' traffic above 1."}},
 )
 def update_arm(_: AdminDep, engine: EngineDep, arm: ArmName, body: ArmUpdate) -> UtilityWeightsPublic:
     """Create or replace an experiment arm; all arms' traffic must sum to at most 1."""
@@ -105,7 +107,7 @@ def update_arm(_: AdminDep, engine: EngineDep, arm: ArmName, body: ArmUpdate) ->
 @router.delete(
     "/arms/{arm}",
     status_code=204,
-    responses={**ADMIN_RESPONSES, 404: {"description": "No such arm."}},
+    responses={**AUTH_RESPONSES, 404: {"description": "No such arm."}},
 )
 def end_arm(_: AdminDep, engine: EngineDep, arm: ArmName) -> Response:
     """End an experiment arm: its users go back to the default weights."""

@@ -29,7 +29,7 @@ BUILT_IMAGE = "corkboard"  # what deploy/Dockerfile builds; compose tags it, kus
 PINNED = re.compile(r"^[\w./-]+:[\w.-]*\d[\w.-]*$")  # a tag with a version number, not 'latest'
 SECRET = "corkboard-secrets"  # created by the operator from k8s/secrets.env.example, not by kustomize
 PROXY_SECRET = "dagster-oauth2-proxy"  # likewise, from k8s/oauth2-proxy.env.example
-COMPOSE_SECRETS = ("POSTGRES_PASSWORD", "CORKBOARD_API_KEY")
+COMPOSE_SECRETS = ("POSTGRES_PASSWORD", "CORKBOARD_API_KEYS")
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
@@ -116,7 +116,7 @@ def test_docker_compose_config_renders():
         check=False,
         capture_output=True,
         text=True,
-        env={"CORKBOARD_API_KEY": "test", "POSTGRES_PASSWORD": "test", "PATH": "/usr/bin:/usr/local/bin"},
+        env={"CORKBOARD_API_KEYS": "test", "POSTGRES_PASSWORD": "test", "PATH": "/usr/bin:/usr/local/bin"},
     )
     assert result.returncode == 0, result.stderr
     without_password = subprocess.run(
@@ -124,7 +124,7 @@ def test_docker_compose_config_renders():
         check=False,
         capture_output=True,
         text=True,
-        env={"CORKBOARD_API_KEY": "test", "PATH": "/usr/bin:/usr/local/bin"},
+        env={"CORKBOARD_API_KEYS": "test", "PATH": "/usr/bin:/usr/local/bin"},
     )
     assert without_password.returncode != 0 and "POSTGRES_PASSWORD" in without_password.stderr
 
@@ -229,10 +229,10 @@ def test_manifests_set_only_real_settings_and_keep_the_api_key_secret():
         variables += [env["name"] for container in spec["containers"] for env in container.get("env", [])]
     for variable in (v for v in variables if v.startswith("CORKBOARD_")):
         assert variable in SETTINGS, f"unknown setting {variable}"
-    assert "CORKBOARD_API_KEY" in secret_keys()
+    assert "CORKBOARD_API_KEYS" in secret_keys()
     assert "CORKBOARD_DATABASE_URL" in secret_keys()  # the managed Postgres
     assert k8s_dagster_instance()["storage"]["postgres"]["postgres_url"]["env"] in secret_keys()
-    assert not {"CORKBOARD_API_KEY", "CORKBOARD_DATABASE_URL"} & set(config_maps["corkboard-settings"]["data"])
+    assert not {"CORKBOARD_API_KEYS", "CORKBOARD_DATABASE_URL"} & set(config_maps["corkboard-settings"]["data"])
     names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects} | {("Secret", SECRET), ("Secret", PROXY_SECRET)}
     for name, spec in pod_specs(objects).items():
         for container in spec["containers"]:
@@ -408,3 +408,11 @@ def test_api_startup_and_memory_fit_the_measured_service():
     assert mebibytes(resources["limits"]["memory"]) >= 1.5 * 2 * largest_state  # two during a reload
     deadline_s = Settings.model_fields["database_deadline_ms"].default / 1000
     assert container["readinessProbe"]["timeoutSeconds"] > deadline_s  # /readyz may wait one deadline
+
+
+def test_deployed_services_need_a_key_to_read_pages():
+    """The local default opens reads (embedded database); compose and the cluster say no explicitly."""
+    assert compose()["services"]["api"]["environment"]["CORKBOARD_TRUSTED_GATEWAY"] == "false"
+    settings = by_kind(manifests(), "ConfigMap")["corkboard-settings"]["data"]
+    assert settings["CORKBOARD_TRUSTED_GATEWAY"] == "false"
+    assert Settings(database_url="postgresql://db/corkboard", trusted_gateway=False).open_reads is False

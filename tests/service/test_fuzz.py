@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from pydantic import SecretStr
 from schemathesis.checks import (
     not_a_server_error,
     response_schema_conformance,
@@ -24,12 +23,13 @@ from schemathesis.openapi import from_dict
 from schemathesis.python.asgi import shutdown_lifespans
 
 from sql.migrate import migrated_engine
+from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
 from models.utility import UtilityWeights
 from service.app import create_app
 from sql.utility_weights import DEFAULT_WEIGHTS, delete_arm, list_arms, put_weights
 
-ADMIN_KEY = "fuzz-admin-key"
+ADMIN_KEY, ADMIN = new_api_key("fuzz", [Scope.READ, Scope.ADMIN])
 # Its lifespan starts with the first fuzzed call and loads the tiny world.
 APP = create_app()
 
@@ -42,7 +42,7 @@ schema.app = APP
 
 @pytest.fixture(scope="module")
 def tiny_world_with_admin_key(materialized_tiny: Path) -> Iterator[None]:
-    keyed = get_settings().model_copy(update={"api_key": SecretStr(ADMIN_KEY)})
+    keyed = get_settings().model_copy(update={"api_keys": (ADMIN,)})
     APP.dependency_overrides[get_settings] = lambda: keyed
     yield
     shutdown_lifespans()  # release the loaded world before the next module

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from sql.migrate import migrated_engine
+from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
 from models.utility import UtilityWeights
 from service.app import create_app
@@ -27,7 +28,8 @@ from sql.utility_weights import (
 )
 from tests.conftest import corkboard
 
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY, ADMIN = new_api_key("operator", [Scope.READ, Scope.ADMIN])
+READER_KEY, READER = new_api_key("reader", [Scope.READ])
 BOOST = {"creator": 1.5, "merchant": 0.0, "ad": 0.25}
 
 
@@ -117,8 +119,8 @@ def client(materialized_tiny) -> Iterator[TestClient]:
 
 @pytest.fixture()
 def admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Headers carrying the admin key, set through CORKBOARD_API_KEY for this test only."""
-    monkeypatch.setenv("CORKBOARD_API_KEY", ADMIN_KEY)
+    """Headers carrying an admin key, configured through CORKBOARD_API_KEYS (beside a reader's) for this test only."""
+    monkeypatch.setenv("CORKBOARD_API_KEYS", f"{ADMIN.entry()}, {READER.entry()}")
     get_settings.cache_clear()
     yield {"X-API-Key": ADMIN_KEY}
     monkeypatch.undo()
@@ -146,7 +148,9 @@ def test_changes_without_the_right_key_are_401(client, admin, headers: dict[str,
     assert client.get("/v1/utility-weights").json()["default"] == UtilityWeights().as_dict()
 
 
-def test_the_default_key_is_refused_once_another_is_configured(client, admin) -> None:
+def test_a_key_without_the_admin_scope_is_refused(client, admin) -> None:
+    response = client.put("/v1/utility-weights", json=BOOST, headers={"X-API-Key": READER_KEY})
+    assert response.status_code == 403 and "'reader' lacks the admin scope" in response.json()["detail"]
     assert client.put("/v1/utility-weights", json=BOOST, headers={"X-API-Key": "change-me"}).status_code == 401
 
 
@@ -246,4 +250,4 @@ def test_the_cli_serves_the_stored_weights_with_its_override(client, admin, user
 def test_the_routes_are_documented(client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/utility-weights", "/v1/utility-weights/arms/{arm}"} <= set(paths)
-    assert paths["/v1/utility-weights"]["put"]["security"] and "security" not in paths["/v1/utility-weights"]["get"]
+    assert paths["/v1/utility-weights"]["put"]["security"] and paths["/v1/utility-weights"]["get"]["security"]
