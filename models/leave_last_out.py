@@ -31,6 +31,9 @@ class EvaluationSplit:
     ``train[u]`` holds user u's training items in time order and ``train_times[u]`` their unix
     seconds; ``validation[u]`` / ``test[u]`` are the held-out items (-1 where hidden, see
     ``without_test``); ``board_items`` is the pin-board graph with held-out edges removed.
+    ``train_actions[u]`` / ``validation_actions`` (optional; ``split_world`` fills them) give each
+    interaction's strongest action before the user's next one, as an index into the split's
+    interaction actions (``INTERACTIONS``: 0 click, 1 long click, 2 save).
     """
 
     n_users: int
@@ -45,6 +48,8 @@ class EvaluationSplit:
     item_ids: np.ndarray
     user_ids: np.ndarray
     validation_times: np.ndarray
+    train_actions: list[np.ndarray] | None = None
+    validation_actions: np.ndarray | None = None
 
     def history(self, user: int, stage: str) -> np.ndarray:
         """Items the user is known to have engaged with when predicting ``stage``, oldest first."""
@@ -57,6 +62,14 @@ class EvaluationSplit:
         if _check_stage(stage) == "validation":
             return self.train_times[user]
         return np.append(self.train_times[user], self.validation_times[user])
+
+    def history_actions(self, user: int, stage: str) -> np.ndarray:
+        """The strongest action of each of ``history(user, stage)``'s interactions, row-aligned with it."""
+        if self.train_actions is None or self.validation_actions is None:
+            raise ValueError("this split carries no interaction actions")
+        if _check_stage(stage) == "validation":
+            return self.train_actions[user]
+        return np.append(self.train_actions[user], self.validation_actions[user])
 
     def target(self, stage: str) -> np.ndarray:
         """The held-out item per user for ``stage``."""
@@ -98,6 +111,28 @@ def first_interactions(events: pd.DataFrame, actions: tuple[str, ...] = INTERACT
     return frame.groupby(["user_id", "pin_id"], as_index=False)["ns"].min()
 
 
+def strongest_actions(
+    events: pd.DataFrame, interactions: pd.DataFrame, next_ns: np.ndarray, actions: tuple[str, ...] = INTERACTIONS
+) -> np.ndarray:
+    """Per row of ``interactions`` (``first_interactions``' frame), the index in ``actions`` of the
+    strongest of the pair's ``actions`` (later in ``actions`` is stronger) at its first time or
+    before ``next_ns`` (the user's next interaction; what a model reading the history then knows)."""
+    chosen = events.loc[events["action"].isin(actions), ["user_id", "pin_id", "action", "ts"]]
+    frame = pd.DataFrame(
+        {
+            "user_id": chosen["user_id"].to_numpy(dtype=np.int64),
+            "pin_id": chosen["pin_id"].to_numpy(dtype=np.int64),
+            "strength": pd.Categorical(chosen["action"].astype(str), categories=list(actions)).codes.astype(np.int64),
+            "event_ns": chosen["ts"].astype("int64").to_numpy(),
+        }
+    )
+    pairs = interactions[["user_id", "pin_id", "ns"]].assign(row=np.arange(len(interactions)), next_ns=next_ns)
+    joined = pairs.merge(frame, on=["user_id", "pin_id"])
+    known = (joined["event_ns"] <= joined["ns"]) | (joined["event_ns"] < joined["next_ns"])
+    strongest = joined.loc[known].groupby("row")["strength"].max()
+    return strongest.reindex(np.arange(len(interactions)), fill_value=0).to_numpy(dtype=np.int64)
+
+
 def _item_index(item_ids: np.ndarray, pin_ids: np.ndarray) -> np.ndarray:
     """Dense index of each pin id; ValueError if one is not in the catalogue."""
     index = np.searchsorted(item_ids, pin_ids).clip(0, max(len(item_ids) - 1, 0))
@@ -137,6 +172,11 @@ def split_world(world: World, interaction_actions: tuple[str, ...] = INTERACTION
     ns = pairs["ns"].to_numpy()
     order = np.lexsort((item, ns, user))
     user, item, ns = user[order], item[order], ns[order]
+    last = np.append(user[1:] != user[:-1], True)  # a user's last interaction has no next one
+    next_ns = np.where(last, np.iinfo(np.int64).max, np.append(ns[1:], 0))
+    next_by_pair = np.empty(len(order), dtype=np.int64)
+    next_by_pair[order] = next_ns
+    strength = strongest_actions(world.events, pairs, next_by_pair, interaction_actions)[order]
     user_ids, starts, counts = np.unique(user, return_index=True, return_counts=True)
     kept = counts >= MIN_INTERACTIONS
     if not kept.any():
@@ -157,6 +197,8 @@ def split_world(world: World, interaction_actions: tuple[str, ...] = INTERACTION
         item_ids=item_ids,
         user_ids=user_ids,
         validation_times=ns[ends - 2] / 1e9,
+        train_actions=[strength[s:e] for s, e in zip(starts, ends - 2)],
+        validation_actions=strength[ends - 2],
     )
 
 

@@ -3,9 +3,14 @@ actions whose output at every position is a unit user vector; the user's embeddi
 output at the last position.
 
 An action is its item vector plus a bucketized log time gap to the action before it plus a
-learned position. Candidates are scored against the same item table, normalized. Training uses
-the shared ``sampled_softmax_loss`` with one of three objectives (Pancha et al., "PinnerFormer:
-Sequence modeling for user representation at Pinterest", 2022):
+learned position (plus, with ``action_kinds``, a vector for the action's kind: click, long click or
+save); an item's vector is a learned id vector, plus optionally a bag of its hashed
+words (``text_buckets``: category and text, so a rarely seen item shares what its words learned).
+Candidates are scored against the same item table, normalized. A catalogue of at most
+``full_softmax_items`` trains on a softmax over every item; a larger one on the shared
+``sampled_softmax_loss`` (in-batch and random negatives, logQ-corrected). Each position predicts
+with one of three objectives (Pancha et al., "PinnerFormer: Sequence modeling for user
+representation at Pinterest", 2022):
 
 - ``next_action``: only the last position of a window predicts the item after it;
 - ``dense_next_action``: every position predicts the item after it;
@@ -29,12 +34,14 @@ from torch import Tensor, nn
 
 from models.all_action import AllActionSplit
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.leave_last_out import EvaluationSplit, rank_metrics
+from models.item_words import item_words
+from models.leave_last_out import INTERACTIONS, EvaluationSplit, rank_metrics
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 CHECKPOINT_KIND = "pinnerformer"
 OBJECTIVES = ("next_action", "dense_next_action", "dense_all_action")
+VALIDATION_METRICS = ("ndcg@10", "recall@10")
 GAP_BUCKETS = 32  # bucket 0: no earlier action; bucket b >= 1: log2(1 + gap seconds) in [b-1, b)
 EVAL_BATCH = 256
 
@@ -54,10 +61,15 @@ class PinnerFormerConfig:
     # (0.05 learned slowly; 128 windows of 50 made one in-batch softmax of 6,400 queries a step).
     temperature: float = 0.2
     random_negatives: int = 256
-    epochs: int = 20
+    full_softmax_items: int = 20_000  # catalogues up to this size train on a softmax over every item
+    text_buckets: int = 0  # hashed-word buckets of the item side features; 0: item id vectors only
+    exclude_seen: bool = False  # full softmax: a position's earlier items in its window are not candidates
+    action_kinds: bool = False  # add a learned vector per action kind (the split's train_actions) to each action
+    epochs: int = 200  # at most; training stops on the validation metric
     batch_size: int = 32  # windows per step
     lr: float = 3e-3
-    patience: int = 3  # epochs without a better validation recall@10 before stopping
+    validation_metric: str = "ndcg@10"  # of the validation item; picks the epoch to keep
+    patience: int = 10  # epochs without a better validation metric before stopping
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -67,8 +79,10 @@ class PinnerFormerConfig:
             raise ValueError(f"need dim, layers, heads, max_len, window, batch_size >= 1: {self}")
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
-        if self.epochs < 0 or self.patience < 1 or self.random_negatives < 0:
-            raise ValueError(f"need epochs >= 0, patience >= 1, random_negatives >= 0: {self}")
+        if min(self.epochs, self.random_negatives, self.full_softmax_items, self.text_buckets) < 0 or self.patience < 1:
+            raise ValueError(f"need epochs, random_negatives, full_softmax_items, text_buckets >= 0, patience >= 1: {self}")
+        if self.validation_metric not in VALIDATION_METRICS:
+            raise ValueError(f"validation_metric must be one of {VALIDATION_METRICS}, got {self.validation_metric!r}")
         if self.temperature <= 0 or self.lr <= 0 or not 0 <= self.dropout < 1:
             raise ValueError(f"need temperature, lr > 0 and dropout in [0, 1): {self}")
 
@@ -94,7 +108,9 @@ class PinnerFormer(nn.Module):
     """Causal transformer from right-padded action sequences to unit user vectors per position.
 
     Item vectors are learned per item; given ``item_features`` ``[n_items, f]`` (precomputed,
-    e.g. PinSAGE vectors), a learned projection of them is added to each item's vector. Given
+    e.g. PinSAGE vectors), a learned projection of them is added to each item's vector; given
+    ``item_words`` (``models.item_words``: flat bucket ids and per-item offsets, needs
+    ``config.text_buckets``), the mean of a learned vector per word bucket is added too. Given
     ``bias_features`` ``[n_items, g]`` (e.g. an item's log impression count), a score is the
     user-item cosine plus a learned linear bias of them: a prior, such as popularity, that a
     unit vector cannot carry.
@@ -106,6 +122,7 @@ class PinnerFormer(nn.Module):
         n_items: int,
         item_features: Tensor | None = None,
         bias_features: Tensor | None = None,
+        item_words: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         super().__init__()
         if n_items < 1:
@@ -121,11 +138,21 @@ class PinnerFormer(nn.Module):
                 raise ValueError(f"item_features must be [{n_items}, f], got {shape}")
             self.register_buffer("item_features", item_features.float())
             self.feature_projection = nn.Linear(item_features.shape[1], config.dim, bias=False)
+        self.words: nn.EmbeddingBag | None = None
+        if item_words is not None:
+            word_ids, word_offsets = item_words
+            if config.text_buckets < 1 or word_offsets.shape != (n_items,):
+                raise ValueError(f"item_words need text_buckets >= 1 and {n_items} offsets: {config}")
+            self.register_buffer("word_ids", torch.as_tensor(word_ids, dtype=torch.int64))
+            self.register_buffer("word_offsets", torch.as_tensor(word_offsets, dtype=torch.int64))
+            self.words = nn.EmbeddingBag(config.text_buckets, config.dim, mode="mean")
         self.gaps = nn.Embedding(GAP_BUCKETS, config.dim)
         self.positions = nn.Embedding(config.max_len, config.dim)
+        self.kinds = nn.Embedding(len(INTERACTIONS), config.dim) if config.action_kinds else None
         # Small starts keep position and gap from drowning the item signal (default std is 1).
-        for table in (self.items, self.gaps, self.positions):
-            nn.init.normal_(table.weight, std=0.1)
+        for table in (self.items, self.gaps, self.positions, self.words, self.kinds):
+            if table is not None:
+                nn.init.normal_(table.weight, std=0.1)
         self.dropout = nn.Dropout(config.dropout)
         layer = nn.TransformerEncoderLayer(
             config.dim,
@@ -152,6 +179,8 @@ class PinnerFormer(nn.Module):
         table = self.items.weight
         if self.feature_projection is not None:
             table = table + F.pad(self.feature_projection(self.item_features), (0, 0, 0, 1))
+        if self.words is not None:
+            table = table + F.pad(self.words(self.word_ids, self.word_offsets), (0, 0, 0, 1))
         return table
 
     def item_vectors(self) -> Tensor:
@@ -164,11 +193,14 @@ class PinnerFormer(nn.Module):
             return torch.zeros(self.n_items)
         return self.bias_projection(self.bias_features).squeeze(-1)
 
-    def forward(self, items: Tensor, gaps: Tensor) -> Tensor:
+    def forward(self, items: Tensor, gaps: Tensor, kinds: Tensor | None = None) -> Tensor:
         """Unit user vectors ``[b, L, dim]`` for item ids and gap buckets ``[b, L]``, L <=
-        ``max_len``, right-padded with item id ``n_items``; position t sees actions 0..t only."""
+        ``max_len``, right-padded with item id ``n_items``; position t sees actions 0..t only.
+        ``kinds`` ``[b, L]`` index ``INTERACTIONS`` (a model with ``action_kinds`` reads a missing one as clicks)."""
         length = items.shape[1]
         actions = self._item_table()[items] + self.gaps(gaps) + self.positions.weight[:length]
+        if self.kinds is not None:
+            actions = actions + self.kinds(torch.zeros_like(items) if kinds is None else kinds)
         hidden = self.encoder(
             self.dropout(actions), mask=self.causal_mask[:length, :length], is_causal=True
         )
@@ -177,15 +209,28 @@ class PinnerFormer(nn.Module):
 
 @dataclass(frozen=True)
 class ActionSequences:
-    """Per user, item ids and gap buckets of equal length."""
+    """Per user, item ids and gap buckets of equal length, and optionally each action's kind."""
 
     items: list[np.ndarray]
     gaps: list[np.ndarray]
+    kinds: list[np.ndarray] | None = None
 
     @classmethod
-    def from_actions(cls, items: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> ActionSequences:
-        """Each user's item ids as int64, with the gap buckets of their action times (unix seconds)."""
-        return cls([np.asarray(i, dtype=np.int64) for i in items], [gap_buckets(t) for t in times])
+    def from_actions(
+        cls, items: Sequence[np.ndarray], times: Sequence[np.ndarray], kinds: Sequence[np.ndarray] | None = None
+    ) -> ActionSequences:
+        """Each user's item ids as int64, with the gap buckets of their action times (unix seconds)
+        and, if given, their kinds (indices into ``INTERACTIONS``)."""
+        return cls(
+            [np.asarray(i, dtype=np.int64) for i in items],
+            [gap_buckets(t) for t in times],
+            None if kinds is None else [np.asarray(k, dtype=np.int64) for k in kinds],
+        )
+
+    def window(self, user: int, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Items, gaps and kinds (None without kinds) of ``user``'s actions ``start:end``."""
+        kinds = None if self.kinds is None else self.kinds[user][start:end]
+        return self.items[user][start:end], self.gaps[user][start:end], kinds
 
 
 class PinnerFormerRecommender:
@@ -193,8 +238,8 @@ class PinnerFormerRecommender:
     an ``AllActionSplit`` (``models.all_action``), whose histories it reads the same way.
 
     ``validation_score(recommender)`` (higher is better) picks the epoch to keep; by default the
-    validation item's recall@10, which needs an ``EvaluationSplit``. ``on_epoch(epoch, loss,
-    validation score)`` reports progress after each epoch.
+    validation item's ``config.validation_metric``, which needs an ``EvaluationSplit``.
+    ``on_epoch(epoch, loss, validation score)`` reports progress after each epoch.
     """
 
     def __init__(
@@ -224,36 +269,38 @@ class PinnerFormerRecommender:
         it was."""
         config = self.config
         self.split = split
-        train = ActionSequences.from_actions(split.train, split.train_times)
+        train = ActionSequences.from_actions(split.train, split.train_times, _train_kinds(split, config))
         stream = np.concatenate([np.empty(0, np.int64), *train.items])
         log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items)))
         features = None if self.item_features is None else torch.as_tensor(self.item_features)
         bias_features = None if self.bias_features is None else torch.as_tensor(self.bias_features)
+        words = _split_item_words(split, config.text_buckets)
         rng = np.random.default_rng(config.seed)
         score = self.validation_score
-        validate = self._next_item_recall(split) if score is None else partial(score, self)
+        validate = self._next_item_metric(split) if score is None else partial(score, self)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            model = PinnerFormer(config, split.n_items, features, bias_features)
+            model = PinnerFormer(config, split.n_items, features, bias_features, words)
             self.model = model
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-            sampler = NegativeSampler(split.n_items)
+            loss = _loss_function(model, log_q)
             self.history = fit_epochs(
                 model,
-                lambda epoch: _train_epoch(model, optimizer, sampler, log_q, train, rng),
+                lambda epoch: _train_epoch(model, optimizer, loss, train, rng),
                 epochs=config.epochs,
                 validate=validate,
                 patience=config.patience,
                 on_epoch=self.on_epoch,
             )
 
-    def _next_item_recall(self, split: EvaluationSplit | AllActionSplit) -> Callable[[], float]:
-        """Validation recall@10 of the held-out next item (the leave-last-out protocol)."""
+    def _next_item_metric(self, split: EvaluationSplit | AllActionSplit) -> Callable[[], float]:
+        """The held-out next item's ``config.validation_metric`` (the leave-last-out protocol)."""
         if not isinstance(split, EvaluationSplit):
             raise TypeError("without a validation_score, fit needs an EvaluationSplit (a validation item per user)")
         validation = self._stage_sequences(np.arange(split.n_users), "validation")
-        return lambda: rank_metrics(self._scores(validation), split.validation, validation.items, ks=(10,))["recall@10"]
+        metric = self.config.validation_metric
+        return lambda: rank_metrics(self._scores(validation), split.validation, validation.items, ks=(10,))[metric]
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]``: each user's vector (from ``split.history(user, stage)``)
@@ -288,7 +335,8 @@ class PinnerFormerRecommender:
         try:
             features = state["model"].get("item_features")
             bias_features = state["model"].get("bias_features")
-            model = PinnerFormer(config, int(state["n_items"]), features, bias_features)
+            words = (state["model"]["word_ids"], state["model"]["word_offsets"]) if "word_ids" in state["model"] else None
+            model = PinnerFormer(config, int(state["n_items"]), features, bias_features, words)
             model.load_state_dict(state["model"])
         except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(
@@ -312,9 +360,13 @@ class PinnerFormerRecommender:
         if self.split is None:
             raise RuntimeError("no split: fit first, or pass one to load")
         split = self.split
+        kinds = None
+        if self.config.action_kinds:
+            kinds = [_split_actions(split).history_actions(int(user), stage) for user in users]
         return ActionSequences(
             [np.asarray(split.history(int(user), stage), dtype=np.int64) for user in users],
             [gap_buckets(split.history_times(int(user), stage)) for user in users],
+            kinds,
         )
 
     def _user_vectors(self, sequences: ActionSequences) -> np.ndarray:
@@ -332,7 +384,9 @@ class PinnerFormerRecommender:
                     lengths = np.array([len(i) for i in items])
                     if lengths.max() == 0:
                         continue
-                    outputs = model(*pad_sequences(model, items, [sequences.gaps[r][-keep:] for r in rows]))
+                    padded = pad_sequences(model, items, [sequences.gaps[r][-keep:] for r in rows])
+                    kinds = None if sequences.kinds is None else pad_kinds([sequences.kinds[r][-keep:] for r in rows])
+                    outputs = model(*padded, kinds)
                     last = outputs[torch.arange(len(items)), np.maximum(lengths - 1, 0)].numpy()
                     vectors[start : start + len(items)] = np.where(lengths[:, None] > 0, last, 0.0)
         finally:
@@ -349,13 +403,20 @@ def pad_sequences(
     model: PinnerFormer, items: list[np.ndarray], gaps: list[np.ndarray]
 ) -> tuple[Tensor, Tensor]:
     """Right-pad sequences to the longest one: item id ``n_items`` and gap bucket 0."""
-    length = max(len(i) for i in items)
-    padded_items = np.full((len(items), length), model.n_items, dtype=np.int64)
-    padded_gaps = np.zeros((len(items), length), dtype=np.int64)
-    for row, (i, g) in enumerate(zip(items, gaps)):
-        padded_items[row, : len(i)] = i
-        padded_gaps[row, : len(g)] = g
-    return torch.from_numpy(padded_items), torch.from_numpy(padded_gaps)
+    return _right_pad(items, model.n_items), _right_pad(gaps, 0)
+
+
+def pad_kinds(kinds: list[np.ndarray]) -> Tensor:
+    """Right-pad action kinds to the longest row with kind 0 (padding positions are never read)."""
+    return _right_pad(kinds, 0)
+
+
+def _right_pad(rows: list[np.ndarray], fill: int) -> Tensor:
+    """``[len(rows), longest]`` int64, each row left-aligned and ``fill`` after it."""
+    padded = np.full((len(rows), max(len(row) for row in rows)), fill, dtype=np.int64)
+    for number, row in enumerate(rows):
+        padded[number, : len(row)] = row
+    return torch.from_numpy(padded)
 
 
 def training_windows(
@@ -392,11 +453,75 @@ def objective_targets(
     return absolute - start, absolute + 1 + (rng.random(len(absolute)) * reach).astype(np.int64)
 
 
+def _split_actions(split: EvaluationSplit | AllActionSplit) -> EvaluationSplit:
+    """``split``, which must carry each interaction's action kind (``split_world`` fills them)."""
+    if not isinstance(split, EvaluationSplit) or split.train_actions is None:
+        raise ValueError("action_kinds needs an EvaluationSplit with train_actions")
+    return split
+
+
+def _train_kinds(split: EvaluationSplit | AllActionSplit, config: PinnerFormerConfig) -> list[np.ndarray] | None:
+    """The training actions' kinds where the config reads them, else None."""
+    return _split_actions(split).train_actions if config.action_kinds else None
+
+
+def _split_item_words(split: EvaluationSplit | AllActionSplit, buckets: int) -> tuple[Tensor, Tensor] | None:
+    """The split's item words (category and, where the split has it, text) in ``buckets``; None for 0."""
+    if buckets == 0:
+        return None
+    texts = split.item_text if isinstance(split, EvaluationSplit) else [""] * split.n_items
+    ids, offsets = item_words([str(category) for category in split.item_category], texts, buckets)
+    return torch.from_numpy(ids), torch.from_numpy(offsets)
+
+
+# (queries [n, dim], their target item ids [n], the items each query has seen [n, L], n_items
+# padding) -> the mean loss
+LossFunction = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def _loss_function(model: PinnerFormer, log_q: Tensor) -> LossFunction:
+    """Softmax cross entropy over every item up to ``config.full_softmax_items``; above, the shared
+    sampled softmax over in-batch and ``random_negatives`` uniform items, logQ-corrected."""
+    config = model.config
+    sampler = NegativeSampler(model.n_items)
+
+    def candidates() -> Tensor:
+        # The bias rides on one more coordinate: (user, 1) . (item, bias) = cosine + bias.
+        return torch.cat([model.item_vectors(), model.item_bias()[:, None]], dim=1)
+
+    def with_bias_coordinate(queries: Tensor) -> Tensor:
+        return torch.cat([queries, torch.ones_like(queries[:, :1])], dim=1)
+
+    def full_softmax(queries: Tensor, positive_ids: Tensor, seen: Tensor) -> Tensor:
+        logits = with_bias_coordinate(queries) @ candidates().T / config.temperature
+        if config.exclude_seen:
+            # Ranking excludes the history, so the softmax need not push those items down.
+            mask = torch.zeros(len(seen), model.n_items + 1, dtype=torch.bool).scatter_(1, seen, True)[:, :-1]
+            mask[torch.arange(len(seen)), positive_ids] = False
+            logits = logits.masked_fill(mask, float("-inf"))
+        return F.cross_entropy(logits, positive_ids)
+
+    def sampled_softmax(queries: Tensor, positive_ids: Tensor, seen: Tensor) -> Tensor:
+        table = candidates()
+        random_ids, random_log_q = sampler.draw(config.random_negatives)
+        return sampled_softmax_loss(
+            with_bias_coordinate(queries),
+            table[positive_ids],
+            positive_log_q=log_q[positive_ids],
+            random_negatives=table[random_ids],
+            random_log_q=random_log_q,
+            positive_ids=positive_ids,
+            random_ids=random_ids,
+            temperature=config.temperature,
+        )
+
+    return full_softmax if model.n_items <= config.full_softmax_items else sampled_softmax
+
+
 def _train_epoch(
     model: PinnerFormer,
     optimizer: torch.optim.Optimizer,
-    sampler: NegativeSampler,
-    log_q: Tensor,
+    loss_function: LossFunction,
     train: ActionSequences,
     rng: np.random.Generator,
 ) -> float:
@@ -408,32 +533,24 @@ def _train_epoch(
     total, count = 0.0, 0
     for batch_start in range(0, len(order), config.batch_size):
         batch = [windows[w] for w in order[batch_start : batch_start + config.batch_size]]
-        items, gaps, rows, positions, target_ids = [], [], [], [], []
+        items, gaps, kinds, rows, positions, target_ids = [], [], [], [], [], []
         for row, (user, start, end) in enumerate(batch):
             sequence = train.items[user]
-            items.append(sequence[start:end])
-            gaps.append(train.gaps[user][start:end])
+            window_items, window_gaps, window_kinds = train.window(user, start, end)
+            items.append(window_items)
+            gaps.append(window_gaps)
+            kinds.append(window_kinds)
             at, targets = objective_targets(config.objective, config.window, len(sequence), start, end, rng)
             rows.append(np.full(len(at), row))
             positions.append(at)
             target_ids.append(sequence[targets])
         padded_items, padded_gaps = pad_sequences(model, items, gaps)
-        queries = model(padded_items, padded_gaps)[np.concatenate(rows), np.concatenate(positions)]
+        padded_kinds = None if train.kinds is None else pad_kinds(kinds)
+        rows_at, positions_at = torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(positions))
+        queries = model(padded_items, padded_gaps, padded_kinds)[rows_at, positions_at]
+        later = torch.arange(padded_items.shape[1])[None, :] > positions_at[:, None]
+        seen = padded_items[rows_at].masked_fill(later, model.n_items)
         positive_ids = torch.from_numpy(np.concatenate(target_ids))
-        random_ids, random_log_q = sampler.draw(config.random_negatives)
-        # The bias rides on one more coordinate: (user, 1) . (item, bias) = cosine + bias.
-        queries = torch.cat([queries, torch.ones_like(queries[:, :1])], dim=1)
-        candidates = torch.cat([model.item_vectors(), model.item_bias()[:, None]], dim=1)
-        loss = sampled_softmax_loss(
-            queries,
-            candidates[positive_ids],
-            positive_log_q=log_q[positive_ids],
-            random_negatives=candidates[random_ids],
-            random_log_q=random_log_q,
-            positive_ids=positive_ids,
-            random_ids=random_ids,
-            temperature=config.temperature,
-        )
-        total += descend(loss, [optimizer]) * len(positive_ids)
+        total += descend(loss_function(queries, positive_ids, seen), [optimizer]) * len(positive_ids)
         count += len(positive_ids)
     return total / count if count else math.nan

@@ -99,7 +99,8 @@ def pinnerformer_model(
 
 def pinnerformer(name: str, setting: Setting, seed: int, progress: Progress) -> Recommender:
     """PinnerFormer at ``setting``'s ``objective`` and ``size`` (and any other config field it names),
-    early-stopping on the validation items."""
+    early-stopping on the validation items' ``validation_metric``."""
     fields = {key: value for key, value in setting.items() if key not in ("objective", "size")}
-    reporter = epoch_reporter(name, "recall@10", progress)
+    default_metric = importlib.import_module("models.pinnerformer").PinnerFormerConfig.validation_metric
+    reporter = epoch_reporter(name, fields.get("validation_metric", default_metric), progress)
     return pinnerformer_model(name, setting["objective"], setting["size"], reporter, seed, fields)

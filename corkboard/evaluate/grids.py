@@ -29,6 +29,19 @@ BERT4REC: Grid = {
     "max_len": (50, 200),
 }
 EASE: Grid = {"l2": (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0, 2000.0, 3000.0)}  # the paper: 200 to 1,000
+# PinnerFormer for the next-item protocol: dense next-action targets, a full softmax (ML-100K's 1,682
+# items are under full_softmax_items), each position's earlier items out of its softmax, the action's kind
+# as input. Temperature, dropout and item words are the axes ML-100K's validation item still moved on
+# in a wider search (width, layers, window, learning rate and batch were settled there).
+PINNERFORMER: Grid = {
+    "objective": ("dense_next_action",),
+    "size": ("base",),
+    "exclude_seen": (True,),
+    "action_kinds": (True,),
+    "temperature": (0.1, 0.15),
+    "dropout": (0.1, 0.3),
+    "text_buckets": (0, 2048),
+}
 # The PinnerFormer ablation: each setting is a registry entry of its own, not a choice.
 PINNERFORMER_ABLATION: Grid = {
     "objective": ("next_action", "dense_next_action", "dense_all_action"),

@@ -28,7 +28,7 @@ MODELS: dict[str, Entry] = {
     "bert4rec": Entry(builders.learned("models.sequential", "BERT4RecRecommender", "BERT4RecConfig"), grids.BERT4REC),
     "pinsage": Entry(builders.learned("models.pinsage", "PinSageRecommender", "PinSageConfig", "recall@10")),
     "two_tower": Entry(builders.learned("models.two_tower", "TwoTowerRecommender", "TwoTowerConfig", "recall@10")),
-    "pinnerformer": Entry(builders.pinnerformer, grids.PINNERFORMER_ABLATION),
+    "pinnerformer": Entry(builders.pinnerformer, grids.PINNERFORMER),
 }
 
 # The PinnerFormer ablation: one entry per objective and size, each a grid of one setting; run on request.

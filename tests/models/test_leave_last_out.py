@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -97,6 +98,27 @@ def test_split_orders_by_time_then_item_id_and_drops_short_users(split):
         split.history(0, "train")
     with pytest.raises(ValueError, match="nothing to evaluate"):
         split_world(toy_world(), interaction_actions=("save",))
+
+
+def test_each_interaction_carries_its_strongest_action_known_before_the_next_one(split):
+    # User 1: pin 12 clicked; pin 10 clicked, then saved before pin 11; pin 11 (validation) long-clicked.
+    assert [kinds.tolist() for kinds in split.train_actions] == [[0, 2], [1], [0]]
+    assert split.validation_actions.tolist() == [1, 0, 0]
+    assert split.history_actions(0, "validation").tolist() == [0, 2]
+    assert split.history_actions(0, "test").tolist() == [0, 2, 1]
+    assert split.without_test().train_actions == split.train_actions
+    # A save that comes after the user's next interaction is not yet known when that one is predicted,
+    # and a strength in the same second as the first time counts however the next interaction ties.
+    world = toy_world()
+    later = pd.DataFrame({**world.events.iloc[[0]].to_dict("list"), "event_id": [99], "action": ["save"]})
+    late_save = later.assign(ts=pd.to_datetime([250], unit="s", utc=True))  # pin 12, after pin 10 at 200
+    tied_save = later.assign(user_id=[4], pin_id=[13], ts=pd.to_datetime([5], unit="s", utc=True))
+    events = pd.concat([world.events, late_save, tied_save], ignore_index=True)
+    changed = split_world(dataclasses.replace(world, events=conform("events", events)))
+    assert [kinds.tolist() for kinds in changed.train_actions] == [[0, 2], [1], [2]]
+    without = dataclasses.replace(split, train_actions=None, validation_actions=None)
+    with pytest.raises(ValueError, match="no interaction actions"):
+        without.history_actions(0, "test")
 
 
 def test_metrics_by_hand():

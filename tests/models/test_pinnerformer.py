@@ -1,5 +1,6 @@
 """PinnerFormer: a causal encoder, each objective learning planted sequential structure better
-than popularity, and an exact checkpoint round trip."""
+than popularity, the full and the sampled softmax, item words and action kinds as inputs, a seed
+fixing every score on the tiny world, and an exact checkpoint round trip."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.sources import load_world
+from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
-from models.leave_last_out import EvaluationSplit
+from models.item_words import item_words
+from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
 from models.pinnerformer import (
     OBJECTIVES,
     SIZES,
@@ -197,3 +201,113 @@ def test_unusable_checkpoints_raise_checkpoint_error(
     save_checkpoint(mismatched, kind="pinnerformer", config=narrower, state=state)
     with pytest.raises(CheckpointError, match="does not fit"):
         PinnerFormerRecommender.load(mismatched)
+
+
+# The registered setting (corkboard/evaluate/grids.py PINNERFORMER), short enough for a test.
+TINY = PinnerFormerConfig(
+    objective="dense_next_action",
+    temperature=0.1,
+    exclude_seen=True,
+    action_kinds=True,
+    text_buckets=2048,
+    epochs=12,
+    patience=12,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_split() -> EvaluationSplit:
+    world, _ = load_world("tiny")
+    return split_world(world)
+
+
+@pytest.fixture(scope="module")
+def tiny_fitted(tiny_split: EvaluationSplit) -> PinnerFormerRecommender:
+    recommender = PinnerFormerRecommender(TINY)
+    recommender.fit(tiny_split.without_test())
+    return recommender
+
+
+def test_on_the_tiny_world_it_beats_popularity(tiny_split: EvaluationSplit, tiny_fitted: PinnerFormerRecommender) -> None:
+    popularity = PopularityRecommender()
+    popularity.fit(tiny_split.without_test())
+    for stage in ("validation", "test"):
+        learned = evaluate_recommender(tiny_fitted, tiny_split, stage)
+        baseline = evaluate_recommender(popularity, tiny_split, stage)
+        assert learned["ndcg@10"] > 2 * baseline["ndcg@10"], (stage, learned, baseline)
+        assert learned["recall@10"] > baseline["recall@10"], (stage, learned, baseline)
+
+
+def test_on_the_tiny_world_a_seed_fixes_every_score(tiny_split: EvaluationSplit, tiny_fitted: PinnerFormerRecommender) -> None:
+    again = PinnerFormerRecommender(TINY)
+    again.fit(tiny_split.without_test())
+    users = np.arange(tiny_split.n_users)
+    assert again.history.train_loss == tiny_fitted.history.train_loss
+    np.testing.assert_array_equal(again.scores(users, "test"), tiny_fitted.scores(users, "test"))
+    other_seed = PinnerFormerRecommender(dataclasses.replace(TINY, seed=1, epochs=1))
+    other_seed.fit(tiny_split.without_test())
+    assert other_seed.history.train_loss[0] != tiny_fitted.history.train_loss[0]
+
+
+def test_item_words_change_the_scores_on_the_tiny_world(tiny_split: EvaluationSplit, tiny_fitted: PinnerFormerRecommender) -> None:
+    without = PinnerFormerRecommender(dataclasses.replace(TINY, text_buckets=0))
+    without.fit(tiny_split.without_test())
+    with_words = evaluate_recommender(tiny_fitted, tiny_split, "validation")["ndcg@10"]
+    assert with_words > evaluate_recommender(without, tiny_split, "validation")["ndcg@10"]
+    assert tiny_fitted.model is not None and tiny_fitted.model.words is not None and without.model is not None
+    assert without.model.words is None
+
+
+def test_item_words_are_the_distinct_hashed_words_of_category_and_text() -> None:
+    ids, offsets = item_words(["Drama", "", "Comedy"], ["Heat. Crime, Drama", "", "comedy"], buckets=1_000)
+    assert offsets.tolist() == [0, 3, 3]  # drama, heat, crime; nothing; comedy once
+    assert len(ids) == 4 and ids[0] == item_words(["drama"], [""], 1_000)[0][0] and ids[3] != ids[0]
+    assert ((0 <= ids) & (ids < 1_000)).all()
+
+
+def test_full_and_sampled_softmax_score_every_item_and_both_learn(split: EvaluationSplit) -> None:
+    counts = np.bincount(np.concatenate(split.train), minlength=split.n_items).astype(float)
+    baseline = held_out_recall_at_10(np.tile(counts, (split.n_users, 1)), split)
+    users = np.arange(split.n_users)
+    scores = {}
+    for full_softmax_items in (split.n_items, split.n_items - 1):  # at the threshold: full; below: sampled
+        config = dataclasses.replace(FAST, objective="dense_next_action", full_softmax_items=full_softmax_items)
+        recommender = PinnerFormerRecommender(config)
+        recommender.fit(split)
+        scores[full_softmax_items] = recommender.scores(users, "test")
+        assert scores[full_softmax_items].shape == (split.n_users, split.n_items)
+        assert held_out_recall_at_10(scores[full_softmax_items], split) > baseline + 0.2
+    assert not np.allclose(scores[split.n_items], scores[split.n_items - 1])
+
+
+def test_excluding_seen_items_from_the_softmax_still_learns(split: EvaluationSplit) -> None:
+    counts = np.bincount(np.concatenate(split.train), minlength=split.n_items).astype(float)
+    baseline = held_out_recall_at_10(np.tile(counts, (split.n_users, 1)), split)
+    config = dataclasses.replace(FAST, objective="dense_next_action", exclude_seen=True)
+    recommender = PinnerFormerRecommender(config)
+    recommender.fit(split)
+    assert held_out_recall_at_10(recommender.scores(np.arange(split.n_users), "test"), split) > baseline + 0.2
+
+
+def test_action_kinds_come_from_the_split_and_the_validation_kind_reaches_test_inputs(split: EvaluationSplit) -> None:
+    config = dataclasses.replace(FAST, objective="dense_next_action", action_kinds=True, epochs=2)
+    with pytest.raises(ValueError, match="train_actions"):
+        PinnerFormerRecommender(config).fit(split)
+    rng = np.random.default_rng(0)
+    kinds = dataclasses.replace(
+        split,
+        train_actions=[rng.choice([0, 2], len(items)) for items in split.train],
+        validation_actions=np.zeros(split.n_users, dtype=np.int64),
+    )
+    recommender = PinnerFormerRecommender(config)
+    recommender.fit(kinds)
+    users = np.arange(10)
+    before = {stage: recommender.scores(users, stage) for stage in ("validation", "test")}
+    recommender.split = dataclasses.replace(kinds, validation_actions=np.full(split.n_users, 2, dtype=np.int64))
+    np.testing.assert_array_equal(recommender.scores(users, "validation"), before["validation"])
+    assert not np.allclose(recommender.scores(users, "test"), before["test"])
+
+
+def test_config_rejects_an_unknown_validation_metric() -> None:
+    with pytest.raises(ValueError, match="validation_metric"):
+        PinnerFormerConfig(validation_metric="auc")
