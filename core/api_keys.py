@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-ENTRY = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}):(?P<scopes>[a-z]+(?:\+[a-z]+)*):(?P<digest>[0-9a-f]{64})")
+ENTRY = re.compile(
+    r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}):(?P<scopes>[a-z]+(?:\+[a-z]+)*):(?P<digest>[0-9a-f]{64})"
+)
 
 
 class Scope(StrEnum):
@@ -47,7 +49,9 @@ def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
         name, scopes = match["name"], match["scopes"].split("+")
         unknown = sorted(set(scopes) - set(Scope))
         if unknown:
-            raise ValueError(f"CORKBOARD_API_KEYS entry {name!r}: unknown scope {unknown[0]!r}; known: {', '.join(Scope)}")
+            raise ValueError(
+                f"CORKBOARD_API_KEYS entry {name!r}: unknown scope {unknown[0]!r}; known: {', '.join(Scope)}"
+            )
         if name in keys:
             raise ValueError(f"CORKBOARD_API_KEYS names {name!r} twice")
         keys[name] = ApiKey(name, frozenset(Scope(scope) for scope in scopes), match["digest"])

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         "Unset: only with the embedded database (one machine).",
     )
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
+    max_body_bytes: int = Field(
+        16_384, ge=0, description="Larger request bodies are refused with 413, by Content-Length or while streaming."
+    )
     online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
     seen_days: int = Field(7, ge=0, description="Do not show a pin again within this many days.")
     max_excluded_pins: int = Field(
@@ -48,7 +51,7 @@ class Settings(BaseSettings):
     )
     database_connect_timeout_s: int = Field(2, ge=1, description="Give up connecting after this long (libpq minimum 2).")
     database_connections: int = Field(
-        10, ge=1, description="The request pool's connections, one thread each: more database steps at once are refused."
+        10, ge=1, description="The request pool's connections, a thread each: more database steps at once are refused."
     )
 
     @field_validator("api_keys", mode="before")

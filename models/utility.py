@@ -25,6 +25,10 @@ import numpy as np
 
 PINNER_ACTION_VALUES = {"save": 1.0, "long_click": 0.5, "click": 0.1, "hide": -1.0}
 FRESHNESS_DAYS = 14.0
+# The most a request or an operator may ask for: far above any useful blend (the tuner's grid
+# stops at 2), low enough that no score overflows or drowns the pinner's utility in rounding.
+MAX_WEIGHT = 100.0
+SHOWN_CHARACTERS = 40  # of a caller's text echoed in an error, so that the error stays small
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class UtilityWeights:
         """Read ``"creator=1.5,ad=0"``; names left out keep their defaults.
 
         Raises ``ValueError`` for empty pieces, unknown or repeated names, values that are
-        not numbers, and negative, NaN or infinite values.
+        not numbers, and values that are not finite or outside 0..MAX_WEIGHT; the message quotes
+        the text cut to SHOWN_CHARACTERS.
         """
         known = [field.name for field in dataclasses.fields(cls)]
         values: dict[str, float] = {}
@@ -59,25 +64,38 @@ class UtilityWeights:
             name, separator, raw = (part.strip() for part in piece.partition("="))
             if not separator or not name or not raw:
                 raise ValueError(
-                    f"utility weights {text!r}: expected name=value pieces, got {piece!r}"
+                    f"utility weights {_shown(text)}: expected name=value pieces, got {_shown(piece)}"
                 )
             if name not in known:
                 raise ValueError(
-                    f"utility weights {text!r}: unknown name {name!r}; known: {', '.join(known)}"
+                    f"utility weights {_shown(text)}: unknown name {_shown(name)}; known: {', '.join(known)}"
                 )
             if name in values:
-                raise ValueError(f"utility weights {text!r}: {name!r} given twice")
+                raise ValueError(f"utility weights {_shown(text)}: {name!r} given twice")
             try:
-                values[name] = float(raw)
+                number = float(raw)
             except ValueError:
                 raise ValueError(
-                    f"utility weights {text!r}: {name}={raw!r} is not a number"
+                    f"utility weights {_shown(text)}: {name}={_shown(raw)} is not a number"
                 ) from None
+            values[name] = bounded_weight(name, number)
         return cls(**values)
 
     def as_dict(self) -> dict[str, float]:
         """``{"creator": ..., "merchant": ..., "ad": ...}``."""
         return dataclasses.asdict(self)
+
+
+def bounded_weight(name: str, value: float) -> float:
+    """``value`` when a caller may ask for it as weight ``name``: finite, from 0 to MAX_WEIGHT."""
+    if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+        raise ValueError(f"utility weight {name}={value!r} must be a finite number from 0 to {MAX_WEIGHT:g}")
+    return value
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut after SHOWN_CHARACTERS."""
+    return repr(text if len(text) <= SHOWN_CHARACTERS else f"{text[:SHOWN_CHARACTERS]}...")
 
 
 def stakeholder_utilities(

@@ -154,8 +154,9 @@ def allowed_world(name_or_path: str, root: Path) -> str:
     for path in (folder, *table_files(folder)):
         if not path.resolve().is_relative_to(root):
             raise WorldOutsideRootError(
-                f"world {name_or_path[:200]!r}: {path.resolve()} is outside {root}, where sources may be read from; "
-                f"name a world ({', '.join(SOURCE_NAMES)}) or a folder under CORKBOARD_SOURCE_ROOT (unset: the data dir)"
+                f"world {name_or_path[:200]!r}: {path.resolve()} is outside {root}, where sources may be read "
+                f"from; name a world ({', '.join(SOURCE_NAMES)}) or a folder under CORKBOARD_SOURCE_ROOT "
+                "(unset: the data dir)"
             )
     return str(folder)
 

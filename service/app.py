@@ -33,6 +33,7 @@ log = logging.getLogger("corkboard.service")
 RANKER_THREADS = 1
 GRAPH_RELOAD_SECONDS = 30.0
 NOT_READY_RETRY_SECONDS = 5.0
+ECHOED_INPUT = 100  # characters of a text input that a 422 answer repeats
 
 
 async def _reload_graph_forever(app: FastAPI) -> None:
@@ -78,12 +79,19 @@ def _database_reason(error: Exception) -> str:
 
 
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 body, with NaN and infinite inputs echoed as text (JSON cannot encode them)."""
+    """FastAPI's 422 body, with NaN and infinite inputs echoed as text (JSON cannot encode them)
+    and long text inputs cut to ECHOED_INPUT characters (a caller's input is not sent back whole)."""
     as_text = {float: lambda value: value if math.isfinite(value) else str(value)}
-    return JSONResponse(
-        status_code=422,
-        content={"detail": jsonable_encoder(error.errors(), custom_encoder=as_text)},
-    )
+    problems = [
+        {**problem, "input": _cut(problem["input"])} if "input" in problem else problem for problem in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(problems, custom_encoder=as_text)})
+
+
+def _cut(value: object) -> object:
+    if isinstance(value, str | bytes) and len(value) > ECHOED_INPUT:
+        return value[:ECHOED_INPUT]
+    return value
 
 
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
@@ -121,7 +129,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     """The corkboard API (docs at /docs)."""
-    app = FastAPI(title="corkboard", version="0.1.0", lifespan=lifespan)
+    # Bodies over the limit are refused with 413: by their Content-Length before any byte is
+    # read, or once the bytes streamed so far pass it.
+    app = FastAPI(title="corkboard", version="0.1.0", lifespan=lifespan, max_body_size=get_settings().max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     for error in (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(error, database_unavailable)

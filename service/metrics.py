@@ -1,8 +1,8 @@
 """Prometheus metrics of the service, served at ``GET /metrics``.
 
 Request latency per route, seconds per pipeline stage, candidates ranked per request, fallbacks
-and degraded sources, the serving model versions and whether the database answers. Each app has its own registry, so several
-apps in one process (tests) never share counts.
+and degraded sources, the serving model versions and whether the database answers. Each app has
+its own registry, so several apps in one process (tests) never share counts.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from models.utility import UtilityWeights
+from models.utility import UtilityWeights, bounded_weight
 from service.experiments import weights_for
 from sql.utility_weights import Arm, default_weights, list_arms
 
@@ -22,9 +22,16 @@ class WeightsOverride:
 
     values: Mapping[str, float]
 
+    def __post_init__(self) -> None:
+        for name, value in self.values.items():
+            if name not in WEIGHT_NAMES:
+                raise ValueError(f"unknown utility weight {name!r}; known: {', '.join(sorted(WEIGHT_NAMES))}")
+            bounded_weight(name, value)
+
     @classmethod
     def parse(cls, text: str) -> WeightsOverride:
-        """Read ``"creator=1.5,ad=0"``; raises ValueError where ``UtilityWeights.parse`` does."""
+        """Read ``"creator=1.5,ad=0"``; raises ValueError where ``UtilityWeights.parse`` does
+        (a value not finite or outside 0..MAX_WEIGHT among them)."""
         parsed = UtilityWeights.parse(text)  # validates names and values
         named = {piece.partition("=")[0].strip() for piece in text.split(",")}
         return cls({name: getattr(parsed, name) for name in sorted(named)})

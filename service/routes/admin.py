@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from service.dependencies import AUTH_RESPONSES, AdminDep, SettingsDep
+from service.dependencies import AUTH_RESPONSES, AdminDep, KeyCheckedFirst, SettingsDep
 from service.state_loading import LOAD_ERRORS
 from service.state_reload import reload_serving_state
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=KeyCheckedFirst)
 
 
 class ReloadPublic(BaseModel):

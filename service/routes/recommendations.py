@@ -19,8 +19,9 @@ PageSize = Annotated[int, Query(ge=1, le=500, description="How many pins to retu
 WeightsText = Annotated[
     str | None,
     Query(
-        description="Utility weights instead of the stored default ones, e.g. creator=1.5,ad=0; those not named stay "
-        "as stored. Without them, the user's experiment arm or the stored default weights apply."
+        max_length=200,
+        description="Utility weights instead of the stored default ones, e.g. creator=1.5,ad=0 (each from 0 to 100); "
+        "those not named stay as stored. Without them, the user's experiment arm or the stored default weights apply.",
     ),
 ]
 OptionalUser = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Personalize for this user.")]
@@ -33,7 +34,8 @@ def parse_weights(text: str | None) -> WeightsOverride | None:
     try:
         return WeightsOverride.parse(text)
     except ValueError as error:
-        # Shaped like FastAPI's own 422 (the documented body), so clients parse one error format.
+        # Shaped like FastAPI's own 422 (the documented body), so clients parse one error format;
+        # the 422 handler cuts the echoed input short.
         problem = {"type": "value_error", "loc": ("query", "weights"), "msg": str(error), "input": text}
         raise RequestValidationError([problem]) from error
 
@@ -53,7 +55,9 @@ def user_recommendations(
 
 
 @router.get(
-    "/pins/{pin_id}/related", response_model=PagePublic, responses={**AUTH_RESPONSES, 404: {"description": "Unknown pin"}}
+    "/pins/{pin_id}/related",
+    response_model=PagePublic,
+    responses={**AUTH_RESPONSES, 404: {"description": "Unknown pin"}},
 )
 def pin_related(
     _: ReadDep,

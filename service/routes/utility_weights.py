@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 
 from sql.migrate import migrated_engine
-from models.utility import UtilityWeights
-from service.dependencies import AUTH_RESPONSES, AdminDep, ReadDep, ServingStateDep, SettingsDep
+from models.utility import MAX_WEIGHT, UtilityWeights
+from service.dependencies import AUTH_RESPONSES, AdminDep, KeyCheckedFirst, ReadDep, ServingStateDep, SettingsDep
 from sql.utility_weights import (
     DEFAULT_WEIGHTS,
     TrafficExceededError,
@@ -21,7 +21,7 @@ from sql.utility_weights import (
     put_weights,
 )
 
-router = APIRouter(prefix="/v1/utility-weights", tags=["utility-weights"])
+router = APIRouter(prefix="/v1/utility-weights", tags=["utility-weights"], route_class=KeyCheckedFirst)
 
 def get_database(settings: SettingsDep) -> Engine:
     """The engine of the configured database (one pool per URL)."""
@@ -30,7 +30,10 @@ def get_database(settings: SettingsDep) -> Engine:
 
 EngineDep = Annotated[Engine, Depends(get_database)]
 # FastAPI answers 400 itself to a body that is not text (invalid UTF-8), before validation.
-BODY_RESPONSES: dict[int | str, dict[str, str]] = {400: {"description": "The body cannot be parsed."}}
+BODY_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "The body cannot be parsed."},
+    413: {"description": "The body is over CORKBOARD_MAX_BODY_BYTES."},
+}
 ArmName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="e.g. creator-boost")]
 
 
@@ -39,9 +42,9 @@ class UtilityWeightsUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    creator: float = Field(ge=0, allow_inf_nan=False)
-    merchant: float = Field(ge=0, allow_inf_nan=False)
-    ad: float = Field(ge=0, allow_inf_nan=False)
+    creator: float = Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
+    merchant: float = Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
+    ad: float = Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
 
     def to_weights(self) -> UtilityWeights:
         return UtilityWeights(**self.model_dump())

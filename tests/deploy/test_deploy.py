@@ -379,7 +379,8 @@ def test_the_dagster_ui_is_reached_only_through_the_authenticating_proxy():
     assert proxy["envFrom"] == [{"secretRef": {"name": PROXY_SECRET}}]
     assert {"OAUTH2_PROXY_CLIENT_SECRET", "OAUTH2_PROXY_COOKIE_SECRET"} <= set(secret_keys("oauth2-proxy.env.example"))
     service = by_kind(objects, "Service")["dagster-webserver"]
-    assert service["spec"]["selector"] == by_kind(objects, "Deployment")["dagster-webserver"]["spec"]["selector"]["matchLabels"]
+    deployment = by_kind(objects, "Deployment")["dagster-webserver"]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     proxy_ports = {port["name"] for port in proxy["ports"]} | {port["containerPort"] for port in proxy["ports"]}
     assert all(port["targetPort"] in proxy_ports for port in service["spec"]["ports"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.utility import UtilityWeights, blend, stakeholder_utilities
+from models.utility import MAX_WEIGHT, UtilityWeights, blend, stakeholder_utilities
 
 
 def test_parse_overrides_named_weights_and_keeps_the_rest() -> None:
@@ -20,9 +20,11 @@ def test_parse_overrides_named_weights_and_keeps_the_rest() -> None:
     [
         ("pinner=1", "unknown name 'pinner'"),
         ("creator=lots", "is not a number"),
-        ("ad=-0.1", "finite number >= 0"),
-        ("ad=nan", "finite number >= 0"),
-        ("creator=inf", "finite number >= 0"),
+        ("ad=-0.1", "finite number from 0 to 100"),
+        ("ad=nan", "finite number from 0 to 100"),
+        ("creator=inf", "finite number from 0 to 100"),
+        ("creator=1e308", "creator=1e\\+308 must be a finite number from 0 to 100"),
+        ("merchant=100.5", "must be a finite number from 0 to 100"),
         ("creator=1,,ad=0", "expected name=value"),
         ("creator=1,", "expected name=value"),
         ("", "expected name=value"),
@@ -34,6 +36,18 @@ def test_parse_overrides_named_weights_and_keeps_the_rest() -> None:
 def test_parse_rejects_bad_text(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         UtilityWeights.parse(text)
+
+
+def test_parse_takes_the_maximum_and_quotes_long_text_cut_short() -> None:
+    assert UtilityWeights.parse("creator=100,ad=0").creator == MAX_WEIGHT == 100
+    text = "creator=" + "9" * 10_000
+    with pytest.raises(ValueError) as refused:
+        UtilityWeights.parse(text)
+    assert "must be a finite number from 0 to 100" in str(refused.value)
+    unknown = "x" * 10_000 + "=1"
+    with pytest.raises(ValueError, match="unknown name") as refused:
+        UtilityWeights.parse(unknown)
+    assert len(str(refused.value)) < 200
 
 
 def test_weights_are_validated_on_construction_too() -> None:

@@ -70,4 +70,5 @@ def test_connections_carry_tcp_keepalives_and_a_user_timeout(session_data_dir):
     with engine.connect() as conn:
         parameters = conn.connection.dbapi_connection.info.get_parameters()
     engine.dispose()
-    assert {name: parameters.get(name) for name in TCP_LIVENESS} == {name: str(value) for name, value in TCP_LIVENESS.items()}
+    expected = {name: str(value) for name, value in TCP_LIVENESS.items()}
+    assert {name: parameters.get(name) for name in TCP_LIVENESS} == expected

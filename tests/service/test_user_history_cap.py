@@ -20,7 +20,10 @@ def add_hides(conn, count: int) -> None:
     """``count`` hides of USER, pin ``p`` hidden ``p`` hours before NOW (pin 1 the most recent)."""
     for pin_id in range(1, count + 1):
         conn.execute(
-            text("INSERT INTO events (event_id, user_id, pin_id, action, surface, ts) VALUES (:e, :u, :p, 'hide', 'homefeed', :ts)"),
+            text(
+                "INSERT INTO events (event_id, user_id, pin_id, action, surface, ts) "
+                "VALUES (:e, :u, :p, 'hide', 'homefeed', :ts)"
+            ),
             {"e": -2_000 - pin_id, "u": USER, "p": pin_id, "ts": NOW - datetime.timedelta(hours=pin_id)},
         )
 
