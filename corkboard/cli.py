@@ -185,6 +185,24 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_world(args: argparse.Namespace) -> int:
+    from core.sources import SourceError
+    from core.sources.cache import cached_world
+    from core.sources.export import export_world
+
+    try:
+        world, report = cached_world(args.world, get_settings().source_dir)
+        written = export_world(world, args.out, args.format)
+    except (SourceError, FileExistsError) as error:
+        print(f"corkboard export-world: {error}", file=sys.stderr)
+        return 1
+    if report.total:  # a folder's bad rows are left out of the copy; say so
+        print(report.as_markdown(), file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0
+
+
 def _api_key_new(args: argparse.Namespace) -> int:
     """Print a fresh key once, and the entry that stores only its digest."""
     from core.api_keys import new_api_key
@@ -295,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="serve the previous version of each kind again (or of --kind)")
     rollback.add_argument("--kind", help="pin_embedding, pin_text, ranker, ...; default: each kind with a previous one")
     rollback.set_defaults(run=_rollback)
+
+    export = commands.add_parser("export-world", help="write a world as a folder of files that --world accepts (docs/data.md)")
+    export.add_argument("--world", default=get_settings().world, help="tiny, demo, large, ml100k or a folder")
+    export.add_argument("--out", type=Path, required=True, help="an empty or new folder")
+    export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    export.set_defaults(run=_export_world)
 
     api_key = commands.add_parser("api-key", help="make API keys").add_subparsers(dest="action", required=True)
     new_key = api_key.add_parser("new", help="print a fresh key once and its CORKBOARD_API_KEYS entry")
