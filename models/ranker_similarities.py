@@ -1,13 +1,11 @@
-"""The ranker's learned-embedding features: per (user, pin), the cosine of a user-side vector and
-the pin's vector under each learned representation.
-
-- ``two_tower``: the two-tower's user vector (its user tower over the latest engagements) and the
-  pin tower's vector;
-- ``pinsage``, ``text``, ``visual``: the recency-weighted mean of the vectors of the user's
-  latest ``LATEST_ENGAGEMENTS`` engaged pins, and the pin's vector of the same kind.
+"""The ranker's learned-embedding features: per (user, pin) and learned kind (PinSAGE, text,
+visual), the cosine of the recency-weighted mean of the vectors of the user's latest
+``LATEST_ENGAGEMENTS`` engaged pins and the pin's vector of the same kind.
 
 Training builds the user side from the engagements before its window only; serving from the
-request's history (``service/scoring.py``).
+request's history (``service/scoring.py``). The two-tower's cosine (its user vector against the pin
+tower's) was measured too and left out: on demo it raised no head's validation AUC beside these
+three (docs/design.md, "Ranker training data").
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ import pandas as pd
 from models.interests import LATEST_ENGAGEMENTS, recency_weighted_mean
 from models.pinsage.config import PinSageConfig
 
-SIMILARITIES = ("two_tower", "pinsage", "text", "visual")
-HISTORY_MEAN = ("pinsage", "text", "visual")  # kinds whose user side is the mean of their engaged pins
 # A user as PinSAGE makes one of their history: each older pin half the weight of the next (chosen on validation).
 HISTORY_DECAY = PinSageConfig().history_decay
 
@@ -43,8 +39,8 @@ class VectorTable:
 
 
 def history_vector(engaged_pin_vectors: np.ndarray) -> np.ndarray:
-    """The user side of a ``HISTORY_MEAN`` kind: the recency-weighted mean of the vectors of the
-    user's engaged pins, oldest first (only the latest ``LATEST_ENGAGEMENTS`` count)."""
+    """The user side of a similarity: the recency-weighted mean of the vectors of the user's
+    engaged pins, oldest first (only the latest ``LATEST_ENGAGEMENTS`` count)."""
     return recency_weighted_mean(engaged_pin_vectors[-LATEST_ENGAGEMENTS:], HISTORY_DECAY)
 
 
@@ -85,12 +81,10 @@ def similarity_columns(
 def history_tables(
     engagements: pd.DataFrame, pin_tables: Mapping[str, VectorTable], user_ids: np.ndarray
 ) -> dict[str, VectorTable]:
-    """The user side of every ``HISTORY_MEAN`` kind among ``pin_tables``: each user's
-    ``history_vector`` of their ``engagements`` (see ``history_vectors``)."""
+    """The user side of every kind of ``pin_tables``: each user's ``history_vector`` of their
+    ``engagements`` (see ``history_vectors``)."""
     return {
-        name: VectorTable(user_ids, history_vectors(engagements, table, user_ids))
-        for name, table in pin_tables.items()
-        if name in HISTORY_MEAN
+        name: VectorTable(user_ids, history_vectors(engagements, table, user_ids)) for name, table in pin_tables.items()
     }
 
 

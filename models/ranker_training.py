@@ -35,6 +35,10 @@ class SimilarityFeatures:
     names: tuple[str, ...]
     values: np.ndarray
 
+    def means(self) -> dict[str, float]:
+        """Each similarity's mean over the rows: what the ranker saw of it, at a glance."""
+        return {name: round(float(self.values[:, column].mean()), 4) for column, name in enumerate(self.names)}
+
 
 @dataclass(frozen=True)
 class RankerFit:

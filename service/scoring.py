@@ -74,15 +74,10 @@ def score(
 
 
 def learned_user_vectors(state: ServingState, user: UserContext) -> dict[str, np.ndarray]:
-    """The user side of each learned similarity the ranker reads: the two-tower vector of the
-    request, and the mean vector of the user's latest pins of every other kind (as in training,
-    ``models.ranker_similarities``)."""
-    vectors = {}
-    for name in state.encoder.similarities:
-        vector = user.two_tower_vector if name == "two_tower" else history_mean(state, name, user.engagements)
-        if vector is not None:
-            vectors[name] = vector
-    return vectors
+    """The user side of each learned similarity the ranker reads: the mean vector of the user's
+    latest pins of that kind (as in training, ``models.ranker_similarities``)."""
+    means = {name: history_mean(state, name, user.engagements) for name in state.encoder.similarities}
+    return {name: vector for name, vector in means.items() if vector is not None}
 
 
 def learned_pin_vectors(state: ServingState, row: int) -> dict[str, np.ndarray]:

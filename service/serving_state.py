@@ -95,7 +95,7 @@ class ServingState:
     settings: Settings
     database: DatabaseGuard  # every database step of a request goes through it
     two_tower: TwoTowerUsers | None = None  # None: no two-tower index yet, so no "two_tower" source
-    # Pin vectors of each learned kind served ("two_tower", "pinsage", "text", "visual"), for the
+    # Pin vectors of each learned kind served ("pinsage", "text", "visual"), for the
     # ranker's similarities and the sources searched from them.
     learned: dict[str, PinVectors] = field(default_factory=dict)
 

@@ -114,10 +114,8 @@ def serving_state_from(
     if stored.two_tower is not None and stored.two_tower_users is not None:
         _check_width(stored.two_tower, stored.two_tower_users.vectors.shape[1])
         tower = _load_model(stored.two_tower, ServedUserTower.load)
-        _check_width(stored.two_tower, tower.pin_vectors.shape[1])
+        _check_width(stored.two_tower, tower.tower.config.dim)  # its on-request vectors search the same index
         two_tower = two_tower_users(stored.two_tower.version, tower, stored.users, stored.two_tower_users)
-        pin_vectors = _aligned(tower.pin_ids, tower.pin_vectors, vectors.model.pin_ids)
-        learned["two_tower"] = PinVectors(stored.two_tower.version, pin_vectors)
     defaults = feature_defaults(settings)
     popular = {
         locale: vectors.model.pin_rows(group["pin_id"].to_numpy())

@@ -84,7 +84,9 @@ def user_context(state: ServingState, user_id: int | None, history: UserHistory 
     )
 
 
-def two_tower_vector(state: ServingState, user_id: int | None, history: UserHistory | None) -> np.ndarray | None:
+def two_tower_vector(
+    state: ServingState, user_id: int | None, history: UserHistory | None
+) -> np.ndarray | None:
     """The user's two-tower vector: the user tower over their latest engagements when the request
     read them (so the last engagement already moves it), else the one stored at materialization;
     None for an anonymous user, a user without either, or no two-tower served."""

@@ -94,12 +94,11 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ServedUserTower:
-    """What serving reads from a two-tower checkpoint: the user tower (in eval mode), the pin
-    ids it knows (sorted; an action's item index is its pin's position) and their pin-tower vectors."""
+    """What serving reads from a two-tower checkpoint: the user tower (in eval mode) and the pin
+    ids it knows (sorted; an action's item index is its pin's position)."""
 
     tower: UserTower
     pin_ids: np.ndarray
-    pin_vectors: np.ndarray
 
     @classmethod
     def load(cls, path: Path) -> ServedUserTower:
@@ -109,10 +108,10 @@ class ServedUserTower:
         try:
             tower = UserTower(config, int(state["n_items"]))
             tower.load_state_dict({k: v for k, v in state["model"].items() if k.startswith(user_side)})
-            pin_ids, pin_vectors = np.asarray(state["item_ids"]), np.asarray(state["item_vectors"])
+            pin_ids = np.asarray(state["item_ids"])
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
-        return cls(tower.eval(), pin_ids, pin_vectors)
+        return cls(tower.eval(), pin_ids)
 
     def item_indices(self, pin_ids: np.ndarray) -> np.ndarray:
         """The item index of each pin id, -1 for a pin the model does not know."""

@@ -2,9 +2,9 @@
 
 Every input is as of the impression: engagement features come from Feast's
 ``get_historical_features``; the user/pin vectors, the user's category interests and the user
-side of every learned similarity from the events before the training window; the two-tower and
-PinSAGE pin sides from copies trained on those events only (``models.ranker_representations``:
-the serving models have seen the labels, so they would leak them).
+side of every learned similarity from the events before the training window; the PinSAGE pin
+side from a copy trained on those events only (``models.ranker_representations``: the serving
+PinSAGE has seen the labels, so it would leak them).
 """
 
 from dataclasses import dataclass
@@ -18,11 +18,11 @@ from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORI
 from features.store import feature_defaults, fill_missing_features, historical_features
 from models.co_engagement import CoEngagementModel
 from models.ranker import save_ranker
-from models.ranker_representations import RetrainedConfigs, learned_tables_before
+from models.ranker_representations import learned_tables_before
 from models.ranker_similarities import VectorTable, impression_similarities
 from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals
 from models.text_tower import embed_texts, load_text_tower, pin_texts
-from orchestration.assets import pinsage, two_tower
+from orchestration.assets import pinsage
 from orchestration.assets.embeddings import pin_vector_index
 from orchestration.assets.engagements import engagement_world, epoch_logger, serving_visuals
 from orchestration.assets.features import online_features
@@ -34,8 +34,9 @@ from sql.events import event_span, labelled_impressions
 RANKER_KIND = "ranker"
 TRAINING_ROWS = 300_000
 COLUMNS = FeatureColumns(USER_NUMERIC, USER_CATEGORICAL, PIN_NUMERIC, PIN_CATEGORICAL)
-SIMILARITIES = ("two_tower", "pinsage", "text", "visual")
-RETRAINED = RetrainedConfigs(two_tower.ASSET_CONFIG, pinsage.ASSET_CONFIG)
+# The learned similarities the ranker reads: with these three, demo's click and save validation AUC
+# rose by 0.002 over 6 seeds (paired); the two-tower's cosine beside them raised none (design.md).
+SIMILARITIES = ("pinsage", "text", "visual")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def ranker_training_data(
         world,
         start,
         SIMILARITIES,
-        configs=RETRAINED,
+        pinsage=pinsage.ASSET_CONFIG,
         content=content_tables(database, pins),
         user_ids=user_ids,
         visual=serving_visuals(database),
@@ -100,8 +101,7 @@ def ranker_training_data(
 
 @asset(
     group_name="ranking",
-    deps=[pin_vector_index, online_features, pin_text_index, pin_visual_embeddings,
-          two_tower.two_tower_retrieval, pinsage.pinsage_embeddings],
+    deps=[pin_vector_index, online_features, pin_text_index, pin_visual_embeddings, pinsage.pinsage_embeddings],
     description="One network, one head per action; compared per head with an engagement-rate baseline.",
 )
 def ranker(
@@ -128,7 +128,7 @@ def ranker(
             "first_training_day": str(data.frame["event_timestamp"].min().date()),
             "train_loss_per_epoch": MetadataValue.json([round(x, 4) for x in fit.report.train_loss]),
             "per_head": MetadataValue.md(fit.quality.to_markdown(index=False)),
-            "similarities": MetadataValue.json(list(data.similarities.names)),
+            "similarity_means": MetadataValue.json(data.similarities.means()),
             "retrained_holdout": MetadataValue.json(data.retrained_metrics),
         }
     )

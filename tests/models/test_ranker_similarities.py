@@ -7,17 +7,15 @@ import pandas as pd
 from core.world import World
 from models.interests import LATEST_ENGAGEMENTS
 from models.pinsage import PinSageConfig
-from models.ranker_representations import RetrainedConfigs, learned_tables_before
+from models.ranker_representations import learned_tables_before
 from models.ranker_similarities import (
     HISTORY_DECAY,
     VectorTable,
     history_vectors,
     impression_similarities,
 )
-from models.two_tower import TwoTowerConfig
 
 SINCE = pd.Timestamp("2026-02-01", tz="UTC")
-UNUSED = RetrainedConfigs(TwoTowerConfig(), PinSageConfig())  # no kind here is retrained
 PINS = VectorTable(np.array([3, 1, 2]), np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8]], dtype=np.float32))
 
 
@@ -60,8 +58,9 @@ def test_the_user_side_sees_only_engagements_before_the_window():
         pins=pd.DataFrame({"pin_id": [1, 2, 3]}), boards=pd.DataFrame(), board_pins=pd.DataFrame(),
         users=pd.DataFrame({"user_id": [7, 8, 9]}), events=events,
     )
+    content = {"text": PINS, "visual": PINS}
     tables = learned_tables_before(
-        world, SINCE, ("text",), configs=UNUSED, content={"text": PINS, "visual": PINS}, user_ids=np.array([7, 8, 9])
+        world, SINCE, ("text",), pinsage=PinSageConfig(), content=content, user_ids=np.array([7, 8, 9])
     )
     assert set(tables.pins) == set(tables.users) == {"text"}  # only the kinds named
     np.testing.assert_allclose(tables.users["text"].of(np.array([7]))[0], [1.0, 0.0])

@@ -1,5 +1,7 @@
 """The asset graph on the tiny world: every asset materialized, checks pass, days replace exactly."""
 
+import math
+
 from dagster import AssetKey, materialize
 from sqlalchemy import text
 
@@ -7,6 +9,7 @@ from sql.migrate import migrated_engine
 from corkboard.materialize import dagster_instance
 from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
 from orchestration.assets.ingest import raw_events
+from orchestration.assets.ranking import SIMILARITIES
 from orchestration.definitions import RESOURCES, defs
 from orchestration.resources import WorldSource
 from sql.versions import active_version
@@ -49,6 +52,15 @@ def test_learned_models_report_their_loss_curve(materialized_tiny):
         assert metadata["loss_plot"].value.startswith("![")
         losses = metadata["train_loss_per_epoch"].value
         assert losses and all(loss > 0 for loss in losses), f"{name}: {losses}"
+
+
+def test_the_ranker_trained_on_finite_learned_similarities(materialized_tiny):
+    metadata = dagster_instance().get_latest_materialization_event(AssetKey("ranker")).asset_materialization.metadata
+    means = metadata["similarity_means"].value
+    assert list(means) == list(SIMILARITIES)
+    assert all(math.isfinite(mean) for mean in means.values()) and any(means.values())
+    holdout = metadata["retrained_holdout"].value  # the copy trained on the events before the window
+    assert set(holdout) == {"pinsage"}
 
 
 def test_asset_checks_pass_except_freshness_of_an_old_world(materialized_tiny):

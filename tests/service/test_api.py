@@ -35,7 +35,8 @@ def test_recommendations_for_a_known_user(client, user_id):
     pins = [item["pin_id"] for item in body["items"]]
     assert len(pins) == 25 == len(set(pins))
     assert body["fallback"] is None
-    assert {source for item in body["items"] for source in item["sources"]} <= {"embedding", "two_tower", "pinsage", "pinnersage", "co_engagement", "pixie"}
+    served = {source for item in body["items"] for source in item["sources"]}
+    assert served <= {"embedding", "two_tower", "pinsage", "pinnersage", "co_engagement", "pixie"}
     assert all(item["explanation"] for item in body["items"])
     assert body["surface"] == "homefeed" and body["degraded_sources"] == []
 

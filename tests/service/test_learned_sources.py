@@ -11,8 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from models.ranker_similarities import similarity_columns
+from orchestration.assets.ranking import SIMILARITIES
 from service.app import create_app
 from service.request_context import request_context
+from service.scoring import learned_user_vectors
 from service.serving_state import ServingState
 from service.surfaces.home_feed import home_candidates
 from sql.migrate import migrated_engine
@@ -56,6 +59,18 @@ def test_pinsage_source_serves_pins_of_the_users_recent_topics(state: ServingSta
     assert np.mean(agreement) > 2.5 * np.mean(chance)
 
 
+def test_the_served_ranker_reads_finite_learned_similarities(state: ServingState) -> None:
+    assert state.encoder.similarities == SIMILARITIES
+    user = request_context(state, user_id=active_users(1)[0], override=None).user
+    candidates, _ = home_candidates(state, user)
+    rows = np.fromiter(candidates.sources, dtype=np.int64)
+    learned_user = learned_user_vectors(state, user)
+    assert set(learned_user) == set(SIMILARITIES)  # every kind has a user side for an engaged user
+    pins = {name: state.learned[name].vectors[rows] for name in SIMILARITIES}
+    columns = similarity_columns(SIMILARITIES, learned_user, pins, len(rows))
+    assert np.isfinite(columns).all() and (np.abs(columns) > 0).any(axis=0).all()
+
+
 def test_related_pins_include_the_pins_pinsage_neighbours(state: ServingState) -> None:
     from service.surfaces.related_pins import related_pins
 
@@ -70,10 +85,10 @@ def test_a_new_engagement_moves_the_two_tower_vector_and_its_candidates(state: S
     user_id = active_users(1)[0]
     before = request_context(state, user_id=user_id, override=None).user
     assert before.two_tower_vector is not None
-    # The pin the user's two-tower vector likes least: engaging with it should move the vector.
-    pin_vectors = state.learned["two_tower"].vectors
-    farthest = int(np.argmin(pin_vectors @ before.two_tower_vector))
-    pin_id = int(state.vectors.model.pin_ids[farthest])
+    # A pin of a topic the user never engaged with: saving it should move the vector.
+    engaged = state.vectors.model.pin_rows(before.engagements["pin_id"].to_numpy(dtype=np.int64))
+    elsewhere = np.flatnonzero(~np.isin(state.pins.category, state.pins.category[engaged]))
+    pin_id = int(state.vectors.model.pin_ids[elsewhere[0]])
     newest = before.engagements["ts"].max()
     with migrated_engine().begin() as conn:
         conn.execute(
