@@ -3,6 +3,7 @@ entropy over every item at every predicting position, early stopping on validati
 
 from __future__ import annotations
 
+import ctypes
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,15 @@ from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 SCORING_BATCH = 128
 ConfigT = TypeVar("ConfigT", bound=SequentialConfig)
+
+
+def release_freed_memory() -> None:
+    """Return the C heap freed during an epoch to the system (glibc's ``malloc_trim``; a no-op
+    where the C library lacks it). Bucketed batches allocate tensors of many sizes, and glibc
+    otherwise kept the freed heap: 80 MB more resident memory an epoch, 8 GB over a small grid."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 class SequenceNetwork(nn.Module, ABC):
@@ -103,6 +113,7 @@ class SequentialRecommender(Generic[ConfigT]):
             targets = int(predicting.sum())
             total += descend(F.cross_entropy(logits, batch.targets[predicting]), [optimizer]) * targets
             count += targets
+        release_freed_memory()
         return total / count if count else math.nan
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
