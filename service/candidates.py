@@ -37,6 +37,8 @@ class Candidates:
 
     sources: dict[int, list[str]] = field(default_factory=dict)
     degraded: list[str] = field(default_factory=list)
+    # Each source's rows in the order it proposed them, for the funnel evaluation's recall@K per source.
+    by_source: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, rows: np.ndarray, source: str, exclude: frozenset[int] = frozenset()) -> None:
         """Record that ``source`` proposed ``rows`` (unknown pins, -1, and ``exclude`` are skipped)."""
@@ -45,6 +47,7 @@ class Candidates:
                 proposed = self.sources.setdefault(row, [])
                 if source not in proposed:
                     proposed.append(source)
+                    self.by_source.setdefault(source, []).append(row)
 
 
 def searched_rows(
