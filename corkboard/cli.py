@@ -20,6 +20,12 @@ from core.settings import get_settings
 def _materialize(args: argparse.Namespace) -> int:
     from corkboard.materialize import materialize_world
 
+    folder = Path(args.world)
+    if folder.is_dir() and get_settings().source_root is None:
+        # A folder named on the command line is the operator's own choice; runs launched from the UI
+        # stay confined to CORKBOARD_SOURCE_ROOT (else the data dir).
+        os.environ["CORKBOARD_SOURCE_ROOT"] = str(folder.resolve())
+        get_settings.cache_clear()
     materialize_world(args.world, progress=lambda line: print(line, file=sys.stderr, flush=True))
     return 0
 
