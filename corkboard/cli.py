@@ -122,11 +122,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
+        if args.tune and args.funnel:
+            raise ValueError("--funnel and --tune are separate runs")
         if args.tune:
             tune(args.dataset, models=args.models, progress=progress)
             return 0
         if args.out is None:
             raise ValueError("--out is required unless --tune")
+        if args.funnel:
+            from corkboard.evaluate.funnel import run_funnel
+            from corkboard.evaluate.funnel_report import funnel_markdown
+            from orchestration.assets.offline_evaluation import record_funnel
+
+            if args.models is not None:
+                raise ValueError("--funnel measures the served models; --models does not apply")
+            funnel = run_funnel(args.dataset, args.out, progress=progress)
+            record_funnel(dagster_instance(), funnel, funnel_markdown(funnel), args.out)  # beside the model tables
+            return 0
         report = evaluate(args.dataset, args.out, models=args.models, seeds=args.seeds, progress=progress)
     except ValueError as error:
         print(f"corkboard evaluate: {error}", file=sys.stderr)
@@ -294,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--tune", action="store_true",
         help="search each model's grid on the validation items only and record the choices for later runs",
+    )
+    evaluation.add_argument(
+        "--funnel", action="store_true",
+        help="hold out each user's last interaction, materialize the rest and serve them home feeds: "
+        "recall per candidate source, ranked candidates and page, latency per stage (DATA_DIR/funnel/DATASET)",
     )
     evaluation.set_defaults(run=_evaluate)
 

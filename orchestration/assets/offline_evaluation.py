@@ -1,7 +1,7 @@
 """The offline evaluation in Dagster: ``corkboard evaluate`` reports each run as a materialization of
-``offline_evaluation`` (its Markdown table and per-model figures), so the UI shows it beside the
-assets. It is an external asset: no run materializes it, so ``corkboard materialize`` never waits on
-an evaluation."""
+``offline_evaluation`` (its Markdown table and per-model figures; ``--funnel`` runs: the funnel's
+tables and figures), so the UI shows it beside the assets. It is an external asset: no run
+materializes it, so ``corkboard materialize`` never waits on an evaluation."""
 
 from __future__ import annotations
 
@@ -45,10 +45,36 @@ def evaluation_metadata(report: dict[str, Any], markdown: str, out: Path) -> dic
 
 def record_evaluation(instance: DagsterInstance, report: dict[str, Any], markdown: str, out: Path) -> None:
     """Report one ``corkboard evaluate`` run as a materialization of ``offline_evaluation``."""
+    _record(instance, f"corkboard evaluate --dataset {report['protocol']['dataset']}",
+            evaluation_metadata(report, markdown, out))
+
+
+def funnel_metadata(report: dict[str, Any], markdown: str, out: Path) -> dict[str, MetadataValue]:
+    """The funnel's tables as Markdown, the report's path, and as floats each source's, stage's and
+    served model's recall, each stage's latency and whether each target is met."""
+    metadata: dict[str, MetadataValue] = {
+        "evaluation": MetadataValue.text("funnel"),
+        "table": MetadataValue.md(markdown),
+        "dataset": MetadataValue.text(report["protocol"]["dataset"]),
+        "users": MetadataValue.int(int(report["protocol"]["users"])),
+        "report": MetadataValue.path(str(out)),
+    }
+    for section in ("sources", "stages", "models", "latency_ms"):
+        for name, figures in report[section].items():
+            for figure, value in figures.items():
+                metadata[f"funnel/{section}/{name}/{figure}"] = MetadataValue.float(float(value))
+    for target in ("page_vs_best_model", "ranked_union_holds_sources@500"):
+        metadata[f"funnel/targets/{target}"] = MetadataValue.bool(bool(report["targets"][target]["met"]))
+    return metadata
+
+
+def record_funnel(instance: DagsterInstance, report: dict[str, Any], markdown: str, out: Path) -> None:
+    """Report one ``corkboard evaluate --funnel`` run as a materialization of ``offline_evaluation``."""
+    _record(instance, f"corkboard evaluate --funnel --dataset {report['protocol']['dataset']}",
+            funnel_metadata(report, markdown, out))
+
+
+def _record(instance: DagsterInstance, description: str, metadata: dict[str, MetadataValue]) -> None:
     instance.report_runless_asset_event(
-        AssetMaterialization(
-            asset_key=offline_evaluation.key,
-            description=f"corkboard evaluate --dataset {report['protocol']['dataset']}",
-            metadata=evaluation_metadata(report, markdown, out),
-        )
+        AssetMaterialization(asset_key=offline_evaluation.key, description=description, metadata=metadata)
     )

@@ -1,0 +1,70 @@
+"""One held-out user's home-feed request through the service's own functions (those ``home_feed``
+and ``ranked_page`` call), kept apart stage by stage: each source's candidates in its own order,
+every candidate in the ranker's order, and the page after the blend and filters."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.utility import PINNER_ACTION_VALUES
+from service.page import assemble_page
+from service.request_context import request_context
+from service.served_weights import WeightsOverride
+from service.serving_state import ServingState
+from service.stages import traced
+from service.surfaces.home_feed import home_candidates
+from service.surfaces.ranked_page import scored_candidates
+from service.user_context import UserContext
+
+PINNER_ONLY = WeightsOverride({"creator": 0.0, "merchant": 0.0, "ad": 0.0})
+PAGE_K = 100
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    """Rows (into the serving catalogue) of each source's candidates, of every candidate in the
+    ranker's order (pinner utility, before filters) and of the page; the stage seconds of the trace
+    (``total``: the whole request), and what the service reported."""
+
+    user: UserContext
+    by_source: dict[str, list[int]]
+    ranked: np.ndarray
+    page: np.ndarray
+    seconds: dict[str, float]
+    fallback: str | None
+    degraded: list[str]
+
+
+def served_request(state: ServingState, user_id: int, *, k: int = PAGE_K) -> ServedRequest:
+    """The home feed of ``user_id`` at pinner-only weights, ``k`` pins, as ``home_feed`` serves it."""
+    with traced() as trace:
+        started = time.perf_counter()
+        request = request_context(state, user_id=user_id, override=PINNER_ONLY)
+        candidates, fallback = home_candidates(state, request.user)
+        scored = scored_candidates(state, request.user, candidates)
+        cap = state.settings.max_pins_per_creator
+        items = assemble_page(scored, state.pins, weights=request.weights.weights, k=k, max_per_creator=cap)
+        seconds = {**trace.seconds, "total": time.perf_counter() - started}
+    heads = {name: np.asarray(scored.heads[name], dtype=np.float64) for name in PINNER_ACTION_VALUES}
+    pinner = sum(value * heads[name] for name, value in PINNER_ACTION_VALUES.items())  # as stakeholder_utilities
+    return ServedRequest(
+        user=request.user,
+        by_source={source: list(rows) for source, rows in candidates.by_source.items()},
+        ranked=scored.rows[np.argsort(-pinner, kind="stable")],  # the order the page's filters walk
+        page=state.vectors.model.pin_rows(np.array([item.pin_id for item in items], dtype=np.int64)),
+        seconds=seconds,
+        fallback=fallback,
+        degraded=[*request.weights.degraded_sources, *request.user.degraded, *candidates.degraded],
+    )
+
+
+def rank_in(rows: np.ndarray | list[int], target_row: int) -> float:
+    """1-based position of ``target_row`` in ``rows``; infinity when absent (or when the target is unknown, -1)."""
+    if target_row < 0:
+        return math.inf
+    found = np.flatnonzero(np.asarray(rows, dtype=np.int64) == target_row)
+    return float(found[0] + 1) if len(found) else math.inf
