@@ -30,26 +30,25 @@ class ScoredCandidates:
         return len(self.rows)
 
 
-def score(
+def ranker_inputs(
     state: ServingState,
-    sources: dict[int, list[str]],
+    rows: np.ndarray,
     *,
     user_features: np.ndarray,
     user_vector: np.ndarray | None,
     user_interest: np.ndarray,
     learned_user: Mapping[str, np.ndarray],
-) -> ScoredCandidates:
-    """Run the ranker over candidate rows; position is 0 for all, so position bias drops out.
+) -> np.ndarray:
+    """The ranker's input rows for the pins at ``rows``, at display position 0.
 
     ``user_features`` is the user's encoded block (``[1, user_dim]``); ``user_interest`` their
     interest vector over ``state.pins.categories``; ``learned_user`` the user side of each learned
     similarity the ranker reads (``learned_user_vectors``; a kind missing gives zeros).
     """
-    rows = np.fromiter(sources, dtype=np.int64, count=len(sources))
     vector = np.zeros(state.encoder.vector_dim, dtype=np.float32) if user_vector is None else user_vector
     names = state.encoder.similarities
     learned_pins = {name: state.learned[name].vectors[rows] for name in names if name in state.learned}
-    inputs = state.encoder.assemble(
+    return state.encoder.assemble(
         user_features,
         state.pins.features[rows],
         state.encoder.pair_block(
@@ -59,6 +58,28 @@ def score(
             user_interest[state.pins.category_code[rows]],
             similarity_columns(names, learned_user, learned_pins, len(rows)),
         ),
+    )
+
+
+def score(
+    state: ServingState,
+    sources: dict[int, list[str]],
+    *,
+    user_features: np.ndarray,
+    user_vector: np.ndarray | None,
+    user_interest: np.ndarray,
+    learned_user: Mapping[str, np.ndarray],
+) -> ScoredCandidates:
+    """Run the ranker over candidate rows (``ranker_inputs``); position is 0 for all, so position
+    bias drops out."""
+    rows = np.fromiter(sources, dtype=np.int64, count=len(sources))
+    inputs = ranker_inputs(
+        state,
+        rows,
+        user_features=user_features,
+        user_vector=user_vector,
+        user_interest=user_interest,
+        learned_user=learned_user,
     )
     pins = state.pins
     return ScoredCandidates(

@@ -20,7 +20,7 @@ from features.store import fill_missing_features, online_features
 from models.pin_board_graph import PinBoardGraph
 from models.pixie import PixieConfig, pixie_walk
 from models.ranker import MultiTaskRanker
-from service.scoring import score
+from service.scoring import learned_pin_vectors, ranker_inputs, score
 from service.serving_state import ServingState
 from service.user_context import user_features
 from sql.embeddings import VectorSearch, nearest_pins_many
@@ -68,26 +68,18 @@ def ranker_throughput(
         len(state.pins.categories), 1.0 / len(state.pins.categories), dtype=np.float32
     )
     sources = {int(row): ["bench"] for row in rows}
+    user_side = {
+        "user_features": features,
+        "user_vector": vector,
+        "user_interest": interest,
+        # The first pin's learned vectors stand in for a history's means.
+        "learned_user": learned_pin_vectors(state, int(rows[0])),
+    }
 
     def score_all() -> object:
-        return score(
-            state,
-            sources,
-            user_features=features,
-            user_vector=vector,
-            user_interest=interest,
-        )
+        return score(state, sources, **user_side)
 
-    inputs = state.encoder.assemble(
-        features,
-        state.pins.features[rows],
-        state.encoder.pair_block(
-            vector,
-            state.vectors.model.pin_vectors[rows],
-            0.0,
-            interest[state.pins.category_code[rows]],
-        ),
-    )
+    inputs = ranker_inputs(state, rows, **user_side)
     bare = _bare_matmuls(
         state.ranker, torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     )
