@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     source_root: Path | None = Field(
         None, description="World folders must lie under it (symlinks resolved); unset: the data dir."
     )
+    drop_dir: Path | None = Field(
+        None,
+        description="A folder world under source_root whose new files the Dagster drop-folder sensor loads; "
+        "unset: <source root>/drop.",
+    )
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = Field(
         (),
         description="name:scope+scope:sha256hex entries (corkboard api-key new), comma-separated; "
@@ -63,6 +68,11 @@ class Settings(BaseSettings):
     def open_reads(self) -> bool:
         """Whether pages may be read without a key (``trusted_gateway``, by default on one machine only)."""
         return self.database_url is None if self.trusted_gateway is None else self.trusted_gateway
+
+    @property
+    def drop_folder(self) -> Path:
+        """Where a user drops the files of their world for the drop-folder sensor."""
+        return self.drop_dir or (self.source_root or self.data_dir) / "drop"
 
     @property
     def pg_dir(self) -> Path:

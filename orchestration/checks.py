@@ -1,16 +1,28 @@
 """Asset checks: the data is there, complete, unique and fresh."""
 
 
+import warnings
 from datetime import UTC, datetime, timedelta
 
-from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    DefaultSensorStatus,
+    SupersessionWarning,
+    asset_check,
+    build_last_update_freshness_checks,
+    build_sensor_for_freshness_checks,
+)
 from sqlalchemy import text
 
 from orchestration.assets.embeddings import pin_vector_index
 from orchestration.assets.ingest import catalogue, raw_events
+from orchestration.automation import RETRAINED_NIGHTLY
 from orchestration.resources import Database
 
 FRESHNESS = timedelta(days=2)
+# A model is stale once its nightly retrain (RETRAIN_CRON) is more than six hours late.
+MODEL_MAX_AGE = timedelta(days=1, hours=6)
 MAX_NULL_RATE = 0.0  # every required column of the schema is NOT NULL in the source
 
 
@@ -75,6 +87,20 @@ def index_serving(database: Database) -> AssetCheckResult:
     return AssetCheckResult(passed=rows > 0, metadata={"serving_rows": rows})
 
 
+# When an asset last materialized, unlike events_freshness (the newest event in the data): they
+# flag a refresh that did not happen (a stopped schedule or sensor, a failed run), as warnings.
+# Checks, not the FreshnessPolicy that supersedes them: policies need `freshness: enabled` in
+# every instance's dagster.yaml, and these run on any instance, evaluated by freshness_sensor.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", SupersessionWarning)
+    freshness_checks = [
+        *build_last_update_freshness_checks(assets=[raw_events], lower_bound_delta=FRESHNESS),
+        *build_last_update_freshness_checks(assets=list(RETRAINED_NIGHTLY), lower_bound_delta=MODEL_MAX_AGE),
+    ]
+    freshness_sensor = build_sensor_for_freshness_checks(
+        freshness_checks=freshness_checks, name="freshness", default_status=DefaultSensorStatus.RUNNING
+    )
+
 all_checks = [
     catalogue_not_empty,
     events_row_count,
@@ -82,4 +108,5 @@ all_checks = [
     events_null_rates,
     events_freshness,
     index_serving,
+    *freshness_checks,
 ]

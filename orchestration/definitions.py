@@ -1,4 +1,4 @@
-"""Everything Dagster loads: assets, checks, jobs, schedules and resources."""
+"""Everything Dagster loads: assets (with their refresh policy), checks, jobs, schedules, sensors and resources."""
 
 import os
 
@@ -7,6 +7,8 @@ from dagster import Definitions, EnvVar, load_assets_from_modules
 from orchestration import checks
 from orchestration.assets import embeddings, features, graph, ingest, pinsage, ranking, text, two_tower, visual
 from orchestration.assets.offline_evaluation import offline_evaluation
+from orchestration.automation import automation_sensor, with_refresh_policy
+from orchestration.drop_folder import drop_folder_sensor
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
 
@@ -29,11 +31,14 @@ RESOURCES = {
 
 defs = Definitions(
     assets=[
-        *load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual]),
+        *with_refresh_policy(
+            load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual])
+        ),
         offline_evaluation,  # external: reported by `corkboard evaluate`
     ],
     asset_checks=checks.all_checks,
     jobs=[daily_events_job, refresh_models_job],
     schedules=[daily_events_schedule],
+    sensors=[automation_sensor, checks.freshness_sensor, drop_folder_sensor],
     resources=RESOURCES,
 )

@@ -44,14 +44,8 @@ def manifests() -> list[dict[str, Any]]:
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """name -> pod spec of every workload (Deployments and CronJobs)."""
-    specs = {}
-    for obj in objects:
-        if obj["kind"] == "Deployment":
-            specs[obj["metadata"]["name"]] = obj["spec"]["template"]["spec"]
-        elif obj["kind"] == "CronJob":
-            specs[obj["metadata"]["name"]] = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return specs
+    """name -> pod spec of every workload (the manifests' only workloads are Deployments)."""
+    return {obj["metadata"]["name"]: obj["spec"]["template"]["spec"] for obj in objects if obj["kind"] == "Deployment"}
 
 
 def secret_keys(example: str = "secrets.env.example") -> list[str]:
@@ -208,7 +202,7 @@ def test_manifests_parse_and_each_is_a_named_kubernetes_object():
     for obj in objects:
         assert obj.get("apiVersion") and obj.get("kind") and obj.get("metadata", {}).get("name"), obj
     kinds = {obj["kind"] for obj in objects}
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "CronJob"} <= kinds
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap"} <= kinds
 
 
 def test_manifests_images_are_built_here_or_pinned():
@@ -330,11 +324,21 @@ def test_kubectl_apply_cannot_replace_the_secret():
         assert sorted(yaml.safe_load(created.stdout)["data"]) == sorted(secret_keys(example))
 
 
-def test_dagster_jobs_and_volumes_the_manifests_name_exist():
+def test_the_refresh_is_scheduled_in_dagster_and_run_by_the_one_daemon():
     objects = manifests()
-    cronjob = pod_specs(objects)["corkboard-refresh-models"]["containers"][0]["command"]
-    job = cronjob[cronjob.index("-j") + 1]
-    assert defs.get_job_def(job) is not None
+    assert not {obj["kind"] for obj in objects} & {"CronJob", "Job"}  # nothing outside Dagster starts a refresh
+    daemon = by_kind(objects, "Deployment")["dagster-daemon"]
+    assert daemon["spec"]["replicas"] == 1
+    assert daemon["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["dagster-daemon", "run"]
+    assert compose()["services"]["dagster-daemon"]["command"][:2] == ["dagster-daemon", "run"]
+    repository = defs.get_repository_def()
+    instigators = [*repository.sensor_defs, *repository.schedule_defs]
+    assert {"refresh_policy", "drop_folder", "freshness", "daily_events_schedule"} <= {i.name for i in instigators}
+    assert all(instigator.default_status.value == "RUNNING" for instigator in instigators)
+
+
+def test_dagster_volumes_the_manifests_name_exist():
+    objects = manifests()
     claims = set(by_kind(objects, "PersistentVolumeClaim"))
     assert by_kind(objects, "PersistentVolumeClaim")["corkboard-data"]["spec"]["accessModes"] == ["ReadWriteMany"]
     launcher = k8s_dagster_instance()["run_launcher"]["config"]
