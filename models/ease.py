@@ -22,11 +22,6 @@ class EASEConfig:
             raise ValueError(f"need l2 > 0 (X^T X alone may be singular), got {self.l2}")
 
 
-def ease_grid() -> list[EASEConfig]:
-    """The tuning grid: lambda from 50 to 3,000 (the paper chose 200 to 1,000 on its three datasets)."""
-    return [EASEConfig(l2) for l2 in (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0, 2000.0, 3000.0)]
-
-
 def ease_weights(interactions: np.ndarray, l2: float) -> np.ndarray:
     """The ``[n_items, n_items]`` EASE matrix of a binary ``[n_users, n_items]`` matrix, float32."""
     gram = interactions.T @ interactions

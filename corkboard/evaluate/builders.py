@@ -104,3 +104,12 @@ def pinnerformer(name: str, setting: Setting, seed: int, progress: Progress) -> 
     default_metric = importlib.import_module("models.pinnerformer").PinnerFormerConfig.validation_metric
     reporter = epoch_reporter(name, fields.get("validation_metric", default_metric), progress)
     return pinnerformer_model(name, setting["objective"], setting["size"], reporter, seed, fields)
+
+
+def pinnerformer_ease_blend(name: str, setting: Setting, seed: int, progress: Progress) -> Recommender:
+    """PinnerFormer at ``setting`` (as ``pinnerformer`` reads it) blended with EASE at ``setting['ease_l2']``,
+    the blend weight chosen on the validation items (``models.blend``)."""
+    blend = importlib.import_module("models.blend")
+    sequence_setting = {key: value for key, value in setting.items() if key != "ease_l2"}
+    first = pinnerformer(name, sequence_setting, seed, progress)
+    return blend.BlendRecommender(first, ease(name, {"l2": setting["ease_l2"]}, seed, progress), name=name)

@@ -42,6 +42,15 @@ PINNERFORMER: Grid = {
     "dropout": (0.1, 0.3),
     "text_buckets": (0, 2048),
 }
+# PinnerFormer blended with EASE (models.blend, the weight chosen on validation): each part at the setting
+# its own grid chose on ML-100K's validation items (corkboard/evaluate/tuned/ml100k.json).
+PINNERFORMER_EASE: Grid = {
+    **{parameter: values[:1] for parameter, values in PINNERFORMER.items()},
+    "temperature": (0.1,),
+    "dropout": (0.3,),
+    "text_buckets": (0,),
+    "ease_l2": (300.0,),
+}
 # The PinnerFormer ablation: each setting is a registry entry of its own, not a choice.
 PINNERFORMER_ABLATION: Grid = {
     "objective": ("next_action", "dense_next_action", "dense_all_action"),

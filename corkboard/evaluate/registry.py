@@ -29,6 +29,7 @@ MODELS: dict[str, Entry] = {
     "pinsage": Entry(builders.learned("models.pinsage", "PinSageRecommender", "PinSageConfig", "recall@10")),
     "two_tower": Entry(builders.learned("models.two_tower", "TwoTowerRecommender", "TwoTowerConfig", "recall@10")),
     "pinnerformer": Entry(builders.pinnerformer, grids.PINNERFORMER),
+    "pinnerformer_ease": Entry(builders.pinnerformer_ease_blend, grids.PINNERFORMER_EASE),
 }
 
 # The PinnerFormer ablation: one entry per objective and size, each a grid of one setting; run on request.

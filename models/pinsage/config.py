@@ -34,8 +34,8 @@ class PinSageConfig:
     lr: float = 3e-3
     batch_size: int = 1024
     random_negatives: int = 256
-    epochs: int = 15  # at most; fit stops early on validation
-    patience: int = 3
+    epochs: int = 100  # at most; fit stops early on validation
+    patience: int = 10  # epochs without a better validation score before stopping (the issue: at least 10)
     pair_window: int = 1  # history neighbours this far apart make a training pair
     correct_sampling_bias: bool = True
     split_boards: bool = True  # recommender: walk the split's boards

@@ -4,12 +4,13 @@ GRU4Rec and BERT4Rec, each trained with full-softmax cross entropy over every it
 ``batching`` pads and buckets item sequences, ``objectives`` turns them into inputs and targets
 (next item; BERT4Rec's cloze lives with it), ``recommender`` is the shared trainer and
 ``Recommender`` wrapper, ``transformer`` the pieces SASRec and BERT4Rec share, ``config`` the
-shared settings and the grid helper; one module per model declares its config, network and grid.
+shared settings; one module per model declares its config and network (the grids they are
+tuned on: ``corkboard/evaluate/grids.py``).
 """
 
-from models.sequential.bert4rec import BERT4RecConfig, BERT4RecRecommender, bert4rec_grid
-from models.sequential.gru4rec import GRU4RecConfig, GRU4RecRecommender, gru4rec_grid
-from models.sequential.sasrec import SASRecConfig, SASRecRecommender, sasrec_grid
+from models.sequential.bert4rec import BERT4RecConfig, BERT4RecRecommender
+from models.sequential.gru4rec import GRU4RecConfig, GRU4RecRecommender
+from models.sequential.sasrec import SASRecConfig, SASRecRecommender
 
 __all__ = [
     "BERT4RecConfig",
@@ -18,7 +19,4 @@ __all__ = [
     "GRU4RecRecommender",
     "SASRecConfig",
     "SASRecRecommender",
-    "bert4rec_grid",
-    "gru4rec_grid",
-    "sasrec_grid",
 ]

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from models.sequential.batching import IGNORE, left_pad, padding_token
-from models.sequential.config import SequentialConfig, config_grid
+from models.sequential.config import SequentialConfig
 from models.sequential.objectives import TrainingBatch
 from models.sequential.recommender import SequenceNetwork, SequentialRecommender
 from models.sequential.transformer import PositionalItemEmbedding, transformer_blocks
@@ -44,14 +44,6 @@ class BERT4RecConfig(SequentialConfig):
             raise ValueError(f"need blocks, heads >= 1 and hidden divisible by heads: {self}")
         if self.max_len < 2 or not 0 < self.mask_prob < 1 or not 0 <= self.last_only_share <= 1:
             raise ValueError(f"need max_len >= 2, mask_prob in (0, 1) and last_only_share in [0, 1]: {self}")
-
-
-def bert4rec_grid(base: BERT4RecConfig = BERT4RecConfig()) -> list[BERT4RecConfig]:
-    """The tuning grid: width, dropout, learning rate, mask probability (the paper: 0.2 on dense
-    MovieLens, 0.6 on sparse data) and window (the paper: 200 for MovieLens, 50 elsewhere); 32 points."""
-    return config_grid(
-        base, hidden=(64, 128), dropout=(0.1, 0.3), lr=(1e-3, 3e-3), mask_prob=(0.2, 0.4), max_len=(50, 200)
-    )
 
 
 def mask_token(n_items: int) -> int:

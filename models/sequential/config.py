@@ -1,11 +1,8 @@
-"""The settings every sequential baseline shares, and the grid helper that varies them."""
+"""The settings every sequential baseline shares."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -31,12 +28,3 @@ class SequentialConfig:
             raise ValueError(f"need hidden, max_len, batch_size, patience >= 1 and epochs >= 0: {self}")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.dropout < 1:
             raise ValueError(f"need lr > 0, weight_decay >= 0 and dropout in [0, 1): {self}")
-
-
-ConfigT = TypeVar("ConfigT")
-
-
-def config_grid(base: ConfigT, **axes: Sequence[Any]) -> list[ConfigT]:
-    """Every combination of ``axes`` (field name -> values) applied to ``base``, first axis slowest."""
-    combinations = itertools.product(*axes.values())
-    return [replace(base, **dict(zip(axes, values))) for values in combinations]  # type: ignore[type-var]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from models.sequential.batching import padding_token
-from models.sequential.config import SequentialConfig, config_grid
+from models.sequential.config import SequentialConfig
 from models.sequential.objectives import NextItem
 from models.sequential.recommender import SequenceNetwork, SequentialRecommender
 
@@ -25,11 +25,6 @@ class GRU4RecConfig(SequentialConfig):
         super().__post_init__()
         if self.layers < 1:
             raise ValueError(f"need layers >= 1: {self}")
-
-
-def gru4rec_grid(base: GRU4RecConfig = GRU4RecConfig()) -> list[GRU4RecConfig]:
-    """The tuning grid: GRU width, dropout and learning rate; 12 points."""
-    return config_grid(base, hidden=(64, 128, 256), dropout=(0.1, 0.3), lr=(1e-3, 3e-3))
 
 
 def roll_rows(values: Tensor, shifts: Tensor) -> Tensor:

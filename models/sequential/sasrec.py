@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from models.sequential.batching import padding_token
-from models.sequential.config import SequentialConfig, config_grid
+from models.sequential.config import SequentialConfig
 from models.sequential.objectives import NextItem
 from models.sequential.recommender import SequenceNetwork, SequentialRecommender
 from models.sequential.transformer import PositionalItemEmbedding, transformer_blocks
@@ -30,12 +30,6 @@ class SASRecConfig(SequentialConfig):
         super().__post_init__()
         if min(self.blocks, self.heads) < 1 or self.hidden % self.heads:
             raise ValueError(f"need blocks, heads >= 1 and hidden divisible by heads: {self}")
-
-
-def sasrec_grid(base: SASRecConfig = SASRecConfig()) -> list[SASRecConfig]:
-    """The tuning grid: width, dropout (the paper: 0.2 dense data, 0.5 sparse), learning rate and
-    window (the paper: 200 for MovieLens, 50 elsewhere); 16 points."""
-    return config_grid(base, hidden=(64, 128), dropout=(0.2, 0.5), lr=(1e-3, 3e-3), max_len=(50, 200))
 
 
 def causal_attention_mask(padded: Tensor, heads: int) -> Tensor:

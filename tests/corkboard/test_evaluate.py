@@ -49,8 +49,8 @@ def test_unknown_names_and_bad_seeds_are_refused_and_every_issue_model_is_regist
     with pytest.raises(ValueError, match="distinct"):
         evaluate("tiny", tmp_path / "r.json", models=QUICK, seeds=[1, 1])
     baselines = {"popularity", "item_cooccurrence", "ease", "sasrec", "gru4rec", "bert4rec"}
-    assert baselines | {"co_engagement", "pinnersage", "pinsage", "two_tower", "pinnerformer"} <= set(MODELS)
-    assert len([name for name in MODEL_NAMES if name.startswith("pinnerformer_")]) == 6
+    assert baselines | {"co_engagement", "pinnersage", "pinsage", "two_tower", "pinnerformer", "pinnerformer_ease"} <= set(MODELS)
+    assert len(ABLATIONS) == 6 and all(name.startswith("pinnerformer_") for name in ABLATIONS)
     for name in ("sasrec", "gru4rec", "bert4rec"):
         assert len(settings(entry(name).grid)) >= 8, name  # the issue: at least 8 points for the neural ones
 

@@ -1,12 +1,16 @@
-"""The blend: standardized scores, a weight chosen on the validation items alone."""
+"""The blend: standardized scores, a weight chosen on the validation items alone, and a blend of
+PinnerFormer and EASE that scores the same whether or not the test items were visible."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from core.sources import load_world
 from models.blend import BlendConfig, BlendRecommender, standardized
-from models.leave_last_out import EvaluationSplit, evaluate_recommender
+from models.ease import EASEConfig, EASERecommender
+from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
+from models.pinnerformer import PinnerFormerConfig, PinnerFormerRecommender
 
 N_USERS, N_ITEMS = 40, 30
 
@@ -73,3 +77,18 @@ def test_the_first_weight_wins_ties_and_a_bad_weight_list_is_refused() -> None:
     assert blend.weight == 0.3
     with pytest.raises(ValueError, match="weights"):
         BlendConfig(weights=(1.5,))
+
+
+def test_pinnerformer_and_ease_blended_see_nothing_of_the_test_items() -> None:
+    world, _ = load_world("tiny")
+    split = split_world(world)
+    config = PinnerFormerConfig(objective="dense_next_action", text_buckets=256, action_kinds=True, epochs=2)
+    users = np.arange(split.n_users)
+    scores, weights = [], []
+    for given in (split, split.without_test()):
+        blend = BlendRecommender(PinnerFormerRecommender(config), EASERecommender(EASEConfig(l2=100.0)))
+        blend.fit(given)
+        scores.append(blend.scores(users, "validation"))
+        weights.append(blend.weight)
+    np.testing.assert_array_equal(scores[0], scores[1])
+    assert weights[0] == weights[1]

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from core.sources import generate_world
+from corkboard.evaluate import grids
+from corkboard.evaluate.grids import settings
 from models.baselines import PopularityRecommender
-from models.ease import EASEConfig, EASERecommender, ease_grid, ease_weights
+from models.ease import EASEConfig, EASERecommender, ease_weights
 from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
 
 
@@ -57,7 +59,7 @@ def test_test_stage_conditions_on_the_validation_item(split):
 
 
 def test_grid_declares_at_least_eight_lambdas():
-    lambdas = [config.l2 for config in ease_grid()]
+    lambdas = [EASEConfig(**setting).l2 for setting in settings(grids.EASE)]
     assert len(set(lambdas)) >= 8 and min(lambdas) > 0
 
 

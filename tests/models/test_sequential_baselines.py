@@ -12,14 +12,16 @@ import pytest
 import torch
 
 from core.sources import generate_world
+from corkboard.evaluate import grids
+from corkboard.evaluate.grids import settings
 from models.baselines import PopularityRecommender
 from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
 from models.sequential.batching import IGNORE, left_pad, length_buckets
-from models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, BERT4RecRecommender, Cloze, bert4rec_grid, mask_token
-from models.sequential.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecRecommender, gru4rec_grid
+from models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, BERT4RecRecommender, Cloze, mask_token
+from models.sequential.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecRecommender
 from models.sequential.config import SequentialConfig
 from models.sequential.recommender import SequenceNetwork, SequentialRecommender
-from models.sequential.sasrec import SASRec, SASRecConfig, SASRecRecommender, sasrec_grid
+from models.sequential.sasrec import SASRec, SASRecConfig, SASRecRecommender
 
 # Settings that learn the tiny world within a few seconds (the defaults are for ML-100K).
 FAST: dict[str, tuple[type[SequentialRecommender], SequentialConfig]] = {
@@ -128,7 +130,12 @@ def test_left_pad_right_aligns():
     assert padded.tolist() == [[-9, 1, 2], [3, 4, 5]]
 
 
-@pytest.mark.parametrize("grid", [sasrec_grid, gru4rec_grid, bert4rec_grid])
-def test_each_grid_declares_at_least_eight_distinct_points(grid):
-    points = grid()
+@pytest.mark.parametrize(
+    ("grid", "config"),
+    [(grids.SASREC, SASRecConfig), (grids.GRU4REC, GRU4RecConfig), (grids.BERT4REC, BERT4RecConfig)],
+)
+def test_each_grid_declares_at_least_eight_distinct_valid_points(grid, config):
+    points = [config(**setting) for setting in settings(grid)]
     assert len(points) >= 8 and len(set(points)) == len(points)
+
+
