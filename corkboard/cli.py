@@ -1,5 +1,5 @@
 """The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, tune, evaluate, bench,
-features, api-key."""
+features, rollback, export-world, api-key."""
 
 from __future__ import annotations
 
