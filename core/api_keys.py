@@ -21,7 +21,7 @@ class Scope(StrEnum):
     """What a key lets its caller do."""
 
     READ = "read"  # pages and the utility weights
-    EVENTS = "events"  # the event ingest endpoint, when there is one
+    EVENTS = "events"  # POST /v1/events
     ADMIN = "admin"  # change weights and arms, reload; see error and readiness details
 
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16_384, ge=0, description="Larger request bodies are refused with 413, by Content-Length or while streaming."
     )
+    events_rate_per_s: float = Field(
+        10.0, gt=0, description="POST /v1/events requests a second per API key (token bucket), past the burst."
+    )
+    events_burst: int = Field(20, ge=1, description="POST /v1/events requests an API key may send at once.")
     online_store: str = Field("sqlite", pattern="^(sqlite|postgres)$")
     seen_days: int = Field(7, ge=0, description="Do not show a pin again within this many days.")
     max_excluded_pins: int = Field(

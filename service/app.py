@@ -25,7 +25,8 @@ from service.database_guard import DatabaseUnavailable, describe
 from service.dependencies import sees_details
 from service.logging import RequestLogMiddleware, configure_request_log
 from service.metrics import install_metrics
-from service.routes import admin, health, recommendations, utility_weights
+from service.rate_limit import TokenBuckets
+from service.routes import admin, events, health, recommendations, utility_weights
 from service.state_loading import LOAD_ERRORS, ModelFileError
 from service.state_reload import reload_serving_state
 
@@ -139,6 +140,8 @@ def create_app() -> FastAPI:
     app.include_router(recommendations.router)
     app.include_router(utility_weights.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
+    app.state.event_buckets = TokenBuckets()  # POST /v1/events: one bucket per API key
     configure_request_log()
     # Added before the metrics middleware, so it runs inside it and sees the request's trace.
     app.add_middleware(RequestLogMiddleware)

@@ -101,6 +101,7 @@ class KeyCheckedFirst(APIRoute):
 
 ServingStateDep = Annotated[ServingState, Depends(get_serving_state)]
 ReadDep = Annotated[ApiKey | None, Depends(RequireScope(Scope.READ))]
+EventsDep = Annotated[ApiKey, Depends(RequireScope(Scope.EVENTS))]
 AdminDep = Annotated[ApiKey | None, Depends(RequireScope(Scope.ADMIN))]
 AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or wrong X-API-Key."},

@@ -36,6 +36,9 @@ class PagePublic(BaseModel):
     weights: dict[str, float]
     arm: str | None = Field(None, description="Experiment arm whose weights were used.")
     model_versions: dict[str, int]
+    request_id: str | None = Field(
+        None, description="This answer's X-Request-ID: send it back with the page's events (POST /v1/events)."
+    )
 
 
 class Readiness(BaseModel):

@@ -9,13 +9,15 @@ from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
 
 from sql.bulk import copy_into, copy_out
+from sql.posted_events import restore_posted_days
 
 EVENT_COLUMNS = ("event_id", "user_id", "pin_id", "action", "surface", "query", "position", "ts")
 ENGAGEMENTS = ("click", "save", "long_click", "hide")
 
 
 def replace_days(conn: Connection, *, first: date, last: date, events: pd.DataFrame) -> int:
-    """Delete days ``first..last`` and insert ``events`` in the caller's transaction (idempotent)."""
+    """Delete days ``first..last`` and insert ``events`` and the events posted to the service for
+    those days, in the caller's transaction (idempotent); returns the rows written."""
     outside = (events["ts"].dt.date < first) | (events["ts"].dt.date > last)
     if outside.any():
         raise ValueError(f"{int(outside.sum())} events fall outside {first}..{last}")
@@ -23,7 +25,7 @@ def replace_days(conn: Connection, *, first: date, last: date, events: pd.DataFr
     # commit, then deletes its rows, instead of missing them and colliding on event_id.
     conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
     conn.execute(text("DELETE FROM events WHERE day BETWEEN :first AND :last"), {"first": first, "last": last})
-    return copy_into(conn, "events", events[list(EVENT_COLUMNS)])
+    return copy_into(conn, "events", events[list(EVENT_COLUMNS)]) + restore_posted_days(conn, first=first, last=last)
 
 
 def read_actions(conn: Connection, *, actions: tuple[str, ...]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from service.dependencies import AUTH_RESPONSES, ReadDep, ServingStateDep
+from service.page_log import PageAnswerDep
 from service.schemas import PagePublic
 from service.served_weights import WeightsOverride
 from service.surfaces.home_feed import home_feed
@@ -40,18 +41,17 @@ def parse_weights(text: str | None) -> WeightsOverride | None:
         raise RequestValidationError([problem]) from error
 
 
-def page_response(page: PagePublic) -> Response:
-    """``page`` as JSON, serialized once by pydantic; returned as a model, FastAPI would first
-    validate it again and then encode it in two more passes."""
-    return Response(page.model_dump_json(), media_type="application/json")
-
-
 @router.get("/users/{user_id}/recommendations", response_model=PagePublic, responses=AUTH_RESPONSES)
 def user_recommendations(
-    _: ReadDep, state: ServingStateDep, user_id: IdPath, k: PageSize = 10, weights: WeightsText = None
+    _: ReadDep,
+    state: ServingStateDep,
+    answer: PageAnswerDep,
+    user_id: IdPath,
+    k: PageSize = 10,
+    weights: WeightsText = None,
 ) -> Response:
     """The user's home feed: retrieval, co-engagement and Pixie candidates, ranked and blended."""
-    return page_response(home_feed(state, user_id=user_id, k=k, weights=parse_weights(weights)))
+    return answer(home_feed(state, user_id=user_id, k=k, weights=parse_weights(weights)))
 
 
 @router.get(
@@ -62,6 +62,7 @@ def user_recommendations(
 def pin_related(
     _: ReadDep,
     state: ServingStateDep,
+    answer: PageAnswerDep,
     pin_id: IdPath,
     k: PageSize = 10,
     weights: WeightsText = None,
@@ -69,7 +70,7 @@ def pin_related(
 ) -> Response:
     """Pins related to a pin: nearest vectors, co-engaged pins and Pixie walks from it."""
     try:
-        return page_response(related_pins(state, pin_id=pin_id, k=k, weights=parse_weights(weights), user_id=user_id))
+        return answer(related_pins(state, pin_id=pin_id, k=k, weights=parse_weights(weights), user_id=user_id))
     except UnknownPinError as error:
         raise HTTPException(status_code=404, detail=str(error)) from error
 
@@ -78,6 +79,7 @@ def pin_related(
 def search_pins(
     _: ReadDep,
     state: ServingStateDep,
+    answer: PageAnswerDep,
     q: Annotated[
         str,
         Query(
@@ -91,4 +93,4 @@ def search_pins(
     user_id: OptionalUser = None,
 ) -> Response:
     """Pins matching a query: the query tower's vector against the pins' text index, then ranked."""
-    return page_response(search(state, query=q, k=k, weights=parse_weights(weights), user_id=user_id))
+    return answer(search(state, query=q, k=k, weights=parse_weights(weights), user_id=user_id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from dagster import materialize
@@ -22,6 +22,7 @@ from orchestration.assets.ingest import raw_events
 from orchestration.definitions import RESOURCES
 from orchestration.resources import WorldSource
 from sql.events import replace_days
+from sql.posted_events import PostedEvent, append_posted
 
 FIRST = date(2026, 10, 20)
 DAYS = [FIRST + timedelta(days=n) for n in range(5)]  # the tiny world has events on each
@@ -30,11 +31,16 @@ FAILING_DAY = DAYS[2]
 Fingerprints = dict[date, tuple[int, str]]
 
 
-def fingerprints() -> Fingerprints:
-    """day -> (rows, md5 of the day's rows in event_id order) for every day in the log."""
+def fingerprints(*, files_only: bool = False) -> Fingerprints:
+    """day -> (rows, md5 of the day's rows in event_id order) for every day in the log (of the
+    events loaded from the source, without those posted to the service, when ``files_only``)."""
+    where = "WHERE event_id >= 0" if files_only else ""
     with migrated_engine().connect() as conn:
         rows = conn.execute(
-            text("SELECT day, count(*), md5(string_agg(e::text, ',' ORDER BY event_id)) FROM events e GROUP BY day")
+            text(
+                f"SELECT day, count(*), md5(string_agg(e::text, ',' ORDER BY event_id)) FROM events e {where} "
+                "GROUP BY day"
+            )
         )
         return {day: (int(count), digest) for day, count, digest in rows}
 
@@ -116,6 +122,39 @@ def test_rerun_replaces_its_days_exactly_and_touches_no_other(clean_log):
     assert after[DAYS[4]][0] == clean_log[DAYS[4]][0] + 1, "a day outside the run changed"
     others = set(clean_log) - set(DAYS)
     assert {day: after[day] for day in others} == {day: clean_log[day] for day in others}
+
+
+def test_posted_events_are_in_their_days_partition_once_after_two_runs(clean_log):
+    """Events posted to the service for a day are in the log at once, and a re-run of the day
+    (twice) keeps each of them once beside the day's file events."""
+    day = DAYS[1]
+    with migrated_engine().begin() as conn:
+        user_id = conn.scalar(text("SELECT min(user_id) FROM users"))
+        pins = list(conn.scalars(text("SELECT pin_id FROM pins ORDER BY pin_id LIMIT 3")))
+        noon = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+        posted = [
+            PostedEvent(f"partition-test-{n}", user_id, pin, "click", "homefeed", noon + timedelta(minutes=n))
+            for n, pin in enumerate(pins)
+        ]
+        assert len(append_posted(conn, events=posted, posted_by="partition-test").stored) == len(pins)
+    try:
+        for _ in range(2):
+            assert run_days(day, day)
+            after = fingerprints()
+            assert after[day][0] == clean_log[day][0] + len(pins)
+            assert fingerprints(files_only=True) == clean_log, "the file events changed"
+            with migrated_engine().connect() as conn:
+                logged = conn.execute(
+                    text(
+                        "SELECT p.client_event_id, count(*) FROM events e JOIN posted_events p USING (event_id) "
+                        "WHERE e.day = :d AND p.posted_by = 'partition-test' GROUP BY p.client_event_id"
+                    ),
+                    {"d": day},
+                ).all()
+            assert sorted(logged) == [(event.client_event_id, 1) for event in posted]
+    finally:
+        with migrated_engine().begin() as conn:  # the fixture's reload then takes them out of the log
+            conn.execute(text("DELETE FROM posted_events WHERE posted_by = 'partition-test'"))
 
 
 def test_failed_single_run_backfill_changes_nothing_and_its_rerun_matches_a_clean_load(clean_log, failure_on):
