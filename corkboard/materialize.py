@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from dagster import AssetsDefinition, DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.settings import get_settings
@@ -18,6 +19,18 @@ def dagster_instance() -> DagsterInstance:
     home = os.environ.setdefault("DAGSTER_HOME", str((get_settings().data_dir / "dagster").resolve()))
     os.makedirs(home, exist_ok=True)
     return DagsterInstance.get()
+
+
+def materialize_and_activate(
+    assets: Sequence[Any], *, resources: Mapping[str, Any], **options: Any
+) -> ExecuteInProcessResult:
+    """``dagster.materialize`` in process, then, once the run has succeeded, its published versions
+    activated together by ``resources["artifacts"]`` (what the ``activate_serving_set`` sensor does
+    for runs the daemon sees; it never sees in-process runs)."""
+    result = materialize(assets, resources=resources, **options)
+    if result.success:
+        resources["artifacts"].activate_run(result.run_id)
+    return result
 
 
 def materialize_world(world: str, *, progress: Progress = print) -> None:
@@ -33,7 +46,7 @@ def materialize_world(world: str, *, progress: Progress = print) -> None:
 
     def run(selection: list, step: str, tags: dict[str, str] | None = None) -> None:
         progress(step)
-        materialize(
+        materialize_and_activate(
             [*assets, *defs.asset_checks], selection=selection, resources=resources,
             instance=instance, tags=tags, run_config=quiet,
         )

@@ -1,27 +1,22 @@
-"""The bipartite pin-board graph as CSR arrays, saved as versioned folders of memory-mappable .npy.
+"""The bipartite pin-board graph as CSR arrays, saved as a folder of memory-mappable .npy.
 
-Layout of a graph folder: one sub-folder per saved version holding one ``<array>.npy`` per
-field, and a ``CURRENT`` file naming the version readers should open. ``save`` writes a new
-version beside the old ones and swaps ``CURRENT`` atomically, every file flushed to disk first,
-so a reader (or a restart after a crash) sees the old graph or the new one, never half of one. ``GraphHandle`` lets a service pick up a new save
-without restarting.
+A graph is a version like any model (kind ``GRAPH_KIND``): ``save`` writes a new folder, whole or
+not at all, and the folder is the version's artifact. The service memory-maps the folder of the
+serving version when it loads the rest of the serving set, so the graph swaps with the models.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from core.atomic_files import atomic_path
+from core.atomic_files import atomic_path, fsync_path
 
-POINTER = "CURRENT"
+GRAPH_KIND = "pin_board_graph"
 
 
 @dataclass(frozen=True)
@@ -40,93 +35,44 @@ class PinBoardGraph:
         return len(self.pin_boards)
 
     def save(self, folder: Path) -> Path:
-        """Write a new version under ``folder`` and make it current; returns the version's folder.
+        """Write the arrays into ``folder``, which must not exist yet; returns it.
 
-        Readers of ``folder`` see the previous graph until the pointer swap, then this one.
-        Older versions are deleted, except the previous one, which a reader may be opening.
+        The arrays are written and flushed to disk in a hidden folder beside it that is then
+        renamed, so ``folder`` appears whole or not at all; a failed save leaves nothing.
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        # Zero-padded nanoseconds sort by age; the random suffix keeps concurrent writers apart.
-        version = Path(tempfile.mkdtemp(prefix=f"v{time.time_ns():020d}-", dir=folder))
-        version.chmod(0o755)  # mkdtemp makes it owner-only; a service under another user must read it
-        for field in fields(self):
-            with atomic_path(version / f"{field.name}.npy") as array_file:
-                np.save(array_file, np.ascontiguousarray(getattr(self, field.name)))
-        previous = current_version(folder) if (folder / POINTER).exists() else None
-        with atomic_path(folder / POINTER) as pointer:
-            pointer.write_text(version.name)
-        for stale in folder.iterdir():
-            # Older folders are past versions or failed saves; newer ones may be a concurrent save.
-            if stale.is_dir() and stale.name < version.name and stale.name != previous:
-                # Open memory maps keep their pages after the unlink, so a serving handle is unaffected.
-                shutil.rmtree(stale, ignore_errors=True)
-        return version
-
-    @classmethod
-    def load(cls, folder: Path) -> PinBoardGraph:
-        """Read the current version of ``folder`` into memory."""
-        return _read(Path(folder), current_version(folder), mmap_mode=None)
-
-
-def load_mmap(folder: Path) -> PinBoardGraph:
-    """Memory-map the current version of ``folder``: arrays are read-only and paged in on use."""
-    return _read(Path(folder), current_version(folder), mmap_mode="r")
-
-
-def current_version(folder: Path) -> str:
-    """The version name ``CURRENT`` points at; FileNotFoundError when nothing was saved yet."""
-    return (Path(folder) / POINTER).read_text().strip()
-
-
-class GraphHandle:
-    """The serving copy of the graph saved in ``folder``, memory-mapped and swappable.
-
-    Take ``handle.graph`` once per request: a concurrent ``reload_if_changed`` replaces the
-    reference, never the arrays a request already holds.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self._lock = threading.Lock()
-        version = current_version(self.folder)
-        self._current = (version, _open_checked(self.folder, version))
-
-    @property
-    def graph(self) -> PinBoardGraph:
-        return self._current[1]
-
-    @property
-    def version(self) -> str:
-        return self._current[0]
-
-    def reload_if_changed(self) -> bool:
-        """Swap in the current save if it is newer than the one held; True when it swapped.
-
-        Raises GraphFileError, keeping the graph it holds, when the new save is damaged."""
-        with self._lock:
-            version = current_version(self.folder)
-            if version == self._current[0]:
-                return False
-            # One tuple assignment: readers see the old pair or the new pair, never a mix.
-            self._current = (version, _open_checked(self.folder, version))
-            return True
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            for field in fields(self):
+                with atomic_path(partial / f"{field.name}.npy") as array_file:
+                    np.save(array_file, np.ascontiguousarray(getattr(self, field.name)))
+            partial.chmod(0o755)  # mkdtemp makes it owner-only; a service under another user must read it
+            partial.rename(folder)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        fsync_path(folder.parent)
+        return folder
 
 
 class GraphFileError(ValueError):
     """A saved graph version whose files are missing, truncated or do not fit together."""
 
 
-def _open_checked(folder: Path, version: str) -> PinBoardGraph:
-    """Memory-map ``version`` of ``folder`` and check that its arrays fit together, so that a
-    damaged save is refused here rather than read out of bounds by the walk kernel."""
+def load_mmap(folder: Path) -> PinBoardGraph:
+    """Memory-map the graph saved in ``folder`` (arrays read-only, paged in on use) and check
+    that its arrays fit together, so that a damaged save is refused here rather than read out of
+    bounds by the walk kernel; raises GraphFileError otherwise."""
     try:
-        graph = _read(folder, version, mmap_mode="r")
+        graph = PinBoardGraph(
+            **{f.name: np.load(Path(folder) / f"{f.name}.npy", mmap_mode="r") for f in fields(PinBoardGraph)}
+        )
     except (OSError, ValueError, EOFError) as error:
-        raise GraphFileError(f"pin-board graph {folder / version}: {error}") from error
+        raise GraphFileError(f"pin-board graph {folder}: {error}") from error
     problem = _inconsistency(graph)
     if problem is not None:
-        raise GraphFileError(f"pin-board graph {folder / version}: {problem}")
+        raise GraphFileError(f"pin-board graph {folder}: {problem}")
     return graph
 
 
@@ -149,12 +95,6 @@ def _inconsistency(graph: PinBoardGraph) -> str | None:
     if len(graph.pin_boards) != len(graph.board_pins):
         return f"{len(graph.pin_boards)} pin edges but {len(graph.board_pins)} board edges"
     return None
-
-
-def _read(folder: Path, version: str, mmap_mode: Literal["r"] | None) -> PinBoardGraph:
-    return PinBoardGraph(
-        **{f.name: np.load(folder / version / f"{f.name}.npy", mmap_mode=mmap_mode) for f in fields(PinBoardGraph)}
-    )
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

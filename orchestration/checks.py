@@ -5,6 +5,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     DefaultSensorStatus,
@@ -15,7 +16,7 @@ from dagster import (
 )
 from sqlalchemy import text
 
-from orchestration.assets.embeddings import pin_vector_index
+from orchestration.assets.embeddings import EMBEDDING_KIND, pin_vector_index
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.automation import RETRAINED_NIGHTLY
 from orchestration.resources import Database
@@ -26,9 +27,9 @@ MODEL_MAX_AGE = timedelta(days=1, hours=6)
 MAX_NULL_RATE = 0.0  # every required column of the schema is NOT NULL in the source
 
 
-def _scalar(database: Database, statement: str) -> object:
+def _scalar(database: Database, statement: str, **params: object) -> object:
     with database.engine().connect() as conn:
-        return conn.execute(text(statement)).scalar_one()
+        return conn.execute(text(statement), params).scalar_one()
 
 
 @asset_check(asset=catalogue, description="Pins and users are not empty.")
@@ -75,14 +76,14 @@ def events_freshness(database: Database) -> AssetCheckResult:
     )
 
 
-@asset_check(asset=pin_vector_index, description="The serving index covers the pins that have vectors and has no NaN.")
-def index_serving(database: Database) -> AssetCheckResult:
-    rows = int(
-        _scalar(
-            database,
-            "SELECT count(*) FROM pin_embeddings e JOIN model_versions v "
-            "ON v.version = e.version AND v.kind = 'pin_embedding' AND v.active",
-        )
+@asset_check(
+    asset=pin_vector_index,
+    description="The index the run serves (its own build, else the serving one) has rows for the pins with vectors.",
+)
+def index_serving(context: AssetCheckExecutionContext, database: Database) -> AssetCheckResult:
+    version = database.version_for_run(EMBEDDING_KIND, context.run.run_id)
+    rows = 0 if version is None else int(
+        _scalar(database, "SELECT count(*) FROM pin_embeddings WHERE version = :v", v=version.version)
     )
     return AssetCheckResult(passed=rows > 0, metadata={"serving_rows": rows})
 

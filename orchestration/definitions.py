@@ -5,6 +5,7 @@ import os
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from orchestration import checks
+from orchestration.activation import activate_serving_set
 from orchestration.assets import embeddings, features, graph, ingest, pinsage, ranking, text, two_tower, visual
 from orchestration.assets.offline_evaluation import offline_evaluation
 from orchestration.automation import automation_sensor, with_refresh_policy
@@ -39,6 +40,6 @@ defs = Definitions(
     asset_checks=checks.all_checks,
     jobs=[daily_events_job, refresh_models_job],
     schedules=[daily_events_schedule],
-    sensors=[automation_sensor, checks.freshness_sensor, drop_folder_sensor],
+    sensors=[automation_sensor, checks.freshness_sensor, drop_folder_sensor, activate_serving_set],
     resources=RESOURCES,
 )

@@ -7,6 +7,7 @@ embedded Postgres under ``.corkboard``, as the CLI does.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from sql.catalogue import read_table
 from sql.embeddings import load_pin_partition, load_user_vectors
 from sql.events import read_actions
 from sql.migrate import migrated_engine
-from sql.versions import ModelVersion, activate_version, active_version, prune_versions, register_version
+from sql.versions import ModelVersion, activate_run, active_version, prune_versions, register_version, run_version
 
 
 class OnlineStore(Enum):
@@ -86,26 +87,38 @@ class Database(ReachesDatabase):
         with self.engine().connect() as conn:
             return read_actions(conn, actions=actions)
 
-    def active_version(self, kind: str) -> ModelVersion | None:
-        """The serving version of ``kind``, if any."""
+    def version_for_run(self, kind: str, run_id: str) -> ModelVersion | None:
+        """The version of ``kind`` that the run ``run_id`` will serve: its own build, else the serving one."""
         with self.engine().connect() as conn:
-            return active_version(conn, kind=kind)
+            return run_version(conn, kind=kind, run_id=run_id) or active_version(conn, kind=kind)
 
-    def swap_in(
-        self, kind: str, artifact: Path, metrics: dict[str, Any], pins: IdVectors | None, users: IdVectors | None
+    def stage(
+        self,
+        kind: str,
+        artifact: Path,
+        metrics: dict[str, Any],
+        pins: IdVectors | None,
+        users: IdVectors | None,
+        run_id: str,
     ) -> tuple[int, int, int]:
-        """Register a version of ``kind``, load its pin partition and user vectors (those given),
-        and make it the serving one, in one transaction; returns (version, pins, users) loaded."""
+        """Register a version of ``kind`` built by ``run_id`` and load its pin partition and user
+        vectors (those given) beside the serving ones, in one transaction, without serving it;
+        returns (version, pins, users) loaded."""
         with self.engine().begin() as conn:
-            version = register_version(conn, kind=kind, artifact=str(artifact), metrics=metrics)
+            version = register_version(conn, kind=kind, artifact=str(artifact), metrics=metrics, run_id=run_id)
             loaded_pins = 0 if pins is None else load_pin_partition(
                 conn, version=version, pin_ids=pins.ids, vectors=pins.vectors
             )
             loaded_users = 0 if users is None else load_user_vectors(
                 conn, version=version, user_ids=users.ids, vectors=users.vectors
             )
-            activate_version(conn, kind=kind, version=version)
         return version, loaded_pins, loaded_users
+
+    def activate_run(self, run_id: str) -> list[ModelVersion]:
+        """Make every version ``run_id`` built serve, in one transaction; returns them (see
+        ``sql.versions.activate_run``)."""
+        with self.engine().begin() as conn:
+            return activate_run(conn, run_id=run_id)
 
     def prune_versions(self, kind: str, keep_previous: int) -> list[ModelVersion]:
         """Delete the versions of ``kind`` beyond the rollback window with their vectors; returns them."""
@@ -184,13 +197,12 @@ class IdVectors:
 
 @dataclass(frozen=True)
 class Published:
-    """A version swapped in: its number and file, the vectors loaded, what was pruned, and how long it took."""
+    """A version staged by a run: its number and file, the vectors loaded, and how long it took."""
 
     version: int
     artifact: Path
     pins: int
     users: int
-    pruned: list[int]
     seconds: float
 
     def metadata(self) -> dict[str, Any]:
@@ -200,9 +212,20 @@ class Published:
             "version": self.version,
             "path": MetadataValue.path(str(self.artifact)),
             **loaded,
-            "pruned_versions": MetadataValue.json(self.pruned),
             "publish_seconds": round(self.seconds, 2),
         }
+
+
+@dataclass(frozen=True)
+class Activated:
+    """The versions one run made the serving ones, and the versions pruning then removed."""
+
+    versions: list[ModelVersion]
+    pruned: list[int]
+
+    def describe(self) -> str:
+        serving = ", ".join(f"{version.kind} v{version.version}" for version in self.versions) or "nothing"
+        return f"serving {serving}; pruned {self.pruned or 'nothing'}"
 
 
 class ArtifactStore(CorkboardResource):
@@ -228,24 +251,36 @@ class ArtifactStore(CorkboardResource):
         artifact: Path,
         metrics: dict[str, Any],
         *,
+        run_id: str,
         pin_vectors: IdVectors | None = None,
         user_vectors: IdVectors | None = None,
     ) -> Published:
-        """Register the saved ``artifact`` as a version of ``kind``, load its pin partition and
-        user vectors (those given) beside the serving ones, swap it in, then prune old versions."""
+        """Register the saved ``artifact`` as a version of ``kind`` built by the run ``run_id`` and
+        load its pin partition and user vectors (those given) beside the serving ones. It serves
+        once the run has succeeded, with the rest of the run's versions (``activate_run``)."""
         started = time.perf_counter()
-        version, pins, users = self.database.swap_in(kind, artifact, metrics, pin_vectors, user_vectors)
-        return Published(version, artifact, pins, users, self.prune(kind), time.perf_counter() - started)
+        version, pins, users = self.database.stage(kind, artifact, metrics, pin_vectors, user_vectors, run_id)
+        return Published(version, artifact, pins, users, time.perf_counter() - started)
+
+    def activate_run(self, run_id: str) -> Activated:
+        """Make the versions the run ``run_id`` published serve, together in one transaction, then
+        prune each of their kinds."""
+        versions = self.database.activate_run(run_id)
+        return Activated(versions, [pruned for version in versions for pruned in self.prune(version.kind)])
 
     def prune(self, kind: str) -> list[int]:
         """Delete versions of ``kind`` beyond the rollback window, rows first, then their files.
 
-        Returns the pruned version numbers. Only files under the model dir are deleted.
+        Returns the pruned version numbers. Only files (or a graph's folder) under the model dir are deleted.
         """
         pruned = self.database.prune_versions(kind, self.keep_previous)
         model_dir = self.settings().model_dir.resolve()
         for version in pruned:
             artifact = Path(version.artifact).resolve()
-            if artifact.is_relative_to(model_dir):
+            if not artifact.is_relative_to(model_dir):
+                continue
+            if artifact.is_dir():
+                shutil.rmtree(artifact)
+            else:
                 artifact.unlink(missing_ok=True)
         return [version.version for version in pruned]

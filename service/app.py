@@ -32,23 +32,8 @@ from service.state_reload import reload_serving_state
 
 log = logging.getLogger("corkboard.service")
 RANKER_THREADS = 1
-GRAPH_RELOAD_SECONDS = 30.0
 NOT_READY_RETRY_SECONDS = 5.0
 ECHOED_INPUT = 100  # characters of a text input that a 422 answer repeats
-
-
-async def _reload_graph_forever(app: FastAPI) -> None:
-    """Pick up a newly materialized pin-board graph without a restart (of whichever state serves);
-    a missing or damaged save is logged and the graph being served stays."""
-    while True:
-        await asyncio.sleep(GRAPH_RELOAD_SECONDS)
-        state = app.state.serving
-        try:
-            # On a worker thread: checking a large graph's arrays would stall every request.
-            if state is not None and await run_in_threadpool(state.graph.reload_if_changed):
-                log.info("pin-board graph reloaded: version %s", state.graph.version)
-        except (OSError, ValueError) as error:  # GraphFileError is a ValueError
-            log.warning("pin-board graph reload failed, keeping the current one: %s", error)
 
 
 async def _load_until_ready(app: FastAPI) -> None:
@@ -117,15 +102,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except LOAD_ERRORS as error:
         _mark_not_ready(app.state, error)
         log.warning("service not ready: %s", app.state.not_ready_detail)
-    tasks = [
-        asyncio.create_task(_reload_graph_forever(app)),
-        asyncio.create_task(_load_until_ready(app)),
-    ]
+    retry = asyncio.create_task(_load_until_ready(app))
     yield
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    retry.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await retry
 
 
 def create_app() -> FastAPI:

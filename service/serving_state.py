@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from models.embedding_store import EmbeddingArtifact
-from models.pin_board_graph import GraphHandle
+from models.pin_board_graph import GRAPH_KIND, PinBoardGraph
 from models.ranker import MultiTaskRanker
 from models.ranker_features import FeatureEncoder
 from models.text_tower import TextTower
@@ -75,6 +75,14 @@ class TextIndex:
     model: TextTower
 
 
+@dataclass(frozen=True)
+class ServedGraph:
+    """The serving version of the pin-board graph, memory-mapped."""
+
+    version: int
+    graph: PinBoardGraph
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServingState:
     """What one serving process holds; built by ``service.state_loading``, swapped whole on reload."""
@@ -89,7 +97,7 @@ class ServingState:
     pins: PinTable
     users: UserTable
     text: TextIndex
-    graph: GraphHandle
+    graph: ServedGraph
     popular: dict[tuple[str, str], np.ndarray]  # (country, language) -> pin rows, most engaged first
     defaults: dict[str, float]
     settings: Settings
@@ -110,7 +118,12 @@ class ServingState:
 
     @property
     def model_versions(self) -> dict[str, int]:
-        versions = {"pin_embedding": self.embedding_version, "pin_text": self.text.version, "ranker": self.ranker_version}
+        versions = {
+            "pin_embedding": self.embedding_version,
+            "pin_text": self.text.version,
+            "ranker": self.ranker_version,
+            GRAPH_KIND: self.graph.version,
+        }
         if self.two_tower_version is not None:
             versions["two_tower"] = self.two_tower_version
         if self.pinsage is not None and self.pinsage.version is not None:

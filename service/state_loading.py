@@ -20,7 +20,7 @@ from features.store import feature_defaults, feature_store
 from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EmbeddingWidthError, check_embedding_width
-from models.pin_board_graph import POINTER, GraphHandle
+from models.pin_board_graph import GRAPH_KIND, load_mmap
 from models.pinsage.pin_vectors import PinSageVectors
 from models.ranker import load_ranker
 from models.ranker_similarities import VectorTable
@@ -29,12 +29,12 @@ from models.two_tower.user_tower import ServedUserTower, user_feature_codes
 from models.visual import VisualArtifact
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.feature_tables import pin_table, user_table
-from service.serving_state import PinVectors, ServingState, TextIndex, TwoTowerUsers, UserVectors
+from service.serving_state import PinVectors, ServedGraph, ServingState, TextIndex, TwoTowerUsers, UserVectors
 from sql.catalogue import read_table
 from sql.embeddings import all_user_vectors, request_session
 from sql.events import popular_by_locale
 from sql.migrate import migrated_engine
-from sql.versions import ModelVersion, active_version
+from sql.versions import ModelVersion, active_versions
 
 POPULAR_PER_LOCALE = 500
 PIN_COLUMNS = (
@@ -70,15 +70,19 @@ class StoredServingData:
     popular: pd.DataFrame  # country, language, pin_id: best first within each locale
     pinsage: ModelVersion | None = None
     visual: ModelVersion | None = None
+    graph: ModelVersion | None = None
 
 
 def read_stored_serving_data(conn: Connection) -> StoredServingData:
-    """Everything loading needs from the database, over one connection."""
-    two_tower = active_version(conn, kind="two_tower")
+    """Everything loading needs from the database, over one connection; the active versions by one
+    statement, so they are one activation's set (``load_serving_state`` reads the rest in the same
+    snapshot)."""
+    versions = active_versions(conn)
+    two_tower = versions.get("two_tower")
     return StoredServingData(
-        embedding=active_version(conn, kind="pin_embedding"),
-        ranker=active_version(conn, kind="ranker"),
-        text=active_version(conn, kind="pin_text"),
+        embedding=versions.get("pin_embedding"),
+        ranker=versions.get("ranker"),
+        text=versions.get("pin_text"),
         two_tower=two_tower,
         two_tower_users=None
         if two_tower is None
@@ -86,8 +90,9 @@ def read_stored_serving_data(conn: Connection) -> StoredServingData:
         pins=read_table(conn, table="pins", columns=PIN_COLUMNS),
         users=read_table(conn, table="users", columns=("user_id", "country", "language", "age_bucket")),
         popular=popular_by_locale(conn, limit=POPULAR_PER_LOCALE),
-        pinsage=active_version(conn, kind="pinsage"),
-        visual=active_version(conn, kind="pin_visual"),
+        pinsage=versions.get("pinsage"),
+        visual=versions.get("pin_visual"),
+        graph=versions.get(GRAPH_KIND),
     )
 
 
@@ -99,11 +104,10 @@ def serving_state_from(
 
     Raises NotReadyError when a serving model or the graph is missing, ModelFileError when a
     model file is corrupt or its vectors do not fit the pgvector columns."""
-    if stored.embedding is None or stored.ranker is None or stored.text is None:
-        raise NotReadyError("no serving pin embedding, text index or ranker: run `corkboard materialize` first")
-    graph_folder = settings.model_dir / "graph" / "pin_board"
-    if not (graph_folder / POINTER).exists():
-        raise NotReadyError(f"no pin-board graph under {graph_folder}: run `corkboard materialize` first")
+    if stored.embedding is None or stored.ranker is None or stored.text is None or stored.graph is None:
+        raise NotReadyError(
+            "no serving pin embedding, text index, ranker or pin-board graph: run `corkboard materialize` first"
+        )
     vectors = _load_model(stored.embedding, EmbeddingArtifact.load)
     ranker, encoder = _load_model(stored.ranker, load_ranker)
     text_tower = _load_model(stored.text, load_text_tower)
@@ -133,7 +137,7 @@ def serving_state_from(
         pins=pin_table(store, encoder, vectors.model.pin_ids, stored.pins, defaults),
         users=user_table(store, encoder, stored.users, defaults),
         text=TextIndex(stored.text.version, text_tower),
-        graph=GraphHandle(graph_folder),
+        graph=ServedGraph(stored.graph.version, _load_model(stored.graph, load_mmap)),
         popular=popular,
         defaults=defaults,
         settings=settings,
@@ -177,8 +181,10 @@ def _aligned(ids: np.ndarray, vectors: np.ndarray, pin_ids: np.ndarray) -> np.nd
 
 def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard) -> ServingState:
     """Read the serving versions from ``engine`` and build the serving state of them (see
-    ``serving_state_from``); requests will reach the database through ``database``."""
-    with engine.connect() as conn:
+    ``serving_state_from``); requests will reach the database through ``database``. Everything is
+    read in one repeatable-read snapshot: an activation, rollback or pruning that commits meanwhile
+    is not half seen."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         stored = read_stored_serving_data(conn)
     return serving_state_from(stored, engine=engine, store=store, settings=settings, database=database)
 

@@ -7,22 +7,19 @@ import threading
 from starlette.datastructures import State
 
 from core.settings import Settings
-from models.pin_board_graph import GraphFileError
 from service.serving_state import ServingState
-from service.state_loading import ModelFileError, open_serving_state
+from service.state_loading import open_serving_state
 
 _swap = threading.Lock()  # one load at a time, so the newest request to reload wins last
 
 
 def reload_serving_state(holder: State, settings: Settings) -> ServingState:
-    """Load the serving versions afresh and put them in ``holder.serving`` in one assignment,
-    so each request sees the old state or the new one, never a mix. On failure (one of
-    ``state_loading.LOAD_ERRORS``; a damaged pin-board graph is a ModelFileError, as a damaged
-    model file is) nothing changes: ``holder.serving`` keeps the state it had."""
+    """Load the serving set afresh (the models and the pin-board graph of one activation) and put it
+    in ``holder.serving`` in one assignment, so each request sees the old state or the new one,
+    never a mix. On failure (one of ``state_loading.LOAD_ERRORS``; a damaged pin-board graph is a
+    ModelFileError, as a damaged model file is) nothing changes: ``holder.serving`` keeps the
+    state it had."""
     with _swap:
-        try:
-            fresh = open_serving_state(settings)
-        except GraphFileError as error:
-            raise ModelFileError(str(error)) from error
+        fresh = open_serving_state(settings)
         holder.serving, holder.not_ready_reason = fresh, None
     return fresh

@@ -1,7 +1,10 @@
-"""Model and index versions: register beside the serving one, swap atomically, roll back, prune.
+"""Model and index versions: register beside the serving ones, swap a run's set in atomically,
+roll back, prune.
 
 Version numbers come from one sequence shared by every kind, so ``pin_embeddings_v<N>`` and
-``user_embeddings`` rows of version N belong to exactly one row of ``model_versions``.
+``user_embeddings`` rows of version N belong to exactly one row of ``model_versions``. A Dagster
+run registers its versions tagged with its id, inactive, and ``activate_run`` makes them the
+serving ones together once the run has succeeded.
 """
 
 from __future__ import annotations
@@ -52,14 +55,17 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def register_version(conn: Connection, *, kind: str, artifact: str, metrics: dict[str, Any]) -> int:
-    """Record a new, not yet serving, version of ``kind``; returns its number."""
+def register_version(
+    conn: Connection, *, kind: str, artifact: str, metrics: dict[str, Any], run_id: str | None = None
+) -> int:
+    """Record a new, not yet serving, version of ``kind``, built by the Dagster run ``run_id``;
+    returns its number."""
     return conn.execute(
         text(
-            "INSERT INTO model_versions (kind, artifact, metrics) "
-            "VALUES (:kind, :artifact, CAST(:metrics AS jsonb)) RETURNING version"
+            "INSERT INTO model_versions (kind, artifact, metrics, run_id) "
+            "VALUES (:kind, :artifact, CAST(:metrics AS jsonb), :run_id) RETURNING version"
         ),
-        {"kind": kind, "artifact": artifact, "metrics": json.dumps(_json_safe(metrics))},
+        {"kind": kind, "artifact": artifact, "metrics": json.dumps(_json_safe(metrics)), "run_id": run_id},
     ).scalar_one()
 
 
@@ -82,6 +88,51 @@ def active_version(conn: Connection, *, kind: str) -> ModelVersion | None:
         {"kind": kind},
     ).first()
     return _row_to_version(row) if row else None
+
+
+def active_versions(conn: Connection) -> dict[str, ModelVersion]:
+    """The serving version of every kind, by kind, read by one statement: one snapshot, so never
+    half of one activation and half of the next."""
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM model_versions WHERE active ORDER BY kind"))
+    return {row.kind: _row_to_version(row) for row in rows}
+
+
+def run_version(conn: Connection, *, kind: str, run_id: str) -> ModelVersion | None:
+    """The newest version of ``kind`` that the run ``run_id`` registered, if any."""
+    row = conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM model_versions WHERE kind = :kind AND run_id = :run_id "
+            "ORDER BY version DESC LIMIT 1"
+        ),
+        {"kind": kind, "run_id": run_id},
+    ).first()
+    return _row_to_version(row) if row else None
+
+
+def activate_run(conn: Connection, *, run_id: str) -> list[ModelVersion]:
+    """Make the versions the run ``run_id`` registered (the newest of each kind it built) the
+    serving ones, all in the caller's transaction; returns them as they now serve.
+
+    Returns nothing when the run built no version, or when its set was activated before (a second
+    call for the same run, even after a rollback, changes nothing). Kinds are locked in name
+    order, as rollback locks them, so concurrent activations and rollbacks cannot deadlock.
+    """
+    built = [
+        _row_to_version(row)
+        for row in conn.execute(
+            text(
+                f"SELECT DISTINCT ON (kind) {_COLUMNS} FROM model_versions WHERE run_id = :run_id "
+                "ORDER BY kind, version DESC"
+            ),
+            {"run_id": run_id},
+        )
+    ]
+    if any(version.activated_at is not None for version in built):
+        return []
+    for version in built:
+        activate_version(conn, kind=version.kind, version=version.version)
+    serving = active_versions(conn)
+    return [serving[version.kind] for version in built]
 
 
 def latest_version(conn: Connection, *, kind: str) -> ModelVersion | None:

@@ -23,11 +23,12 @@ from corkboard.bench.parts import (
 from corkboard.bench.report import Report, machine, table, target_checks
 from sql.migrate import migrated_engine
 from core.settings import Settings, get_settings
+from models.pin_board_graph import GRAPH_KIND
 from sql.catalogue import read_table
 from sql.versions import active_version
 
 Progress = Callable[[str], None]
-SERVING_KINDS = ("pin_embedding", "pin_text", "ranker")
+SERVING_KINDS = ("pin_embedding", "pin_text", "ranker", GRAPH_KIND)
 PAGE_SIZE = 25
 SURFACE = "homefeed"
 

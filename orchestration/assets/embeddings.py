@@ -39,6 +39,7 @@ def co_engagement_embeddings(
         EMBEDDING_KIND,
         path,
         {"topic_agreement@10": fit.topic_agreement},
+        run_id=context.run_id,
         pin_vectors=IdVectors(model.pin_ids[engaged], model.pin_vectors[engaged]),
         user_vectors=IdVectors(model.user_ids, model.user_vectors),
     )
@@ -61,12 +62,13 @@ def co_engagement_embeddings(
 @asset(
     group_name="embeddings",
     deps=[co_engagement_embeddings],
-    description="The serving pin embedding's pgvector HNSW partition, measured: its recall@100 against exact search.",
+    description="The pin embedding's pgvector HNSW partition that the run serves (its own build, else the serving "
+    "one), measured: its recall@100 against exact search.",
 )
 def pin_vector_index(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    version = database.active_version(EMBEDDING_KIND)
+    version = database.version_for_run(EMBEDDING_KIND, context.run_id)
     if version is None:
-        raise RuntimeError("no pin_embedding version serving; materialize co_engagement_embeddings first")
+        raise RuntimeError("no pin_embedding version built or serving; materialize co_engagement_embeddings first")
     model = EmbeddingArtifact.load(version.artifact).model
     engaged = model.engaged_pins()
     recall = _hnsw_recall(database, version.version, model.pin_vectors[engaged], model.pin_ids[engaged])

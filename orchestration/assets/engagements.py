@@ -23,9 +23,10 @@ def engagement_world(database: Database) -> World:
     )
 
 
-def serving_visuals(database: Database) -> VisualArtifact | None:
-    """The serving visual vectors (extra pin inputs), or None before ``pin_visual_embeddings`` ran."""
-    version = database.active_version(VISUAL_KIND)
+def serving_visuals(database: Database, run_id: str) -> VisualArtifact | None:
+    """The visual vectors (extra pin inputs) that the run ``run_id`` serves: its own build, else the
+    serving one; None before ``pin_visual_embeddings`` ran."""
+    version = database.version_for_run(VISUAL_KIND, run_id)
     return None if version is None else VisualArtifact.load(version.artifact)
 
 

@@ -31,13 +31,20 @@ def pinsage_embeddings(
 ) -> MaterializeResult:
     check_embedding_width(PINSAGE_KIND, ASSET_CONFIG.dim)
     fit = train_on_world(
-        engagement_world(database), ASSET_CONFIG, visual=serving_visuals(database), on_epoch=epoch_logger(context)
+        engagement_world(database),
+        ASSET_CONFIG,
+        visual=serving_visuals(database, context.run_id),
+        on_epoch=epoch_logger(context),
     )
     recommender, split, metrics = fit.recommender, fit.split, fit.metrics
     path = artifacts.new_path(PINSAGE_KIND, ".safetensors")
     recommender.save(path)
     published = artifacts.publish(
-        PINSAGE_KIND, path, metrics, pin_vectors=IdVectors(split.item_ids, recommender.item_vectors)
+        PINSAGE_KIND,
+        path,
+        metrics,
+        run_id=context.run_id,
+        pin_vectors=IdVectors(split.item_ids, recommender.item_vectors),
     )
     context.log.info(
         f"pinsage v{published.version}: trained on {split.n_users} users, {published.pins} pins indexed; "

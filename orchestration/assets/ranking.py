@@ -50,14 +50,15 @@ class RankerTrainingData:
     retrained_metrics: dict[str, dict[str, float]]
 
 
-def content_tables(database: Database, pins: pd.DataFrame) -> dict[str, VectorTable]:
-    """The serving text and visual vectors of every pin: content alone, never an engagement label."""
+def content_tables(database: Database, run_id: str, pins: pd.DataFrame) -> dict[str, VectorTable]:
+    """The text and visual vectors of every pin that the run ``run_id`` serves with its ranker:
+    content alone, never an engagement label."""
     tables = {}
-    text = database.active_version(TEXT_KIND)
+    text = database.version_for_run(TEXT_KIND, run_id)
     if text is not None:
         vectors = embed_texts(load_text_tower(text.artifact), pin_texts(pins))
         tables["text"] = VectorTable(pins["pin_id"].to_numpy(), vectors)
-    visual = serving_visuals(database)
+    visual = serving_visuals(database, run_id)
     if visual is not None:
         tables["visual"] = VectorTable(visual.pin_ids, visual.vectors)
     return tables
@@ -86,9 +87,9 @@ def ranker_training_data(
         start,
         SIMILARITIES,
         pinsage=pinsage.ASSET_CONFIG,
-        content=content_tables(database, pins),
+        content=content_tables(database, context.run_id, pins),
         user_ids=user_ids,
-        visual=serving_visuals(database),
+        visual=serving_visuals(database, context.run_id),
         on_epoch=epoch_logger(context, f"copy before {since}: "),
     )
     similarities = SimilarityFeatures(
@@ -118,7 +119,7 @@ def ranker(
     )
     path = artifacts.new_path(RANKER_KIND, ".safetensors")
     save_ranker(path, fit.model, fit.encoder)
-    published = artifacts.publish(RANKER_KIND, path, {"valid_auc": fit.report.valid_auc})
+    published = artifacts.publish(RANKER_KIND, path, {"valid_auc": fit.report.valid_auc}, run_id=context.run_id)
     context.log.info(f"ranker v{published.version}: validation AUC {fit.report.valid_auc}")
     return MaterializeResult(
         metadata={

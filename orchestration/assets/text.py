@@ -57,6 +57,7 @@ def pin_text_index(context: AssetExecutionContext, database: Database, artifacts
         TEXT_KIND,
         path,
         {"topic_agreement@10": agreement},
+        run_id=context.run_id,
         pin_vectors=IdVectors(pins["pin_id"].to_numpy(), vectors),
     )
     context.log.info(

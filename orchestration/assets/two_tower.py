@@ -38,7 +38,10 @@ def two_tower_retrieval(
 ) -> MaterializeResult:
     check_embedding_width(TWO_TOWER_KIND, ASSET_CONFIG.dim)
     fit = train_on_world(
-        engagement_world(database), ASSET_CONFIG, visual=serving_visuals(database), on_epoch=epoch_logger(context)
+        engagement_world(database),
+        ASSET_CONFIG,
+        visual=serving_visuals(database, context.run_id),
+        on_epoch=epoch_logger(context),
     )
     recommender, split, metrics = fit.recommender, fit.split, fit.metrics
     path = artifacts.new_path(TWO_TOWER_KIND, ".safetensors")
@@ -47,6 +50,7 @@ def two_tower_retrieval(
         TWO_TOWER_KIND,
         path,
         metrics,
+        run_id=context.run_id,
         pin_vectors=IdVectors(split.item_ids, recommender.item_vectors),
         user_vectors=IdVectors(fit.user_ids, fit.user_vectors),
     )

@@ -26,8 +26,8 @@ def _world(name: str) -> World:
 class FakeDatabase(Database):
     """The catalogue and events of the synthetic ``world``; versions in the ``ledger`` file.
 
-    Swapping a version in records it (with the shapes of its vectors) and makes it the serving
-    one of its kind; nothing is ever pruned."""
+    Staging a version records it (with the shapes of its vectors and its run), inactive;
+    activating a run makes its newest version of each kind the serving one; nothing is pruned."""
 
     world: str = "tiny"
     ledger: str
@@ -43,31 +43,53 @@ class FakeDatabase(Database):
         chosen = events[events["action"].isin(actions) & events["pin_id"].notna()]
         return chosen[["user_id", "pin_id", "action", "ts"]].astype({"pin_id": "int64"}).reset_index(drop=True)
 
-    def active_version(self, kind: str) -> ModelVersion | None:
-        for row in self.versions():
-            if row["kind"] == kind and row["active"]:
-                return ModelVersion(row["version"], kind, row["artifact"], row["metrics"], True, None)
-        return None
+    def version_for_run(self, kind: str, run_id: str) -> ModelVersion | None:
+        rows = self.versions()
+        built = [row for row in rows if row["kind"] == kind and row["run_id"] == run_id]
+        serving = [row for row in rows if row["kind"] == kind and row["active"]]
+        return next((_version(row) for row in [*built[-1:], *serving]), None)
 
-    def swap_in(
-        self, kind: str, artifact: Path, metrics: dict[str, Any], pins: IdVectors | None, users: IdVectors | None
+    def stage(
+        self,
+        kind: str,
+        artifact: Path,
+        metrics: dict[str, Any],
+        pins: IdVectors | None,
+        users: IdVectors | None,
+        run_id: str,
     ) -> tuple[int, int, int]:
-        rows = [{**row, "active": row["active"] and row["kind"] != kind} for row in self.versions()]
+        rows = self.versions()
         version = len(rows) + 1
         blocks = {"pins": pins, "users": users}
         loaded = {name: 0 if block is None else len(block.ids) for name, block in blocks.items()}
         widths = {name: block.vectors.shape[1] for name, block in blocks.items() if block is not None}
         rows.append(
-            {"version": version, "kind": kind, "artifact": str(artifact), "metrics": metrics, "active": True,
-             "loaded": loaded, "widths": widths}
+            {"version": version, "kind": kind, "artifact": str(artifact), "metrics": metrics, "active": False,
+             "run_id": run_id, "loaded": loaded, "widths": widths}
         )
-        Path(self.ledger).write_text(json.dumps(rows, default=float))
+        self._write(rows)
         return version, loaded["pins"], loaded["users"]
+
+    def activate_run(self, run_id: str) -> list[ModelVersion]:
+        rows = self.versions()
+        built = {row["kind"]: row["version"] for row in rows if row["run_id"] == run_id}
+        for row in rows:
+            if row["kind"] in built:
+                row["active"] = row["version"] == built[row["kind"]]
+        self._write(rows)
+        return [_version(row) for row in rows if row["version"] in built.values()]
 
     def prune_versions(self, kind: str, keep_previous: int) -> list[ModelVersion]:
         return []
 
     def versions(self) -> list[dict[str, Any]]:
-        """Every version swapped in so far, oldest first."""
+        """Every version staged so far, oldest first."""
         path = Path(self.ledger)
         return json.loads(path.read_text()) if path.exists() else []
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        Path(self.ledger).write_text(json.dumps(rows, default=float))
+
+
+def _version(row: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(row["version"], row["kind"], row["artifact"], row["metrics"], row["active"], None)

@@ -6,7 +6,7 @@ from dagster import AssetKey, materialize
 from sqlalchemy import text
 
 from sql.migrate import migrated_engine
-from corkboard.materialize import dagster_instance
+from corkboard.materialize import dagster_instance, materialize_and_activate
 from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
 from orchestration.assets.ingest import raw_events
 from orchestration.assets.ranking import SIMILARITIES
@@ -87,7 +87,7 @@ def test_rerunning_a_day_replaces_it_exactly(materialized_tiny):
 def test_new_embedding_version_is_built_beside_and_swapped_in(materialized_tiny):
     with migrated_engine().connect() as conn:
         serving = active_version(conn, kind="pin_embedding")
-    result = materialize(
+    result = materialize_and_activate(
         [co_engagement_embeddings, pin_vector_index], resources=RESOURCES, instance=dagster_instance()
     )
     assert result.success

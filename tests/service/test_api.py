@@ -25,7 +25,9 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
-    assert set(ready.json()["model_versions"]) == {"pin_embedding", "pin_text", "ranker", "two_tower", "pinsage"}
+    assert set(ready.json()["model_versions"]) == {
+        "pin_embedding", "pin_text", "ranker", "two_tower", "pinsage", "pin_board_graph"
+    }
 
 
 def test_recommendations_for_a_known_user(client, user_id):

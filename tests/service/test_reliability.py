@@ -28,7 +28,7 @@ from core.database import pooled_engine
 from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
 from features.store import feature_store
-from models.pin_board_graph import POINTER, current_version
+from models.pin_board_graph import GRAPH_KIND
 from service.app import create_app
 from service.database_guard import DatabaseGuard
 from service.logging import REQUEST_LOG
@@ -38,7 +38,7 @@ from service.surfaces.home_feed import home_feed
 from service.surfaces.related_pins import related_pins
 from sql.migrate import migrated_engine
 from sql.versions import activate_version, active_version, register_version
-from tests.service.test_graph_reload import truncated_save
+from tests.models.test_pin_board_graph import truncated_copy
 
 ADMIN_KEY, ADMIN = new_api_key("operator", [Scope.READ, Scope.ADMIN])
 LIVENESS_SECONDS = 30  # far above any deadline: only a hang exceeds it
@@ -370,21 +370,26 @@ def test_a_failed_reload_keeps_serving_the_previous_models(client, admin, servin
     assert client.post("/v1/admin/reload", headers=admin).json()["model_versions"] == before
 
 
-def test_a_damaged_graph_fails_a_reload_with_409_and_the_previous_state_keeps_serving(client, admin, user_id):
-    graph_folder = get_settings().model_dir / "graph" / "pin_board"
-    serving_graph = current_version(graph_folder)
+def test_a_damaged_graph_fails_a_reload_with_409_and_the_previous_state_keeps_serving(
+    client, admin, user_id, tmp_path
+):
     before = client.get("/readyz").json()["model_versions"]
-    damaged = truncated_save(graph_folder)
+    damaged = truncated_copy(serving_artifact(GRAPH_KIND), tmp_path / "graph")
+    with migrated_engine().begin() as conn:
+        version = register_version(conn, kind=GRAPH_KIND, artifact=str(damaged), metrics={})
+        activate_version(conn, kind=GRAPH_KIND, version=version)
     try:
         response = client.post("/v1/admin/reload", headers=admin)
         assert response.status_code == 409
         assert response.json()["detail"].startswith("reload failed, still serving")
-        assert f"pin-board graph {graph_folder / damaged}" in response.json()["detail"]
+        assert f"{GRAPH_KIND} version {version}" in response.json()["detail"]
+        assert f"pin-board graph {damaged}" in response.json()["detail"]
         page = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 5})
         assert page.status_code == 200 and page.json()["model_versions"] == before
     finally:
-        (graph_folder / POINTER).write_text(serving_graph)
-        shutil.rmtree(graph_folder / damaged)
+        with migrated_engine().begin() as conn:
+            activate_version(conn, kind=GRAPH_KIND, version=before[GRAPH_KIND])
+            conn.execute(text("DELETE FROM model_versions WHERE version = :v"), {"v": version})
 
 
 def ranker_file(version: int) -> Path:

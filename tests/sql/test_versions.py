@@ -1,18 +1,19 @@
-"""Versions: rollback returns to the previous serving version, pruning keeps exactly the window."""
+"""Versions: a run's set serves together, rollback returns to the previous serving version, pruning
+keeps exactly the window."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from dagster import materialize
 from sqlalchemy import text
 
 from sql.migrate import migrated_engine
-from corkboard.materialize import dagster_instance
+from corkboard.materialize import dagster_instance, materialize_and_activate
 from corkboard.rollback import roll_back
 from core.settings import get_settings
 from orchestration.assets.embeddings import EMBEDDING_KIND, co_engagement_embeddings, pin_vector_index
@@ -22,17 +23,19 @@ from service.state_loading import open_serving_state
 from sql.embeddings import EMBEDDING_DIM, load_pin_partition, load_user_vectors, nearest_pins
 from sql.versions import (
     NoPreviousVersionError,
+    activate_run,
     activate_version,
     active_version,
+    active_versions,
     register_version,
     rollback_version,
 )
 from tests.conftest import corkboard
 
 
-@pytest.fixture
-def kind(session_data_dir: Path) -> Iterator[str]:
-    """A kind of its own for one test; its rows and partitions are removed afterwards."""
+@contextmanager
+def own_kind() -> Iterator[str]:
+    """A kind of its own; its rows and partitions are removed afterwards."""
     name = f"test_{uuid.uuid4().hex[:8]}"
     yield name
     with migrated_engine().begin() as conn:
@@ -43,11 +46,25 @@ def kind(session_data_dir: Path) -> Iterator[str]:
         conn.execute(text("DELETE FROM model_versions WHERE kind = :k"), {"k": name})
 
 
-def build_version(conn, kind: str, *, activate: bool = True) -> tuple[int, Path]:
+@pytest.fixture
+def kind(session_data_dir: Path) -> Iterator[str]:
+    """A kind of its own for one test."""
+    with own_kind() as name:
+        yield name
+
+
+@pytest.fixture
+def other_kind(session_data_dir: Path) -> Iterator[str]:
+    """A second kind of its own, for a run that builds two."""
+    with own_kind() as name:
+        yield name
+
+
+def build_version(conn, kind: str, *, activate: bool = True, run_id: str | None = None) -> tuple[int, Path]:
     """A version the way the assets build one: an artifact file, a vector partition, user rows."""
     artifact = ArtifactStore(database=Database()).new_path(kind, ".bin")
     artifact.write_bytes(b"weights")
-    version = register_version(conn, kind=kind, artifact=str(artifact), metrics={})
+    version = register_version(conn, kind=kind, artifact=str(artifact), metrics={}, run_id=run_id)
     vectors = np.random.default_rng(version).normal(size=(3, EMBEDDING_DIM)).astype(np.float32)
     load_pin_partition(conn, version=version, pin_ids=np.arange(3), vectors=vectors)
     load_user_vectors(conn, version=version, user_ids=np.arange(2), vectors=vectors[:2])
@@ -63,6 +80,50 @@ def stored(conn, version: int) -> dict[str, bool]:
         "partition": conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"pin_embeddings_v{version}"}),
         "users": conn.scalar(text("SELECT count(*) FROM user_embeddings WHERE version = :v"), {"v": version}) > 0,
     }
+
+
+def serving(kinds: tuple[str, ...]) -> dict[str, int]:
+    """The serving version of each of ``kinds``, read the way a reload reads them."""
+    with migrated_engine().connect() as conn:
+        return {kind: version.version for kind, version in active_versions(conn).items() if kind in kinds}
+
+
+def test_a_run_serves_nothing_until_activated_then_its_whole_set_in_one_transaction(kind, other_kind):
+    kinds, run = (kind, other_kind), uuid.uuid4().hex
+    with migrated_engine().begin() as conn:
+        old = {name: build_version(conn, name)[0] for name in kinds}
+    with migrated_engine().begin() as conn:
+        first = build_version(conn, kind, activate=False, run_id=run)[0]
+    assert serving(kinds) == old  # a reload between the run's two publishes sees the old set entirely
+    with migrated_engine().begin() as conn:
+        build_version(conn, other_kind, activate=False, run_id=run)  # a retried step: only the newest serves
+        second = build_version(conn, other_kind, activate=False, run_id=run)[0]
+    assert serving(kinds) == old
+    with migrated_engine().begin() as conn:
+        activated = activate_run(conn, run_id=run)
+        assert serving(kinds) == old  # not committed yet: readers still see the old set
+    assert {version.kind: version.version for version in activated} == {kind: first, other_kind: second}
+    assert len({version.activated_at for version in activated}) == 1  # one activation
+    assert serving(kinds) == {kind: first, other_kind: second}
+
+    with migrated_engine().begin() as conn:
+        rollback_version(conn, kind=kind)
+        assert activate_run(conn, run_id=run) == []  # a second activation (a sensor again) undoes no rollback
+    assert serving(kinds) == {kind: old[kind], other_kind: second}
+    with migrated_engine().begin() as conn:
+        assert activate_run(conn, run_id=uuid.uuid4().hex) == []  # a run that published nothing
+
+
+def test_a_failed_activation_leaves_the_old_set_serving(kind, other_kind):
+    kinds, run = (kind, other_kind), uuid.uuid4().hex
+    with migrated_engine().begin() as conn:
+        old = {name: build_version(conn, name)[0] for name in kinds}
+        for name in kinds:
+            build_version(conn, name, activate=False, run_id=run)
+    with pytest.raises(RuntimeError, match="connection lost"), migrated_engine().begin() as conn:
+        activate_run(conn, run_id=run)
+        raise RuntimeError("connection lost")  # after the first kinds flipped, before the commit
+    assert serving(kinds) == old
 
 
 def test_rollback_walks_back_through_served_versions_then_fails_clearly(kind):
@@ -124,7 +185,9 @@ def test_pruning_keeps_serving_newer_and_two_previous_and_deletes_the_rest(kind,
 
 
 def test_rollback_command_swaps_the_served_embedding_and_fails_with_nothing_to_return_to(materialized_tiny, kind):
-    result = materialize([co_engagement_embeddings, pin_vector_index], resources=RESOURCES, instance=dagster_instance())
+    result = materialize_and_activate(
+        [co_engagement_embeddings, pin_vector_index], resources=RESOURCES, instance=dagster_instance()
+    )
     assert result.success
     with migrated_engine().begin() as conn:
         newest = active_version(conn, kind=EMBEDDING_KIND)
