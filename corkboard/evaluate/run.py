@@ -82,7 +82,10 @@ def _chosen_setting(name: str, registered: Entry, tuned: dict, tuned_file: Path)
     candidates = settings(registered.grid)
     chosen = tuned_setting(tuned, name)
     if chosen is not None:
-        return chosen, f"tuned ({tuned_file.name})"
+        measured = len(tuned[name].get("candidates", []))
+        if tuned[name].get("complete", True):
+            return chosen, f"tuned ({tuned_file.name})"
+        return chosen, f"tuned so far ({tuned_file.name}: the best of {measured} of {len(candidates)} settings)"
     if len(candidates) == 1:
         return candidates[0], "its only setting"
     return None, f"validation, in this run (not in {tuned_file.name}): best of {len(candidates)} settings"

@@ -96,6 +96,42 @@ def test_tuning_chooses_on_validation_only_and_evaluate_trains_at_the_choice(tmp
     assert report["validation"]["item_cooccurrence"]["ndcg@10"] == best
 
 
+def test_a_stopped_tune_keeps_what_it_measured_and_a_rerun_fits_only_the_rest(tmp_path, monkeypatch):
+    grid = settings(entry("item_cooccurrence").grid)
+    fitted: list[int] = []
+    real = leave_last_out.evaluate_recommender
+
+    def stopping_after_two(model, split, stage, *args, **kwargs):
+        fitted.append(1)
+        if len(fitted) > 2:
+            raise KeyboardInterrupt  # the run is stopped while the third setting is scored
+        return real(model, split, stage, *args, **kwargs)
+
+    monkeypatch.setattr("corkboard.evaluate.tune.evaluate_recommender", stopping_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        tune("tiny", models=["item_cooccurrence"], folder=tmp_path, progress=lambda line: None)
+    partial = read_tuned("tiny", tmp_path)["item_cooccurrence"]
+    assert [candidate["setting"] for candidate in partial["candidates"]] == grid[:2]
+    assert partial["complete"] is False
+    report = evaluate("tiny", tmp_path / "r.json", models=["item_cooccurrence"], tuned_folder=tmp_path)
+    assert report["settings"]["item_cooccurrence"]["chosen_by"].endswith(f"the best of 2 of {len(grid)} settings)")
+
+    scored: list[int] = []
+
+    def counting(model, split, stage, *args, **kwargs):
+        scored.append(1)
+        return real(model, split, stage, *args, **kwargs)
+
+    monkeypatch.setattr("corkboard.evaluate.tune.evaluate_recommender", counting)
+    resumed = tune("tiny", models=["item_cooccurrence"], folder=tmp_path, progress=lambda line: None)
+    assert len(scored) == len(grid) - 2
+    whole = resumed["item_cooccurrence"]
+    assert whole["complete"] is True and [candidate["setting"] for candidate in whole["candidates"]] == grid
+    assert whole["candidates"][:2] == partial["candidates"]  # measured once, kept as measured
+    fresh = tune("tiny", models=["item_cooccurrence"], folder=tmp_path / "fresh", progress=lambda line: None)
+    assert (whole["setting"], whole["validation"]) == (fresh["item_cooccurrence"]["setting"], fresh["item_cooccurrence"]["validation"])
+
+
 def test_seeds_give_a_mean_and_spread_and_the_same_seed_the_same_numbers(tmp_path):
     setting = {"hidden": 16, "dropout": 0.1, "lr": 3e-3, "max_len": 20, "epochs": 3, "patience": 10}
     models = ["sasrec", "gru4rec"]
