@@ -1,15 +1,23 @@
 """What the engagement-trained models read (two-tower, PinSAGE and the ranker's copies of them):
-the catalogue with the positive engagements, the serving visual vectors, and a log line per epoch."""
+the catalogue with the positive engagements, the serving visual vectors, and a log line per epoch;
+and how the served ones are trained and published as a version of the run."""
+
+from collections.abc import Callable
+from typing import Any
 
 from dagster import AssetExecutionContext
 
 from core.world import World
 from models.actions import POSITIVE_ACTIONS
+from models.embedding_width import check_embedding_width
 from models.training import EpochCallback
 from models.two_tower.world_training import USER_FEATURES
 from models.visual import VisualArtifact
 from orchestration.assets.visual import VISUAL_KIND
-from orchestration.resources import Database
+from orchestration.resources import ArtifactStore, Database, IdVectors, Published
+
+# models.<kind>.world_training.train_on_world: (world, config, visual=, on_epoch=) -> its fit
+WorldTrainer = Callable[..., Any]
 
 
 def engagement_world(database: Database) -> World:
@@ -43,3 +51,37 @@ def epoch_logger(context: AssetExecutionContext, prefix: str = "") -> EpochCallb
     return lambda epoch, loss, recall: context.log.info(
         f"{prefix}epoch {epoch}: loss {loss:.4f}, validation recall@10 {recall:.4f}"
     )
+
+
+def train_and_publish(
+    context: AssetExecutionContext,
+    database: Database,
+    artifacts: ArtifactStore,
+    kind: str,
+    config: Any,
+    train_on_world: WorldTrainer,
+    *,
+    with_user_vectors: bool = False,
+) -> tuple[Any, Published]:
+    """Train ``kind`` at ``config`` on the world's engagements (the run's visual vectors as pin inputs)
+    and publish its checkpoint and every pin's vector (and each user's, ``with_user_vectors``) as a
+    version of this run: the fit and what was published."""
+    check_embedding_width(kind, config.dim)
+    fit = train_on_world(
+        engagement_world(database),
+        config,
+        visual=serving_visuals(database, context.run_id),
+        on_epoch=epoch_logger(context),
+    )
+    path = artifacts.new_path(kind, ".safetensors")
+    fit.recommender.save(path)
+    users = {"user_vectors": IdVectors(fit.user_ids, fit.user_vectors)} if with_user_vectors else {}
+    published = artifacts.publish(
+        kind,
+        path,
+        fit.metrics,
+        run_id=context.run_id,
+        pin_vectors=IdVectors(fit.split.item_ids, fit.recommender.item_vectors),
+        **users,
+    )
+    return fit, published

@@ -4,14 +4,13 @@ stored beside them, all swapped in with one transaction."""
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from models.embedding_width import check_embedding_width
 from models.two_tower import TwoTowerConfig
 from models.two_tower.world_training import train_on_world
-from orchestration.assets.engagements import engagement_world, epoch_logger, holdout_summary, serving_visuals
+from orchestration.assets.engagements import holdout_summary, train_and_publish
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.assets.visual import pin_visual_embeddings
-from orchestration.resources import ArtifactStore, Database, IdVectors
+from orchestration.resources import ArtifactStore, Database
 from orchestration.training_metadata import training_metadata
 
 TWO_TOWER_KIND = "two_tower"
@@ -36,31 +35,17 @@ ASSET_CONFIG = TwoTowerConfig(
 def two_tower_retrieval(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore
 ) -> MaterializeResult:
-    check_embedding_width(TWO_TOWER_KIND, ASSET_CONFIG.dim)
-    fit = train_on_world(
-        engagement_world(database),
-        ASSET_CONFIG,
-        visual=serving_visuals(database, context.run_id),
-        on_epoch=epoch_logger(context),
+    fit, published = train_and_publish(
+        context, database, artifacts, TWO_TOWER_KIND, ASSET_CONFIG, train_on_world, with_user_vectors=True
     )
-    recommender, split, metrics = fit.recommender, fit.split, fit.metrics
-    path = artifacts.new_path(TWO_TOWER_KIND, ".safetensors")
-    recommender.save(path)
-    published = artifacts.publish(
-        TWO_TOWER_KIND,
-        path,
-        metrics,
-        run_id=context.run_id,
-        pin_vectors=IdVectors(split.item_ids, recommender.item_vectors),
-        user_vectors=IdVectors(fit.user_ids, fit.user_vectors),
-    )
+    split, metrics = fit.split, fit.metrics
     context.log.info(
         f"two-tower v{published.version}: trained on {split.n_users} users, {split.n_items} pins; "
         f"{published.pins} pins, {published.users} users indexed; " + holdout_summary(metrics)
     )
     return MaterializeResult(
         metadata={
-            **training_metadata(recommender.history, "two-tower", metrics),
+            **training_metadata(fit.recommender.history, "two-tower", metrics),
             **published.metadata(),
             "training_users": split.n_users,
         }
