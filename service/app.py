@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import State
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,6 +26,7 @@ from service.database_guard import DatabaseUnavailable, describe
 from service.dependencies import sees_details
 from service.logging import RequestLogMiddleware, configure_request_log
 from service.metrics import install_metrics
+from service.page_log import PageLog
 from service.rate_limit import TokenBuckets
 from service.routes import admin, events, health, recommendations, utility_weights
 from service.state_loading import LOAD_ERRORS, ModelFileError
@@ -110,10 +112,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    """The corkboard API (docs at /docs)."""
+    """The corkboard API (docs at /docs and /redoc, their scripts and styles served by the app)."""
     # Bodies over the limit are refused with 413: by their Content-Length before any byte is
     # read, or once the bytes streamed so far pass it.
-    app = FastAPI(title="corkboard", version="0.1.0", lifespan=lifespan, max_body_size=get_settings().max_body_bytes)
+    app = FastAPIOffline(
+        title="corkboard", version="0.1.0", lifespan=lifespan, max_body_size=get_settings().max_body_bytes
+    )
     app.add_exception_handler(RequestValidationError, validation_error)
     for error in (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(error, database_unavailable)
@@ -123,6 +127,7 @@ def create_app() -> FastAPI:
     app.include_router(admin.router)
     app.include_router(events.router)
     app.state.event_buckets = TokenBuckets()  # POST /v1/events: one bucket per API key
+    app.state.page_log = PageLog()  # the served pages' impressions, written after their answers
     configure_request_log()
     # Added before the metrics middleware, so it runs inside it and sees the request's trace.
     app.add_middleware(RequestLogMiddleware)
