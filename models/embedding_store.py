@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,14 +48,25 @@ class EmbeddingArtifact:
 
 def topic_agreement(vectors: np.ndarray, categories: np.ndarray, *, sample: int, k: int, seed: int) -> float:
     """Share of a sampled pin's ``k`` nearest pins (cosine) that have its category."""
+    return topic_agreement_curve(vectors, categories, sample=sample, ks=(k,), seed=seed)[0]
+
+
+def topic_agreement_curve(
+    vectors: np.ndarray, categories: np.ndarray, *, sample: int, ks: Sequence[int], seed: int
+) -> list[float]:
+    """``topic_agreement`` at each k of ``ks``, over the same sampled pins; NaN for a k that is not
+    below the number of pins with a vector."""
     has_vector = np.flatnonzero(np.any(vectors != 0, axis=1))
-    if len(has_vector) <= k:
-        return float("nan")
+    deepest = min(max(ks), len(has_vector) - 1)
+    if deepest < 1:
+        return [float("nan")] * len(ks)
     queries = np.random.default_rng(seed).choice(has_vector, size=min(sample, len(has_vector)), replace=False)
     scores = vectors[queries] @ vectors[has_vector].T
     scores[np.arange(len(queries)), np.searchsorted(has_vector, queries)] = -np.inf  # not itself
-    nearest = has_vector[np.argpartition(-scores, k, axis=1)[:, :k]]
-    return float((categories[nearest] == categories[queries][:, None]).mean())
+    top = np.argpartition(-scores, deepest - 1, axis=1)[:, :deepest]
+    nearest = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1), axis=1)
+    same = categories[has_vector[nearest]] == categories[queries][:, None]
+    return [float(same[:, :k].mean()) if k <= deepest else float("nan") for k in ks]
 
 
 def chance_agreement(categories: np.ndarray) -> float:

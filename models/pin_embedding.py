@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from models.co_engagement import CoEngagementConfig, fit_co_engagement, item_neighbours, popular_pins
-from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement
+from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement_curve
 
 POPULAR_PINS = 1000  # the popularity baseline's list, longer than any page
+AGREEMENT_KS = (1, 2, 5, 10, 20, 50)  # neighbours whose topic agreement is measured; 10 is the headline
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,22 @@ class PinEmbedding:
 
     artifact: EmbeddingArtifact
     engagements: int
-    topic_agreement: float  # of the pin vectors' 10 nearest neighbours
-    chance_agreement: float  # of 10 random pins
+    agreement_by_k: dict[int, float]  # topic agreement of the pin vectors' k nearest neighbours
+    chance_agreement: float  # of random pins
     seconds: float
+
+    @property
+    def topic_agreement(self) -> float:
+        """Topic agreement of the 10 nearest neighbours."""
+        return self.agreement_by_k[10]
 
 
 def fit_pin_embedding(
     events: pd.DataFrame, pins: pd.DataFrame, user_ids: np.ndarray, config: CoEngagementConfig
 ) -> PinEmbedding:
     """Fit on ``events`` (user_id, pin_id, action) over every pin of ``pins`` (pin_id, category)
-    and every user of ``user_ids``; measure topic agreement@10 of the pin vectors beside chance."""
+    and every user of ``user_ids``; measure the pin vectors' topic agreement at each of
+    ``AGREEMENT_KS`` neighbours beside chance."""
     pin_ids, user_ids = np.sort(pins["pin_id"].to_numpy()), np.sort(user_ids)
     started = time.perf_counter()
     model, matrix = fit_co_engagement(events, user_ids, pin_ids, config)
@@ -41,5 +48,6 @@ def fit_pin_embedding(
     )
     seconds = time.perf_counter() - started
     categories = pins.set_index("pin_id").loc[pin_ids, "category"].to_numpy()
-    agreement = topic_agreement(model.pin_vectors, categories, sample=500, k=10, seed=config.seed)
+    curve = topic_agreement_curve(model.pin_vectors, categories, sample=500, ks=AGREEMENT_KS, seed=config.seed)
+    agreement = dict(zip(AGREEMENT_KS, curve, strict=True))
     return PinEmbedding(artifact, int(matrix.nnz), agreement, chance_agreement(categories), seconds)

@@ -13,7 +13,7 @@ from torch import nn
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.metrics import Calibration, auc, calibration
 from models.ranker_features import FeatureEncoder
-from models.training import descend
+from models.training import TrainingHistory, descend, fit_epochs
 
 ACTIONS = ("click", "save", "long_click", "hide")
 CHECKPOINT_KIND = "ranker"
@@ -78,9 +78,9 @@ class MultiTaskRanker(nn.Module):
 
 @dataclass
 class TrainingReport:
-    """Per-epoch training loss and per-head validation quality."""
+    """The training loss per epoch (every epoch runs; the last weights stay) and per-head validation quality."""
 
-    train_loss: list[float]
+    history: TrainingHistory
     valid_auc: dict[str, float]
     valid_calibration: dict[str, Calibration]
     n_train: int
@@ -127,16 +127,20 @@ def train_ranker(
         model = MultiTaskRanker(config)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         loss_fn = nn.BCEWithLogitsLoss(reduction="none")
-        history: list[float] = []
-        model.train()
-        for epoch in range(1, config.epochs + 1):
+
+        def train_epoch(epoch: int) -> float:
             total = 0.0
             for batch in torch.randperm(len(train)).split(config.batch_size):
                 loss = loss_fn(model(train_x[batch]), train_y[batch]).sum(dim=1).mean()
                 total += descend(loss, [optimizer]) * len(batch)
-            history.append(total / len(train))
-            if on_epoch is not None:
-                on_epoch(epoch, history[-1])
+            return total / len(train)
+
+        history = fit_epochs(
+            model,
+            train_epoch,
+            epochs=config.epochs,
+            on_epoch=None if on_epoch is None else lambda epoch, loss, _: on_epoch(epoch, loss),
+        )
 
     valid_auc: dict[str, float] = {}
     valid_calibration: dict[str, Calibration] = {}
@@ -145,7 +149,6 @@ def train_ranker(
         for column, name in enumerate(config.heads):
             valid_auc[name] = auc(labels[valid, column], probs[:, column])
             valid_calibration[name] = calibration(labels[valid, column], probs[:, column])
-    model.eval()
     report = TrainingReport(history, valid_auc, valid_calibration, len(train), n_valid)
     return model, report
 

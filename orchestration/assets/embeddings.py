@@ -11,10 +11,12 @@ from models.embedding_width import check_embedding_width
 from models.pin_embedding import fit_pin_embedding
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, IdVectors
+from orchestration.training_metadata import agreement_plot_png, plot_markdown
 from sql.embeddings import nearest_pins
 
 EMBEDDING_KIND = "pin_embedding"
 EMBEDDING_CONFIG = CoEngagementConfig()
+AGREEMENT_TITLE = "co-engagement: topic agreement"
 
 
 @asset(
@@ -54,6 +56,9 @@ def co_engagement_embeddings(
             "pins_with_vectors": int(engaged.sum()),
             "topic_agreement@10": fit.topic_agreement,
             "chance_topic_agreement": fit.chance_agreement,
+            "topic_agreement_plot": plot_markdown(
+                agreement_plot_png(fit.agreement_by_k, fit.chance_agreement, AGREEMENT_TITLE), AGREEMENT_TITLE
+            ),
             "fit_seconds": round(fit.seconds, 2),
         }
     )

@@ -29,6 +29,7 @@ from orchestration.assets.features import online_features
 from orchestration.assets.text import TEXT_KIND, pin_text_index
 from orchestration.assets.visual import pin_visual_embeddings
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource
+from orchestration.training_metadata import training_metadata
 from sql.events import event_span, labelled_impressions
 
 RANKER_KIND = "ranker"
@@ -124,10 +125,10 @@ def ranker(
     return MaterializeResult(
         metadata={
             **published.metadata(),
+            **training_metadata(fit.report.history, "ranker"),
             "training_rows": fit.report.n_train,
             "validation_rows": fit.report.n_valid,
             "first_training_day": str(data.frame["event_timestamp"].min().date()),
-            "train_loss_per_epoch": MetadataValue.json([round(x, 4) for x in fit.report.train_loss]),
             "per_head": MetadataValue.md(fit.quality.to_markdown(index=False)),
             "similarity_means": MetadataValue.json(data.similarities.means()),
             "retrained_holdout": MetadataValue.json(data.retrained_metrics),

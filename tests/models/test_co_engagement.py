@@ -1,7 +1,7 @@
 import numpy as np
 
 from models.co_engagement import CoEngagementConfig, engagement_matrix, factorize, item_neighbours, popular_pins
-from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement
+from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement, topic_agreement_curve
 
 
 def planted_engagement(seed: int = 0):
@@ -24,6 +24,19 @@ def test_factorization_recovers_planted_topics():
     agreement = topic_agreement(model.pin_vectors, topics, sample=100, k=5, seed=0)
     assert agreement > 0.8 > chance_agreement(topics) + 0.5
     assert np.allclose(np.linalg.norm(model.pin_vectors[np.any(model.pin_vectors != 0, axis=1)], axis=1), 1, atol=1e-5)
+
+
+def test_agreement_curve_reads_the_nearest_pins_in_order():
+    # Pins on an arc at uneven gaps, topics in blocks of 4: a pin's nearest shares its topic more often
+    # than its 3 nearest, and they more often than its 7 nearest.
+    angles = np.cumsum(np.random.default_rng(0).uniform(0.01, 0.03, size=40))
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    topics = np.arange(40) // 4
+    curve = topic_agreement_curve(vectors, topics, sample=40, ks=(1, 3, 7), seed=0)
+    assert curve[0] > curve[1] > curve[2] > 0
+    assert curve[1] == topic_agreement(vectors, topics, sample=40, k=3, seed=0)
+    few = topic_agreement_curve(vectors[:5], topics[:5], sample=5, ks=(1, 5), seed=0)
+    assert few[0] == 0.8 and np.isnan(few[1])  # 5 pins: no pin has 5 others
 
 
 def test_impressions_and_hides_are_not_engagement():

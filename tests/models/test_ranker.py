@@ -66,8 +66,8 @@ def test_ranker_learns_planted_heads_and_not_noise() -> None:
             # Pure noise: only the base rate is learnable, so the mean lands near it.
             assert calibrated.predicted == pytest.approx(0.3, abs=0.08)
     assert [epoch for epoch, _ in epochs] == [1, 2, 3, 4]
-    assert [loss for _, loss in epochs] == report.train_loss
-    assert report.train_loss[-1] < report.train_loss[0]
+    assert [loss for _, loss in epochs] == report.history.train_loss
+    assert report.history.train_loss[-1] < report.history.train_loss[0]
     assert (report.n_train, report.n_valid) == (10_800, 1_200)
 
 
@@ -77,7 +77,7 @@ def test_training_is_deterministic_for_a_seed() -> None:
     first, first_report = train_ranker(features, labels, _small_config(5, epochs=2))
     second, second_report = train_ranker(features, labels, _small_config(5, epochs=2))
     other, _ = train_ranker(features, labels, _small_config(5, epochs=2, seed=3))
-    assert first_report.train_loss == second_report.train_loss
+    assert first_report.history.train_loss == second_report.history.train_loss
     np.testing.assert_array_equal(first.predict(features), second.predict(features))
     assert not np.array_equal(first.predict(features), other.predict(features))
 

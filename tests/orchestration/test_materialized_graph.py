@@ -1,8 +1,10 @@
 """The asset graph on the tiny world: every asset materialized, checks pass, days replace exactly."""
 
+import base64
 import math
+import re
 
-from dagster import AssetKey, materialize
+from dagster import AssetKey, MarkdownMetadataValue, materialize
 from sqlalchemy import text
 
 from sql.migrate import migrated_engine
@@ -19,7 +21,9 @@ ASSETS = [
     "co_engagement_embeddings", "pin_vector_index", "pin_text_index", "pin_visual_embeddings",
     "two_tower_retrieval", "pinsage_embeddings", "ranker",
 ]
-LEARNED = ["pin_text_index", "pin_visual_embeddings", "two_tower_retrieval", "pinsage_embeddings"]
+EPOCH_TRAINED = ["pin_text_index", "pin_visual_embeddings", "two_tower_retrieval", "pinsage_embeddings", "ranker"]
+TRAINED = ["co_engagement_embeddings", *EPOCH_TRAINED]  # co-engagement: one SVD, its topic agreement by k
+PLOT = re.compile(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 
 
 def day_fingerprint(day: str) -> tuple[int, str]:
@@ -45,13 +49,18 @@ def test_every_asset_materialized_with_metadata(materialized_tiny):
     assert embedding.metadata["topic_agreement@10"].value > 3 * embedding.metadata["chance_topic_agreement"].value
 
 
-def test_learned_models_report_their_loss_curve(materialized_tiny):
+def test_trained_models_show_their_curves_as_plots(materialized_tiny):
     instance = dagster_instance()
-    for name in LEARNED:
+    for name in TRAINED:
         metadata = instance.get_latest_materialization_event(AssetKey(name)).asset_materialization.metadata
-        assert metadata["loss_plot"].value.startswith("![")
-        losses = metadata["train_loss_per_epoch"].value
-        assert losses and all(loss > 0 for loss in losses), f"{name}: {losses}"
+        plots = [PLOT.search(value.value) for value in metadata.values() if isinstance(value, MarkdownMetadataValue)]
+        images = [base64.b64decode(plot.group(1)) for plot in plots if plot]
+        assert images and all(image.startswith(b"\x89PNG") for image in images), f"{name} shows no plot"
+        lists = [key for key, value in metadata.items() if isinstance(value.value, list)]
+        assert not lists, f"{name} shows {lists} as lists of numbers"
+        if name in EPOCH_TRAINED:
+            assert metadata["epochs"].value >= metadata["best_epoch"].value >= 1
+            assert metadata["last_train_loss"].value > 0, name
 
 
 def test_the_ranker_trained_on_finite_learned_similarities(materialized_tiny):
