@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -17,6 +18,9 @@ from core.atomic_files import atomic_path
 from core.settings import Settings, get_settings
 from features.engagement_rates import engagement_defaults
 from features.feast_objects import OFFLINE_TABLES, VIEW_SPECS, offline_path, repo_objects
+
+if TYPE_CHECKING:
+    import psycopg
 
 PROJECT = "corkboard"
 ENTITY_VIEWS: dict[str, tuple[str, ...]] = {
@@ -139,24 +143,69 @@ def online_features(
     *,
     user_ids: Iterable[int] | None = None,
     pin_ids: Iterable[int] | None = None,
+    connection: psycopg.Connection | None = None,
 ) -> pd.DataFrame:
     """Online features of users (engagement + profile) or of pins, one row per id in input order.
 
     Give exactly one of ``user_ids`` and ``pin_ids``. Columns are ``<view>__<feature>``, the
-    names ``historical_features`` returns; unknown ids get missing values.
+    names ``historical_features`` returns; unknown ids get missing values. With the Postgres online
+    store, ``connection`` is the one to read over (see ``features.postgres_online``); without it
+    the read takes Feast's own connection, fit only for a process that reads once (the CLI).
     """
-    if user_ids is not None and pin_ids is None:
-        key, ids = "user_id", user_ids
-    elif pin_ids is not None and user_ids is None:
-        key, ids = "pin_id", pin_ids
+    key, ids = _entity_ids(user_ids, pin_ids)
+    refs = _feature_refs(key)
+    rows = {key: ids}
+    if connection is None:
+        response = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True)
+    elif on_postgres(store):
+        from features.postgres_online import read_over
+
+        response = read_over(connection, store, features=refs, entity_rows=rows)
     else:
-        raise ValueError("give exactly one of user_ids and pin_ids")
-    refs = [f"{view}:{feature}" for view in ENTITY_VIEWS[key] for feature in VIEW_SPECS[view][1]]
-    response = store.get_online_features(
-        features=refs, entity_rows={key: [int(i) for i in ids]}, full_feature_names=True
-    )
+        raise ValueError("a connection is read over only with the Postgres online store")
     # Feast returns features in no fixed order; serving needs the same columns every call.
     return response.to_df()[[key, *(ref.replace(":", "__") for ref in refs)]]
+
+
+def absent_features(*, user_ids: Iterable[int] | None = None, pin_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """What ``online_features`` returns for ids the online store does not hold (an anonymous user,
+    or any id while the store cannot be read): every feature missing, with the same columns."""
+    key, ids = _entity_ids(user_ids, pin_ids)
+    missing = pd.Series([None] * len(ids), dtype=object)
+    columns = {ref.replace(":", "__"): missing for ref in _feature_refs(key)}
+    return pd.DataFrame({key: pd.Series(ids, dtype="int64"), **columns})
+
+
+def on_postgres(store: FeatureStore) -> bool:
+    """Whether ``store``'s online store is the Postgres one (else SQLite, a file beside the registry)."""
+    return store.config.online_store.type == "postgres"
+
+
+@contextlib.contextmanager
+def online_connection(store: FeatureStore, settings: Settings | None = None) -> Iterator[psycopg.Connection | None]:
+    """For ``online_features`` reads of one load: a fresh connection to the Postgres online store
+    with the engine's connect timeout and TCP timeouts, closed on exit; None with SQLite."""
+    if not on_postgres(store):
+        yield None
+        return
+    from features.postgres_online import fresh_connection
+
+    timeout = (settings or get_settings()).database_connect_timeout_s
+    with fresh_connection(store, connect_timeout_s=timeout) as connection:
+        yield connection
+
+
+def _entity_ids(user_ids: Iterable[int] | None, pin_ids: Iterable[int] | None) -> tuple[str, list[int]]:
+    """The join key and the ids of exactly one of ``user_ids`` and ``pin_ids``."""
+    if user_ids is not None and pin_ids is None:
+        return "user_id", [int(i) for i in user_ids]
+    if pin_ids is not None and user_ids is None:
+        return "pin_id", [int(i) for i in pin_ids]
+    raise ValueError("give exactly one of user_ids and pin_ids")
+
+
+def _feature_refs(key: str) -> list[str]:
+    return [f"{view}:{feature}" for view in ENTITY_VIEWS[key] for feature in VIEW_SPECS[view][1]]
 
 
 def historical_features(store: FeatureStore, entity_rows: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as DeadlineExceeded
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
+import psycopg
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -118,9 +119,9 @@ class PendingRead(Generic[T]):
             return self._outcome.result(timeout=max(0.0, self._deadline - time.monotonic()))
         except DeadlineExceeded:
             raise DatabaseUnavailable(self._guard.record_outage(f"no answer within {self._guard.deadline_ms} ms")) from None
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, psycopg.Error) as error:  # psycopg's: from a step on the driver connection
             reason = describe(error)
-            if isinstance(error, PoolTimeout) or isinstance(getattr(error, "orig", None), QueryCanceled):
+            if isinstance(error, PoolTimeout) or isinstance(getattr(error, "orig", error), QueryCanceled):
                 raise DatabaseUnavailable(reason) from error  # busy or slow, not down: no pause
             raise DatabaseUnavailable(self._guard.record_outage(reason)) from error
 
@@ -136,7 +137,7 @@ def _select_one(conn: Connection) -> int:
     return conn.execute(text("SELECT 1")).scalar_one()
 
 
-def describe(error: SQLAlchemyError) -> str:
+def describe(error: SQLAlchemyError | psycopg.Error) -> str:
     """The driver's message in one line, without SQLAlchemy's SQL echo and background links."""
     origin = getattr(error, "orig", None) or error
     return str(origin).strip().splitlines()[0] if str(origin).strip() else type(origin).__name__

@@ -1,5 +1,7 @@
 """Every pin's and every catalogue user's online features, read from Feast once per load and encoded
-for the ranker, so that no request waits on the online store for them."""
+for the ranker, so that no request waits on the online store for them. A Postgres online store is
+read over a fresh connection per table (``features.store.online_connection``), so a load after an
+outage reads again instead of failing on a connection that died."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import psycopg
 from feast import FeatureStore
 
-from features.store import fill_missing_features, online_features
+from features.store import fill_missing_features, online_connection, online_features
 from models.interests import category_codes
 from models.ranker_features import FeatureEncoder
+from service.database_guard import DatabaseUnavailable, describe
 
 FEATURE_BATCH = 5_000
 
@@ -113,8 +117,16 @@ def user_table(store: FeatureStore, encoder: FeatureEncoder, users: pd.DataFrame
 
 
 def _online_in_batches(store: FeatureStore, key: str, ids: np.ndarray) -> pd.DataFrame:
-    """``online_features`` of ``ids`` given as ``key`` ("pin_ids" or "user_ids"), a batch at a time."""
-    frames = [
-        online_features(store, **{key: ids[start : start + FEATURE_BATCH]}) for start in range(0, len(ids), FEATURE_BATCH)
-    ]
-    return pd.concat(frames, ignore_index=True) if frames else online_features(store, **{key: []})
+    """``online_features`` of ``ids`` given as ``key`` ("pin_ids" or "user_ids"), a batch at a time;
+    DatabaseUnavailable when a Postgres online store cannot be read."""
+    try:
+        with online_connection(store) as connection:
+            frames = [
+                online_features(store, **{key: ids[start : start + FEATURE_BATCH]}, connection=connection)
+                for start in range(0, len(ids), FEATURE_BATCH)
+            ]
+            if not frames:
+                return online_features(store, **{key: []}, connection=connection)
+            return pd.concat(frames, ignore_index=True)
+    except psycopg.Error as error:
+        raise DatabaseUnavailable(f"online store: {describe(error)}") from error

@@ -3,19 +3,23 @@ exclude and their interests (nothing personal for an anonymous or unknown user).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from feast import FeatureStore
 from sqlalchemy import Connection
 
-from features.store import fill_missing_features, online_features
+from features.store import absent_features, fill_missing_features, on_postgres, online_features
 from models.interests import LATEST_ENGAGEMENTS, interest_vectors
+from service.database_guard import DatabaseUnavailable
 from service.feature_tables import missing_views
 from service.serving_state import ServingState
 from service.stages import stage
 from sql.events import user_history
 
+log = logging.getLogger("corkboard.service")
 NOBODY = pd.DataFrame(
     {"pin_id": pd.Series(dtype=np.int64), "action": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[ns, UTC]")}
 )
@@ -65,22 +69,24 @@ def user_context(state: ServingState, user_id: int | None, history: UserHistory 
     request, for a user who arrived since); the vector from the serving embedding; the two-tower
     vector from the user tower over ``history`` (the stored one when ``history`` is None). A user
     whose ``history`` is None (the database could not give it) is served as one without history,
-    with "user_history" degraded."""
+    with "user_history" degraded; a user whose online features could not be read, on defaults
+    with "user_features" degraded."""
     with stage("feature_join"):
-        features, missing, locale = user_features(state, user_id)
+        served = user_features(state, user_id)
     two_tower = two_tower_vector(state, user_id, history)
     if user_id is None or history is None:
         return UserContext(
-            user_id=user_id, locale=locale, vector=None, features=features, engagements=NOBODY,
-            excluded_rows=frozenset(), interest=_interest(state, NOBODY), feature_defaults=missing,
-            degraded=() if user_id is None else ("user_history",), two_tower_vector=two_tower,
+            user_id=user_id, locale=served.locale, vector=None, features=served.features, engagements=NOBODY,
+            excluded_rows=frozenset(), interest=_interest(state, NOBODY), feature_defaults=served.missing,
+            degraded=served.degraded + (() if user_id is None else ("user_history",)), two_tower_vector=two_tower,
         )
     vector = state.vectors.model.user_vectors_for(np.array([user_id]))[0]
     rows = state.vectors.model.pin_rows(np.asarray(history.excluded_pin_ids, dtype=np.int64))
     return UserContext(
-        user_id=user_id, locale=locale, vector=vector if vector.any() else None, features=features,
+        user_id=user_id, locale=served.locale, vector=vector if vector.any() else None, features=served.features,
         engagements=history.engagements, excluded_rows=frozenset(rows[rows >= 0].tolist()),
-        interest=_interest(state, history.engagements), feature_defaults=missing, two_tower_vector=two_tower,
+        interest=_interest(state, history.engagements), feature_defaults=served.missing, degraded=served.degraded,
+        two_tower_vector=two_tower,
     )
 
 
@@ -100,19 +106,52 @@ def two_tower_vector(
     return vector if vector is not None and vector.any() else None
 
 
-def user_features(state: ServingState, user_id: int | None) -> tuple[np.ndarray, tuple[str, ...], tuple[str, str] | None]:
-    """The user's encoded feature block, the feature views served as defaults, and the locale:
-    from the user table cached at load, else (a user who arrived since) from the online store."""
+@dataclass(frozen=True)
+class UserFeatures:
+    """The user's encoded feature block and where it came from."""
+
+    features: np.ndarray  # [1, user_dim]
+    missing: tuple[str, ...]  # the feature views served as defaults
+    locale: tuple[str, str] | None
+    degraded: tuple[str, ...] = ()  # "user_features" when the online store could not be read
+
+
+def user_features(state: ServingState, user_id: int | None) -> UserFeatures:
+    """The user's features: from the user table cached at load, else (a user who arrived since) from
+    the online store; an anonymous user has none, so their defaults are served without a read."""
     row = None if user_id is None else state.users.row(user_id)
     if row is not None:
         missing = tuple(view for view, absent in zip(state.users.views, state.users.missing[row]) if absent)
-        return state.users.features[row : row + 1], missing, state.users.locale(row)
-    online = online_features(state.store, user_ids=[-1 if user_id is None else user_id])
-    features = state.encoder.encode_users(fill_missing_features(online, state.defaults))
+        return UserFeatures(state.users.features[row : row + 1], missing, state.users.locale(row))
     if user_id is None:
-        return features, (), None
+        return UserFeatures(_encoded(state, absent_features(user_ids=[-1])), (), None)
+    online = arrived_user_features(state, user_id)
+    degraded = ("user_features",) if online is None else ()
+    online = absent_features(user_ids=[user_id]) if online is None else online
     missing = tuple(view for view, absent in missing_views(online).iloc[0].items() if absent)
-    return features, missing, _profile_locale(online)
+    return UserFeatures(_encoded(state, online), missing, _profile_locale(online), degraded)
+
+
+def arrived_user_features(state: ServingState, user_id: int) -> pd.DataFrame | None:
+    """``online_features`` of a user unknown at load. A Postgres online store is read as a database
+    step over the request pool (the guard's deadline, pause after an outage and recovery); None when
+    the database does not answer. A SQLite online store is a local file, read directly."""
+    if not on_postgres(state.store):
+        return online_features(state.store, user_ids=[user_id])
+    try:
+        return state.database.read(read_online_user, store=state.store, user_id=user_id)
+    except DatabaseUnavailable as error:
+        log.warning("online features of user %s unavailable: %s", user_id, error)
+        return None
+
+
+def read_online_user(conn: Connection, *, store: FeatureStore, user_id: int) -> pd.DataFrame:
+    """The user's online features from the Postgres online store, over ``conn``'s driver connection."""
+    return online_features(store, user_ids=[user_id], connection=conn.connection.driver_connection)
+
+
+def _encoded(state: ServingState, online: pd.DataFrame) -> np.ndarray:
+    return state.encoder.encode_users(fill_missing_features(online, state.defaults))
 
 
 def _profile_locale(online: pd.DataFrame) -> tuple[str, str] | None:

@@ -88,12 +88,11 @@ def test_cached_user_features_match_the_online_store(materialized_tiny):
 
     state = open_serving_state(get_settings())
     for user in [int(u) for u in corkboard("users", "--limit", "3").stdout.split()]:
-        cached, missing, locale = user_features(state, user)
+        cached = user_features(state, user)
         online = state.encoder.encode_users(
             fill_missing_features(online_features(state.store, user_ids=[user]), state.defaults)
         )
-        np.testing.assert_allclose(cached, online)
-        assert missing == () and locale is not None
-    unknown = int(state.users.user_ids.max()) + 1
-    _, missing, locale = user_features(state, unknown)
-    assert missing and locale is None
+        np.testing.assert_allclose(cached.features, online)
+        assert cached.missing == () and cached.locale is not None
+    unknown = user_features(state, int(state.users.user_ids.max()) + 1)
+    assert unknown.missing and unknown.locale is None and unknown.degraded == ()

@@ -135,6 +135,12 @@ def test_online_features_need_one_kind_of_id(filled_store: FeatureStore) -> None
         feature_api.online_features(filled_store, user_ids=[1], pin_ids=[1])
 
 
+def test_absent_features_are_what_the_store_answers_for_unknown_ids(filled_store: FeatureStore) -> None:
+    for ids in ({"user_ids": [98, 99]}, {"pin_ids": [99]}):
+        absent = feature_api.absent_features(**ids)
+        pd.testing.assert_frame_equal(absent, feature_api.online_features(filled_store, **ids))
+
+
 def test_missing_engagement_falls_back_to_the_prior(
     filled_store: FeatureStore, settings: Settings
 ) -> None:
@@ -200,6 +206,7 @@ def embedded_postgres(
     # Stands in for core.database, which this folder does not own.
     database = types.ModuleType("core.database")
     database.connection_params = lambda settings: params  # type: ignore[attr-defined]
+    database.TCP_LIVENESS = {}  # type: ignore[attr-defined]  # libpq ignores them on Unix sockets
     monkeypatch.setitem(sys.modules, "core.database", database)
     yield params
     server.cleanup()
@@ -216,3 +223,9 @@ def test_postgres_online_store_round_trip(
     online = feature_api.online_features(store, user_ids=[1, 2])
     assert online["user_profile__language"].tolist() == ["en", "fr"]
     assert online["user_engagement__saves_7d"].tolist() == [1, 0]
+    # Over a connection of corkboard's own, Feast's query and decoding give the same rows.
+    with feature_api.online_connection(store, pg_settings) as connection:
+        for ids in ({"user_ids": [2, 99, 1]}, {"pin_ids": [3, 1]}):
+            over = feature_api.online_features(store, **ids, connection=connection)
+            pd.testing.assert_frame_equal(over, feature_api.online_features(store, **ids))
+    assert connection.closed

