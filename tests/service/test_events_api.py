@@ -4,6 +4,7 @@ Every row a test writes is deleted when the module ends."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -223,6 +224,14 @@ def test_posting_needs_a_key_with_the_events_scope(client, user_id):
     refused = post(client, events, key=READER_KEY)
     assert refused.status_code == 403 and "lacks the events scope" in refused.json()["detail"]
     assert stored([events[0]["event_id"]]) == []
+
+
+def test_a_body_over_the_size_limit_is_413_and_stores_nothing(client, user_id):
+    pin = catalogue_pins(1)[0]
+    events = [event(user_id, pin, "impression") for _ in range(get_settings().max_body_bytes // 100)]
+    response = client.post("/v1/events", content=json.dumps({"events": events}), headers={"X-API-Key": INGEST_KEY})
+    assert response.status_code == 413
+    assert stored([e["event_id"] for e in events]) == []
 
 
 def test_past_the_rate_limit_a_key_gets_429_with_retry_after(client, user_id):
