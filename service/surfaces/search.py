@@ -25,17 +25,19 @@ SEARCHED_SOURCES = ("text",)
 def search(
     state: ServingState, *, query: str, k: int, weights: WeightsOverride | None = None, user_id: int | None = None
 ) -> PagePublic:
-    """Pins matching ``query``, personalized for ``user_id`` when given."""
+    """Pins matching ``query``, personalized for ``user_id`` when given: ranked for them, and
+    without the pins they are not to be shown (hidden or saved, or seen lately; as on every surface)."""
     request = request_context(state, user_id=user_id, override=weights)
+    exclude = request.user.excluded_rows
     vector = embed_texts(state.text.model, [query])[0]
     depth = max(SEARCH_CANDIDATES_PER_SLOT * k, MIN_SEARCH_CANDIDATES)
     searches = [("text", VectorSearch(state.text.version, vector, depth))] if vector.any() else []
-    pending = state.database.submit(searched_candidates, state, searches, sources=SEARCHED_SOURCES, exclude=frozenset())
+    pending = state.database.submit(searched_candidates, state, searches, sources=SEARCHED_SOURCES, exclude=exclude)
     candidates = collected(pending, SEARCHED_SOURCES)
     fallback = None
     if not candidates.sources:
         fallback = "no_candidates"
-        candidates.add(popular_rows(state, request.user.locale), "popular")
+        candidates.add(popular_rows(state, request.user.locale), "popular", exclude)
     return ranked_page(
         state, request, candidates, surface="search", k=k, fallback=fallback,
         context_vector=_query_context(state, candidates), query=query,

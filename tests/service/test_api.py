@@ -129,3 +129,27 @@ def test_search_for_topic_words_returns_those_topics(client):
         assert body["surface"] == "search" and body["query"] == query and len(body["items"]) == 10
         on_topic += [category[item["pin_id"]] == topic for item in body["items"]]
     assert sum(on_topic) / len(on_topic) >= 0.6  # chance is about 0.05
+
+
+def test_search_leaves_out_the_pins_the_user_hid(client, user_id):
+    from sqlalchemy import text
+
+    from sql.migrate import migrated_engine
+
+    params = {"q": "puppy", "k": 10, "user_id": user_id}
+    hidden = [item["pin_id"] for item in client.get("/v1/search", params=params).json()["items"][:3]]
+    hide = text(
+        "INSERT INTO events (event_id, user_id, pin_id, action, surface, ts) "
+        "VALUES (:e, :u, :p, 'hide', 'search', (SELECT max(ts) FROM events WHERE user_id = :u))"
+    )
+    with migrated_engine().begin() as conn:
+        for number, pin_id in enumerate(hidden):
+            conn.execute(hide, {"e": -8_000_000 - number, "u": user_id, "p": pin_id})
+    try:
+        personal = [item["pin_id"] for item in client.get("/v1/search", params=params).json()["items"]]
+        anonymous = [item["pin_id"] for item in client.get("/v1/search", params={"q": "puppy", "k": 10}).json()["items"]]
+    finally:
+        with migrated_engine().begin() as conn:
+            conn.execute(text("DELETE FROM events WHERE event_id <= -8000000 AND event_id > -8000003"))
+    assert len(personal) == 10 and not set(hidden) & set(personal)
+    assert set(hidden) & set(anonymous)  # the pins still match the query for everyone else

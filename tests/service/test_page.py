@@ -1,0 +1,55 @@
+"""Page assembly: a creator never fills more than ``max_per_creator`` places of a page, and a
+near-duplicate image appears once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.utility import UtilityWeights
+from service.feature_tables import PinTable
+from service.page import assemble_page
+from service.scoring import ScoredCandidates
+
+PINS_OF = {1: 4, 2: 2, 3: 1, 4: 1}  # creator -> candidate pins of theirs, best first within the creator
+
+
+def candidates(creators: np.ndarray, signatures: np.ndarray) -> tuple[ScoredCandidates, PinTable]:
+    """One candidate per row, better the earlier it comes (P(save) falls with the row)."""
+    n = len(creators)
+    save = np.linspace(0.9, 0.1, n)
+    zeros, falses = np.zeros(n), np.zeros(n, dtype=bool)
+    scored = ScoredCandidates(
+        rows=np.arange(n), pin_ids=np.arange(100, 100 + n), sources=[["text"]] * n,
+        heads={"click": zeros, "save": save, "long_click": zeros, "hide": zeros},
+        is_ad=falses, is_shopping=falses, creator_pin_count=np.ones(n), pin_age_days=np.full(n, 30.0),
+    )
+    pins = PinTable(
+        features=np.zeros((n, 1)), is_ad=falses, is_shopping=falses, creator_id=creators,
+        creator_pin_count=np.ones(n), age_days=np.full(n, 30.0), image_signature=signatures,
+        category=np.array(["pets"] * n), category_code=np.zeros(n, dtype=np.int64), categories=np.array(["pets"]),
+        default_features=np.zeros((n, 1), dtype=bool),
+    )
+    return scored, pins
+
+
+def test_a_page_holds_at_most_the_cap_of_one_creators_pins() -> None:
+    creators = np.array([creator for creator, count in PINS_OF.items() for _ in range(count)])
+    scored, pins = candidates(creators, signatures=np.arange(len(creators)))
+    page = assemble_page(scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2)
+    shown = [int(creators[item.pin_id - 100]) for item in page]
+    # Creator 1's third and fourth pins score above creator 3's and 4's, and are skipped for them.
+    assert shown == [1, 1, 2, 2, 3, 4]
+    assert [item.score for item in page] == sorted((item.score for item in page), reverse=True)
+
+
+def test_the_cap_leaves_a_page_short_rather_than_break_it() -> None:
+    creators = np.array([1, 1, 1, 1, 2])
+    scored, pins = candidates(creators, signatures=np.arange(5))
+    page = assemble_page(scored, pins, weights=UtilityWeights(), k=5, max_per_creator=1)
+    assert [int(creators[item.pin_id - 100]) for item in page] == [1, 2]
+
+
+def test_a_near_duplicate_image_is_shown_once() -> None:
+    scored, pins = candidates(np.arange(4), signatures=np.array([7, 7, 8, 7]))
+    page = assemble_page(scored, pins, weights=UtilityWeights(), k=4, max_per_creator=2)
+    assert [item.pin_id for item in page] == [100, 102]
