@@ -86,7 +86,8 @@ def _page(args: argparse.Namespace) -> int:
 def _tune(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from corkboard.tuning import tune, tune_logged
+    from corkboard.tuning import tune
+    from models.logged_tuning import tune_logged
     from models.utility_tuner import Thresholds
     from service.state_loading import NotReadyError, open_serving_state
     from sql.catalogue import user_ids
@@ -97,7 +98,10 @@ def _tune(args: argparse.Namespace) -> int:
     common = {"k": args.k, "out_dir": out_dir, "holdout_fraction": args.holdout, "seed": args.seed}
     try:
         if args.replay:
-            summary = tune_logged(pd.read_parquet(args.replay), thresholds=thresholds, **common)
+            summary = tune_logged(
+                pd.read_parquet(args.replay), thresholds=thresholds, max_per_creator=settings.max_pins_per_creator,
+                **common,
+            )
         else:
             state = open_serving_state(settings)
             with state.engine.connect() as conn:
@@ -109,8 +113,27 @@ def _tune(args: argparse.Namespace) -> int:
     except (ValueError, NotReadyError) as error:
         print(f"corkboard tune: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
+    if args.apply and summary["chosen"] is not None:
+        summary["applied"] = _apply_default_weights(summary["chosen"])
     print(json.dumps(summary, indent=2))
+    if args.apply and summary["chosen"] is None:
+        print("corkboard tune: no feasible weights, nothing applied", file=sys.stderr)
     return 0 if summary["chosen"] is not None else 3
+
+
+def _apply_default_weights(chosen: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Store ``chosen`` as the default weights (what ``PUT /v1/utility-weights`` does), say so on
+    stderr, and return the weights before and after."""
+    from models.utility import UtilityWeights
+    from sql.migrate import migrated_engine
+    from sql.utility_weights import DEFAULT_WEIGHTS, default_weights, put_weights
+
+    after = UtilityWeights(**chosen)
+    with migrated_engine().begin() as conn:
+        before = default_weights(conn)
+        put_weights(conn, name=DEFAULT_WEIGHTS, weights=after)
+    print(f"corkboard tune: default weights {before.as_dict()} -> {after.as_dict()}", file=sys.stderr)
+    return {"before": before.as_dict(), "after": after.as_dict()}
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -296,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--holdout", type=float, default=0.3, help="share of requests held out to check the choice")
     tuning.add_argument("--seed", type=int, default=0)
     tuning.add_argument("--out-dir", type=Path, help="default: DATA_DIR/tuning")
+    tuning.add_argument(
+        "--apply", action="store_true", help="store the chosen weights as the default served (printing before and after)"
+    )
     tuning.set_defaults(run=_tune)
 
     evaluation = commands.add_parser("evaluate", help="rank all items for each user's held-out interaction; JSON + Markdown")

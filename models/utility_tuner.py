@@ -2,8 +2,10 @@
 
 Logged requests (each request's candidates with the ranker's head probabilities and the pin
 attributes the blend needs) are replayed under every weight vector of a grid. Each replay ranks
-every request's candidates by the blend, keeps the top ``k`` as the page, and sums each
-stakeholder's utility over the page; the table averages those sums over requests. The chosen
+every request's candidates by the blend, fills the page of ``k`` as the service does
+(``models.page_selection.select_page``: one pin per near-duplicate image, at most
+``max_per_creator`` of one creator; the log's candidates already leave out the user's exclusions),
+and sums each stakeholder's utility over the page; the table averages those sums over requests. The chosen
 weights maximize the pinner's average page utility among the grid points whose creator, merchant
 and ad utilities reach their minimums.
 """
@@ -19,10 +21,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from models.page_selection import select_page
 from models.utility import PINNER_ACTION_VALUES, UtilityWeights, blend, stakeholder_utilities
 
 REQUEST_COLUMNS = (
     "request_id", "pin_id", *PINNER_ACTION_VALUES, "is_ad", "is_shopping", "creator_pin_count", "pin_age_days",
+    "creator_id", "image_signature",
 )
 STAKEHOLDERS = ("pinner", "creator", "merchant", "ad")
 CONSTRAINED = ("creator", "merchant", "ad")
@@ -74,10 +78,13 @@ class TuningResult:
 
 @dataclass(frozen=True)
 class _Pages:
-    """Requests as rows of padded (requests x most candidates) matrices, in logged order."""
+    """Requests as rows of padded (requests x most candidates) matrices, in logged order: a
+    request's candidates fill the first ``lengths[row]`` columns of its row."""
 
     utilities: dict[str, np.ndarray]  # zero in padding, so padding adds nothing to a page
-    present: np.ndarray
+    lengths: np.ndarray
+    creators: np.ndarray
+    signatures: np.ndarray
 
 
 def _pages(requests: pd.DataFrame) -> _Pages:
@@ -96,34 +103,47 @@ def _pages(requests: pd.DataFrame) -> _Pages:
     row, _ = pd.factorize(requests["request_id"])
     # The position within the request keeps the logged candidate order, so ties break as in serving.
     col = requests.groupby(row, sort=False).cumcount().to_numpy()
-    present = np.zeros((row.max() + 1, col.max() + 1), dtype=bool)
-    present[row, col] = True
-    utilities = {}
-    for name in STAKEHOLDERS:
-        matrix = np.zeros(present.shape)
-        matrix[row, col] = flat[name]
-        utilities[name] = matrix
-    return _Pages(utilities, present)
+    shape = (row.max() + 1, col.max() + 1)
+
+    def matrix(values: np.ndarray, dtype: type) -> np.ndarray:
+        padded = np.zeros(shape, dtype=dtype)
+        padded[row, col] = values
+        return padded
+
+    return _Pages(
+        utilities={name: matrix(flat[name], np.float64) for name in STAKEHOLDERS},
+        lengths=np.bincount(row),
+        creators=matrix(requests["creator_id"].to_numpy(), np.int64),
+        signatures=matrix(requests["image_signature"].to_numpy(), np.int64),
+    )
 
 
-def _page_means(pages: _Pages, weights: UtilityWeights, k: int) -> dict[str, float]:
-    scores = np.where(pages.present, blend(pages.utilities, weights), -np.inf)
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return {
-        name: float(np.take_along_axis(pages.utilities[name], top, axis=1).sum(axis=1).mean())
-        for name in STAKEHOLDERS
-    }
+def _page_means(pages: _Pages, weights: UtilityWeights, k: int, max_per_creator: int) -> dict[str, float]:
+    scores = blend(pages.utilities, weights)
+    totals = dict.fromkeys(STAKEHOLDERS, 0.0)
+    for row, length in enumerate(pages.lengths.tolist()):
+        page = select_page(
+            scores[row, :length], signatures=pages.signatures[row, :length], creators=pages.creators[row, :length],
+            k=k, max_per_creator=max_per_creator,
+        )
+        for name in STAKEHOLDERS:
+            totals[name] += float(pages.utilities[name][row, page].sum())
+    return {name: total / len(pages.lengths) for name, total in totals.items()}
 
 
-def page_utilities(requests: pd.DataFrame, *, weights: UtilityWeights, k: int) -> dict[str, float]:
-    """Each stakeholder's utility summed over the top-``k`` page, averaged over requests."""
-    _check_k(k)
-    return _page_means(_pages(requests), weights, k)
+def page_utilities(
+    requests: pd.DataFrame, *, weights: UtilityWeights, k: int, max_per_creator: int
+) -> dict[str, float]:
+    """Each stakeholder's utility summed over the page the service would fill, averaged over requests."""
+    _check_page(k, max_per_creator)
+    return _page_means(_pages(requests), weights, k, max_per_creator)
 
 
-def _check_k(k: int) -> None:
+def _check_page(k: int, max_per_creator: int) -> None:
     if k < 1:
         raise ValueError(f"page size k must be >= 1, got {k}")
+    if max_per_creator < 1:
+        raise ValueError(f"max_per_creator must be >= 1, got {max_per_creator}")
 
 
 def _grid_weights(grid: Mapping[str, Sequence[float]] | None) -> list[UtilityWeights]:
@@ -171,6 +191,7 @@ def tune_weights(
     requests: pd.DataFrame,
     *,
     k: int,
+    max_per_creator: int,
     thresholds: Thresholds,
     grid: Mapping[str, Sequence[float]] | None = None,
 ) -> TuningResult:
@@ -179,11 +200,11 @@ def tune_weights(
     ``requests`` has the columns of ``REQUEST_COLUMNS``, one row per candidate in logged order;
     ``grid`` maps creator, merchant and ad to the weights to try (``DEFAULT_GRID`` for those left out).
     """
-    _check_k(k)
+    _check_page(k, max_per_creator)
     pages = _pages(requests)
     rows = []
     for weights in _grid_weights(grid):
-        means = _page_means(pages, weights, k)
+        means = _page_means(pages, weights, k, max_per_creator)
         rows.append({**{f"w_{name}": value for name, value in weights.as_dict().items()}, **means})
     table = pd.DataFrame(rows)
     unconstrained = table.loc[_best(table)]

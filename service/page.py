@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.page_selection import select_page
 from models.utility import UtilityWeights, blend, stakeholder_utilities
 from service.schemas import RecommendedPin
 from service.scoring import ScoredCandidates
@@ -44,26 +45,14 @@ def assemble_page(
         )
         scores = blend(utilities, weights)
     with stage("filters"):
-        chosen = _chosen(scored, pins, scores, k=k, max_per_creator=max_per_creator)
+        chosen = select_page(
+            scores,
+            signatures=pins.image_signature[scored.rows],
+            creators=pins.creator_id[scored.rows],
+            k=k,
+            max_per_creator=max_per_creator,
+        )
     return [_explained(scored, utilities, scores, i) for i in chosen]
-
-
-def _chosen(scored: ScoredCandidates, pins: PinTable, scores: np.ndarray, *, k: int, max_per_creator: int) -> list[int]:
-    """Indices of the best ``scores``, best first, skipping near-duplicates and creators at their cap."""
-    chosen: list[int] = []
-    signatures: set[int] = set()
-    per_creator: dict[int, int] = {}
-    for i in np.argsort(-scores, kind="stable").tolist():
-        row = int(scored.rows[i])
-        signature, creator = int(pins.image_signature[row]), int(pins.creator_id[row])
-        if signature in signatures or per_creator.get(creator, 0) >= max_per_creator:
-            continue
-        chosen.append(i)
-        signatures.add(signature)
-        per_creator[creator] = per_creator.get(creator, 0) + 1
-        if len(chosen) == k:
-            break
-    return chosen
 
 
 def _explained(scored: ScoredCandidates, utilities: dict[str, np.ndarray], scores: np.ndarray, i: int) -> RecommendedPin:

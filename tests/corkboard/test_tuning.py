@@ -5,23 +5,33 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import corkboard.tuning
-from corkboard.tuning import split_requests, tune, tune_logged
+import service.request_log
+from corkboard.tuning import tune
+from models.logged_tuning import split_requests, tune_logged
 from models.utility_tuner import Thresholds
 
-STATE = object()  # stands in for the ServingState; the fake scorer checks it is passed through
 CANDIDATES = 40
+CATALOGUE = 10_000
+# Stands in for the ServingState: the pins' creators and image signatures, and the creator cap.
+STATE = SimpleNamespace(
+    pins=SimpleNamespace(
+        creator_id=np.arange(CATALOGUE) % 500, image_signature=np.arange(CATALOGUE) % 3_000
+    ),
+    settings=SimpleNamespace(max_pins_per_creator=2),
+)
 
 
 @dataclass(frozen=True)
 class FakeScored:
     """The fields of service.scoring.ScoredCandidates that tuning reads."""
 
+    rows: np.ndarray
     pin_ids: np.ndarray
     sources: list[list[str]]
     heads: dict[str, np.ndarray]
@@ -35,8 +45,10 @@ def fake_score_candidates(state: object, *, user_id: int) -> FakeScored:
     assert state is STATE
     rng = np.random.default_rng(user_id)
     n = 0 if user_id == 13 else CANDIDATES  # one user without candidates logs no rows
+    rows = rng.choice(CATALOGUE, size=n, replace=False)
     return FakeScored(
-        pin_ids=rng.choice(10_000, size=n, replace=False),
+        rows=rows,
+        pin_ids=rows + 1,
         sources=[["embedding"]] * n,
         heads={action: rng.uniform(0, 0.4, n) for action in ("click", "save", "long_click", "hide")},
         is_ad=rng.random(n) < 0.15,
@@ -48,7 +60,7 @@ def fake_score_candidates(state: object, *, user_id: int) -> FakeScored:
 
 @pytest.fixture()
 def fake_serving(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(corkboard.tuning, "score_candidates", fake_score_candidates)
+    monkeypatch.setattr(service.request_log, "score_candidates", fake_score_candidates)
 
 
 USERS = list(range(100, 160)) + [13]
@@ -64,6 +76,8 @@ def test_tune_writes_the_log_and_trade_off_and_checks_held_out_requests(fake_ser
     logged = pd.read_parquet(paths["requests"])
     assert logged["request_id"].nunique() == len(USERS) - 1 and len(logged) == (len(USERS) - 1) * CANDIDATES
     assert 13 not in set(logged["user_id"])
+    assert (logged["creator_id"] == (logged["pin_id"] - 1) % 500).all()  # the pin's own, for the creator cap
+    assert (logged["image_signature"] == (logged["pin_id"] - 1) % 3_000).all()
     assert len(pd.read_csv(paths["tradeoff_csv"])) == summary["grid_points"] == 216
     assert Path(paths["tradeoff_png"]).read_bytes()[:4] == b"\x89PNG"
     assert summary["requests"] == {"tuning": 45, "held_out": 15}
@@ -96,6 +110,7 @@ def test_a_logged_run_replays_to_the_same_choice(fake_serving, tmp_path) -> None
         pd.read_parquet(first["paths"]["requests"]),
         thresholds=Thresholds(creator=1.05, relative=True),
         k=10,
+        max_per_creator=2,
         out_dir=tmp_path / "b",
     )
     assert first["chosen"] is not None and first["chosen"]["creator"] > 0

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.page_selection import select_page
 from models.utility import UtilityWeights, blend, stakeholder_utilities
 from models.utility_tuner import REQUEST_COLUMNS, Thresholds, page_utilities, plot_tradeoff, tune_weights
 
+CAP = 2  # the service's default max_pins_per_creator
 BIG_OLD = {"pin_count": 1e9, "age": 1e4}  # creator utility ~3% of (save + click): an established creator
 SMALL_NEW = {"pin_count": 0.0, "age": 0.0}  # creator utility 2 x (save + click): a new pin of a new creator
 
@@ -22,10 +24,13 @@ def candidate(
     save: float = 0.0,
     click: float = 0.0,
     is_ad: bool = False,
+    creator_id: int | None = None,
+    signature: int | None = None,
 ) -> dict[str, object]:
     return {
         "request_id": request_id, "pin_id": pin_id, "click": click, "save": save, "long_click": 0.0, "hide": 0.0,
         "is_ad": is_ad, "is_shopping": False, "creator_pin_count": pin_count, "pin_age_days": age,
+        "creator_id": creator_id if creator_id is not None else pin_id, "image_signature": signature or pin_id,
     }
 
 
@@ -57,7 +62,7 @@ def average(*rows: dict[str, object]) -> dict[str, float]:
 
 
 def test_without_minimums_the_pinner_only_weights_win() -> None:
-    result = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds())
+    result = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds())
     assert result.chosen == UtilityWeights(creator=0, merchant=0, ad=0)  # ties go to the smallest weights
     assert result.feasible_count == len(result.table) == 6**3
     assert result.chosen_utilities == pytest.approx(average(FAVOURITE_0, FAVOURITE_1))
@@ -69,7 +74,7 @@ def test_a_creator_minimum_forces_the_known_grid_point() -> None:
     )
     # The minimum sits between the page sets, so only w_creator >= 0.5 reaches it, and 0.5 costs the pinner least.
     minimum = (favourites["creator"] + one_switch["creator"]) / 2
-    result = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(creator=minimum))
+    result = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=minimum))
     assert result.chosen == UtilityWeights(creator=0.5, merchant=0, ad=0)
     assert result.chosen_utilities == pytest.approx(one_switch)
     assert result.chosen_utilities["creator"] >= minimum
@@ -80,15 +85,15 @@ def test_a_creator_minimum_forces_the_known_grid_point() -> None:
 
 def test_relative_minimums_scale_the_unconstrained_optimum() -> None:
     favourites = average(FAVOURITE_0, FAVOURITE_1)
-    same = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(creator=1.0, relative=True))
+    same = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=1.0, relative=True))
     assert same.chosen == UtilityWeights(creator=0, merchant=0, ad=0)
     assert same.minimums["creator"] == pytest.approx(favourites["creator"])
-    more = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(creator=10.0, relative=True))
+    more = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=10.0, relative=True))
     assert more.chosen == UtilityWeights(creator=0.5, merchant=0, ad=0)
 
 
 def test_unreachable_minimum_is_infeasible_with_the_reason() -> None:
-    result = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(creator=5.0))
+    result = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=5.0))
     assert result.chosen is None and result.chosen_utilities is None
     assert result.feasible_count == 0
     assert "creator reaches at most" in result.reason and "< 5" in result.reason
@@ -101,15 +106,15 @@ def test_minimums_reachable_alone_but_not_together_are_infeasible() -> None:
         candidate(0, 2, save=0.2, **SMALL_NEW),
         candidate(0, 3, click=0.5, is_ad=True, **BIG_OLD),
     ])
-    assert tune_weights(requests, k=1, thresholds=Thresholds(creator=0.1)).chosen is not None
-    assert tune_weights(requests, k=1, thresholds=Thresholds(ad=0.1)).chosen is not None
-    result = tune_weights(requests, k=1, thresholds=Thresholds(creator=0.1, ad=0.1))
+    assert tune_weights(requests, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=0.1)).chosen is not None
+    assert tune_weights(requests, k=1, max_per_creator=CAP, thresholds=Thresholds(ad=0.1)).chosen is not None
+    result = tune_weights(requests, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=0.1, ad=0.1))
     assert result.chosen is None
     assert "no weights reach all at once" in result.reason
 
 
 def naive_page_utilities(requests: pd.DataFrame, weights: UtilityWeights, k: int) -> dict[str, float]:
-    """The page of each request one at a time, as the serving blend would rank it."""
+    """The page of each request one at a time, as the service would fill it."""
     pages = []
     for _, group in requests.groupby("request_id", sort=False):
         utilities = stakeholder_utilities(
@@ -119,7 +124,10 @@ def naive_page_utilities(requests: pd.DataFrame, weights: UtilityWeights, k: int
             creator_pin_count=group["creator_pin_count"].to_numpy(),
             pin_age_days=group["pin_age_days"].to_numpy(),
         )
-        top = np.argsort(-blend(utilities, weights), kind="stable")[:k]
+        top = select_page(
+            blend(utilities, weights), signatures=group["image_signature"].to_numpy(),
+            creators=group["creator_id"].to_numpy(), k=k, max_per_creator=CAP,
+        )
         pages.append({name: values[top].sum() for name, values in utilities.items()})
     return {name: float(np.mean([page[name] for page in pages])) for name in pages[0]}
 
@@ -139,23 +147,40 @@ def random_requests(n_requests: int, n_candidates: int, seed: int) -> pd.DataFra
         "is_shopping": rng.random(n) < 0.2,
         "creator_pin_count": rng.integers(0, 10_000, n).astype(float),
         "pin_age_days": rng.exponential(30, n),
+        "creator_id": rng.integers(0, 30, n),  # a page often meets a creator's cap
+        "image_signature": rng.integers(0, 300, n),  # and near-duplicates
     })
+
+
+def test_pages_are_filled_as_the_service_fills_them() -> None:
+    # The blend's top three: a near-duplicate of the best and a third pin of its creator, both skipped.
+    best = candidate(0, 1, save=0.9, creator_id=7, signature=50, **BIG_OLD)
+    duplicate = candidate(0, 2, save=0.8, creator_id=8, signature=50, **BIG_OLD)
+    same_creator = [candidate(0, 3, save=0.7, creator_id=7, **BIG_OLD), candidate(0, 4, save=0.6, creator_id=7, **BIG_OLD)]
+    other = candidate(0, 5, save=0.1, **SMALL_NEW)
+    requests = pd.DataFrame([best, duplicate, *same_creator, other])
+    served = page_utilities(requests, weights=UtilityWeights(0, 0, 0), k=3, max_per_creator=CAP)
+    assert served == pytest.approx(
+        {name: 3 * value for name, value in average(best, same_creator[0], other).items()}
+    )
+    with pytest.raises(ValueError, match="max_per_creator"):
+        page_utilities(requests, weights=UtilityWeights(), k=3, max_per_creator=0)
 
 
 @pytest.mark.parametrize("weights", [UtilityWeights(), UtilityWeights(creator=2, merchant=0, ad=1)])
 def test_vectorized_pages_match_ranking_each_request_alone(weights: UtilityWeights) -> None:
     requests = random_requests(40, 30, seed=1)
-    assert page_utilities(requests, weights=weights, k=10) == pytest.approx(naive_page_utilities(requests, weights, 10))
+    assert page_utilities(requests, weights=weights, k=10, max_per_creator=CAP) == pytest.approx(naive_page_utilities(requests, weights, 10))
 
 
 def test_chosen_weights_meet_the_minimums_on_the_tuning_requests() -> None:
     requests = random_requests(60, 50, seed=2)
-    free = tune_weights(requests, k=10, thresholds=Thresholds())
+    free = tune_weights(requests, k=10, max_per_creator=CAP, thresholds=Thresholds())
     pinner_only, most = free.chosen_utilities, free.table.max()
     # Halfway between what pinner-only ranking gives and the most any grid point gives.
     halfway = {name: (pinner_only[name] + most[name]) / 2 for name in ("creator", "merchant")}
     thresholds = Thresholds(**halfway)
-    result = tune_weights(requests, k=10, thresholds=thresholds)
+    result = tune_weights(requests, k=10, max_per_creator=CAP, thresholds=thresholds)
     assert result.chosen is not None
     achieved = naive_page_utilities(requests, result.chosen, 10)
     assert achieved["creator"] >= thresholds.creator and achieved["merchant"] >= thresholds.merchant
@@ -165,7 +190,7 @@ def test_chosen_weights_meet_the_minimums_on_the_tuning_requests() -> None:
 
 def test_a_few_hundred_requests_over_the_default_grid_score_every_point_as_ranking_would() -> None:
     requests = random_requests(300, 400, seed=3)
-    result = tune_weights(requests, k=25, thresholds=Thresholds(creator=0.5))
+    result = tune_weights(requests, k=25, max_per_creator=CAP, thresholds=Thresholds(creator=0.5))
     assert len(result.table) == 6**3  # every point of the default grid
     assert result.chosen is not None
     for row in (0, len(result.table) // 2, len(result.table) - 1):
@@ -176,21 +201,21 @@ def test_a_few_hundred_requests_over_the_default_grid_score_every_point_as_ranki
 
 
 def test_custom_grid_and_bad_inputs() -> None:
-    result = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(), grid={"creator": [0, 1, 1]})
+    result = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(), grid={"creator": [0, 1, 1]})
     assert sorted(result.table["w_creator"].unique()) == [0.0, 1.0] and len(result.table) == 2 * 6 * 6
     with pytest.raises(ValueError, match="charity"):
-        tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(), grid={"charity": [1]})
+        tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(), grid={"charity": [1]})
     with pytest.raises(ValueError, match="k must be >= 1"):
-        tune_weights(TWO_REQUESTS, k=0, thresholds=Thresholds())
+        tune_weights(TWO_REQUESTS, k=0, max_per_creator=CAP, thresholds=Thresholds())
     with pytest.raises(ValueError, match="lack columns"):
-        tune_weights(TWO_REQUESTS.drop(columns="hide"), k=1, thresholds=Thresholds())
+        tune_weights(TWO_REQUESTS.drop(columns="hide"), k=1, max_per_creator=CAP, thresholds=Thresholds())
     with pytest.raises(ValueError, match="no logged requests"):
-        tune_weights(TWO_REQUESTS.iloc[:0], k=1, thresholds=Thresholds())
+        tune_weights(TWO_REQUESTS.iloc[:0], k=1, max_per_creator=CAP, thresholds=Thresholds())
     assert set(REQUEST_COLUMNS) == set(TWO_REQUESTS.columns)
 
 
 @pytest.mark.parametrize("creator_minimum", [0.3, 5.0])
 def test_plot_tradeoff_writes_a_png(tmp_path, creator_minimum: float) -> None:
-    result = tune_weights(TWO_REQUESTS, k=1, thresholds=Thresholds(creator=creator_minimum))
+    result = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=creator_minimum))
     path = plot_tradeoff(result.table, result.chosen, tmp_path / "plots" / "tradeoff.png", minimums=result.minimums)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
