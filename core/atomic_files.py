@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +31,25 @@ def atomic_path(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
         raise
     fsync_path(path.parent)
+
+
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """A fresh hidden folder beside ``folder`` (which must not exist yet) for the caller to fill;
+    it is renamed onto ``folder`` on success, so ``folder`` appears whole or not at all. When the
+    block raises, the partial folder is removed. Write each file in it through ``atomic_path``,
+    which flushes it to disk."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        yield partial
+        partial.chmod(0o755)  # mkdtemp makes it owner-only; a service under another user must read it
+        partial.rename(folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    fsync_path(folder.parent)
 
 
 def fsync_path(path: Path) -> None:

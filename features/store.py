@@ -121,11 +121,14 @@ def apply_definitions(store: FeatureStore) -> None:
     store.apply(repo_objects(_feature_dir(store)))
 
 
-def materialize_online(store: FeatureStore, end: datetime) -> None:
-    """Copy online the latest row per entity stamped in [earliest offline timestamp, ``end``)."""
+def materialize_online(store: FeatureStore, end: datetime) -> tuple[datetime, datetime]:
+    """Copy online the latest row per entity stamped in [earliest offline timestamp, ``end``);
+    returns that window."""
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     paths = [offline_path(_feature_dir(store), table) for table in OFFLINE_TABLES]
-    store.materialize(start_date=_earliest_timestamp(paths), end_date=end)
+    start = _earliest_timestamp(paths)
+    store.materialize(start_date=start, end_date=end)
+    return start, end
 
 
 def _feature_dir(store: FeatureStore) -> Path:
@@ -153,7 +156,7 @@ def online_features(
     the read takes Feast's own connection, fit only for a process that reads once (the CLI).
     """
     key, ids = _entity_ids(user_ids, pin_ids)
-    refs = _feature_refs(key)
+    refs = [column.replace("__", ":", 1) for column in online_columns(key)[1:]]
     rows = {key: ids}
     if connection is None:
         response = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True)
@@ -164,7 +167,7 @@ def online_features(
     else:
         raise ValueError("a connection is read over only with the Postgres online store")
     # Feast returns features in no fixed order; serving needs the same columns every call.
-    return response.to_df()[[key, *(ref.replace(":", "__") for ref in refs)]]
+    return response.to_df()[online_columns(key)]
 
 
 def absent_features(*, user_ids: Iterable[int] | None = None, pin_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -172,8 +175,7 @@ def absent_features(*, user_ids: Iterable[int] | None = None, pin_ids: Iterable[
     or any id while the store cannot be read): every feature missing, with the same columns."""
     key, ids = _entity_ids(user_ids, pin_ids)
     missing = pd.Series([None] * len(ids), dtype=object)
-    columns = {ref.replace(":", "__"): missing for ref in _feature_refs(key)}
-    return pd.DataFrame({key: pd.Series(ids, dtype="int64"), **columns})
+    return pd.DataFrame({key: pd.Series(ids, dtype="int64"), **{column: missing for column in online_columns(key)[1:]}})
 
 
 def on_postgres(store: FeatureStore) -> bool:
@@ -204,8 +206,10 @@ def _entity_ids(user_ids: Iterable[int] | None, pin_ids: Iterable[int] | None) -
     raise ValueError("give exactly one of user_ids and pin_ids")
 
 
-def _feature_refs(key: str) -> list[str]:
-    return [f"{view}:{feature}" for view in ENTITY_VIEWS[key] for feature in VIEW_SPECS[view][1]]
+def online_columns(key: str) -> list[str]:
+    """The columns ``online_features`` returns for the join key ``key``: the key, then
+    ``<view>__<feature>`` of each of its views."""
+    return [key, *(f"{view}__{feature}" for view in ENTITY_VIEWS[key] for feature in VIEW_SPECS[view][1])]
 
 
 def historical_features(store: FeatureStore, entity_rows: pd.DataFrame) -> pd.DataFrame:

@@ -7,14 +7,12 @@ serving version when it loads the rest of the serving set, so the graph swaps wi
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from core.atomic_files import atomic_path, fsync_path
+from core.atomic_files import atomic_folder, atomic_path
 
 GRAPH_KIND = "pin_board_graph"
 
@@ -40,20 +38,11 @@ class PinBoardGraph:
         The arrays are written and flushed to disk in a hidden folder beside it that is then
         renamed, so ``folder`` appears whole or not at all; a failed save leaves nothing.
         """
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
+        with atomic_folder(folder) as partial:
             for field in fields(self):
                 with atomic_path(partial / f"{field.name}.npy") as array_file:
                     np.save(array_file, np.ascontiguousarray(getattr(self, field.name)))
-            partial.chmod(0o755)  # mkdtemp makes it owner-only; a service under another user must read it
-            partial.rename(folder)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        fsync_path(folder.parent)
-        return folder
+        return Path(folder)
 
 
 class GraphFileError(ValueError):

@@ -1,7 +1,9 @@
-"""Every pin's and every catalogue user's online features, read from Feast once per load and encoded
-for the ranker, so that no request waits on the online store for them. A Postgres online store is
-read over a fresh connection per table (``features.store.online_connection``), so a load after an
-outage reads again instead of failing on a connection that died."""
+"""Every pin's and every catalogue user's online features, read once per load and encoded for the
+ranker, so that no request waits on the online store for them. They come from the serving
+snapshot of the set (``features.serving_snapshot``, memory-mapped), and from Feast for the entities
+it lacks. A Postgres online store is read over a fresh connection per table
+(``features.store.online_connection``), so a load after an outage reads again instead of failing
+on a connection that died."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pandas as pd
 import psycopg
 from feast import FeatureStore
 
+from features.serving_snapshot import ServingSnapshot
 from features.store import fill_missing_features, online_connection, online_features
 from models.interests import category_codes
 from models.ranker_features import FeatureEncoder
@@ -75,11 +78,35 @@ def missing_views(features: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class OnlineRows:
+    """Where a load reads online features from: the serving snapshot, and the online store for the
+    entities the snapshot lacks (all of them without a snapshot)."""
+
+    store: FeatureStore
+    snapshot: ServingSnapshot | None
+
+    def read(self, key: str, ids: np.ndarray) -> pd.DataFrame:
+        """``online_features`` of ``ids`` of the join key ``key`` ("pin_id" or "user_id"), in their order."""
+        if self.snapshot is None:
+            return _online_in_batches(self.store, key, ids)
+        held_rows, held = self.snapshot.rows(key, ids)
+        if held.all():
+            return held_rows
+        read = _online_in_batches(self.store, key, ids[~held])
+        order = np.argsort(np.concatenate([np.flatnonzero(held), np.flatnonzero(~held)]), kind="stable")
+        return pd.concat([held_rows, read], ignore_index=True).iloc[order].reset_index(drop=True)
+
+
 def pin_table(
-    store: FeatureStore, encoder: FeatureEncoder, pin_ids: np.ndarray, catalogue: pd.DataFrame, defaults: dict[str, float]
+    rows: OnlineRows,
+    encoder: FeatureEncoder,
+    pin_ids: np.ndarray,
+    catalogue: pd.DataFrame,
+    defaults: dict[str, float],
 ) -> PinTable:
     """Encoded online features and blend attributes of every pin, in ``pin_ids`` order."""
-    online = _online_in_batches(store, "pin_ids", pin_ids)
+    online = rows.read("pin_id", pin_ids)
     features = fill_missing_features(online, defaults)
     catalogue = catalogue.set_index("pin_id").reindex(pin_ids)
     age = datetime.now(UTC) - catalogue["created_at"]
@@ -100,11 +127,13 @@ def pin_table(
     )
 
 
-def user_table(store: FeatureStore, encoder: FeatureEncoder, users: pd.DataFrame, defaults: dict[str, float]) -> UserTable:
+def user_table(
+    rows: OnlineRows, encoder: FeatureEncoder, users: pd.DataFrame, defaults: dict[str, float]
+) -> UserTable:
     """Encoded online features, missing views and locale of every catalogue user, by sorted id."""
     users = users.sort_values("user_id", ignore_index=True)
     user_ids = users["user_id"].to_numpy(dtype=np.int64)
-    online = _online_in_batches(store, "user_ids", user_ids)
+    online = rows.read("user_id", user_ids)
     missing = missing_views(online)
     return UserTable(
         user_ids=user_ids,
@@ -117,16 +146,17 @@ def user_table(store: FeatureStore, encoder: FeatureEncoder, users: pd.DataFrame
 
 
 def _online_in_batches(store: FeatureStore, key: str, ids: np.ndarray) -> pd.DataFrame:
-    """``online_features`` of ``ids`` given as ``key`` ("pin_ids" or "user_ids"), a batch at a time;
-    DatabaseUnavailable when a Postgres online store cannot be read."""
+    """``online_features`` of ``ids`` of the join key ``key``, a batch at a time; DatabaseUnavailable
+    when a Postgres online store cannot be read."""
+    argument = f"{key}s"  # online_features takes pin_ids= or user_ids=
     try:
         with online_connection(store) as connection:
             frames = [
-                online_features(store, **{key: ids[start : start + FEATURE_BATCH]}, connection=connection)
+                online_features(store, **{argument: ids[start : start + FEATURE_BATCH]}, connection=connection)
                 for start in range(0, len(ids), FEATURE_BATCH)
             ]
             if not frames:
-                return online_features(store, **{key: []}, connection=connection)
+                return online_features(store, **{argument: []}, connection=connection)
             return pd.concat(frames, ignore_index=True)
     except psycopg.Error as error:
         raise DatabaseUnavailable(f"online store: {describe(error)}") from error

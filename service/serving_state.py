@@ -10,6 +10,7 @@ from feast import FeatureStore
 from sqlalchemy import Engine
 
 from core.settings import Settings
+from features.serving_snapshot import SNAPSHOT_KIND
 from models.embedding_store import EmbeddingArtifact
 from models.pin_board_graph import GRAPH_KIND, PinBoardGraph
 from models.ranker import MultiTaskRanker
@@ -106,6 +107,7 @@ class ServingState:
     # Pin vectors of each learned kind served ("pinsage", "text", "visual"), for the
     # ranker's similarities and the sources searched from them.
     learned: dict[str, PinVectors] = field(default_factory=dict)
+    feature_snapshot_version: int | None = None  # None: the features were read from Feast
 
     @property
     def two_tower_version(self) -> int | None:
@@ -128,4 +130,6 @@ class ServingState:
             versions["two_tower"] = self.two_tower_version
         if self.pinsage is not None and self.pinsage.version is not None:
             versions["pinsage"] = self.pinsage.version
+        if self.feature_snapshot_version is not None:
+            versions[SNAPSHOT_KIND] = self.feature_snapshot_version
         return versions

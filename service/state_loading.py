@@ -1,5 +1,6 @@
 """Loading the serving state: the active versions and catalogue from Postgres, the models from
-their files, every vector width checked, and the pin and user feature tables from Feast."""
+their files, every vector width checked, and the pin and user feature tables from the set's
+feature snapshot (Feast for what it lacks)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.database import request_engine
 from core.settings import Settings
+from features.serving_snapshot import SNAPSHOT_KIND, ServingSnapshot
 from features.store import feature_defaults, feature_store
 from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
@@ -28,7 +30,7 @@ from models.text_tower import TextTower, embed_texts, load_text_tower, pin_texts
 from models.two_tower.user_tower import ServedUserTower, user_feature_codes
 from models.visual import VisualArtifact
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
-from service.feature_tables import pin_table, user_table
+from service.feature_tables import OnlineRows, pin_table, user_table
 from service.serving_state import PinVectors, ServedGraph, ServingState, TextIndex, TwoTowerUsers, UserVectors
 from sql.catalogue import read_table
 from sql.embeddings import all_user_vectors, request_session
@@ -71,6 +73,7 @@ class StoredServingData:
     pinsage: ModelVersion | None = None
     visual: ModelVersion | None = None
     graph: ModelVersion | None = None
+    feature_snapshot: ModelVersion | None = None  # None: every feature is read from Feast
 
 
 def read_stored_serving_data(conn: Connection) -> StoredServingData:
@@ -93,6 +96,7 @@ def read_stored_serving_data(conn: Connection) -> StoredServingData:
         pinsage=versions.get("pinsage"),
         visual=versions.get("pin_visual"),
         graph=versions.get(GRAPH_KIND),
+        feature_snapshot=versions.get(SNAPSHOT_KIND),
     )
 
 
@@ -100,7 +104,8 @@ def serving_state_from(
     stored: StoredServingData, *, engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard
 ) -> ServingState:
     """The serving state of ``stored``: its models loaded from their files, the width of every
-    vector kind checked, and every pin's and user's features read from ``store``.
+    vector kind checked, and every pin's and user's features read from its feature snapshot,
+    memory-mapped, and from ``store`` for those the snapshot lacks.
 
     Raises NotReadyError when a serving model or the graph is missing, ModelFileError when a
     model file is corrupt or its vectors do not fit the pgvector columns."""
@@ -126,6 +131,8 @@ def serving_state_from(
         for locale, group in stored.popular.groupby(["country", "language"], sort=False)
     }
     popular[("", "")] = vectors.popular
+    snapshot = None if stored.feature_snapshot is None else _load_model(stored.feature_snapshot, ServingSnapshot.load)
+    rows = OnlineRows(store, snapshot)
     return ServingState(
         engine=engine,
         store=store,
@@ -134,8 +141,8 @@ def serving_state_from(
         vectors=vectors,
         ranker=ranker,
         encoder=encoder,
-        pins=pin_table(store, encoder, vectors.model.pin_ids, stored.pins, defaults),
-        users=user_table(store, encoder, stored.users, defaults),
+        pins=pin_table(rows, encoder, vectors.model.pin_ids, stored.pins, defaults),
+        users=user_table(rows, encoder, stored.users, defaults),
         text=TextIndex(stored.text.version, text_tower),
         graph=ServedGraph(stored.graph.version, _load_model(stored.graph, load_mmap)),
         popular=popular,
@@ -144,6 +151,7 @@ def serving_state_from(
         database=database,
         two_tower=two_tower,
         learned=learned,
+        feature_snapshot_version=None if stored.feature_snapshot is None else stored.feature_snapshot.version,
     )
 
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from features.engagement_rates import engagement_snapshots, global_rates
+from features.serving_snapshot import SNAPSHOT_KIND, write_serving_snapshot
 from features.store import apply_definitions, materialize_online, profile_tables, write_offline_tables
 from orchestration.assets.ingest import catalogue, raw_events
-from orchestration.resources import Database, FeatureStoreResource
+from orchestration.resources import ArtifactStore, Database, FeatureStoreResource
 
 RATE_ACTIONS = ("impression", "click", "save", "long_click", "hide")
 
@@ -51,12 +52,18 @@ def engagement_features(
 @asset(
     group_name="features",
     deps=[engagement_features],
-    description="Feast apply + materialize: the latest feature row per user and pin in the online store.",
+    description="Feast apply + materialize: the latest feature row per user and pin in the online store; "
+    "the same rows as a memory-mappable snapshot, a version served with the run's models.",
 )
-def online_features(context: AssetExecutionContext, feature_store: FeatureStoreResource) -> MaterializeResult:
+def online_features(
+    context: AssetExecutionContext, feature_store: FeatureStoreResource, artifacts: ArtifactStore
+) -> MaterializeResult:
     store = feature_store.store()
     apply_definitions(store)
-    end = datetime.now(UTC)
-    materialize_online(store, end)
-    context.log.info(f"materialized online features up to {end:%Y-%m-%d %H:%M}")
-    return MaterializeResult(metadata={"materialized_until": end.isoformat()})
+    start, end = materialize_online(store, datetime.now(UTC))
+    folder = artifacts.new_path(SNAPSHOT_KIND, "")
+    rows = write_serving_snapshot(feature_store.settings().feature_dir, start, end, folder)
+    published = artifacts.publish(SNAPSHOT_KIND, folder, rows, run_id=context.run_id)
+    context.log.info(f"materialized online features up to {end:%Y-%m-%d %H:%M}; snapshot v{published.version}: {rows}")
+    counts = {f"{key}_rows": n for key, n in rows.items()}
+    return MaterializeResult(metadata={"materialized_until": end.isoformat(), **published.metadata(), **counts})

@@ -26,7 +26,7 @@ def test_health_and_readiness(client):
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
     assert set(ready.json()["model_versions"]) == {
-        "pin_embedding", "pin_text", "ranker", "two_tower", "pinsage", "pin_board_graph"
+        "pin_embedding", "pin_text", "ranker", "two_tower", "pinsage", "pin_board_graph", "feature_snapshot"
     }
 
 
