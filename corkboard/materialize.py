@@ -34,7 +34,9 @@ def materialize_and_activate(
 
 
 def materialize_world(world: str, *, progress: Progress = print) -> None:
-    """Load ``world`` and rebuild every asset: catalogue, all event days, features, models, index."""
+    """Load ``world`` and rebuild every asset: catalogue, all event days, features, models, index;
+    not the experiments' assets, which measure served pages and replay the serving set."""
+    from orchestration.assets.experiments import experiment_outcomes, utility_tuning
     from orchestration.assets.ingest import catalogue, raw_events
     from orchestration.definitions import RESOURCES, defs
     from orchestration.resources import WorldSource
@@ -58,5 +60,6 @@ def materialize_world(world: str, *, progress: Progress = print) -> None:
         [raw_events], f"[2/3] events {first} .. {last}",
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
     )
-    rest = [a for a in assets if a.key not in (catalogue.key, raw_events.key)]
+    done_apart = {asset.key for asset in (catalogue, raw_events, experiment_outcomes, utility_tuning)}
+    rest = [a for a in assets if a.key not in done_apart]
     run(rest, "[3/3] graph, features, embeddings, text index, ranker")

@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
+from orchestration.assets.experiments import experiment_outcomes, utility_tuning
 from orchestration.assets.features import engagement_features, online_features
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.pinsage import pinsage_embeddings
@@ -66,6 +67,8 @@ FOLLOW_INPUTS: tuple[AssetsDefinition, ...] = (
     online_features,
     pin_board_graph,
     pin_vector_index,
+    experiment_outcomes,  # a new day of events: the arms measured, weights proposed on that day's models
+    utility_tuning,
 )
 RETRAINED_NIGHTLY: tuple[AssetsDefinition, ...] = (
     co_engagement_embeddings,

@@ -6,7 +6,9 @@ from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from orchestration import checks
 from orchestration.activation import activate_serving_set
-from orchestration.assets import embeddings, features, graph, ingest, pinsage, ranking, text, two_tower, visual
+from orchestration.assets import (
+    embeddings, experiments, features, graph, ingest, pinsage, ranking, text, two_tower, visual,
+)
 from orchestration.assets.offline_evaluation import offline_evaluation
 from orchestration.automation import automation_sensor, with_refresh_policy
 from orchestration.drop_folder import drop_folder_sensor
@@ -33,7 +35,9 @@ RESOURCES = {
 defs = Definitions(
     assets=[
         *with_refresh_policy(
-            load_assets_from_modules([ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual])
+            load_assets_from_modules(
+                [ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual, experiments]
+            )
         ),
         offline_evaluation,  # external: reported by `corkboard evaluate`
     ],

@@ -6,8 +6,10 @@ from dagster import AssetSelection, DefaultScheduleStatus, build_schedule_from_p
 from orchestration.assets.ingest import raw_events
 
 daily_events_job = define_asset_job("daily_events", selection=AssetSelection.assets(raw_events))
+# Not the experiments: the tuner replays the serving set, which this job's models replace once it succeeds.
 refresh_models_job = define_asset_job(
-    "refresh_models", selection=AssetSelection.all() - AssetSelection.assets(raw_events)
+    "refresh_models",
+    selection=AssetSelection.all() - AssetSelection.assets(raw_events) - AssetSelection.groups("experiments"),
 )
 # Each day, load yesterday's partition (the latest complete one); on by default like the sensors,
 # since the refresh policy starts from the new day.

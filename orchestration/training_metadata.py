@@ -19,7 +19,8 @@ def plot_markdown(png: bytes, title: str) -> MetadataValue:
     return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
 
 
-def _png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
+    """``figure`` as PNG bytes, laid out tight."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -42,7 +43,7 @@ def loss_plot_png(history: TrainingHistory, title: str) -> bytes:
         axis.axvline(history.best_epoch, color="grey", linestyle=":", label=f"kept: epoch {history.best_epoch}")
     axis.legend(loc="upper right", fontsize="small")
     axis.set_title(title)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def agreement_plot_png(agreement_by_k: Mapping[int, float], chance: float, title: str) -> bytes:
@@ -57,7 +58,7 @@ def agreement_plot_png(agreement_by_k: Mapping[int, float], chance: float, title
     axis.set_ylim(0, 1)
     axis.legend(loc="upper right", fontsize="small")
     axis.set_title(title)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def training_metadata(

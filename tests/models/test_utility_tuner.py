@@ -156,7 +156,9 @@ def test_pages_are_filled_as_the_service_fills_them() -> None:
     # The blend's top three: a near-duplicate of the best and a third pin of its creator, both skipped.
     best = candidate(0, 1, save=0.9, creator_id=7, signature=50, **BIG_OLD)
     duplicate = candidate(0, 2, save=0.8, creator_id=8, signature=50, **BIG_OLD)
-    same_creator = [candidate(0, 3, save=0.7, creator_id=7, **BIG_OLD), candidate(0, 4, save=0.6, creator_id=7, **BIG_OLD)]
+    same_creator = [
+        candidate(0, 3, save=0.7, creator_id=7, **BIG_OLD), candidate(0, 4, save=0.6, creator_id=7, **BIG_OLD)
+    ]
     other = candidate(0, 5, save=0.1, **SMALL_NEW)
     requests = pd.DataFrame([best, duplicate, *same_creator, other])
     served = page_utilities(requests, weights=UtilityWeights(0, 0, 0), k=3, max_per_creator=CAP)
@@ -170,7 +172,8 @@ def test_pages_are_filled_as_the_service_fills_them() -> None:
 @pytest.mark.parametrize("weights", [UtilityWeights(), UtilityWeights(creator=2, merchant=0, ad=1)])
 def test_vectorized_pages_match_ranking_each_request_alone(weights: UtilityWeights) -> None:
     requests = random_requests(40, 30, seed=1)
-    assert page_utilities(requests, weights=weights, k=10, max_per_creator=CAP) == pytest.approx(naive_page_utilities(requests, weights, 10))
+    served = page_utilities(requests, weights=weights, k=10, max_per_creator=CAP)
+    assert served == pytest.approx(naive_page_utilities(requests, weights, 10))
 
 
 def test_chosen_weights_meet_the_minimums_on_the_tuning_requests() -> None:

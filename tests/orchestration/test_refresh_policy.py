@@ -1,5 +1,5 @@
 """The refresh policy fires as documented, evaluated by Dagster's own evaluator on the real
-definitions: a new day of raw_events refreshes the features and nothing else, a new catalogue
+definitions: a new day of raw_events refreshes the features and the experiments and nothing else, a new catalogue
 refreshes the graph and the features, and the trained models retrain at the nightly cron tick."""
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ def test_every_derived_asset_has_a_condition_and_the_sensor_is_on():
     assert sensor.default_status.value == "RUNNING"
 
 
-def test_a_new_day_of_events_refreshes_the_features_and_nothing_else(ticks):
+def test_a_new_day_of_events_refreshes_the_features_and_the_experiments_and_nothing_else(ticks):
     ticks.materialized("raw_events", partition="2026-11-01")
-    assert ticks.at(NOON + timedelta(minutes=1)) == {"engagement_features", "online_features"}
-    ticks.materialized("engagement_features")
-    ticks.materialized("online_features")
+    refreshed = {"engagement_features", "online_features", "experiment_outcomes", "utility_tuning"}
+    assert ticks.at(NOON + timedelta(minutes=1)) == refreshed
+    for asset in refreshed:
+        ticks.materialized(asset)
     assert ticks.at(NOON + timedelta(minutes=2)) == set()  # handled: not requested again
 
 
