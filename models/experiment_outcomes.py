@@ -160,7 +160,7 @@ def _interval(value: float, low: float, high: float) -> str:
 
 def outcomes_figure(table: pd.DataFrame) -> Figure:
     """One panel per metric: each arm's value with its 95% interval as an error bar."""
-    figure = Figure(figsize=(14, 6), dpi=100, layout="constrained")
+    figure = Figure(figsize=(14, 6), dpi=100)
     axes = figure.subplots(2, 4).ravel()
     positions = np.arange(len(table))
     for axis, metric in zip(axes, METRICS):
