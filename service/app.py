@@ -24,7 +24,9 @@ from core.settings import get_settings
 from models.pixie import warm_up
 from service.database_guard import DatabaseUnavailable, describe
 from service.dependencies import sees_details
+from service.documented_auth import document_open_reads
 from service.logging import RequestLogMiddleware, configure_request_log
+from service.method_not_allowed import method_not_allowed
 from service.metrics import install_metrics
 from service.page_log import PageLog
 from service.rate_limit import TokenBuckets
@@ -119,6 +121,7 @@ def create_app() -> FastAPI:
         title="corkboard", version="0.1.0", lifespan=lifespan, max_body_size=get_settings().max_body_bytes
     )
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(405, method_not_allowed)
     for error in (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(error, database_unavailable)
     app.include_router(health.router)
@@ -126,6 +129,7 @@ def create_app() -> FastAPI:
     app.include_router(utility_weights.router)
     app.include_router(admin.router)
     app.include_router(events.router)
+    document_open_reads(app)
     app.state.event_buckets = TokenBuckets()  # POST /v1/events: one bucket per API key
     app.state.page_log = PageLog()  # the served pages' impressions, written after their answers
     configure_request_log()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Response, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
@@ -21,9 +21,14 @@ api_key_header = APIKeyHeader(
 KeyHeader = Annotated[str | None, Security(api_key_header)]
 
 
+def app_settings(app: FastAPI) -> Settings:
+    """The settings ``app``'s routes see (``get_settings``, or what a test put in its place)."""
+    return app.dependency_overrides.get(get_settings, get_settings)()
+
+
 def request_settings(request: Request) -> Settings:
-    """The settings the app's routes see (``get_settings``, or what a test put in its place)."""
-    return request.app.dependency_overrides.get(get_settings, get_settings)()
+    """The settings the request's routes see."""
+    return app_settings(request.app)
 
 
 def caller_of(request: Request) -> ApiKey | None:

@@ -3,42 +3,20 @@
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from fastapi.exceptions import RequestValidationError
 
 from service.dependencies import AUTH_RESPONSES, ReadDep, ServingStateDep
 from service.page_log import PageAnswerDep
 from service.schemas import PagePublic
-from service.served_weights import WeightsOverride
 from service.surfaces.home_feed import home_feed
 from service.surfaces.related_pins import UnknownPinError, related_pins
 from service.surfaces.search import search
+from service.weights_query import WeightsText, parse_weights
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 IdPath = Annotated[int, Path(ge=0, le=2**63 - 1)]
 PageSize = Annotated[int, Query(ge=1, le=500, description="How many pins to return.")]
-WeightsText = Annotated[
-    str | None,
-    Query(
-        max_length=200,
-        description="Utility weights instead of the stored default ones, e.g. creator=1.5,ad=0 (each from 0 to 100); "
-        "those not named stay as stored. Without them, the user's experiment arm or the stored default weights apply.",
-    ),
-]
 OptionalUser = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Personalize for this user.")]
-
-
-def parse_weights(text: str | None) -> WeightsOverride | None:
-    """The weights ``creator=1.5,ad=0`` names, None without any; 422 on malformed text."""
-    if text is None:
-        return None
-    try:
-        return WeightsOverride.parse(text)
-    except ValueError as error:
-        # Shaped like FastAPI's own 422 (the documented body), so clients parse one error format;
-        # the 422 handler cuts the echoed input short.
-        problem = {"type": "value_error", "loc": ("query", "weights"), "msg": str(error), "input": text}
-        raise RequestValidationError([problem]) from error
 
 
 @router.get("/users/{user_id}/recommendations", response_model=PagePublic, responses=AUTH_RESPONSES)

@@ -40,7 +40,8 @@ ArmName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", desc
 class UtilityWeightsUpdate(BaseModel):
     """A full weight set; the pinner's weight is fixed at 1."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: numbers only, as the schema says (not false for 0, nor "1" for 1)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     creator: float = Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
     merchant: float = Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
@@ -51,7 +52,7 @@ class UtilityWeightsUpdate(BaseModel):
 
 
 class ArmUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     weights: UtilityWeightsUpdate
     traffic: float = Field(ge=0, le=1, description="Share of users served this arm's weights.")
