@@ -94,6 +94,15 @@ class ServingSnapshot:
             tables[key] = table
         return cls(tables, {key: table[key].to_numpy() for key, table in tables.items()})
 
+    def without(self, lacking: dict[str, np.ndarray]) -> ServingSnapshot:
+        """This snapshot less the entities ``lacking`` names (entity key -> ids), as a snapshot
+        taken before they arrived would be."""
+        kept = {key: ~np.isin(ids, lacking.get(key, [])) for key, ids in self.ids.items()}
+        return ServingSnapshot(
+            {key: table.filter(kept[key]) for key, table in self.tables.items()},
+            {key: ids[kept[key]] for key, ids in self.ids.items()},
+        )
+
     def rows(self, key: str, ids: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         """The rows of the ``ids`` it holds, as ``online_features`` returns them and in their order,
         and a mask over ``ids`` of those (the others must be read from the online store)."""

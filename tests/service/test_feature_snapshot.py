@@ -82,11 +82,7 @@ def test_entities_missing_from_the_snapshot_are_read_from_feast(stored, feast_re
     pins, users = from_feast
     # Every seventh pin of the snapshot (some of them sampled) and ten sampled users arrived after it.
     lacking = {"pin_id": snapshot.ids["pin_id"][::7], "user_id": users.user_ids[:10]}
-    kept = {key: ~np.isin(ids, lacking[key]) for key, ids in snapshot.ids.items()}
-    partial = ServingSnapshot(
-        {key: table.filter(kept[key]) for key, table in snapshot.tables.items()},
-        {key: ids[kept[key]] for key, ids in snapshot.ids.items()},
-    )
+    partial = snapshot.without(lacking)
     feast_reads.clear()
     from_partial = tables(stored, partial)
     sampled_pins = np.sort(stored.pins["pin_id"].sample(300, random_state=0).to_numpy())

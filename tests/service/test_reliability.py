@@ -31,6 +31,7 @@ from sqlalchemy import text
 from core.database import pooled_engine
 from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
+from features.serving_snapshot import ServingSnapshot
 from features.store import apply_definitions, feature_store, materialize_online
 from models.pin_board_graph import GRAPH_KIND
 from service.app import create_app
@@ -373,7 +374,7 @@ def drop_online_rows(feature_dir: Path, *, view: str, keys: list[int], key_name:
 
 
 @pytest.mark.parametrize("online_store", ["sqlite"], indirect=True)  # drops rows from a copy of its file
-def test_missing_online_features_are_served_as_defaults_and_flagged(client, user_id, tmp_path):
+def test_missing_online_features_are_served_as_defaults_and_flagged(client, user_id, tmp_path, monkeypatch):
     serving: ServingState = client.app.state.serving
     settings = serving.settings
     copy = settings.model_copy(update={"data_dir": tmp_path})
@@ -384,6 +385,12 @@ def test_missing_online_features_are_served_as_defaults_and_flagged(client, user
     dropped_pins = shown[~serving.pins.default_features[serving.vectors.model.pin_rows(shown)]][:3].tolist()
     drop_online_rows(copy.feature_dir, view="user_engagement", keys=[user_id], key_name="user_id")
     drop_online_rows(copy.feature_dir, view="pin_engagement", keys=dropped_pins, key_name="pin_id")
+    # Missing from the serving snapshot too, as entities that arrived after it was written.
+    load_snapshot = ServingSnapshot.load
+    monkeypatch.setattr(
+        "service.state_loading.ServingSnapshot.load",
+        lambda folder: load_snapshot(folder).without({"user_id": [user_id], "pin_id": dropped_pins}),
+    )
 
     damaged = load_serving_state(serving.engine, feature_store(copy), settings, serving.database)
     rows = damaged.vectors.model.pin_rows(np.array(dropped_pins))
