@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +146,30 @@ def test_dockerfile_copies_every_package_pins_installs_and_drops_root():
         assert PINNED.match(base), f"base image {base} is not pinned"
     # Installs go through the Makefile, which pins every package with constraints.txt.
     assert "make install" in dockerfile and "-c constraints.txt" in (DEPLOY.parent / "Makefile").read_text()
-    assert "pip install --quiet -c constraints.txt $EXTRA_PACKAGES" in dockerfile
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1].split(":")[0].isdigit() and int(users[-1].split(":")[0]) != 0
     for source in re.findall(r"^COPY (deploy/\S+)", dockerfile, re.MULTILINE):
         assert (DEPLOY.parent / source).exists(), source
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    """name -> version of every ``name==version`` requirement in ``lines`` (extras dropped)."""
+    found = (re.match(r"^([\w.-]+)(?:\[[\w,]+\])?==([\w.]+)$", line.strip()) for line in lines)
+    return {match.group(1).lower().replace("_", "-"): match.group(2) for match in found if match}
+
+
+def test_dagster_and_its_integrations_are_one_release_and_installed_with_the_project():
+    """The integrations are released in lockstep: library 0.N.P with dagster 1.M.P."""
+    with (DEPLOY.parent / "pyproject.toml").open("rb") as project:
+        direct = pins(tomllib.load(project)["project"]["dependencies"])
+    constrained = pins((DEPLOY.parent / "constraints.txt").read_text().splitlines())
+    release = direct["dagster"]
+    patch = release.split(".")[2]
+    for integration in ("dagster-postgres", "dagster-k8s"):
+        assert direct[integration].split(".")[2] == patch, (integration, direct[integration], release)
+        assert constrained[integration] == direct[integration] == version(integration)
+    for package in ("dagster", "dagster-webserver", "dagster-graphql", "dagster-pipes", "dagster-shared"):
+        assert constrained[package] == release == version(package), package
 
 
 def test_runtime_image_has_no_compiler_and_keeps_the_builders_paths():
@@ -169,16 +189,16 @@ def test_runtime_image_has_no_compiler_and_keeps_the_builders_paths():
     assert "DGLBACKEND=pytorch" in runtime
 
 
-def test_the_image_installs_without_the_test_extra():
+def test_the_image_installs_ray_without_the_test_extra():
     builder = dockerfile_stages()[0]
     install = re.search(r"make install[^\n\\&]*", builder).group(0)
-    assert "EXTRAS=" in install.split(), install
+    assert "EXTRAS=[ray]" in install.split(), install
     if shutil.which("make") is None:
         pytest.skip("make is not installed here")
     dry_run = subprocess.run(
         ["make", "-n", "-B", *install.split()[1:]], cwd=DEPLOY.parent, check=True, capture_output=True, text=True
     ).stdout
-    assert '-c constraints.txt -e "."' in dry_run and "[test]" not in dry_run
+    assert '-c constraints.txt -e ".[ray]"' in dry_run and "[test" not in dry_run and ",test" not in dry_run
 
 
 def test_dagster_instances_and_workspace_are_valid():
