@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     database_connections: int = Field(
         10, ge=1, description="The request pool's connections, a thread each: more database steps at once are refused."
     )
+    training_gpus: int = Field(
+        0, ge=0, description="GPUs each training step's pod asks for on Kubernetes (orchestration/step_pods.py).",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

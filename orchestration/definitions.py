@@ -2,7 +2,7 @@
 
 import os
 
-from dagster import Definitions, EnvVar, load_assets_from_modules
+from dagster import Definitions, EnvVar, ExecutorDefinition, load_assets_from_modules
 
 from orchestration import checks
 from orchestration.activation import activate_serving_set
@@ -32,18 +32,26 @@ RESOURCES = {
     "artifacts": ArtifactStore(database=database),
 }
 
-defs = Definitions(
-    assets=[
-        *with_refresh_policy(
-            load_assets_from_modules(
-                [ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual, experiments]
-            )
-        ),
-        offline_evaluation,  # external: reported by `corkboard evaluate`
-    ],
-    asset_checks=checks.all_checks,
-    jobs=[daily_events_job, refresh_models_job],
-    schedules=[daily_events_schedule],
-    sensors=[automation_sensor, checks.freshness_sensor, drop_folder_sensor, activate_serving_set],
-    resources=RESOURCES,
-)
+
+def corkboard_definitions(executor: ExecutorDefinition | None = None) -> Definitions:
+    """Every asset, check, job, schedule, sensor and resource, run by ``executor`` (unset: Dagster's
+    default, steps in subprocesses of the run; the cluster's pod per step is orchestration.kubernetes)."""
+    return Definitions(
+        assets=[
+            *with_refresh_policy(
+                load_assets_from_modules(
+                    [ingest, graph, features, embeddings, text, ranking, two_tower, pinsage, visual, experiments]
+                )
+            ),
+            offline_evaluation,  # external: reported by `corkboard evaluate`
+        ],
+        asset_checks=checks.all_checks,
+        jobs=[daily_events_job, refresh_models_job],
+        schedules=[daily_events_schedule],
+        sensors=[automation_sensor, checks.freshness_sensor, drop_folder_sensor, activate_serving_set],
+        resources=RESOURCES,
+        executor=executor,
+    )
+
+
+defs = corkboard_definitions()

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
-from dagster._config import validate_config
+from dagster._config import process_config, validate_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.root import LocalArtifactStorage
+from dagster_k8s import K8sRunLauncher
+from dagster_postgres import DagsterPostgresStorage
 
 from corkboard.cli import build_parser
 from core.settings import Settings
@@ -201,18 +203,102 @@ def test_the_image_installs_ray_without_the_test_extra():
     assert '-c constraints.txt -e ".[ray]"' in dry_run and "[test" not in dry_run and ",test" not in dry_run
 
 
-def test_dagster_instances_and_workspace_are_valid():
-    compose_config, _ = dagster_instance_config(str(DEPLOY / "dagster"))
-    k8s_config = k8s_dagster_instance()
-    for config in (compose_config, k8s_config):
+def instance_configs(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """compose's and the cluster's dagster.yaml, each loaded and validated by Dagster's instance schema."""
+    cluster_home = tmp_path / "k8s"
+    cluster_home.mkdir()
+    (cluster_home / "dagster.yaml").write_text(yaml.safe_dump(k8s_dagster_instance()))
+    return {
+        "compose": dagster_instance_config(str(DEPLOY / "dagster"))[0],
+        "k8s": dagster_instance_config(str(cluster_home))[0],
+    }
+
+
+def test_dagster_instances_and_workspace_are_valid(tmp_path: Path):
+    configs = instance_configs(tmp_path)
+    for name, config in configs.items():
         coordinator = config["run_coordinator"]
         assert coordinator["class"] == "QueuedRunCoordinator"
         assert validate_config(QueuedRunCoordinator.config_type(), coordinator["config"]).success
-    assert k8s_config["run_launcher"]["module"] == "dagster_k8s"
-    assert k8s_config["run_launcher"]["class"] == "K8sRunLauncher"
-    assert k8s_config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+        # Run, event and schedule storage in Postgres, its URL from the environment, never in the file.
+        assert config["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}, name
+        assert validate_config(DagsterPostgresStorage.config_type(), config["storage"]["postgres"]).success
+    launcher = configs["k8s"]["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
+    assert validate_config(K8sRunLauncher.config_type(), launcher["config"]).success
+    assert "run_launcher" not in configs["compose"]  # the daemon's subprocesses
     workspace = yaml.safe_load((DEPLOY / "dagster" / "workspace.yaml").read_text())
     assert workspace["load_from"] == [{"python_module": "orchestration.definitions"}]
+    cluster_workspace = yaml.safe_load(by_kind(manifests(), "ConfigMap")["dagster-instance"]["data"]["workspace.yaml"])
+    assert cluster_workspace["load_from"] == [{"python_module": "orchestration.kubernetes"}]
+
+
+def test_compose_gives_dagster_its_own_postgres_database():
+    services = compose()["services"]
+    for name in ("api", "dagster-webserver", "dagster-daemon"):  # the api container runs `corkboard materialize`
+        url = services[name]["environment"]["DAGSTER_PG_URL"]
+        assert url.startswith("postgresql+psycopg2://corkboard:${POSTGRES_PASSWORD:?") and url.endswith("@postgres:5432/dagster")
+        assert services[name]["depends_on"]["dagster-database"] == {"condition": "service_completed_successfully"}
+        assert services[name]["command"][-1] == "/opt/dagster/dagster_home/workspace.yaml" or name == "api"
+    creator = services["dagster-database"]
+    assert creator["image"] == services["postgres"]["image"] and "createdb dagster" in creator["command"][-1]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "DAGSTER_HOME=/opt/dagster/dagster_home" in dockerfile
+    assert "deploy/dagster/dagster.yaml /opt/dagster/dagster_home/" in dockerfile
+
+
+def step_container(executor_config: dict[str, Any], step: str) -> dict[str, Any]:
+    """The container config of ``step``'s pod as K8sStepHandler merges it: the run launcher's
+    (from the cluster's instance), then the executor's for every step, then the step's own."""
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import UserDefinedDagsterK8sConfig
+
+    launcher = k8s_dagster_instance()["run_launcher"]["config"]
+    layers = (launcher["run_k8s_config"], executor_config["step_k8s_config"],
+              executor_config["per_step_k8s_config"].get(step, {}))
+    merged = K8sContainerContext()
+    for layer in layers:
+        merged = merged.merge(K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(layer)))
+    return merged.run_k8s_config.container_config
+
+
+def test_each_asset_step_runs_in_its_own_pod_sized_in_one_place():
+    from dagster_k8s import k8s_job_executor
+
+    from orchestration.kubernetes import defs as cluster_defs
+    from orchestration.step_pods import STEP, TRAINING, TRAINING_STEPS, step_pods_config
+
+    asset_job = cluster_defs.resolve_implicit_global_asset_job_def()
+    for job in (asset_job, cluster_defs.resolve_job_def("refresh_models")):
+        assert job.executor_def.name == "step_pods", job.name
+    ops = {node.name for node in asset_job.graph.node_defs}
+    assert set(TRAINING_STEPS) <= ops and {"two_tower_retrieval", "pinsage_embeddings", "ranker"} <= set(TRAINING_STEPS)
+    assert mebibytes(TRAINING.memory) > mebibytes(STEP.memory)
+    for gpus in (0, 1):
+        processed = process_config(k8s_job_executor.config_schema.config_type, step_pods_config(gpus))
+        assert processed.success, processed.errors
+        for step in ("catalogue", "online_features", *TRAINING_STEPS):
+            container = step_container(processed.value, step)
+            size = TRAINING if step in TRAINING_STEPS else STEP
+            resources = container["resources"]
+            assert resources["requests"] == {"cpu": size.cpu, "memory": size.memory}, step
+            assert resources["limits"]["memory"] == size.memory_limit, step
+            assert resources["limits"].get("nvidia.com/gpu", 0) == (gpus if step in TRAINING_STEPS else 0), step
+            # The run launcher's hardening reaches every step's pod.
+            assert container["security_context"] == {
+                "allow_privilege_escalation": False, "read_only_root_filesystem": True, "capabilities": {"drop": ["ALL"]}
+            }
+
+
+def test_local_runs_need_no_cluster_and_keep_sqlite_storage(session_data_dir: Path):
+    from dagster._core.storage.runs import SqliteRunStorage
+
+    from corkboard.materialize import dagster_instance
+
+    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "multi_or_in_process_executor"
+    instance = dagster_instance()
+    assert isinstance(instance.run_storage, SqliteRunStorage), instance.run_storage
+    assert Path(instance.root_directory).is_relative_to(session_data_dir)
 
 
 def test_manifests_parse_and_each_is_a_named_kubernetes_object():
@@ -384,6 +470,14 @@ def test_kustomize_renders_the_manifests_offline():
     dagster_pods = [pod_specs(rendered)[name]["containers"][0] for name in ("dagster-daemon", "dagster-webserver")]
     for container in dagster_pods:  # run pods get the same image through DAGSTER_CURRENT_IMAGE
         assert {e["name"]: e["value"] for e in container["env"]}["DAGSTER_CURRENT_IMAGE"] == container["image"]
+    # Each run's pod launches its steps' Jobs (k8s_job_executor) under the dagster-run account.
+    binding = by_kind(rendered, "RoleBinding")["dagster-launch-runs"]
+    launcher = k8s_dagster_instance()["run_launcher"]["config"]
+    assert {"kind": "ServiceAccount", "name": launcher["service_account_name"], "namespace": "corkboard"} in binding[
+        "subjects"
+    ]
+    rules = by_kind(rendered, "Role")["dagster-launch-runs"]["rules"]
+    assert any("jobs" in rule["resources"] and "create" in rule["verbs"] for rule in rules)
 
 
 def test_compose_publishes_the_dagster_ui_on_loopback_only():
