@@ -3,9 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-# Extras installed with the package: the test tools and Ray by default; the image installs with
-# EXTRAS=[ray] (Ray, without the test tools).
-EXTRAS ?= [test,ray]
+# Extras installed with the package: the test tools by default; the image installs with EXTRAS= (none).
+EXTRAS ?= [test]
 export XDG_RUNTIME_DIR ?= /tmp/corkboard-runtime-$(shell id -u)
 
 .PHONY: install demo serve test clean
