@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.data_parallel import Shard
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinnerformer import ActionSequences
 from models.pinsage import PinFeatures, embed_items, pin_board_graph, pin_features
@@ -31,7 +32,8 @@ class TwoTowerRecommender:
     ``user_features`` (optional) holds categorical columns indexed by the split's user ids
     (``EvaluationSplit.user_ids``), e.g. country, language and age bucket; ``item_features``
     (optional, ``[n_items, f]``) are extra numeric pin-tower inputs in the split's item order,
-    e.g. visual vectors; ``on_epoch(epoch, loss, validation recall@10)`` reports progress.
+    e.g. visual vectors; ``on_epoch(epoch, loss, validation recall@10)`` reports progress;
+    ``shard`` is this process's part when several train it together (``models.data_parallel``).
     """
 
     def __init__(
@@ -42,8 +44,10 @@ class TwoTowerRecommender:
         item_features: np.ndarray | None = None,
         name: str = "two_tower",
         on_epoch: EpochCallback | None = None,
+        shard: Shard = Shard(),
     ) -> None:
         self.config = config or TwoTowerConfig()
+        self.shard = shard
         self.user_features = user_features
         self.item_features = item_features
         self.name = name
@@ -98,6 +102,7 @@ class TwoTowerRecommender:
                 self._codes,
                 validate=validation_recall,
                 on_epoch=self.on_epoch,
+                shard=self.shard,
             )
         self.item_vectors = _all_item_vectors(model, graph, features, neighbours)
 

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import dgl
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from models.data_parallel import Shard
 from models.pinnerformer import ActionSequences, objective_targets, pad_sequences, training_windows
 from models.pinsage import PinFeatures
 from models.pinsage.model import sample_neighbours
@@ -43,6 +44,43 @@ def _step_batch(
     return queries, torch.from_numpy(np.concatenate(targets))
 
 
+class _Step(nn.Module):
+    """One step's loss as a module, so that ``DistributedDataParallel`` sees its forward pass."""
+
+    def __init__(
+        self, model: TwoTower, train: ActionSequences, codes: Tensor, features: PinFeatures, log_q: Tensor
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.train_sequences, self.codes, self.features, self.log_q = train, codes, features, log_q
+        self.sampler = NegativeSampler(model.n_items)
+
+    def forward(
+        self,
+        windows: list[tuple[int, int, int]],
+        neighbours: dgl.DGLGraph,
+        rng: np.random.Generator,
+        generator: torch.Generator,
+    ) -> tuple[Tensor, int]:
+        """The shared loss of ``windows``' predicting positions and how many positives it has."""
+        config = self.model.config
+        queries, positive_ids = _step_batch(self.model, self.train_sequences, self.codes, windows, rng)
+        random_ids, random_log_q = self.sampler.draw(config.random_negatives, generator)
+        pins, where = torch.cat([positive_ids, random_ids]).unique(return_inverse=True)
+        vectors = self.model.pins(neighbours, self.features, pins)[where]
+        loss = sampled_softmax_loss(
+            queries,
+            vectors[: len(positive_ids)],
+            positive_log_q=self.log_q[positive_ids],
+            random_negatives=vectors[len(positive_ids) :],
+            random_log_q=random_log_q,
+            positive_ids=positive_ids,
+            random_ids=random_ids,
+            temperature=config.temperature,
+        )
+        return loss, len(positive_ids)
+
+
 def train_two_tower(
     model: TwoTower,
     graph: dgl.DGLGraph,
@@ -52,6 +90,7 @@ def train_two_tower(
     *,
     validate: Callable[[], float] | None = None,
     on_epoch: EpochCallback | None = None,
+    shard: Shard = Shard(),
 ) -> TrainingHistory:
     """Fit ``model`` in place on users' training sequences; deterministic for ``config.seed``.
 
@@ -59,14 +98,20 @@ def train_two_tower(
     targets the positives; the batch's positives plus ``random_negatives`` items drawn uniformly
     are embedded by the pin tower (neighbourhoods resampled every epoch) and scored with the
     shared loss, logQ-corrected by each item's frequency among the training actions.
+
+    With a ``shard`` of several processes, each trains on its share of every step's windows and
+    the gradients are averaged (DDP), so the steps are the same as alone; the leading process
+    validates and the others take its score.
     """
     config = model.config
     stream = np.concatenate([np.empty(0, np.int64), *train.items])
     if len(stream) == 0:
         raise ValueError("no training actions")
     log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=model.n_items)))
-    sampler = NegativeSampler(model.n_items)
-    rng = np.random.default_rng(config.seed)
+    step = shard.wrap(_Step(model, train, codes, features, log_q))
+    rng = np.random.default_rng(config.seed)  # windows and their order: the same in every process
+    # A process's targets draw from its own share; alone, from the one generator as always.
+    step_rng = rng if shard.world == 1 else np.random.default_rng([config.seed, shard.rank])
     generator = torch.Generator().manual_seed(config.seed)
     optimizers = [
         torch.optim.SparseAdam(list(model.pin_tower.tokens.parameters()), lr=config.lr),
@@ -80,33 +125,22 @@ def train_two_tower(
         neighbours = sample_neighbours(model.pin_tower, graph, seed=config.seed + epoch)
         windows = training_windows(train, config.max_len, rng)
         order = rng.permutation(len(windows))
+        batches = [order[start : start + config.batch_size] for start in range(0, len(order), config.batch_size)]
         total, count = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            batch = [windows[w] for w in order[start : start + config.batch_size]]
-            queries, positive_ids = _step_batch(model, train, codes, batch, rng)
-            random_ids, random_log_q = sampler.draw(config.random_negatives, generator)
-            pins, where = torch.cat([positive_ids, random_ids]).unique(return_inverse=True)
-            vectors = model.pins(neighbours, features, pins)[where]
-            loss = sampled_softmax_loss(
-                queries,
-                vectors[: len(positive_ids)],
-                positive_log_q=log_q[positive_ids],
-                random_negatives=vectors[len(positive_ids) :],
-                random_log_q=random_log_q,
-                positive_ids=positive_ids,
-                random_ids=random_ids,
-                temperature=config.temperature,
-            )
-            total += descend(loss, optimizers) * len(positive_ids)
-            count += len(positive_ids)
+        for batch in shard.batches(batches):
+            loss, positives = step([windows[w] for w in batch], neighbours, step_rng, generator)
+            total += descend(loss, optimizers) * positives
+            count += positives
         return total / max(count, 1)
+
+    def agreed_validation() -> float:
+        return shard.agree(validate() if shard.leads else float("nan"))
 
     return fit_epochs(
         model,
         train_epoch,
         epochs=config.epochs,
-        validate=validate,
+        validate=None if validate is None else agreed_validation,
         patience=config.patience,
         on_epoch=on_epoch,
     )
-

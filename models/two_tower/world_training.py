@@ -3,6 +3,7 @@ co-engagement baseline's, and every engaged user's current vector."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,16 @@ from models.visual import VisualArtifact
 from models.visual.catalogue import one_torch_thread
 
 USER_FEATURES = ("country", "language", "age_bucket")
+# Trains an unfitted recommender on a split and returns it fitted: in this process by default,
+# on a Ray cluster with models.on_ray.two_tower.RayTrainFit.
+Fit = Callable[[TwoTowerRecommender, EvaluationSplit], TwoTowerRecommender]
+
+
+def fit_here(recommender: TwoTowerRecommender, split: EvaluationSplit) -> TwoTowerRecommender:
+    """``recommender`` fitted on ``split`` in this process."""
+    with one_torch_thread():  # small steps: a second thread only adds synchronisation on a busy machine
+        recommender.fit(split)
+    return recommender
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,11 @@ def train_on_world(
     *,
     visual: VisualArtifact | None = None,
     on_epoch: EpochCallback | None = None,
+    fit: Fit = fit_here,
 ) -> WorldTwoTower:
     """Fit on every engaged user of ``world`` (``world.users`` carries ``USER_FEATURES``;
     ``visual`` vectors, when given, are extra pin-tower inputs), measure the held-out figures and
-    embed every engaged user from their latest actions."""
+    embed every engaged user from their latest actions. ``fit`` trains it (default: here)."""
     split = split_world(world)  # per user: latest engagement held out, the one before it for early stopping
     recommender = TwoTowerRecommender(
         config,
@@ -49,8 +61,7 @@ def train_on_world(
         user_features=world.users.set_index("user_id")[list(USER_FEATURES)],
         on_epoch=on_epoch,
     )
-    with one_torch_thread():  # small steps: a second thread only adds synchronisation on a busy machine
-        recommender.fit(split.without_test())
+    recommender = fit(recommender, split.without_test())
     metrics = holdout_metrics(recommender, recommender.history, split)
     user_ids, user_vectors = current_user_vectors(recommender, world, split)
     return WorldTwoTower(recommender, split, metrics, user_ids, user_vectors)
