@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     database_connections: int = Field(
         10, ge=1, description="The request pool's connections, a thread each: more database steps at once are refused."
     )
+    ray_address: str | None = Field(
+        None,
+        description="Where the heavy steps run: unset, in the step's process; 'local', a Ray cluster started "
+        "for the step; an address (ray://head:10001), a running Ray cluster.",
+    )
+    ray_workers: int = Field(2, ge=1, description="Ray Train workers and Ray Data actors of a heavy step.")
     training_gpus: int = Field(
         0, ge=0, description="GPUs each training step's pod asks for on Kubernetes (orchestration/step_pods.py).",
     )

@@ -12,6 +12,7 @@ from orchestration.assets import (
 from orchestration.assets.offline_evaluation import offline_evaluation
 from orchestration.automation import automation_sensor, with_refresh_policy
 from orchestration.drop_folder import drop_folder_sensor
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource, WorldSource
 from orchestration.schedules import daily_events_job, daily_events_schedule, refresh_models_job
 
@@ -30,6 +31,7 @@ RESOURCES = {
     "source": WorldSource(),
     "feature_store": FeatureStoreResource(database_url=configured_database_url()),
     "artifacts": ArtifactStore(database=database),
+    "ray": RayCluster(),
 }
 
 

@@ -51,14 +51,20 @@ class CorkboardResource(ConfigurableResource):
 
     def settings(self) -> Settings:
         """The process settings, with each field configured on this resource in place of its own."""
-        configured = {
-            name: value.value if isinstance(value, Enum) else value
-            for name in type(self).model_fields
-            if name in Settings.model_fields and (value := getattr(self, name)) is not None
-        }
-        if not configured:
-            return get_settings()
-        return Settings.model_validate({**get_settings().model_dump(), **configured})
+        return settings_with(
+            {
+                name: value.value if isinstance(value, Enum) else value
+                for name in type(self).model_fields
+                if name in Settings.model_fields and (value := getattr(self, name)) is not None
+            }
+        )
+
+
+def settings_with(configured: dict[str, Any]) -> Settings:
+    """The process settings with ``configured`` values in place of their own (the same object when none)."""
+    if not configured:
+        return get_settings()
+    return Settings.model_validate({**get_settings().model_dump(), **configured})
 
 
 class ReachesDatabase(CorkboardResource):

@@ -2,6 +2,7 @@
 
 from functools import partial
 
+import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.actions import POSITIVE_ACTIONS
@@ -17,6 +18,7 @@ from models.text_tower import (
     training_pairs,
 )
 from orchestration.assets.ingest import catalogue, raw_events
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database, IdVectors
 from orchestration.training_metadata import training_metadata
 from sql.catalogue import read_table
@@ -34,7 +36,9 @@ TEXT_CONFIG = TextTowerConfig()
         "(text of the pin engaged before, engaged pin) pairs; pin text vectors in a pgvector HNSW partition."
     ),
 )
-def pin_text_index(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:
+def pin_text_index(
+    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
+) -> MaterializeResult:
     check_embedding_width(TEXT_KIND, TEXT_CONFIG.dim)
     with database.engine().connect() as conn:
         pins = read_table(conn, table="pins", columns=("pin_id", "title", "description", "category"))
@@ -49,7 +53,8 @@ def pin_text_index(context: AssetExecutionContext, database: Database, artifacts
     model, history = train_text_tower(
         pairs, pins, TEXT_CONFIG, on_epoch=lambda epoch, loss, _: context.log.info(f"epoch {epoch}: loss {loss:.4f}")
     )
-    vectors = embed_texts(model, pin_texts(pins))
+    # Every pin's vector: batch inference on Ray Data actors when CORKBOARD_RAY_ADDRESS is set.
+    vectors = ray.map_rows(partial(embed_texts, model), np.array(pin_texts(pins), dtype=object))
     path = artifacts.new_path(TEXT_KIND, ".safetensors")
     save_text_tower(path, model)
     agreement = topic_agreement(vectors, pins["category"].to_numpy(), sample=500, k=10, seed=0)

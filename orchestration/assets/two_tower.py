@@ -2,6 +2,8 @@
 become a new pgvector HNSW partition of kind ``two_tower`` and each user's current vector is
 stored beside them, all swapped in with one transaction."""
 
+from functools import partial
+
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.two_tower import TwoTowerConfig
@@ -10,6 +12,7 @@ from orchestration.assets.engagements import holdout_summary, train_and_publish
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.assets.visual import pin_visual_embeddings
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database
 from orchestration.training_metadata import training_metadata
 
@@ -33,10 +36,13 @@ ASSET_CONFIG = TwoTowerConfig(
     "pin vectors in a pgvector HNSW partition, user vectors beside them.",
 )
 def two_tower_retrieval(
-    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore
+    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
+    # Ray Train's workers when CORKBOARD_RAY_ADDRESS is set, checkpointing beside the versions.
+    on_ray = ray.two_tower_fit(artifacts.settings().model_dir / TWO_TOWER_KIND / "ray")
+    trainer = train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
     fit, published = train_and_publish(
-        context, database, artifacts, TWO_TOWER_KIND, ASSET_CONFIG, train_on_world, with_user_vectors=True
+        context, database, artifacts, TWO_TOWER_KIND, ASSET_CONFIG, trainer, with_user_vectors=True
     )
     split, metrics = fit.split, fit.metrics
     context.log.info(

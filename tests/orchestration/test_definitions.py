@@ -11,4 +11,4 @@ def test_definitions_load_with_assets_checks_schedule_and_resources():
     schedule = repository.get_schedule_def("daily_events_schedule")
     assert schedule.cron_schedule == "0 1 * * *"
     assert len(list(repository.asset_checks_defs_by_key)) >= 6
-    assert set(defs.resources) == {"database", "source", "feature_store", "artifacts"}
+    assert set(defs.resources) == {"database", "source", "feature_store", "artifacts", "ray"}

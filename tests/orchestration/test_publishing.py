@@ -17,6 +17,7 @@ from models.embedding_width import EMBEDDING_DIM, EmbeddingWidthError
 from models.pin_board_graph import GRAPH_KIND, load_mmap
 from orchestration.activation import activate_serving_set
 from orchestration.assets import embeddings, graph, text, two_tower
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Published
 from tests.orchestration.fakes import FakeDatabase
 
@@ -101,19 +102,25 @@ def test_published_metadata_names_vectors_only_when_some_were_loaded():
 
 
 @pytest.mark.parametrize(
-    ("module", "config_name", "asset"),
+    ("module", "config_name", "asset", "uses_ray"),
     [
-        (embeddings, "EMBEDDING_CONFIG", embeddings.co_engagement_embeddings),
-        (text, "TEXT_CONFIG", text.pin_text_index),
-        (two_tower, "ASSET_CONFIG", two_tower.two_tower_retrieval),
+        (embeddings, "EMBEDDING_CONFIG", embeddings.co_engagement_embeddings, False),
+        (text, "TEXT_CONFIG", text.pin_text_index, True),
+        (two_tower, "ASSET_CONFIG", two_tower.two_tower_retrieval, True),
     ],
 )
 def test_a_served_kind_of_the_wrong_width_fails_before_reading_anything(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: ModuleType, config_name: str, asset: AssetsDefinition
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    module: ModuleType,
+    config_name: str,
+    asset: AssetsDefinition,
+    uses_ray: bool,
 ):
     narrow = dataclasses.replace(getattr(module, config_name), dim=EMBEDDING_DIM // 2)
     monkeypatch.setattr(module, config_name, narrow)
     unreadable = FakeDatabase(world="absent", ledger=str(tmp_path / "versions.json"))  # every read would raise
+    resources = {"database": unreadable, "artifacts": artifacts_on(unreadable, tmp_path)}
     with pytest.raises(EmbeddingWidthError, match=f"{EMBEDDING_DIM // 2} dimensions"):
-        asset(build_asset_context(), database=unreadable, artifacts=artifacts_on(unreadable, tmp_path))
+        asset(build_asset_context(), **resources, **({"ray": RayCluster()} if uses_ray else {}))
     assert unreadable.versions() == [] and not (tmp_path / "models").exists()

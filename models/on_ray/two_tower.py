@@ -1,0 +1,99 @@
+"""The two-tower trained by Ray Train: a ``TorchTrainer`` of N workers, each fitting on its share of
+every step (``models.data_parallel``, DDP over gloo), the leader checkpointing the fitted
+recommender to ``storage``; the driver loads it back from the checkpoint. Only the latest run's
+folder stays in ``storage``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from models.data_parallel import Shard
+from models.leave_last_out import EvaluationSplit
+from models.training import TrainingHistory
+from models.two_tower.recommender import TwoTowerRecommender
+from models.two_tower.world_training import fit_here
+
+CHECKPOINT = "two_tower.safetensors"
+HISTORY = "history.json"
+RUN_PREFIX = "two_tower-"  # each fit's folder in the storage
+
+
+def _train_on_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: fit its shard, then the leader reports the checkpoint (all report)."""
+    import ray.train
+
+    context = ray.train.get_context()
+    recommender: TwoTowerRecommender = config["recommender"]
+    recommender.shard = Shard(context.get_world_rank(), context.get_world_size())
+    fit_here(recommender, config["split"])
+    history = recommender.history
+    metrics = {"validation_recall@10": max(history.validation, default=float("nan")), "epochs": len(history.train_loss)}
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if recommender.shard.leads:
+            recommender.save(Path(folder) / CHECKPOINT)
+            (Path(folder) / HISTORY).write_text(json.dumps(asdict(history)))
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+@dataclass(frozen=True)
+class RayTrainFit:
+    """Fits a two-tower with ``workers`` Ray Train workers (a GPU each with ``use_gpu``: NCCL, else
+    gloo), checkpointing under ``storage`` (shared by every node of the cluster); a failed worker
+    restarts the run up to ``max_failures`` times. A ``models.two_tower.world_training.Fit``."""
+
+    workers: int
+    storage: Path
+    use_gpu: bool = False
+    max_failures: int = 1
+
+    def __call__(self, recommender: TwoTowerRecommender, split: EvaluationSplit) -> TwoTowerRecommender:
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        run = f"{RUN_PREFIX}{uuid.uuid4().hex}"  # a new name: Ray Train resumes a run of a known one
+        shipped = TwoTowerRecommender(  # without on_epoch, which holds the caller's logger
+            recommender.config,
+            user_features=recommender.user_features,
+            item_features=recommender.item_features,
+            name=recommender.name,
+        )
+        trainer = TorchTrainer(
+            _train_on_worker,
+            train_loop_config={"recommender": shipped, "split": split},
+            scaling_config=ScalingConfig(num_workers=self.workers, use_gpu=self.use_gpu),
+            run_config=RunConfig(
+                name=run,
+                storage_path=str(self.storage),
+                failure_config=FailureConfig(max_failures=self.max_failures),
+            ),
+        )
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError(f"Ray Train finished without a checkpoint: {result.error}")
+        with result.checkpoint.as_directory() as folder:
+            fitted = TwoTowerRecommender.load(Path(folder) / CHECKPOINT, split, recommender.user_features)
+            fitted.history = TrainingHistory(**json.loads((Path(folder) / HISTORY).read_text()))
+        for earlier in self.storage.glob(f"{RUN_PREFIX}*"):
+            if earlier.name != run:
+                shutil.rmtree(earlier, ignore_errors=True)
+        fitted.name, fitted.on_epoch = recommender.name, recommender.on_epoch
+        fitted.item_features = recommender.item_features
+        _replay_epochs(fitted.history, recommender)
+        return fitted
+
+
+def _replay_epochs(history: TrainingHistory, recommender: TwoTowerRecommender) -> None:
+    """Report each epoch of ``history`` to ``recommender.on_epoch``, which stayed with the driver."""
+    if recommender.on_epoch is None:
+        return
+    scores = [*history.validation, *[float("nan")] * (len(history.train_loss) - len(history.validation))]
+    for epoch, (loss, score) in enumerate(zip(history.train_loss, scores), start=1):
+        recommender.on_epoch(epoch, loss, score)

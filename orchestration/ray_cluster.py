@@ -1,0 +1,93 @@
+"""The Ray cluster the heavy steps run on, as a dagster-ray resource.
+
+``CORKBOARD_RAY_ADDRESS`` (or the resource's ``address``) unset: nothing connects and the assets
+compute in their own process, as on one machine. ``local``: dagster-ray starts a Ray cluster on the
+step's machine for the step. An address (``ray://corkboard-ray-head-svc:10001``, deploy/k8s/ray.yaml):
+the step joins that running cluster through Ray Client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from pathlib import Path
+
+import numpy as np
+from dagster import InitResourceContext
+from dagster_ray import RayResource
+from pydantic import Field
+
+from core.settings import Settings
+from models.on_ray.batch_inference import RowFunction, map_rows
+from models.on_ray.two_tower import RayTrainFit
+from orchestration.resources import settings_with
+
+LOCAL = "local"
+
+
+class RayCluster(RayResource):
+    """A Ray cluster to connect to for the step, or none (see the module's docstring)."""
+
+    address: str | None = Field(
+        default=None, description="local, a Ray address (ray://host:10001), or unset: CORKBOARD_RAY_ADDRESS."
+    )
+    workers: int | None = Field(
+        default=None, ge=1, description="Ray Train workers and Ray Data actors; unset: CORKBOARD_RAY_WORKERS."
+    )
+
+    def settings(self) -> Settings:
+        """The process settings, with ``address`` and ``workers`` in place of their own where configured
+        (as orchestration.resources.CorkboardResource does; ``ray_address`` is dagster-ray's name)."""
+        fields = (("ray_address", self.address), ("ray_workers", self.workers))
+        return settings_with({name: value for name, value in fields if value is not None})
+
+    @property
+    def configured_address(self) -> str | None:
+        return self.settings().ray_address
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the heavy steps run on Ray."""
+        return self.configured_address is not None
+
+    @property
+    def worker_count(self) -> int:
+        return self.settings().ray_workers
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1" if self.configured_address == LOCAL else str(self.configured_address)
+
+    @property
+    def ray_address(self) -> str | None:  # type: ignore[override]
+        """What ``ray.init`` gets: None starts a local cluster."""
+        return None if self.configured_address == LOCAL else self.configured_address
+
+    @property
+    def name(self) -> str:
+        return f"Ray cluster {self.configured_address}"
+
+    @property
+    def created(self) -> bool:  # a local cluster starts on connect; a remote one is already up
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Generator[RayCluster, None, None]:
+        """Connected for the step's duration (dagster-ray's lifecycle), or untouched when disabled."""
+        if not self.enabled:
+            yield self
+            return
+        with super().yield_for_execution(context) as connected:
+            yield connected
+
+    def map_rows(self, function: RowFunction, inputs: np.ndarray) -> np.ndarray:
+        """``function(inputs)``: on Ray Data actors when enabled, else here."""
+        return map_rows(function, inputs, workers=self.worker_count) if self.enabled else np.asarray(function(inputs))
+
+    def two_tower_fit(self, storage: Path) -> RayTrainFit | None:
+        """Ray Train for the two-tower, checkpointing under ``storage``; None when disabled (train here)."""
+        return RayTrainFit(self.worker_count, storage) if self.enabled else None
