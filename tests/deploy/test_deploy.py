@@ -47,8 +47,13 @@ def manifests() -> list[dict[str, Any]]:
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """name -> pod spec of every workload (the manifests' only workloads are Deployments)."""
-    return {obj["metadata"]["name"]: obj["spec"]["template"]["spec"] for obj in objects if obj["kind"] == "Deployment"}
+    """name -> pod spec of every workload: each Deployment, and each group of a RayCluster (NAME/head, NAME/GROUP)."""
+    specs = {obj["metadata"]["name"]: obj["spec"]["template"]["spec"] for obj in objects if obj["kind"] == "Deployment"}
+    for cluster in (obj for obj in objects if obj["kind"] == "RayCluster"):
+        name, spec = cluster["metadata"]["name"], cluster["spec"]
+        specs[f"{name}/head"] = spec["headGroupSpec"]["template"]["spec"]
+        specs.update({f"{name}/{group['groupName']}": group["template"]["spec"] for group in spec["workerGroupSpecs"]})
+    return specs
 
 
 def secret_keys(example: str = "secrets.env.example") -> list[str]:
@@ -237,7 +242,8 @@ def test_compose_gives_dagster_its_own_postgres_database():
     services = compose()["services"]
     for name in ("api", "dagster-webserver", "dagster-daemon"):  # the api container runs `corkboard materialize`
         url = services[name]["environment"]["DAGSTER_PG_URL"]
-        assert url.startswith("postgresql+psycopg2://corkboard:${POSTGRES_PASSWORD:?") and url.endswith("@postgres:5432/dagster")
+        assert url.startswith("postgresql+psycopg2://corkboard:${POSTGRES_PASSWORD:?"), url
+        assert url.endswith("@postgres:5432/dagster"), url
         assert services[name]["depends_on"]["dagster-database"] == {"condition": "service_completed_successfully"}
         assert services[name]["command"][-1] == "/opt/dagster/dagster_home/workspace.yaml" or name == "api"
     creator = services["dagster-database"]
@@ -285,9 +291,8 @@ def test_each_asset_step_runs_in_its_own_pod_sized_in_one_place():
             assert resources["limits"]["memory"] == size.memory_limit, step
             assert resources["limits"].get("nvidia.com/gpu", 0) == (gpus if step in TRAINING_STEPS else 0), step
             # The run launcher's hardening reaches every step's pod.
-            assert container["security_context"] == {
-                "allow_privilege_escalation": False, "read_only_root_filesystem": True, "capabilities": {"drop": ["ALL"]}
-            }
+            hardened = {"allow_privilege_escalation": False, "read_only_root_filesystem": True}
+            assert container["security_context"] == {**hardened, "capabilities": {"drop": ["ALL"]}}
 
 
 def test_local_runs_need_no_cluster_and_keep_sqlite_storage(session_data_dir: Path):
@@ -478,6 +483,33 @@ def test_kustomize_renders_the_manifests_offline():
     ]
     rules = by_kind(rendered, "Role")["dagster-launch-runs"]["rules"]
     assert any("jobs" in rule["resources"] and "create" in rule["verbs"] for rule in rules)
+
+
+def test_the_ray_cluster_is_the_one_the_steps_join_with_the_same_ray():
+    objects = manifests()
+    cluster = by_kind(objects, "RayCluster")["corkboard-ray"]
+    assert cluster["spec"]["rayVersion"] == version("ray")  # Ray Client needs one release on both sides
+    head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    client_port = {port["name"]: port["containerPort"] for port in head["ports"]}["client"]
+    settings = by_kind(objects, "ConfigMap")["corkboard-settings"]["data"]
+    # KubeRay names the head's Service CLUSTER-head-svc.
+    assert settings["CORKBOARD_RAY_ADDRESS"] == f"ray://corkboard-ray-head-svc:{client_port}"
+    assert int(settings["CORKBOARD_RAY_WORKERS"]) >= 1
+    specs = {name: spec for name, spec in pod_specs(objects).items() if name.startswith("corkboard-ray/")}
+    workers = cluster["spec"]["workerGroupSpecs"]
+    cpus = sum(group["replicas"] * float(group["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"])
+               for group in workers)
+    assert cpus > int(settings["CORKBOARD_RAY_WORKERS"])  # a CPU per worker, and some for Ray Data's tasks
+    for name, spec in specs.items():
+        container = spec["containers"][0]
+        assert container["image"] == BUILT_IMAGE, name  # imports the same models as the step pods
+        # Ray Train checkpoints under the shared volume, which the step pods read back.
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        claim = {volume["name"]: volume for volume in spec["volumes"]}[mounts["/data"]]["persistentVolumeClaim"]
+        assert claim["claimName"] == "corkboard-data", name
+    policy = by_kind(objects, "NetworkPolicy")["corkboard-ray"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"ray.io/cluster": "corkboard-ray"}
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]  # this namespace's pods only
 
 
 def test_compose_publishes_the_dagster_ui_on_loopback_only():
