@@ -60,10 +60,9 @@ def test_an_address_is_joined_and_local_starts_a_cluster(ray_address, tmp_path: 
 def test_the_text_index_embeds_every_pin_on_ray_and_publishes_them(materialized_tiny: Path) -> None:
     """The asset with a local Ray cluster of 2 workers: its pgvector partition holds, for every pin,
     the vector its saved text tower gives in one process."""
-    from dagster import materialize
     from sqlalchemy import text
 
-    from corkboard.materialize import dagster_instance
+    from corkboard.materialize import dagster_instance, materialize_and_activate
     from models.text_tower import embed_texts, load_text_tower, pin_texts
     from orchestration.assets.text import TEXT_KIND, pin_text_index
     from orchestration.definitions import RESOURCES
@@ -73,7 +72,8 @@ def test_the_text_index_embeds_every_pin_on_ray_and_publishes_them(materialized_
     from sql.versions import active_version
 
     local = RayCluster(address="local", workers=2, ray_init_options={"num_cpus": 2, "include_dashboard": False})
-    result = materialize([pin_text_index], resources={**RESOURCES, "ray": local}, instance=dagster_instance())
+    resources = {**RESOURCES, "ray": local}
+    result = materialize_and_activate([pin_text_index], resources=resources, instance=dagster_instance())
 
     assert result.success
     with migrated_engine().connect() as conn:
