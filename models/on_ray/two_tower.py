@@ -75,7 +75,11 @@ class RayTrainFit:
                 failure_config=FailureConfig(max_failures=self.max_failures),
             ),
         )
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except Exception as error:  # Ray's own errors name the worker, not the step
+            allowed = f"{self.workers} workers, {self.max_failures} restarts allowed"
+            raise RuntimeError(f"two-tower training on Ray failed ({allowed}): {error}") from error
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train finished without a checkpoint: {result.error}")
         with result.checkpoint.as_directory() as folder:
