@@ -2,7 +2,7 @@
 trains on, the step network wrapped in ``DistributedDataParallel`` so gradients are averaged across
 processes, and one validation score for all of them.
 
-A process group must exist for ``world > 1`` (Ray Train sets one up: gloo on CPU, NCCL on GPU).
+A process group must exist for ``world > 1`` (Ray Train sets one up: gloo on CPU).
 ``Shard()`` is one process alone: nothing is wrapped, split or sent.
 """
 

@@ -45,13 +45,12 @@ def _train_on_worker(config: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class RayTrainFit:
-    """Fits a two-tower with ``workers`` Ray Train workers (a GPU each with ``use_gpu``: NCCL, else
-    gloo), checkpointing under ``storage`` (shared by every node of the cluster); a failed worker
-    restarts the run up to ``max_failures`` times. A ``models.two_tower.world_training.Fit``."""
+    """Fits a two-tower with ``workers`` Ray Train workers of one CPU (DDP over gloo), checkpointing
+    under ``storage`` (shared by every node of the cluster); a failed worker restarts the run up to
+    ``max_failures`` times. A ``models.two_tower.world_training.Fit``."""
 
     workers: int
     storage: Path
-    use_gpu: bool = False
     max_failures: int = 1
 
     def __call__(self, recommender: TwoTowerRecommender, split: EvaluationSplit) -> TwoTowerRecommender:
@@ -68,7 +67,7 @@ class RayTrainFit:
         trainer = TorchTrainer(
             _train_on_worker,
             train_loop_config={"recommender": shipped, "split": split},
-            scaling_config=ScalingConfig(num_workers=self.workers, use_gpu=self.use_gpu),
+            scaling_config=ScalingConfig(num_workers=self.workers),
             run_config=RunConfig(
                 name=run,
                 storage_path=str(self.storage),
