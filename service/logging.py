@@ -46,13 +46,9 @@ class RequestLogMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id  # the page log reads it (request.state)
         status = 500  # unless the app starts a response
-        start = time.perf_counter()
-        answered: float | None = None  # when the response's last byte went out
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, answered
-            if ends_answer(message):
-                answered = time.perf_counter()
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {
@@ -64,16 +60,11 @@ class RequestLogMiddleware:
                 }
             await send(message)
 
+        start = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            REQUEST_LOG.info(json.dumps(_fields(scope, status, (answered or time.perf_counter()) - start, request_id)))
-
-
-def ends_answer(message: Message) -> bool:
-    """Whether ``message`` sends the last of the response: work after it (a page's impressions,
-    logged in the background) is not the request's latency."""
-    return message["type"] == "http.response.body" and not message.get("more_body", False)
+            REQUEST_LOG.info(json.dumps(_fields(scope, status, time.perf_counter() - start, request_id)))
 
 
 def _fields(scope: Scope, status: int, seconds: float, request_id: str) -> dict[str, object]:

@@ -23,7 +23,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.logging import ends_answer
 from service.stages import RequestTrace, traced
 
 LATENCY_BUCKETS = (
@@ -165,17 +164,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500  # unless the app starts a response
-        start = time.perf_counter()
-        answered: float | None = None  # when the response's last byte went out
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status, answered
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            if ends_answer(message):
-                answered = time.perf_counter()
             await send(message)
 
+        start = time.perf_counter()
         with traced() as trace:
             try:
                 await self.app(scope, receive, send_with_status)
@@ -183,7 +179,7 @@ class MetricsMiddleware:
                 route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
                 self.metrics.request_seconds.labels(
                     route, scope["method"], str(status)
-                ).observe((answered or time.perf_counter()) - start)
+                ).observe(time.perf_counter() - start)
                 self.metrics.observe(trace)
 
 

@@ -1,8 +1,9 @@
-"""A served page is answered with its request id, and its impressions are logged once the answer
-is sent, so that every posted event can be joined to what was shown. The pages are written through
-the database guard by one writer at a time, in batches (one insert for however many pages waited),
-so logging holds at most one of the guard's threads however slowly the database writes. A page
-that cannot be logged is a warning; the page itself never waits on it."""
+"""A served page is answered with its request id, and its impressions are logged for it, so that
+every posted event can be joined to what was shown. The request only queues its page; one thread per
+app writes the queue through the database guard in batches (one insert for however many pages
+waited), so logging holds at most one of the guard's threads and adds no thread per request,
+however slowly the database writes. A page that cannot be logged is a warning; the page itself
+never waits on it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import threading
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.dependencies import ServingStateDep
@@ -23,41 +24,46 @@ MAX_BATCH = 200  # pages per insert, well inside the statement timeout
 
 
 class PageLog:
-    """Pages waiting for their impressions to be written, and whether a writer is at work."""
+    """Pages waiting for their impressions to be written, and the thread that writes them."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._waiting: list[ServedPage] = []
         self._writing = False
+        self._guard: DatabaseGuard | None = None  # the latest page's; every state's reaches one database
+        threading.Thread(target=self._write_forever, name="page-log", daemon=True).start()
 
     def add(self, guard: DatabaseGuard, page: ServedPage) -> None:
-        """Queue ``page``; unless a writer is at work, become it and write through ``guard`` until
-        no page waits (run after the answer is sent)."""
-        with self._lock:
+        """Queue ``page`` for the writer; returns at once."""
+        with self._changed:
             if len(self._waiting) >= MAX_WAITING:
                 log.warning("impressions of page %s not logged: %d pages wait already", page.request_id, MAX_WAITING)
                 return
             self._waiting.append(page)
-            if self._writing:
-                return  # the writer at work takes it with its next batch
-            self._writing = True
-        try:
-            while batch := self._next_batch():
-                try:
-                    guard.read(log_pages, pages=batch)
-                except DatabaseUnavailable as error:
-                    log.warning("impressions of %d pages not logged: %s", len(batch), error)
-        except BaseException:
-            with self._lock:  # an unexpected error: the next page's task takes over
-                self._writing = False
-            raise
+            self._guard = guard
+            self._changed.notify_all()
 
-    def _next_batch(self) -> list[ServedPage]:
-        """The oldest waiting pages, up to MAX_BATCH; none (and no writer at work) once none wait."""
-        with self._lock:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            self._writing = bool(batch)
-            return batch
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every page queued so far is written (or given up); False if ``timeout`` passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._waiting and not self._writing, timeout)
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._waiting)
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                guard, self._writing = self._guard, True
+            try:
+                guard.read(log_pages, pages=batch)
+            except DatabaseUnavailable as error:
+                log.warning("impressions of %d pages not logged: %s", len(batch), error)
+            except Exception:  # a bug must not stop the page log for good: say so, go on
+                log.exception("impressions of %d pages not logged", len(batch))
+            finally:
+                with self._changed:
+                    self._writing = False
+                    self._changed.notify_all()
 
 
 def served_page(page: PagePublic, request_id: str) -> ServedPage:
@@ -69,19 +75,19 @@ def served_page(page: PagePublic, request_id: str) -> ServedPage:
 
 
 class PageAnswer:
-    """A route's way to answer a page: with the request's id, its impressions logged afterwards."""
+    """A route's way to answer a page: with the request's id, its impressions queued for the page log."""
 
-    def __init__(self, request: Request, background: BackgroundTasks, state: ServingStateDep) -> None:
+    def __init__(self, request: Request, state: ServingStateDep) -> None:
         self.request_id: str = request.state.request_id  # set by service.logging.RequestLogMiddleware
         self.page_log: PageLog = request.app.state.page_log
-        self.background, self.guard = background, state.database
+        self.guard = state.database
 
     def __call__(self, page: PagePublic) -> Response:
         """``page`` as JSON, serialized once by pydantic (returned as a model, FastAPI would
         validate it again and encode it in two more passes)."""
         page = page.model_copy(update={"request_id": self.request_id})
         if page.items:
-            self.background.add_task(self.page_log.add, self.guard, served_page(page, self.request_id))
+            self.page_log.add(self.guard, served_page(page, self.request_id))
         return Response(page.model_dump_json(), media_type="application/json")
 
 

@@ -34,6 +34,7 @@ def client(materialized_tiny) -> Iterator[TestClient]:
         settings = get_settings().model_copy(update={"api_keys": (INGEST, READER, THROTTLED)})
         test_client.app.dependency_overrides[get_settings] = lambda: settings
         yield test_client
+        assert test_client.app.state.page_log.flush(timeout=30)
     with migrated_engine().begin() as conn:
         conn.execute(
             text(
@@ -193,6 +194,7 @@ def test_a_posted_click_and_save_enter_the_next_pages_history_and_user_vector(cl
 def test_a_served_page_logs_its_impressions_and_a_click_joins_them(client, user_id):
     page = home_feed(client, user_id)
     assert page["request_id"].startswith(REQUEST_PREFIX)
+    assert client.app.state.page_log.flush(timeout=30)  # written by the page log's own thread
     with migrated_engine().connect() as conn:
         logged = conn.execute(
             text(

@@ -1,11 +1,15 @@
-"""Logging pages' impressions never fails a page and holds at most one of the guard's threads:
-one writer at a time takes every page waiting, a database that cannot take them leaves a warning."""
+"""Logging pages' impressions never holds a page and holds at most one of the guard's threads: the
+request queues its page, one writer takes every page waiting, a database that cannot take them
+leaves a warning."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
+import pytest
+
+from service import page_log
 from service.database_guard import DatabaseUnavailable
 from service.page_log import PageLog
 from sql.page_impressions import ServedPage
@@ -27,16 +31,17 @@ class RecordingGuard:
 
     def read(self, work, /, **kwargs):
         self.started.set()
-        self.release.wait(timeout=30)
+        assert self.release.wait(timeout=30)
         if self.failures:
             self.failures -= 1
             raise DatabaseUnavailable("no answer within 1000 ms")
         self.batches.append([p.request_id for p in kwargs["pages"]])
 
 
-def test_a_page_is_written_through_the_guard():
-    guard = RecordingGuard()
-    PageLog().add(guard, page("r1"))
+def test_a_queued_page_is_written_through_the_guard():
+    guard, pages = RecordingGuard(), PageLog()
+    pages.add(guard, page("r1"))
+    assert pages.flush(timeout=30)
     assert guard.batches == [["r1"]]
 
 
@@ -44,21 +49,34 @@ def test_a_database_that_cannot_take_them_leaves_a_warning_and_the_next_page_is_
     guard, pages = RecordingGuard(failures=1), PageLog()
     with caplog.at_level(logging.WARNING, logger="corkboard.service"):
         pages.add(guard, page("r1"))
+        assert pages.flush(timeout=30)
     assert "impressions of 1 pages not logged: no answer within 1000 ms" in caplog.text
     pages.add(guard, page("r2"))
+    assert pages.flush(timeout=30)
     assert guard.batches == [["r2"]]
 
 
-def test_pages_added_while_a_writer_is_at_work_go_in_its_next_batch():
+def test_pages_queued_while_the_writer_waits_on_the_database_go_in_its_next_batch():
     guard, pages = RecordingGuard(hold_first=True), PageLog()
-    writer = threading.Thread(target=pages.add, args=(guard, page("r1")))
-    writer.start()
+    pages.add(guard, page("r1"))
     assert guard.started.wait(timeout=30)
-    pages.add(guard, page("r2"))  # returns at once: the writer at work takes them
+    pages.add(guard, page("r2"))  # returns at once, the database still holding the writer
     pages.add(guard, page("r3"))
-    assert guard.batches == []
+    assert not pages.flush(timeout=0.01) and guard.batches == []
     guard.release.set()
-    writer.join(timeout=30)
+    assert pages.flush(timeout=30)
     assert guard.batches == [["r1"], ["r2", "r3"]]
-    pages.add(guard, page("r4"))  # the writer is done: the next page's task writes it
-    assert guard.batches[-1] == ["r4"]
+
+
+def test_past_the_pages_allowed_to_wait_a_page_is_dropped_with_a_warning(caplog, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(page_log, "MAX_WAITING", 1)
+    guard, pages = RecordingGuard(hold_first=True), PageLog()
+    pages.add(guard, page("r1"))
+    assert guard.started.wait(timeout=30)
+    with caplog.at_level(logging.WARNING, logger="corkboard.service"):
+        pages.add(guard, page("r2"))
+        pages.add(guard, page("r3"))
+    assert "impressions of page r3 not logged: 1 pages wait already" in caplog.text
+    guard.release.set()
+    assert pages.flush(timeout=30)
+    assert guard.batches == [["r1"], ["r2"]]
