@@ -41,7 +41,7 @@ def co_engagement_embeddings(
         EMBEDDING_KIND,
         path,
         {"topic_agreement@10": fit.topic_agreement},
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         pin_vectors=IdVectors(model.pin_ids[engaged], model.pin_vectors[engaged]),
         user_vectors=IdVectors(model.user_ids, model.user_vectors),
     )
@@ -71,7 +71,7 @@ def co_engagement_embeddings(
     "one), measured: its recall@100 against exact search.",
 )
 def pin_vector_index(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    version = database.version_for_run(EMBEDDING_KIND, context.run_id)
+    version = database.version_for_run(EMBEDDING_KIND, context.run.run_id)
     if version is None:
         raise RuntimeError("no pin_embedding version built or serving; materialize co_engagement_embeddings first")
     model = EmbeddingArtifact.load(version.artifact).model

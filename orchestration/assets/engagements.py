@@ -70,7 +70,7 @@ def train_and_publish(
     fit = train_on_world(
         engagement_world(database),
         config,
-        visual=serving_visuals(database, context.run_id),
+        visual=serving_visuals(database, context.run.run_id),
         on_epoch=epoch_logger(context),
     )
     path = artifacts.new_path(kind, ".safetensors")
@@ -80,7 +80,7 @@ def train_and_publish(
         kind,
         path,
         fit.metrics,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         pin_vectors=IdVectors(fit.split.item_ids, fit.recommender.item_vectors),
         **users,
     )

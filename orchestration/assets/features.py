@@ -63,7 +63,7 @@ def online_features(
     start, end = materialize_online(store, datetime.now(UTC))
     folder = artifacts.new_path(SNAPSHOT_KIND, "")
     rows = write_serving_snapshot(feature_store.settings().feature_dir, start, end, folder)
-    published = artifacts.publish(SNAPSHOT_KIND, folder, rows, run_id=context.run_id)
+    published = artifacts.publish(SNAPSHOT_KIND, folder, rows, run_id=context.run.run_id)
     context.log.info(f"materialized online features up to {end:%Y-%m-%d %H:%M}; snapshot v{published.version}: {rows}")
     counts = {f"{key}_rows": n for key, n in rows.items()}
     return MaterializeResult(metadata={"materialized_until": end.isoformat(), **published.metadata(), **counts})

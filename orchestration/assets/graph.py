@@ -25,7 +25,7 @@ def pin_board_graph(context: AssetExecutionContext, database: Database, artifact
     path = graph.save(artifacts.new_path(GRAPH_KIND, ""))
     pin_degree, board_degree = np.diff(graph.pin_indptr), np.diff(graph.board_indptr)
     shape = {"pins": len(graph.pin_ids), "boards": len(graph.board_ids), "edges": graph.edges}
-    published = artifacts.publish(GRAPH_KIND, path, shape, run_id=context.run_id)
+    published = artifacts.publish(GRAPH_KIND, path, shape, run_id=context.run.run_id)
     context.log.info(f"graph v{published.version}: {shape['pins']} pins, {shape['boards']} boards, {graph.edges} edges")
     return MaterializeResult(
         metadata={

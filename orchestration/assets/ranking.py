@@ -96,9 +96,9 @@ def ranker_training_data(
         start,
         SIMILARITIES,
         pinsage=pinsage.ASSET_CONFIG,
-        content=content_tables(database, context.run_id, pins),
+        content=content_tables(database, context.run.run_id, pins),
         user_ids=user_ids,
-        visual=serving_visuals(database, context.run_id),
+        visual=serving_visuals(database, context.run.run_id),
         on_epoch=epoch_logger(context, f"copy before {since}: "),
     )
     similarities = SimilarityFeatures(
@@ -128,7 +128,7 @@ def ranker(
     )
     path = artifacts.new_path(RANKER_KIND, ".safetensors")
     save_ranker(path, fit.model, fit.encoder)
-    published = artifacts.publish(RANKER_KIND, path, {"valid_auc": fit.report.valid_auc}, run_id=context.run_id)
+    published = artifacts.publish(RANKER_KIND, path, {"valid_auc": fit.report.valid_auc}, run_id=context.run.run_id)
     context.log.info(f"ranker v{published.version}: validation AUC {fit.report.valid_auc}")
     return MaterializeResult(
         metadata={

@@ -62,7 +62,7 @@ def pin_text_index(
         TEXT_KIND,
         path,
         {"topic_agreement@10": agreement},
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         pin_vectors=IdVectors(pins["pin_id"].to_numpy(), vectors),
     )
     context.log.info(

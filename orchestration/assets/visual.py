@@ -29,7 +29,7 @@ def pin_visual_embeddings(
     )
     path = artifacts.new_path(VISUAL_KIND, ".safetensors")
     fit.artifact.save(path)
-    published = artifacts.publish(VISUAL_KIND, path, fit.metrics, run_id=context.run_id)
+    published = artifacts.publish(VISUAL_KIND, path, fit.metrics, run_id=context.run.run_id)
     context.log.info(f"visual v{published.version}: {len(pins)} pins embedded, held-out figures {fit.metrics}")
     notes = {}
     if fit.metrics["duplicate_queries"] == 0:
