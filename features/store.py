@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import psycopg
 
 PROJECT = "corkboard"
+# Entity rows per point-in-time query of the file store; bounds its peak memory (historical_features).
+HISTORICAL_CHUNK_ROWS = 20_000
 ENTITY_VIEWS: dict[str, tuple[str, ...]] = {
     "user_id": ("user_engagement", "user_profile"),
     "pin_id": ("pin_engagement", "pin_profile"),
@@ -220,15 +222,26 @@ def historical_features(store: FeatureStore, entity_rows: pd.DataFrame) -> pd.Da
     otherwise its columns are NaN. Each view is queried on its own unique (key, timestamp)
     pairs and joined back, because Feast's file store drops an entity row when any view has
     only later feature rows and merges rows that share the first view's key and timestamp.
+    The store is asked ``HISTORICAL_CHUNK_ROWS`` rows at a time: its file store joins every entity
+    row with all of its key's feature rows before filtering by time, which cost about 60 KB per
+    row on ml100k (20,000 rows 1.8 GB peak, 60,000 rows 4.3 GB).
     """
     rows = entity_rows.assign(event_timestamp=_utc_ns(entity_rows["event_timestamp"]))
     for projection in store.get_feature_service("ranking").feature_view_projections:
         keys = [*store.get_feature_view(projection.name).join_keys, "event_timestamp"]
-        found = store.get_historical_features(
-            entity_df=rows[keys].drop_duplicates(),
-            features=[f"{projection.name}:{feature.name}" for feature in projection.features],
-            full_feature_names=True,
-        ).to_df()
+        features = [f"{projection.name}:{feature.name}" for feature in projection.features]
+        unique = rows[keys].drop_duplicates()
+        found = pd.concat(
+            [
+                store.get_historical_features(
+                    entity_df=unique.iloc[start : start + HISTORICAL_CHUNK_ROWS],
+                    features=features,
+                    full_feature_names=True,
+                ).to_df()
+                for start in range(0, len(unique), HISTORICAL_CHUNK_ROWS)
+            ],
+            ignore_index=True,
+        )
         found["event_timestamp"] = _utc_ns(found["event_timestamp"])
         rows = rows.merge(found, on=keys, how="left", validate="many_to_one")
     rows.index = entity_rows.index

@@ -17,10 +17,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
 from models.co_engagement import CoEngagementModel
-from models.ranker import save_ranker
+from models.ranker import ACTIONS, save_ranker
 from models.ranker_representations import learned_tables_before
 from models.ranker_similarities import VectorTable, impression_similarities
 from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals
+from models.sampled_negatives import NegativeSampling, with_sampled_negatives
 from models.text_tower import embed_texts, load_text_tower, pin_texts
 from orchestration.assets import pinsage
 from orchestration.assets.embeddings import pin_vector_index
@@ -38,6 +39,7 @@ COLUMNS = FeatureColumns(USER_NUMERIC, USER_CATEGORICAL, PIN_NUMERIC, PIN_CATEGO
 # The learned similarities the ranker reads: with these three, demo's click and save validation AUC
 # rose by 0.002 over 6 seeds (paired); the two-tower's cosine beside them raised none (design.md).
 SIMILARITIES = ("pinsage", "text", "visual")
+NEGATIVES_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RankerTrainingData:
     interest: np.ndarray
     similarities: SimilarityFeatures
     retrained_metrics: dict[str, dict[str, float]]
+    negatives: NegativeSampling
 
 
 def content_tables(database: Database, run_id: str, pins: pd.DataFrame) -> dict[str, VectorTable]:
@@ -69,6 +72,7 @@ def ranker_training_data(
     context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource
 ) -> RankerTrainingData:
     """The later half of the log's impressions, labelled and joined with features as of each one;
+    negatives sampled where the log holds too few unengaged impressions (``models.sampled_negatives``);
     vectors fit on the earlier half; each row's interest of the user in the pin's category and its
     learned similarities as of the earlier half."""
     with database.engine().connect() as conn:
@@ -82,6 +86,10 @@ def ranker_training_data(
     pins = world.pins.sort_values("pin_id", ignore_index=True)
     user_ids = np.sort(world.users["user_id"].to_numpy())
     start = pd.Timestamp(since, tz="UTC")
+    negatives = with_sampled_negatives(
+        impressions, world.events, pins["pin_id"].to_numpy(), actions=ACTIONS, seed=NEGATIVES_SEED
+    )
+    impressions = negatives.impressions
     vectors, interest = history_signals(world.events, impressions, since=start, user_ids=user_ids, pins=pins)
     learned = learned_tables_before(
         world,
@@ -98,7 +106,7 @@ def ranker_training_data(
     )
     joined = historical_features(feature_store.store(), impressions)
     frame = fill_missing_features(joined, feature_defaults(feature_store.settings()))
-    return RankerTrainingData(frame, vectors, interest, similarities, learned.metrics)
+    return RankerTrainingData(frame, vectors, interest, similarities, learned.metrics, negatives)
 
 
 @asset(
@@ -132,5 +140,7 @@ def ranker(
             "per_head": MetadataValue.md(fit.quality.to_markdown(index=False)),
             "similarity_means": MetadataValue.json(data.similarities.means()),
             "retrained_holdout": MetadataValue.json(data.retrained_metrics),
+            "sampled_negatives": data.negatives.sampled,
+            "sampled_negatives_reason": data.negatives.reason,
         }
     )

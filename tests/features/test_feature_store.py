@@ -184,6 +184,24 @@ def test_historical_features_are_point_in_time(filled_store: FeatureStore) -> No
     assert result["pin_profile__category"].tolist()[5] == "food"
 
 
+def test_historical_features_asked_in_chunks_equal_one_query(
+    filled_store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = pd.date_range("2023-12-20", "2024-01-31", freq="19h", tz="UTC")
+    rows = pd.DataFrame(
+        {
+            "user_id": [1 + i % 3 for i in range(len(days))],
+            "pin_id": [1 + i % 2 for i in range(len(days))],
+            "event_timestamp": days,
+        }
+    )
+    whole = feature_api.historical_features(filled_store, rows)
+    monkeypatch.setattr(feature_api, "HISTORICAL_CHUNK_ROWS", 7)
+    chunked = feature_api.historical_features(filled_store, rows)
+    assert whole["pin_engagement__impressions_7d"].notna().any()
+    pd.testing.assert_frame_equal(chunked, whole)
+
+
 @pytest.fixture
 def embedded_postgres(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

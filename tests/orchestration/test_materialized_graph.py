@@ -72,6 +72,12 @@ def test_the_ranker_trained_on_finite_learned_similarities(materialized_tiny):
     assert set(holdout) == {"pinsage"}
 
 
+def test_tiny_logs_enough_unengaged_impressions_to_sample_no_negatives(materialized_tiny):
+    metadata = dagster_instance().get_latest_materialization_event(AssetKey("ranker")).asset_materialization.metadata
+    assert metadata["sampled_negatives"].value == 0
+    assert "none sampled" in metadata["sampled_negatives_reason"].value
+
+
 def test_asset_checks_pass_except_freshness_of_an_old_world(materialized_tiny):
     instance = dagster_instance()
     for check in defs.asset_checks:
