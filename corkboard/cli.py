@@ -26,7 +26,16 @@ def _materialize(args: argparse.Namespace) -> int:
         # stay confined to CORKBOARD_SOURCE_ROOT (else the data dir).
         os.environ["CORKBOARD_SOURCE_ROOT"] = str(folder.resolve())
         get_settings.cache_clear()
-    materialize_world(args.world, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.profile is None:
+        materialize_world(args.world, progress=progress)
+        return 0
+    from corkboard.bench.asset_profile import profiled_materialization
+
+    profile = profiled_materialization(args.world, progress=progress)
+    args.profile.parent.mkdir(parents=True, exist_ok=True)
+    args.profile.write_text(json.dumps(profile, indent=2) + "\n")
+    progress(f"per-step seconds and peak memory: {args.profile}")
     return 0
 
 
@@ -283,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     materialize = commands.add_parser("materialize", help="build every asset for a world")
     materialize.add_argument("--world", default=get_settings().world, help="tiny, demo, large, ml100k or a folder")
+    materialize.add_argument(
+        "--profile", type=Path, metavar="FILE.json",
+        help="also write each asset step's seconds and peak memory, and the world's event count, to FILE.json",
+    )
     materialize.set_defaults(run=_materialize)
 
     for name, run, port, help_text in (

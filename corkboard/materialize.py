@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
@@ -33,7 +34,15 @@ def materialize_and_activate(
     return result
 
 
-def materialize_world(world: str, *, progress: Progress = print) -> None:
+@dataclass(frozen=True)
+class MaterializedWorld:
+    """What ``materialize_world`` ran: its Dagster runs in order, and the world's event count."""
+
+    run_ids: tuple[str, ...]
+    events: int
+
+
+def materialize_world(world: str, *, progress: Progress = print) -> MaterializedWorld:
     """Load ``world`` and rebuild every asset: catalogue, all event days, features, models, index;
     not the experiments' assets, which measure served pages and replay the serving set."""
     from orchestration.assets.experiments import experiment_outcomes, utility_tuning
@@ -46,12 +55,15 @@ def materialize_world(world: str, *, progress: Progress = print) -> None:
     instance = dagster_instance()
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
+    run_ids = []
+
     def run(selection: list, step: str, tags: dict[str, str] | None = None) -> None:
         progress(step)
-        materialize_and_activate(
+        result = materialize_and_activate(
             [*assets, *defs.asset_checks], selection=selection, resources=resources,
             instance=instance, tags=tags, run_config=quiet,
         )
+        run_ids.append(result.run_id)
 
     run([catalogue], f"[1/3] catalogue of world {world!r}")
     world_events = WorldSource(world=world).load()[0].events["ts"]
@@ -63,3 +75,4 @@ def materialize_world(world: str, *, progress: Progress = print) -> None:
     done_apart = {asset.key for asset in (catalogue, raw_events, experiment_outcomes, utility_tuning)}
     rest = [a for a in assets if a.key not in done_apart]
     run(rest, "[3/3] graph, features, embeddings, text index, ranker")
+    return MaterializedWorld(tuple(run_ids), len(world_events))

@@ -83,10 +83,10 @@ def run_bench(
     }
     if not serves_world(settings, world):
         # Dagster is slow to import: only when needed.
-        from corkboard.materialize import materialize_world
+        from corkboard.bench.asset_profile import profiled_materialization
 
         progress(f"materializing world {world!r} into {settings.data_dir}")
-        materialize_world(world, progress=progress)
+        report["materialize"] = profiled_materialization(world, progress=progress)
     report.update(_service(settings, config, progress))
 
     # Loaded after the server stopped, so that the two never hold the world's state at once.

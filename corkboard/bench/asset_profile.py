@@ -1,0 +1,106 @@
+"""Seconds and peak memory of each asset step of a materialization, and how they grow with the world.
+
+The steps run in one process (``corkboard.materialize``), so a background thread samples the
+process's resident memory and each step's peak is the highest sample between its start and end
+events in the Dagster event log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import psutil
+from dagster import DagsterEventType, DagsterInstance
+
+from corkboard.materialize import Progress, dagster_instance, materialize_world
+
+GIB = 2**30
+STEP_ENDS = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE)
+
+
+class RssSamples:
+    """(wall time, resident bytes) of this process, sampled every ``interval_s`` while open."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.times: list[float] = []
+        self.rss: list[int] = []
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.times.append(time.time())
+            self.rss.append(process.memory_info().rss)
+            self._stop.wait(self.interval_s)
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The highest sample taken from ``start`` to ``end`` (wall seconds); 0 when none was."""
+        times = np.asarray(self.times)
+        inside = (times >= start) & (times <= end)
+        return int(np.asarray(self.rss)[inside].max()) if inside.any() else 0
+
+
+@contextmanager
+def sampled_rss(interval_s: float = 0.05) -> Iterator[RssSamples]:
+    """Sample this process's resident memory on a daemon thread for the duration of the block."""
+    samples = RssSamples(interval_s)
+    thread = threading.Thread(target=samples._sample, name="rss-sampler", daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        samples._stop.set()
+        thread.join()
+
+
+def step_costs(instance: DagsterInstance, run_ids: Sequence[str], samples: RssSamples) -> dict[str, dict[str, float]]:
+    """Per step of ``run_ids`` (asset steps are named after their asset): wall seconds from its
+    start to its end event and the peak resident GiB of the process in between."""
+    costs: dict[str, dict[str, float]] = {}
+    for run_id in run_ids:
+        started: dict[str, float] = {}
+        for entry in instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, *STEP_ENDS}):
+            if entry.dagster_event.event_type == DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif entry.step_key in started:
+                start = started.pop(entry.step_key)
+                costs[entry.step_key] = {
+                    "seconds": round(entry.timestamp - start, 2),
+                    "peak_rss_gib": round(samples.peak_between(start, entry.timestamp) / GIB, 3),
+                }
+    return costs
+
+
+def profiled_materialization(world: str, *, progress: Progress = print) -> dict[str, Any]:
+    """``materialize_world(world)``, reported: its event count, wall seconds, the process's peak
+    resident GiB and each step's ``step_costs``."""
+    started = time.perf_counter()
+    with sampled_rss() as samples:
+        done = materialize_world(world, progress=progress)
+    return {
+        "world": world,
+        "events": done.events,
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_gib": round(max(samples.rss) / GIB, 3),
+        "steps": step_costs(dagster_instance(), done.run_ids, samples),
+    }
+
+
+def growth_exponents(events: Mapping[str, int], costs: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """The least-squares slope of log(cost) on log(events) over worlds: ``events`` world -> event
+    count, ``costs`` world -> step -> value. A step needs a positive value in at least two worlds of
+    different sizes; 1.0 is linear growth."""
+    steps = sorted({step for world in costs.values() for step in world})
+    exponents = {}
+    for step in steps:
+        points = [(events[w], costs[w][step]) for w in costs if costs[w].get(step, 0) > 0 and w in events]
+        sizes = np.log([size for size, _ in points])
+        if len(points) >= 2 and np.ptp(sizes) > 0:
+            exponents[step] = round(float(np.polyfit(sizes, np.log([value for _, value in points]), 1)[0]), 2)
+    return exponents

@@ -1,0 +1,45 @@
+"""Per-step seconds and peak memory of a materialization, and their growth exponents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dagster import DagsterInstance, asset, materialize
+
+from corkboard.bench.asset_profile import GIB, growth_exponents, sampled_rss, step_costs
+
+HELD_BYTES = 400 * 2**20
+
+
+@asset
+def small_step() -> int:
+    return 1
+
+
+@asset
+def big_step(small_step: int) -> int:
+    held = np.ones(HELD_BYTES // 8)  # touched, so resident
+    return int(held[-1]) + small_step
+
+
+def test_each_step_gets_its_own_seconds_and_peak_memory():
+    instance = DagsterInstance.ephemeral()
+    with sampled_rss(interval_s=0.005) as samples:
+        result = materialize([small_step, big_step], instance=instance)
+    costs = step_costs(instance, [result.run_id], samples)
+    assert set(costs) == {"small_step", "big_step"}
+    assert all(cost["seconds"] >= 0 for cost in costs.values())
+    assert costs["big_step"]["peak_rss_gib"] - costs["small_step"]["peak_rss_gib"] > 0.5 * HELD_BYTES / GIB
+
+
+def test_growth_exponents_recover_a_power_law():
+    events = {"tiny": 1_000, "demo": 10_000, "large": 100_000}
+    costs = {
+        world: {"linear": 0.01 * n, "quadratic": 1e-6 * n**2, "flat": 3.0, "one_world": 1.0 if world == "tiny" else 0}
+        for world, n in events.items()
+    }
+    exponents = growth_exponents(events, costs)
+    assert exponents["linear"] == pytest.approx(1.0)
+    assert exponents["quadratic"] == pytest.approx(2.0)
+    assert exponents["flat"] == pytest.approx(0.0)
+    assert "one_world" not in exponents  # one point has no slope
