@@ -279,6 +279,14 @@ def _scopes(text: str) -> list[Scope]:
     return [Scope(name) for name in names]
 
 
+def _report_file(text: str) -> Path:
+    """A report's path, refused up front when it names a folder (the run would fail only at its end)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the report's file name, e.g. {path / 'report.json'}")
+    return path
+
+
 def _positive_k(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 500:
@@ -293,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     materialize = commands.add_parser("materialize", help="build every asset for a world")
     materialize.add_argument("--world", default=get_settings().world, help="tiny, demo, large, ml100k or a folder")
     materialize.add_argument(
-        "--profile", type=Path, metavar="FILE.json",
+        "--profile", type=_report_file, metavar="FILE.json",
         help="also write each asset step's seconds and peak memory, and the world's event count, to FILE.json",
     )
     materialize.set_defaults(run=_materialize)
@@ -339,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("evaluate", help="rank all items for each user's held-out interaction; JSON + Markdown")
     evaluation.add_argument("--dataset", choices=("ml100k", "tiny", "demo"), default="ml100k")
-    evaluation.add_argument("--out", type=Path, help="report JSON; the Markdown table is written beside it")
+    evaluation.add_argument("--out", type=_report_file, help="report JSON; the Markdown table is written beside it")
     evaluation.add_argument("--models", nargs="+", metavar="NAME", help="default: every registered model but the ablations")
     evaluation.add_argument("--seeds", type=_seeds, default=[0], help="train each model once per seed, e.g. 0,1,2")
     evaluation.add_argument(
@@ -357,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="measure the service and its parts against their targets; JSON, and the docs with --update-docs"
     )
     bench.add_argument("--world", choices=("tiny", "demo", "large"), default="demo", help="materialized first if needed")
-    bench.add_argument("--out", type=Path, required=True, help="report JSON")
+    bench.add_argument("--out", type=_report_file, required=True, help="report JSON")
     bench.add_argument("--update-docs", action="store_true", help="replace the world's block in --doc with this run")
     bench.add_argument("--doc", type=Path, default=Path("docs/performance.md"), help="page that --update-docs writes")
     bench.add_argument("--requests", type=int, default=2000, help="measured home-feed requests")

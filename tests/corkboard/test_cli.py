@@ -96,3 +96,10 @@ def test_cached_user_features_match_the_online_store(materialized_tiny):
         assert cached.missing == () and cached.locale is not None
     unknown = user_features(state, int(state.users.user_ids.max()) + 1)
     assert unknown.missing and unknown.locale is None and unknown.degraded == ()
+
+
+def test_a_report_path_that_names_a_folder_is_refused_before_any_work(tmp_path):
+    for command in (("evaluate", "--funnel"), ("bench",), ("materialize", "--world", "tiny")):
+        flag = "--profile" if command[0] == "materialize" else "--out"
+        result = corkboard(*command, flag, str(tmp_path), check=False)
+        assert result.returncode == 2 and "is a folder" in result.stderr, command
