@@ -14,23 +14,21 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from core.world import World
 from models.pinsage.config import PinSageConfig
 from models.pinsage.world_training import train_on_world
-from models.ranker_similarities import VectorTable, history_tables
+from models.ranker_similarities import VectorTable
 from models.training import EpochCallback
 from models.visual import VisualArtifact
 
 
 @dataclass(frozen=True)
 class LearnedTables:
-    """Per learned kind, user-side and pin-side vectors as of a time, and the held-out figures of
-    the model trained for it."""
+    """Per learned kind, pin vectors as of a time, and the held-out figures of the model trained
+    for it."""
 
-    users: dict[str, VectorTable]
     pins: dict[str, VectorTable]
     metrics: dict[str, dict[str, float]]
 
@@ -42,14 +40,12 @@ def learned_tables_before(
     *,
     pinsage: PinSageConfig,
     content: Mapping[str, VectorTable],
-    user_ids: np.ndarray,
     visual: VisualArtifact | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> LearnedTables:
-    """The user and pin tables of ``names`` from ``world``'s engagements before ``since``:
-    ``pinsage`` trained on them now with the ``pinsage`` config, ``content`` kinds (pin tables that
-    never saw an engagement) as given; each user's history means over those engagements.
-    ``user_ids`` is sorted and holds every user."""
+    """The pin tables of ``names`` from ``world``'s engagements before ``since``: ``pinsage``
+    trained on them now with the ``pinsage`` config, ``content`` kinds (pin tables that never saw
+    an engagement) as given."""
     before = dataclasses.replace(world, events=world.events[world.events["ts"] < since])
     pins = {name: table for name, table in content.items() if name in names}
     metrics: dict[str, dict[str, float]] = {}
@@ -57,4 +53,4 @@ def learned_tables_before(
         fit = train_on_world(before, pinsage, visual=visual, on_epoch=on_epoch)
         pins["pinsage"] = VectorTable(fit.split.item_ids, fit.recommender.item_vectors)
         metrics["pinsage"] = fit.metrics
-    return LearnedTables(history_tables(before.events, pins, user_ids), pins, metrics)
+    return LearnedTables(pins, metrics)

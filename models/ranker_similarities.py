@@ -2,8 +2,9 @@
 visual), the cosine of the recency-weighted mean of the vectors of the user's latest
 ``LATEST_ENGAGEMENTS`` engaged pins and the pin's vector of the same kind.
 
-Training builds the user side from the engagements before its window only; serving from the
-request's history (``service/scoring.py``). The two-tower's cosine (its user vector against the pin
+Training builds each impression's user side from its user's engagements before that impression,
+as serving builds it from the request's history (``service/scoring.py``); only the pin vectors are
+fixed before the window (``models.ranker_representations``). The two-tower's cosine (its user vector against the pin
 tower's) was measured too and left out: on demo it raised no head's validation AUC beside these
 three (docs/design.md, "Ranker training data").
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.interests import LATEST_ENGAGEMENTS, recency_weighted_mean
+from models.interests import LATEST_ENGAGEMENTS, latest_engagement_before, recency_weighted_mean
 from models.pinsage.config import PinSageConfig
 
 # A user as PinSAGE makes one of their history: each older pin half the weight of the next (chosen on validation).
@@ -44,18 +45,30 @@ def history_vector(engaged_pin_vectors: np.ndarray) -> np.ndarray:
     return recency_weighted_mean(engaged_pin_vectors[-LATEST_ENGAGEMENTS:], HISTORY_DECAY)
 
 
-def history_vectors(engagements: pd.DataFrame, table: VectorTable, user_ids: np.ndarray) -> np.ndarray:
-    """``[len(user_ids), dim]``: ``history_vector`` of each user's ``engagements`` (user_id, pin_id,
-    ts); zeros for a user without any. ``user_ids`` is sorted and holds every user named."""
-    latest = engagements.sort_values(["user_id", "ts"], kind="stable").groupby("user_id").tail(LATEST_ENGAGEMENTS)
-    users = np.searchsorted(user_ids, latest["user_id"].to_numpy())
-    # Weight decay^k for the k-th latest engagement of its user.
-    newer = latest.groupby("user_id").cumcount(ascending=False).to_numpy()
-    weights = HISTORY_DECAY ** newer.astype(np.float64)
-    sums = np.zeros((len(user_ids), table.vectors.shape[1]))
-    np.add.at(sums, users, weights[:, None] * table.of(latest["pin_id"].to_numpy()))
-    totals = np.bincount(users, weights=weights, minlength=len(user_ids))
-    return (sums / np.maximum(totals, 1e-12)[:, None]).astype(np.float32)
+def history_vectors_before(engagements: pd.DataFrame, table: VectorTable, rows: pd.DataFrame) -> np.ndarray:
+    """``[len(rows), dim]``: per row (user_id, ts), ``history_vector`` of its user's ``engagements``
+    (user_id, pin_id, ts) strictly before its ``ts``: what serving would have built for a request
+    at that moment; zeros for a user without any by then."""
+    ordered = engagements.sort_values(["user_id", "ts"], kind="stable", ignore_index=True)
+    users = ordered["user_id"].to_numpy()
+    vectors = table.of(ordered["pin_id"].to_numpy()).astype(np.float64)
+    # Running recency-weighted sums per user: each step decays the last and adds the new pin; the
+    # pin that falls out of the latest LATEST_ENGAGEMENTS leaves with the weight it had reached.
+    dropped = HISTORY_DECAY**LATEST_ENGAGEMENTS
+    sums, totals = np.zeros_like(vectors), np.zeros(len(ordered))
+    running, total, first = np.zeros(vectors.shape[1]), 0.0, 0
+    for row in range(len(ordered)):
+        if row == 0 or users[row] != users[row - 1]:
+            running, total, first = np.zeros(vectors.shape[1]), 0.0, row
+        running, total = HISTORY_DECAY * running + vectors[row], HISTORY_DECAY * total + 1.0
+        if row - first >= LATEST_ENGAGEMENTS:
+            running, total = running - dropped * vectors[row - LATEST_ENGAGEMENTS], total - dropped
+        sums[row], totals[row] = running, total
+    latest = latest_engagement_before(ordered, rows)
+    out = np.zeros((len(rows), vectors.shape[1]), dtype=np.float32)
+    found = latest >= 0
+    out[found] = sums[latest[found]] / np.maximum(totals[latest[found]], 1e-12)[:, None]
+    return out
 
 
 def cosines(user_vectors: np.ndarray, pin_vectors: np.ndarray) -> np.ndarray:
@@ -78,23 +91,16 @@ def similarity_columns(
     return columns
 
 
-def history_tables(
-    engagements: pd.DataFrame, pin_tables: Mapping[str, VectorTable], user_ids: np.ndarray
-) -> dict[str, VectorTable]:
-    """The user side of every kind of ``pin_tables``: each user's ``history_vector`` of their
-    ``engagements`` (see ``history_vectors``)."""
-    return {
-        name: VectorTable(user_ids, history_vectors(engagements, table, user_ids)) for name, table in pin_tables.items()
-    }
-
-
 def impression_similarities(
     names: Sequence[str],
     impressions: pd.DataFrame,
-    user_tables: Mapping[str, VectorTable],
+    engagements: pd.DataFrame,
     pin_tables: Mapping[str, VectorTable],
 ) -> np.ndarray:
-    """``similarity_columns`` of each impression's (user_id, pin_id) from per-kind vector tables."""
-    users = {name: table.of(impressions["user_id"].to_numpy()) for name, table in user_tables.items()}
+    """``similarity_columns`` of each impression (user_id, pin_id, ts): per kind of ``pin_tables``,
+    the user side from its user's ``engagements`` before the impression (``history_vectors_before``)
+    against the pin's vector."""
+    rows = impressions.rename(columns={"event_timestamp": "ts"})
+    users = {name: history_vectors_before(engagements, table, rows) for name, table in pin_tables.items()}
     pins = {name: table.of(impressions["pin_id"].to_numpy()) for name, table in pin_tables.items()}
     return similarity_columns(names, users, pins, len(impressions))

@@ -58,14 +58,14 @@ def history_signals(
     user_ids: np.ndarray,
     pins: pd.DataFrame,
 ) -> tuple[CoEngagementModel, np.ndarray]:
-    """Co-engagement vectors fit on the engagements of ``history`` before ``since``, and each
-    impression's interest of its user in its pin's category as of then: the serving embedding
-    has seen the impressions' labels, so it would leak them.
+    """Co-engagement vectors fit on the engagements of ``history`` before ``since`` (the serving
+    embedding has seen the impressions' labels, so it would leak them), and each impression's
+    interest of its user in its pin's category from the user's engagements before the impression.
 
     ``user_ids`` is sorted; ``pins`` (pin_id, category) is sorted by pin_id."""
     before = history[history["ts"] < since]
     vectors, _ = fit_co_engagement(before, user_ids, pins["pin_id"].to_numpy(), CoEngagementConfig())
-    return vectors, impression_interests(before, impressions, user_ids, pins)
+    return vectors, impression_interests(history, impressions, pins)
 
 
 def fit_ranker(

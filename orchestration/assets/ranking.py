@@ -73,8 +73,9 @@ def ranker_training_data(
 ) -> RankerTrainingData:
     """The later half of the log's impressions, labelled and joined with features as of each one;
     negatives sampled where the log holds too few unengaged impressions (``models.sampled_negatives``);
-    vectors fit on the earlier half; each row's interest of the user in the pin's category and its
-    learned similarities as of the earlier half."""
+    vectors fit on the earlier half; each row's interest of the user in the pin's category as of the
+    earlier half; its learned similarities from pin vectors of the earlier half against its user's
+    engagements before the impression."""
     with database.engine().connect() as conn:
         span = event_span(conn)
         if span is None:
@@ -97,12 +98,11 @@ def ranker_training_data(
         SIMILARITIES,
         pinsage=pinsage.ASSET_CONFIG,
         content=content_tables(database, context.run.run_id, pins),
-        user_ids=user_ids,
         visual=serving_visuals(database, context.run.run_id),
         on_epoch=epoch_logger(context, f"copy before {since}: "),
     )
     similarities = SimilarityFeatures(
-        SIMILARITIES, impression_similarities(SIMILARITIES, impressions, learned.users, learned.pins)
+        SIMILARITIES, impression_similarities(SIMILARITIES, impressions, world.events, learned.pins)
     )
     joined = historical_features(feature_store.store(), impressions)
     frame = fill_missing_features(joined, feature_defaults(feature_store.settings()))

@@ -28,16 +28,28 @@ def engagements(user_pins: list[tuple[int, int]]) -> pd.DataFrame:
 CATALOGUE = pd.DataFrame({"pin_id": [10, 11, 20], "category": ["art", "art", "food"]})
 
 
+LATER = pd.Timestamp("2026-02-01", tz="UTC")
+
+
 def test_impression_interest_is_the_users_interest_in_the_pins_category():
     history = engagements([(1, 10), (1, 11), (1, 10)])
-    impressions = pd.DataFrame({"user_id": [1, 1, 2], "pin_id": [11, 20, 20]})
-    interest = impression_interests(history, impressions, np.array([1, 2]), CATALOGUE)
+    impressions = pd.DataFrame({"user_id": [1, 1, 2], "pin_id": [11, 20, 20], "event_timestamp": LATER})
+    interest = impression_interests(history, impressions, CATALOGUE)
     # user 1: 3 art engagements, prior 2 split over art and food; user 2 has none
     np.testing.assert_allclose(interest, [(3 + 1) / 5, 1 / 5, 0.5])
 
 
+def test_an_impression_sees_only_the_engagements_before_it():
+    history = engagements([(1, 10), (1, 20), (1, 20)])  # at minutes 0, 1 and 2
+    moments = history["ts"].iloc[0] + pd.to_timedelta([0, 1, 2, 3], unit="min")
+    impressions = pd.DataFrame({"user_id": 1, "pin_id": 20, "event_timestamp": moments})
+    interest = impression_interests(history, impressions, CATALOGUE)
+    # food engagements before each: none of 0, none of 1, 1 of 2, 2 of 3
+    np.testing.assert_allclose(interest, [0.5, 1 / 3, 2 / 4, 3 / 5])
+
+
 def test_only_the_latest_engagements_make_the_interest():
     history = engagements([(1, 20)] * 10 + [(1, 10)] * LATEST_ENGAGEMENTS)
-    impressions = pd.DataFrame({"user_id": [1], "pin_id": [20]})
-    interest = impression_interests(history, impressions, np.array([1]), CATALOGUE)
+    impressions = pd.DataFrame({"user_id": [1], "pin_id": [20], "event_timestamp": [LATER]})
+    interest = impression_interests(history, impressions, CATALOGUE)
     np.testing.assert_allclose(interest, [1 / (LATEST_ENGAGEMENTS + 2)])
