@@ -1,7 +1,8 @@
-"""The two-tower trained by Ray Train: a ``TorchTrainer`` of N workers, each fitting on its share of
-every step (``models.data_parallel``, DDP over gloo), the leader checkpointing the fitted
-recommender to ``storage``; the driver loads it back from the checkpoint. Only the latest run's
-folder stays in ``storage``."""
+"""The two-tower trained by Ray Train: a ``TorchTrainer`` of N workers, each training on its share of
+every step (``models.data_parallel``, DDP over gloo), the leader checkpointing the trained
+recommender to ``storage``; the driver loads it back from the checkpoint and embeds every pin on
+Ray Data (``models.on_ray.batch_inference``) with as many actors. Only the latest run's folder
+stays in ``storage``."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from models.data_parallel import Shard
 from models.leave_last_out import EvaluationSplit
+from models.on_ray.batch_inference import map_rows
 from models.training import TrainingHistory
 from models.two_tower.recommender import TwoTowerRecommender
-from models.two_tower.world_training import fit_here
+from models.visual.catalogue import one_torch_thread
 
 CHECKPOINT = "two_tower.safetensors"
 HISTORY = "history.json"
@@ -25,13 +28,15 @@ RUN_PREFIX = "two_tower-"  # each fit's folder in the storage
 
 
 def _train_on_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: fit its shard, then the leader reports the checkpoint (all report)."""
+    """One Ray Train worker: train its shard, then the leader reports the checkpoint (all report).
+    Every pin is embedded after, by the driver (``RayTrainFit``)."""
     import ray.train
 
     context = ray.train.get_context()
     recommender: TwoTowerRecommender = config["recommender"]
     recommender.shard = Shard(context.get_world_rank(), context.get_world_size())
-    fit_here(recommender, config["split"])
+    with one_torch_thread():  # as world_training.fit_here
+        recommender.train(config["split"])
     history = recommender.history
     metrics = {"validation_recall@10": max(history.validation, default=float("nan")), "epochs": len(history.train_loss)}
     with tempfile.TemporaryDirectory() as folder:
@@ -47,7 +52,8 @@ def _train_on_worker(config: dict[str, Any]) -> None:
 class RayTrainFit:
     """Fits a two-tower with ``workers`` Ray Train workers of one CPU (DDP over gloo), checkpointing
     under ``storage`` (shared by every node of the cluster); a failed worker restarts the run up to
-    ``max_failures`` times. A ``models.two_tower.world_training.Fit``."""
+    ``max_failures`` times; then embeds every pin with ``workers`` Ray Data actors. A
+    ``models.two_tower.world_training.Fit``."""
 
     workers: int
     storage: Path
@@ -89,6 +95,7 @@ class RayTrainFit:
                 shutil.rmtree(earlier, ignore_errors=True)
         fitted.name, fitted.on_epoch = recommender.name, recommender.on_epoch
         fitted.item_features = recommender.item_features
+        fitted.embed_every_item(partial(map_rows, workers=self.workers))  # the Train workers have let go of the CPUs
         _replay_epochs(fitted.history, recommender)
         return fitted
 

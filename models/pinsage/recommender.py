@@ -11,12 +11,14 @@ never enter the graph or the pairs.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import dgl
 import numpy as np
 import torch
 
+from models.batch_inference import MapRows, map_here
 from models.checkpoint import save_checkpoint
 from models.interests import recency_weighted_mean
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
@@ -55,12 +57,19 @@ class PinSageRecommender:
         self.model: PinSage | None = None
         self.graph: dgl.DGLGraph | None = None
         self.features: PinFeatures | None = None
+        self.neighbours: dgl.DGLGraph | None = None
         self.item_vectors = np.empty((0, self.config.dim), dtype=np.float32)
         self.history = TrainingHistory()
         self._split: EvaluationSplit | None = None
 
     def fit(self, split: EvaluationSplit) -> None:
-        """Build the graph, features and pairs from the training part of ``split`` and train."""
+        """``train`` on ``split``, then embed every item here."""
+        self.train(split)
+        self.embed_every_item()
+
+    def train(self, split: EvaluationSplit) -> None:
+        """Build the graph, features and pairs from the training part of ``split`` and train;
+        ``item_vectors`` stay those of the last validation until ``embed_every_item``."""
         labels = sorted({str(label) for label in split.item_category})
         numeric = item_inputs(split, self.config.engagement_feature, self.item_features)
         config = dataclasses.replace(self.config, categories=tuple(labels), numeric_features=numeric.shape[1])
@@ -75,7 +84,7 @@ class PinSageRecommender:
             torch.manual_seed(config.seed)
             model = PinSage(config)
         self.model, self.graph, self.features, self._split = model, graph, features, split
-        neighbours = sample_neighbours(model, graph)
+        self.neighbours = neighbours = sample_neighbours(model, graph)
 
         def validation_recall(candidate: PinSage) -> float:
             self.item_vectors = embed_items(candidate, graph, features, np.arange(split.n_items), neighbours=neighbours)
@@ -85,7 +94,14 @@ class PinSageRecommender:
         self.history = train_pinsage(
             model, graph, features, pairs, validation_score=validation_recall, on_epoch=self.on_epoch
         )
-        self.item_vectors = embed_items(model, graph, features, np.arange(split.n_items), neighbours=neighbours)
+
+    def embed_every_item(self, map_rows: MapRows = map_here) -> None:
+        """``item_vectors`` of the split's items from the trained model: ``embed_items`` mapped over
+        the item indices by ``map_rows`` (here, or e.g. on Ray Data actors)."""
+        if self.model is None or self._split is None or self.graph is None or self.features is None:
+            raise RuntimeError("train the recommender before embedding its items")
+        function = partial(embed_items, self.model, self.graph, self.features, neighbours=self.neighbours)
+        self.item_vectors = map_rows(function, np.arange(self._split.n_items))
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]`` dot products of user and item vectors (history not masked)."""
