@@ -214,7 +214,7 @@ def pin_tower_vectors(
     items: np.ndarray,
 ) -> np.ndarray:
     """Pin-tower vectors float32 ``[len(items), dim]`` of item indices, over fixed ``neighbours``."""
-    items = np.asarray(items, dtype=np.int64)
+    items = np.array(items, dtype=np.int64)  # a copy: torch takes no read-only arrays (Ray Data's are)
     content = embed_items(model.pin_tower, graph, features, items, neighbours=neighbours)
     with torch.inference_mode():
         return model.with_ids(torch.from_numpy(content), torch.from_numpy(items)).numpy()
