@@ -105,6 +105,13 @@ class TwoTowerRecommender:
                 shard=self.shard,
             )
 
+    def load_trained(self, path: Path, split: EvaluationSplit) -> None:
+        """Take the model of ``save``'s file, trained on ``split`` elsewhere, as if trained here
+        (``embed_every_item`` next); ``CheckpointError`` when the file is unusable."""
+        loaded = TwoTowerRecommender.load(path, split, self.user_features)
+        self.config, self.model, self.item_ids = loaded.config, loaded.model, loaded.item_ids
+        self._use_split(split)
+
     def embed_every_item(self, map_rows: MapRows = map_here) -> None:
         """``item_vectors`` of the split's items from the trained (or loaded) model: its pin tower
         mapped over the item indices by ``map_rows`` (here, or e.g. on Ray Data actors)."""

@@ -31,8 +31,9 @@ ASSET_CONFIG = PinSageConfig(layers=1, walks=30, epochs=30, patience=3)
 def pinsage_embeddings(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
-    # Every pin's vector on Ray Data actors when CORKBOARD_RAY_ADDRESS is set.
-    trainer = partial(train_on_world, map_rows=ray.map_rows)
+    # Ray Train's workers when CORKBOARD_RAY_ADDRESS is set, checkpointing beside the versions.
+    on_ray = ray.train_fit(artifacts.settings().model_dir / PINSAGE_KIND / "ray")
+    trainer = train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
     fit, published = train_and_publish(context, database, artifacts, PINSAGE_KIND, ASSET_CONFIG, trainer)
     recommender, split, metrics = fit.recommender, fit.split, fit.metrics
     context.log.info(

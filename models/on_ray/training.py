@@ -1,11 +1,12 @@
-"""The two-tower trained by Ray Train: a ``TorchTrainer`` of N workers, each training on its share of
-every step (``models.data_parallel``, DDP over gloo), the leader checkpointing the trained
-recommender to ``storage``; the driver loads it back from the checkpoint and embeds every pin on
-Ray Data (``models.on_ray.batch_inference``) with as many actors. Only the latest run's folder
-stays in ``storage``."""
+"""A recommender (the two-tower, PinSAGE) trained by Ray Train: a ``TorchTrainer`` of N workers,
+each training on its share of every step (``models.data_parallel``, DDP over gloo), the leader
+checkpointing the trained recommender to ``storage``; the driver loads it back from the checkpoint
+and embeds every pin on Ray Data (``models.on_ray.batch_inference``) with as many actors. Only the
+latest run's folder stays in ``storage``."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import tempfile
@@ -13,18 +14,40 @@ import uuid
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import numpy as np
+
+from models.batch_inference import MapRows
 from models.data_parallel import Shard
 from models.leave_last_out import EvaluationSplit
 from models.on_ray.batch_inference import map_rows
-from models.training import TrainingHistory
-from models.two_tower.recommender import TwoTowerRecommender
+from models.training import EpochCallback, TrainingHistory
 from models.visual.catalogue import one_torch_thread
 
-CHECKPOINT = "two_tower.safetensors"
+CHECKPOINT = "model.safetensors"
 HISTORY = "history.json"
-RUN_PREFIX = "two_tower-"  # each fit's folder in the storage
+
+
+class Trainable(Protocol):
+    """What Ray Train needs of a recommender (``TwoTowerRecommender``, ``PinSageRecommender``)."""
+
+    name: str
+    on_epoch: EpochCallback | None
+    shard: Shard
+    history: TrainingHistory
+    item_vectors: np.ndarray
+
+    def train(self, split: EvaluationSplit) -> None: ...
+
+    def save(self, path: Path) -> None: ...
+
+    def load_trained(self, path: Path, split: EvaluationSplit) -> None: ...
+
+    def embed_every_item(self, map_rows: MapRows) -> None: ...
+
+
+T = TypeVar("T", bound=Trainable)
 
 
 def _train_on_worker(config: dict[str, Any]) -> None:
@@ -33,9 +56,9 @@ def _train_on_worker(config: dict[str, Any]) -> None:
     import ray.train
 
     context = ray.train.get_context()
-    recommender: TwoTowerRecommender = config["recommender"]
+    recommender: Trainable = config["recommender"]
     recommender.shard = Shard(context.get_world_rank(), context.get_world_size())
-    with one_torch_thread():  # as world_training.fit_here
+    with one_torch_thread():  # as models.fitting.fit_here
         recommender.train(config["split"])
     history = recommender.history
     metrics = {"validation_recall@10": max(history.validation, default=float("nan")), "epochs": len(history.train_loss)}
@@ -50,26 +73,23 @@ def _train_on_worker(config: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class RayTrainFit:
-    """Fits a two-tower with ``workers`` Ray Train workers of one CPU (DDP over gloo), checkpointing
+    """Fits a recommender with ``workers`` Ray Train workers of one CPU (DDP over gloo), checkpointing
     under ``storage`` (shared by every node of the cluster); a failed worker restarts the run up to
     ``max_failures`` times; then embeds every pin with ``workers`` Ray Data actors. A
-    ``models.two_tower.world_training.Fit``."""
+    ``models.fitting.Fit``."""
 
     workers: int
     storage: Path
     max_failures: int = 1
 
-    def __call__(self, recommender: TwoTowerRecommender, split: EvaluationSplit) -> TwoTowerRecommender:
+    def __call__(self, recommender: T, split: EvaluationSplit) -> T:
         from ray.train import FailureConfig, RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
 
-        run = f"{RUN_PREFIX}{uuid.uuid4().hex}"  # a new name: Ray Train resumes a run of a known one
-        shipped = TwoTowerRecommender(  # without on_epoch, which holds the caller's logger
-            recommender.config,
-            user_features=recommender.user_features,
-            item_features=recommender.item_features,
-            name=recommender.name,
-        )
+        prefix = f"{recommender.name}-"  # each fit's folder in the storage
+        run = f"{prefix}{uuid.uuid4().hex}"  # a new name: Ray Train resumes a run of a known one
+        shipped = copy.copy(recommender)
+        shipped.on_epoch = None  # the caller's logger stays here
         trainer = TorchTrainer(
             _train_on_worker,
             train_loop_config={"recommender": shipped, "split": split},
@@ -84,23 +104,21 @@ class RayTrainFit:
             result = trainer.fit()
         except Exception as error:  # Ray's own errors name the worker, not the step
             allowed = f"{self.workers} workers, {self.max_failures} restarts allowed"
-            raise RuntimeError(f"two-tower training on Ray failed ({allowed}): {error}") from error
+            raise RuntimeError(f"{recommender.name} training on Ray failed ({allowed}): {error}") from error
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train finished without a checkpoint: {result.error}")
         with result.checkpoint.as_directory() as folder:
-            fitted = TwoTowerRecommender.load(Path(folder) / CHECKPOINT, split, recommender.user_features)
-            fitted.history = TrainingHistory(**json.loads((Path(folder) / HISTORY).read_text()))
-        for earlier in self.storage.glob(f"{RUN_PREFIX}*"):
+            recommender.load_trained(Path(folder) / CHECKPOINT, split)
+            recommender.history = TrainingHistory(**json.loads((Path(folder) / HISTORY).read_text()))
+        for earlier in self.storage.glob(f"{prefix}*"):
             if earlier.name != run:
                 shutil.rmtree(earlier, ignore_errors=True)
-        fitted.name, fitted.on_epoch = recommender.name, recommender.on_epoch
-        fitted.item_features = recommender.item_features
-        fitted.embed_every_item(partial(map_rows, workers=self.workers))  # the Train workers have let go of the CPUs
-        _replay_epochs(fitted.history, recommender)
-        return fitted
+        recommender.embed_every_item(partial(map_rows, workers=self.workers))  # the Train workers let go of the CPUs
+        _replay_epochs(recommender.history, recommender)
+        return recommender
 
 
-def _replay_epochs(history: TrainingHistory, recommender: TwoTowerRecommender) -> None:
+def _replay_epochs(history: TrainingHistory, recommender: Trainable) -> None:
     """Report each epoch of ``history`` to ``recommender.on_epoch``, which stayed with the driver."""
     if recommender.on_epoch is None:
         return
