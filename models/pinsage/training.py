@@ -43,7 +43,7 @@ class _Step(nn.Module):
         """The shared loss of the (query, positive) ``pairs``."""
         config = self.model.config
         size = len(pairs)
-        query_ids, positive_ids = (torch.from_numpy(column) for column in np.ascontiguousarray(pairs.T))
+        query_ids, positive_ids = (torch.from_numpy(column) for column in pairs.T)
         random_ids, random_log_q = self.sampler.draw(config.random_negatives, generator)
         # Queries, positives and negatives are all pins: one forward pass over the distinct ones.
         pins, where = torch.cat([query_ids, positive_ids, random_ids]).unique(return_inverse=True)
