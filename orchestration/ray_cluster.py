@@ -18,8 +18,9 @@ from dagster_ray import RayResource
 from pydantic import Field
 
 from core.settings import Settings
-from models.on_ray.batch_inference import RowFunction, map_rows
-from models.on_ray.two_tower import RayTrainFit
+from models.batch_inference import RowFunction, map_here
+from models.on_ray.batch_inference import map_rows
+from models.on_ray.training import RayTrainFit
 from orchestration.resources import settings_with
 
 LOCAL = "local"
@@ -86,8 +87,8 @@ class RayCluster(RayResource):
 
     def map_rows(self, function: RowFunction, inputs: np.ndarray) -> np.ndarray:
         """``function(inputs)``: on Ray Data actors when enabled, else here."""
-        return map_rows(function, inputs, workers=self.worker_count) if self.enabled else np.asarray(function(inputs))
+        return map_rows(function, inputs, workers=self.worker_count) if self.enabled else map_here(function, inputs)
 
-    def two_tower_fit(self, storage: Path) -> RayTrainFit | None:
-        """Ray Train for the two-tower, checkpointing under ``storage``; None when disabled (train here)."""
+    def train_fit(self, storage: Path) -> RayTrainFit | None:
+        """Ray Train for a recommender, checkpointing under ``storage``; None when disabled (train here)."""
         return RayTrainFit(self.worker_count, storage) if self.enabled else None

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
-RowFunction = Callable[[np.ndarray], np.ndarray]
+from models.batch_inference import RowFunction, map_here
 
 
 class _Apply:
@@ -29,7 +27,7 @@ def map_rows(function: RowFunction, inputs: np.ndarray, *, workers: int, batch_s
     if workers < 1 or batch_size < 1:
         raise ValueError(f"need workers >= 1 and batch_size >= 1, got {workers} and {batch_size}")
     if len(inputs) == 0:
-        return np.asarray(function(inputs))
+        return map_here(function, inputs)
     frame = pd.DataFrame({"row": np.arange(len(inputs)), "input": list(inputs)})
     # One block per batch, built here: a repartition would need CPUs that the actors hold.
     blocks = [frame.iloc[start : start + batch_size] for start in range(0, len(frame), batch_size)]

@@ -11,19 +11,22 @@ never enter the graph or the pairs.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import dgl
 import numpy as np
 import torch
 
+from models.batch_inference import MapRows, map_here
 from models.checkpoint import save_checkpoint
+from models.data_parallel import Shard
 from models.interests import recency_weighted_mean
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinsage.features import PinFeatures, pin_features
 from models.pinsage.graph import pin_board_graph
 from models.pinsage.config import CHECKPOINT_KIND, PinSageConfig
-from models.pinsage.model import PinSage, embed_items, sample_neighbours
+from models.pinsage.model import PinSage, embed_items, load_pinsage, sample_neighbours
 from models.pinsage.training import co_engaged_pairs, train_pinsage
 from models.training import EpochCallback, TrainingHistory
 
@@ -46,36 +49,39 @@ class PinSageRecommender:
         on_epoch: EpochCallback | None = None,
         *,
         item_features: np.ndarray | None = None,
+        shard: Shard = Shard(),
     ) -> None:
-        """``on_epoch(epoch, loss, validation recall@10)`` reports training progress."""
+        """``on_epoch(epoch, loss, validation recall@10)`` reports training progress; ``shard`` is
+        this process's part when several train it together (``models.data_parallel``)."""
         self.config = config or PinSageConfig()
         self.on_epoch = on_epoch
         self.item_features = item_features
+        self.shard = shard
         # After fit: the trained model and what embeds the split's items (or new ones) with it.
         self.model: PinSage | None = None
         self.graph: dgl.DGLGraph | None = None
         self.features: PinFeatures | None = None
+        self.neighbours: dgl.DGLGraph | None = None
         self.item_vectors = np.empty((0, self.config.dim), dtype=np.float32)
         self.history = TrainingHistory()
         self._split: EvaluationSplit | None = None
 
     def fit(self, split: EvaluationSplit) -> None:
-        """Build the graph, features and pairs from the training part of ``split`` and train."""
+        """``train`` on ``split``, then embed every item here."""
+        self.train(split)
+        self.embed_every_item()
+
+    def train(self, split: EvaluationSplit) -> None:
+        """Build the graph, features and pairs from the training part of ``split`` and train;
+        ``item_vectors`` stay those of the last validation until ``embed_every_item``."""
         labels = sorted({str(label) for label in split.item_category})
         numeric = item_inputs(split, self.config.engagement_feature, self.item_features)
         config = dataclasses.replace(self.config, categories=tuple(labels), numeric_features=numeric.shape[1])
-        boards = list(split.board_items) if config.split_boards else []
-        if config.history_boards:
-            boards += [history for history in split.train if len(history)]
-        graph = pin_board_graph(split.n_items, boards)
-        features = pin_features(
-            split.item_text, split.item_category, tokenizer=config.tokenizer, known_categories=labels, numeric=numeric
-        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = PinSage(config)
-        self.model, self.graph, self.features, self._split = model, graph, features, split
-        neighbours = sample_neighbours(model, graph)
+        self.model, self._split = model, split
+        self.graph, self.features, self.neighbours = graph, features, neighbours = self._pin_inputs(split)
 
         def validation_recall(candidate: PinSage) -> float:
             self.item_vectors = embed_items(candidate, graph, features, np.arange(split.n_items), neighbours=neighbours)
@@ -83,9 +89,43 @@ class PinSageRecommender:
 
         pairs = co_engaged_pairs(split.train, config.pair_window)
         self.history = train_pinsage(
-            model, graph, features, pairs, validation_score=validation_recall, on_epoch=self.on_epoch
+            model, graph, features, pairs, validation_score=validation_recall, on_epoch=self.on_epoch, shard=self.shard
         )
-        self.item_vectors = embed_items(model, graph, features, np.arange(split.n_items), neighbours=neighbours)
+
+    def load_trained(self, path: Path, split: EvaluationSplit) -> None:
+        """Take the model of ``save``'s file, trained on ``split`` elsewhere, as if trained here
+        (``embed_every_item`` next); ``CheckpointError`` when the file is unusable."""
+        self.model, self._split = load_pinsage(path), split
+        self.graph = self.features = self.neighbours = None
+
+    def embed_every_item(self, map_rows: MapRows = map_here) -> None:
+        """``item_vectors`` of the split's items from the trained (or loaded) model: ``embed_items``
+        mapped over the item indices by ``map_rows`` (here, or e.g. on Ray Data actors)."""
+        if self.model is None or self._split is None:
+            raise RuntimeError("train the recommender before embedding its items")
+        if self.graph is None or self.features is None:  # loaded: rebuilt as in train
+            self.graph, self.features, self.neighbours = self._pin_inputs(self._split)
+        function = partial(embed_items, self.model, self.graph, self.features, neighbours=self.neighbours)
+        self.item_vectors = map_rows(function, np.arange(self._split.n_items))
+
+    def _pin_inputs(self, split: EvaluationSplit) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
+        """(walk graph, pin features, importance neighbourhoods) of ``split``'s items for the model's
+        config: the same for the same split, config and ``item_features``."""
+        if self.model is None:
+            raise RuntimeError("train the recommender first")
+        config = self.model.config
+        boards = list(split.board_items) if config.split_boards else []
+        if config.history_boards:
+            boards += [history for history in split.train if len(history)]
+        graph = pin_board_graph(split.n_items, boards)
+        features = pin_features(
+            split.item_text,
+            split.item_category,
+            tokenizer=config.tokenizer,
+            known_categories=list(config.categories),
+            numeric=item_inputs(split, config.engagement_feature, self.item_features),
+        )
+        return graph, features, sample_neighbours(self.model, graph)
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]`` dot products of user and item vectors (history not masked)."""

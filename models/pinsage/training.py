@@ -7,7 +7,9 @@ from collections.abc import Callable, Sequence
 import dgl
 import numpy as np
 import torch
+from torch import Tensor, nn
 
+from models.data_parallel import Shard
 from models.pinsage.features import PinFeatures
 from models.pinsage.model import PinSage, sample_neighbours
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
@@ -30,6 +32,35 @@ def co_engaged_pairs(sequences: Sequence[np.ndarray], window: int) -> np.ndarray
     return both[both[:, 0] != both[:, 1]]
 
 
+class _Step(nn.Module):
+    """One step's loss as a module, so that ``DistributedDataParallel`` sees its forward pass."""
+
+    def __init__(self, model: PinSage, features: PinFeatures, sampler: NegativeSampler, log_q: Tensor) -> None:
+        super().__init__()
+        self.model, self.features, self.sampler, self.log_q = model, features, sampler, log_q
+
+    def forward(self, pairs: np.ndarray, neighbours: dgl.DGLGraph, generator: torch.Generator) -> Tensor:
+        """The shared loss of the (query, positive) ``pairs``."""
+        config = self.model.config
+        size = len(pairs)
+        query_ids, positive_ids = (torch.from_numpy(column) for column in pairs.T)
+        random_ids, random_log_q = self.sampler.draw(config.random_negatives, generator)
+        # Queries, positives and negatives are all pins: one forward pass over the distinct ones.
+        pins, where = torch.cat([query_ids, positive_ids, random_ids]).unique(return_inverse=True)
+        vectors = self.model.embed(neighbours, self.features, pins)[where]
+        return sampled_softmax_loss(
+            vectors[:size],
+            vectors[size : 2 * size],
+            positive_log_q=self.log_q[positive_ids],
+            random_negatives=vectors[2 * size :] if config.random_negatives else None,
+            random_log_q=random_log_q if config.random_negatives else None,
+            positive_ids=positive_ids,
+            random_ids=random_ids if config.random_negatives else None,
+            temperature=config.temperature,
+            correct_sampling_bias=config.correct_sampling_bias,
+        )
+
+
 def train_pinsage(
     model: PinSage,
     graph: dgl.DGLGraph,
@@ -38,6 +69,7 @@ def train_pinsage(
     *,
     validation_score: Callable[[PinSage], float] | None = None,
     on_epoch: EpochCallback | None = None,
+    shard: Shard = Shard(),
 ) -> TrainingHistory:
     """Fit ``model`` in place on ``pairs`` over ``graph``; deterministic for ``config.seed`` with one
     torch thread (parallel float sums make multi-threaded runs differ in the last digits).
@@ -49,6 +81,10 @@ def train_pinsage(
     (higher is better, called after each epoch) training stops after ``config.patience`` epochs
     without improvement and the best weights are kept; ``on_epoch(epoch, loss, score)`` reports
     each epoch (score NaN without ``validation_score``).
+
+    With a ``shard`` of several processes, each trains on its share of every step's pairs and the
+    gradients are averaged (DDP), so the steps are the same as alone; the leading process
+    validates and the others take its score.
     """
     config = model.config
     if len(pairs) == 0:
@@ -58,7 +94,8 @@ def train_pinsage(
     in_training = np.bincount(pairs.ravel(), minlength=n_pins) > 0
     sampler = NegativeSampler(n_pins, weights=in_training.astype(np.float64))
     log_q = torch.from_numpy(log_q_from_counts(np.bincount(pairs[:, 1], minlength=n_pins)))
-    rng = np.random.default_rng(config.seed)
+    step = shard.wrap(_Step(model, features, sampler, log_q))
+    rng = np.random.default_rng(config.seed)  # the pairs' order: the same in every process
     generator = torch.Generator().manual_seed(config.seed)
     optimizers = [
         torch.optim.SparseAdam(list(model.tokens.parameters()), lr=config.lr),
@@ -67,29 +104,17 @@ def train_pinsage(
 
     def train_epoch(epoch: int) -> float:
         neighbours = sample_neighbours(model, graph, seed=config.seed + epoch)
-        total = 0.0
-        for batch in np.array_split(rng.permutation(len(pairs)), max(1, len(pairs) // config.batch_size)):
-            query_ids, positive_ids = (torch.from_numpy(column) for column in pairs[batch].T)
-            random_ids, random_log_q = sampler.draw(config.random_negatives, generator)
-            # Queries, positives and negatives are all pins: one forward pass over the distinct ones.
-            pins, where = torch.cat([query_ids, positive_ids, random_ids]).unique(return_inverse=True)
-            vectors = model.embed(neighbours, features, pins)[where]
-            size = len(batch)
-            loss = sampled_softmax_loss(
-                vectors[:size],
-                vectors[size : 2 * size],
-                positive_log_q=log_q[positive_ids],
-                random_negatives=vectors[2 * size :] if config.random_negatives else None,
-                random_log_q=random_log_q if config.random_negatives else None,
-                positive_ids=positive_ids,
-                random_ids=random_ids if config.random_negatives else None,
-                temperature=config.temperature,
-                correct_sampling_bias=config.correct_sampling_bias,
-            )
-            total += descend(loss, optimizers) * size
-        return total / len(pairs)
+        total, count = 0.0, 0
+        batches = np.array_split(rng.permutation(len(pairs)), max(1, len(pairs) // config.batch_size))
+        for batch in shard.batches(batches):
+            total += descend(step(pairs[batch], neighbours, generator), optimizers) * len(batch)
+            count += len(batch)
+        return total / max(count, 1)
 
-    validate = None if validation_score is None else lambda: validation_score(model)
+    def agreed_validation(score: Callable[[PinSage], float]) -> Callable[[], float]:
+        return lambda: shard.agree(score(model) if shard.leads else float("nan"))
+
+    validate = None if validation_score is None else agreed_validation(validation_score)
     return fit_epochs(
         model, train_epoch, epochs=config.epochs, validate=validate, patience=config.patience, on_epoch=on_epoch
     )

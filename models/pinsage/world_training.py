@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from core.world import World
 from models.baselines import CoEngagementRecommender
+from models.fitting import Fit, fit_here
 from models.leave_last_out import EvaluationSplit, Recommender, evaluate_recommender, split_world
 from models.pinsage.config import PinSageConfig
 from models.pinsage.recommender import PinSageRecommender
 from models.training import EpochCallback, TrainingHistory
 from models.visual import VisualArtifact
-from models.visual.catalogue import one_torch_thread
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,17 @@ def train_on_world(
     *,
     visual: VisualArtifact | None = None,
     on_epoch: EpochCallback | None = None,
+    fit: Fit[PinSageRecommender] = fit_here,
 ) -> WorldPinSage:
     """Fit on ``world``'s engagements (``visual`` vectors, when given, are extra pin inputs) and
-    measure the held-out figures; every catalogue pin gets a vector."""
+    measure the held-out figures; every catalogue pin gets a vector. ``fit`` trains it (default: here)."""
     split = split_world(world)  # per user: latest engagement held out, the one before it for early stopping
     recommender = PinSageRecommender(
         config,
         on_epoch=on_epoch,
         item_features=None if visual is None else visual.aligned(split.item_ids)[0],
     )
-    with one_torch_thread():  # small steps: a second thread only adds synchronisation on a busy machine
-        recommender.fit(split.without_test())
+    recommender = fit(recommender, split.without_test())
     return WorldPinSage(recommender, split, holdout_metrics(recommender, recommender.history, split))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import dgl
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from models.batch_inference import MapRows, map_here
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data_parallel import Shard
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
@@ -58,9 +60,16 @@ class TwoTowerRecommender:
         self.item_ids = np.empty(0, dtype=np.int64)
         self._split: EvaluationSplit | None = None
         self._codes = torch.empty(0, 0, dtype=torch.int64)
+        self._pins: tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph] | None = None  # _pin_inputs of the split
 
     def fit(self, split: EvaluationSplit) -> None:
-        """Train on ``split.train``, early-stopping on validation recall@10, then embed every item."""
+        """``train`` on ``split``, then embed every item here."""
+        self.train(split)
+        self.embed_every_item()
+
+    def train(self, split: EvaluationSplit) -> None:
+        """Train on ``split.train``, early-stopping on validation recall@10; ``item_vectors`` stay
+        those of the last validation until ``embed_every_item``."""
         labels = sorted({str(label) for label in split.item_category})
         numeric = item_inputs(split, True, self.item_features)
         frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
@@ -75,23 +84,14 @@ class TwoTowerRecommender:
         )
         self.config, self.item_ids = config, split.item_ids
         self._use_split(split)
-        boards = list(split.board_items) + ([h for h in split.train if len(h)] if config.history_boards else [])
-        graph = pin_board_graph(split.n_items, boards)
-        features = pin_features(
-            split.item_text,
-            split.item_category,
-            tokenizer=config.pin_config.tokenizer,
-            known_categories=labels,
-            numeric=numeric,
-        )
         train = ActionSequences.from_actions(split.train, split.train_times)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.model = model = TwoTower(config, split.n_items)
-            neighbours = sample_neighbours(model.pin_tower, graph)
+            self._pins = graph, features, neighbours = self._pin_inputs(split)
 
             def validation_recall() -> float:
-                self.item_vectors = _all_item_vectors(model, graph, features, neighbours)
+                self.item_vectors = pin_tower_vectors(model, graph, features, neighbours, np.arange(split.n_items))
                 return evaluate_recommender(self, split, "validation", ks=(10,))["recall@10"]
 
             self.history = train_two_tower(
@@ -104,7 +104,23 @@ class TwoTowerRecommender:
                 on_epoch=self.on_epoch,
                 shard=self.shard,
             )
-        self.item_vectors = _all_item_vectors(model, graph, features, neighbours)
+
+    def load_trained(self, path: Path, split: EvaluationSplit) -> None:
+        """Take the model of ``save``'s file, trained on ``split`` elsewhere, as if trained here
+        (``embed_every_item`` next); ``CheckpointError`` when the file is unusable."""
+        loaded = TwoTowerRecommender.load(path, split, self.user_features)
+        self.config, self.model, self.item_ids = loaded.config, loaded.model, loaded.item_ids
+        self._use_split(split)
+
+    def embed_every_item(self, map_rows: MapRows = map_here) -> None:
+        """``item_vectors`` of the split's items from the trained (or loaded) model: its pin tower
+        mapped over the item indices by ``map_rows`` (here, or e.g. on Ray Data actors)."""
+        model = self._fitted()
+        if self._split is None:
+            raise RuntimeError("no split: fit first, or pass one to load")
+        if self._pins is None:  # loaded: the pin graph, features and neighbourhoods are rebuilt as in train
+            self._pins = self._pin_inputs(self._split)
+        self.item_vectors = map_rows(partial(pin_tower_vectors, model, *self._pins), np.arange(model.n_items))
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]``: user-tower vectors of ``split.history(user, stage)`` dot the
@@ -173,8 +189,23 @@ class TwoTowerRecommender:
     def _use_split(self, split: EvaluationSplit) -> None:
         """Score ``split``'s users: their histories, and their feature codes in the config's vocabularies."""
         frame = None if self.user_features is None else self.user_features.reindex(split.user_ids)
-        self._split = split
+        self._split, self._pins = split, None
         self._codes = torch.from_numpy(user_feature_codes(frame, self.config, split.n_users))
+
+    def _pin_inputs(self, split: EvaluationSplit) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
+        """(pin-board graph, pin features, importance neighbourhoods) of ``split``'s items for the
+        fitted config: the same for the same split, config and ``item_features``."""
+        config = self.config
+        boards = list(split.board_items) + ([h for h in split.train if len(h)] if config.history_boards else [])
+        graph = pin_board_graph(split.n_items, boards)
+        features = pin_features(
+            split.item_text,
+            split.item_category,
+            tokenizer=config.pin_config.tokenizer,
+            known_categories=list(config.categories),
+            numeric=item_inputs(split, True, self.item_features),
+        )
+        return graph, features, sample_neighbours(self._fitted().pin_tower, graph)
 
     def _fitted(self) -> TwoTower:
         if self.model is None:
@@ -182,14 +213,15 @@ class TwoTowerRecommender:
         return self.model
 
 
-def _all_item_vectors(
+def pin_tower_vectors(
     model: TwoTower,
     graph: dgl.DGLGraph,
     features: PinFeatures,
     neighbours: dgl.DGLGraph,
+    items: np.ndarray,
 ) -> np.ndarray:
-    """Pin-tower vectors float32 ``[n_items, dim]`` of every item, over fixed ``neighbours``."""
-    items = np.arange(model.n_items)
+    """Pin-tower vectors float32 ``[len(items), dim]`` of item indices, over fixed ``neighbours``."""
+    items = np.array(items, dtype=np.int64)  # a copy: torch takes no read-only arrays (Ray Data's are)
     content = embed_items(model.pin_tower, graph, features, items, neighbours=neighbours)
     with torch.inference_mode():
         return model.with_ids(torch.from_numpy(content), torch.from_numpy(items)).numpy()

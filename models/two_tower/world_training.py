@@ -3,12 +3,12 @@ co-engagement baseline's, and every engaged user's current vector."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.world import World
+from models.fitting import Fit, fit_here
 from models.leave_last_out import EvaluationSplit, split_world
 from models.pinsage.world_training import holdout_metrics
 from models.training import EpochCallback
@@ -16,19 +16,8 @@ from models.two_tower.config import TwoTowerConfig
 from models.two_tower.recommender import TwoTowerRecommender
 from models.two_tower.user_tower import user_feature_codes
 from models.visual import VisualArtifact
-from models.visual.catalogue import one_torch_thread
 
 USER_FEATURES = ("country", "language", "age_bucket")
-# Trains an unfitted recommender on a split and returns it fitted: in this process by default,
-# on a Ray cluster with models.on_ray.two_tower.RayTrainFit.
-Fit = Callable[[TwoTowerRecommender, EvaluationSplit], TwoTowerRecommender]
-
-
-def fit_here(recommender: TwoTowerRecommender, split: EvaluationSplit) -> TwoTowerRecommender:
-    """``recommender`` fitted on ``split`` in this process."""
-    with one_torch_thread():  # small steps: a second thread only adds synchronisation on a busy machine
-        recommender.fit(split)
-    return recommender
 
 
 @dataclass(frozen=True)
@@ -49,7 +38,7 @@ def train_on_world(
     *,
     visual: VisualArtifact | None = None,
     on_epoch: EpochCallback | None = None,
-    fit: Fit = fit_here,
+    fit: Fit[TwoTowerRecommender] = fit_here,
 ) -> WorldTwoTower:
     """Fit on every engaged user of ``world`` (``world.users`` carries ``USER_FEATURES``;
     ``visual`` vectors, when given, are extra pin-tower inputs), measure the held-out figures and

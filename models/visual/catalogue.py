@@ -7,17 +7,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
 from core.sources.images import render_pin_image
+from models.batch_inference import MapRows, map_here
 from models.embedding_store import chance_agreement, topic_agreement
 from models.training import EpochCallback, TrainingHistory
 from models.visual.artifact import VisualArtifact
 from models.visual.held_out import evaluate_visual
-from models.visual.model import VisualConfig, embed_images
+from models.visual.model import VisualCNN, VisualConfig, embed_images
 from models.visual.training import split_by_signature, train_visual
 
 # Training sees a sample (whole signature groups); every pin is embedded afterwards.
@@ -43,11 +45,23 @@ class PinVisuals:
     seconds: dict[str, float]
 
 
-def fit_pin_visuals(pins: pd.DataFrame, config: VisualConfig, *, on_epoch: EpochCallback | None = None) -> PinVisuals:
+def fit_pin_visuals(
+    pins: pd.DataFrame,
+    config: VisualConfig,
+    *,
+    on_epoch: EpochCallback | None = None,
+    map_rows: MapRows = map_here,
+) -> PinVisuals:
     """Render ``pins`` (pin_id, category, image_signature), train on a signature-grouped sample,
-    embed every pin and measure the held-out figures plus the vectors' topic agreement@10."""
+    embed every pin (``image_vectors`` mapped over the images by ``map_rows``) and measure the
+    held-out figures plus the vectors' topic agreement@10."""
     with one_torch_thread():
-        return _fit_pin_visuals(pins, config, on_epoch)
+        return _fit_pin_visuals(pins, config, on_epoch, map_rows)
+
+
+def image_vectors(model: VisualCNN, images: np.ndarray) -> np.ndarray:
+    """The unit vectors float32 ``[len(images), dim]`` of ``embed_images``."""
+    return embed_images(model, images).vectors
 
 
 @contextmanager
@@ -62,7 +76,9 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _fit_pin_visuals(pins: pd.DataFrame, config: VisualConfig, on_epoch: EpochCallback | None) -> PinVisuals:
+def _fit_pin_visuals(
+    pins: pd.DataFrame, config: VisualConfig, on_epoch: EpochCallback | None, map_rows: MapRows
+) -> PinVisuals:
     pins = pins.sort_values("pin_id", ignore_index=True)
     started = time.perf_counter()
     images = render_pins(pins, config.image_size)
@@ -87,7 +103,7 @@ def _fit_pin_visuals(pins: pd.DataFrame, config: VisualConfig, on_epoch: EpochCa
         on_epoch=on_epoch,
     )
     started = time.perf_counter()
-    vectors = embed_images(model, images).vectors
+    vectors = map_rows(partial(image_vectors, model), images)
     embed_seconds = time.perf_counter() - started
     metrics = evaluate_visual(model, images[test], categories[test], signatures[test], seed=config.seed)
     metrics["topic_agreement@10"] = topic_agreement(vectors, categories, sample=500, k=10, seed=config.seed)

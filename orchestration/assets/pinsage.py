@@ -1,6 +1,8 @@
 """PinSAGE pin vectors as a source of their own: trained on the world's engagements and pin-board
 graph, published as a new pgvector HNSW partition of kind ``pinsage``."""
 
+from functools import partial
+
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.pinsage import PinSageConfig
@@ -9,6 +11,7 @@ from orchestration.assets.engagements import holdout_summary, train_and_publish
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.assets.visual import pin_visual_embeddings
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database
 from orchestration.training_metadata import training_metadata
 
@@ -26,9 +29,12 @@ ASSET_CONFIG = PinSageConfig(layers=1, walks=30, epochs=30, patience=3)
     "neighbours on boards and histories; every pin's vector in a pgvector HNSW partition.",
 )
 def pinsage_embeddings(
-    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore
+    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
-    fit, published = train_and_publish(context, database, artifacts, PINSAGE_KIND, ASSET_CONFIG, train_on_world)
+    # Ray Train's workers when CORKBOARD_RAY_ADDRESS is set, checkpointing beside the versions.
+    on_ray = ray.train_fit(artifacts.settings().model_dir / PINSAGE_KIND / "ray")
+    trainer = train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
+    fit, published = train_and_publish(context, database, artifacts, PINSAGE_KIND, ASSET_CONFIG, trainer)
     recommender, split, metrics = fit.recommender, fit.split, fit.metrics
     context.log.info(
         f"pinsage v{published.version}: trained on {split.n_users} users, {published.pins} pins indexed; "

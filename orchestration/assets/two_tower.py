@@ -39,7 +39,7 @@ def two_tower_retrieval(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
     # Ray Train's workers when CORKBOARD_RAY_ADDRESS is set, checkpointing beside the versions.
-    on_ray = ray.two_tower_fit(artifacts.settings().model_dir / TWO_TOWER_KIND / "ray")
+    on_ray = ray.train_fit(artifacts.settings().model_dir / TWO_TOWER_KIND / "ray")
     trainer = train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
     fit, published = train_and_publish(
         context, database, artifacts, TWO_TOWER_KIND, ASSET_CONFIG, trainer, with_user_vectors=True

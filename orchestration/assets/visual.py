@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.visual import VisualConfig, fit_pin_visuals
 from orchestration.assets.ingest import catalogue
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database
 from orchestration.training_metadata import training_metadata
 
@@ -16,7 +17,7 @@ VISUAL_KIND = "pin_visual"
     description="A small CNN over pin images (topic, near-duplicate and colour/pattern heads); every pin's visual vector.",
 )
 def pin_visual_embeddings(
-    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore
+    context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
     pins = database.read_table("pins", ("pin_id", "category", "image_signature"))
     if pins.empty:
@@ -26,6 +27,7 @@ def pin_visual_embeddings(
         pins,
         VisualConfig(),
         on_epoch=lambda epoch, loss, score: context.log.info(f"epoch {epoch}: loss {loss:.4f}, validation {score:.4f}"),
+        map_rows=ray.map_rows,  # every pin's vector on Ray Data actors when CORKBOARD_RAY_ADDRESS is set
     )
     path = artifacts.new_path(VISUAL_KIND, ".safetensors")
     fit.artifact.save(path)

@@ -1,5 +1,6 @@
-"""The heavy steps on a local Ray cluster of 2 workers give what they give in one process: the text
-tower's vectors of every tiny pin (Ray Data) and a two-tower trained by Ray Train (DDP over gloo)."""
+"""The heavy steps on a local Ray cluster of 2 workers give what they give in one process: every tiny
+pin's text, visual, PinSAGE and two-tower vectors (Ray Data), and a two-tower and a PinSAGE trained
+by Ray Train (DDP over gloo)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,14 +16,23 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
+import torch
 
 from core.sources import load_world
-from models.leave_last_out import evaluate_recommender
+from models.batch_inference import MapRows, map_here
+from models.fitting import fit_here
+from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
+from models.pinsage import PinSageConfig
+from models.pinsage.recommender import PinSageRecommender
+from models.training import EpochCallback
+from models.on_ray.training import Trainable
 from models.text_tower import TextTower, TextTowerConfig, embed_texts, pin_texts
 from models.two_tower import TwoTowerRecommender
-from models.two_tower.world_training import fit_here
+from models.visual import VisualCNN, VisualConfig, render_pins
+from models.visual.catalogue import image_vectors
 from tests.models.test_two_tower import FAST, planted_split
 
 ray = pytest.importorskip("ray", reason="ray is not installed")
@@ -37,33 +48,95 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def test_batch_inference_on_ray_gives_the_in_process_vectors(local_ray: None) -> None:
+@pytest.fixture(scope="module")
+def tiny() -> tuple[pd.DataFrame, EvaluationSplit]:
+    """The tiny world's pins in the order of its split's items, and the split."""
+    world = load_world("tiny")[0]
+    split = split_world(world)
+    return world.pins.set_index("pin_id").loc[split.item_ids].reset_index(), split
+
+
+def text_vectors(pins: pd.DataFrame, split: EvaluationSplit, map_rows: MapRows) -> np.ndarray:
+    """pin_text_index: a text tower's vector of every pin."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = TextTower(TextTowerConfig(buckets=2**14, hidden=32, dim=16))
+    return map_rows(partial(embed_texts, model), np.array(pin_texts(pins), dtype=object))
+
+
+def visual_vectors(pins: pd.DataFrame, split: EvaluationSplit, map_rows: MapRows) -> np.ndarray:
+    """pin_visual_embeddings (``fit_pin_visuals``' row function): a visual CNN's vector of every pin's image."""
+    config = VisualConfig()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VisualCNN(config, sorted(pins["category"].astype(str).unique()))
+    return map_rows(partial(image_vectors, model), render_pins(pins, config.image_size))
+
+
+def loaded_vectors(recommender: Trainable, split: EvaluationSplit, map_rows: MapRows) -> np.ndarray:
+    """Every pin's vector from ``recommender`` built on ``split`` (untrained), saved and loaded back
+    as ``RayTrainFit`` does before it embeds them."""
+    recommender.train(split)
+    with tempfile.TemporaryDirectory() as folder:
+        recommender.save(Path(folder) / "model.safetensors")
+        recommender.load_trained(Path(folder) / "model.safetensors", split)
+    recommender.embed_every_item(map_rows)
+    return recommender.item_vectors
+
+
+def pinsage_vectors(pins: pd.DataFrame, split: EvaluationSplit, map_rows: MapRows) -> np.ndarray:
+    """pinsage_embeddings: every pin's PinSAGE vector."""
+    config = PinSageConfig(buckets=2**10, hidden=16, dim=16, walks=10, epochs=0)
+    return loaded_vectors(PinSageRecommender(config), split, map_rows)
+
+
+def two_tower_vectors(pins: pd.DataFrame, split: EvaluationSplit, map_rows: MapRows) -> np.ndarray:
+    """two_tower_retrieval: every pin's pin-tower vector."""
+    return loaded_vectors(TwoTowerRecommender(dataclasses.replace(FAST, epochs=0)), split, map_rows)
+
+
+@pytest.mark.parametrize("vectors", [text_vectors, visual_vectors, pinsage_vectors, two_tower_vectors])
+def test_batch_inference_on_ray_gives_the_in_process_vectors(
+    local_ray: None,
+    tiny: tuple[pd.DataFrame, EvaluationSplit],
+    vectors: Callable[[pd.DataFrame, EvaluationSplit, MapRows], np.ndarray],
+) -> None:
+    """Each kind's vector of every tiny pin, by 2 Ray Data actors 256 pins a batch, as in one call here."""
     from models.on_ray.batch_inference import map_rows
 
-    texts = np.array(pin_texts(load_world("tiny")[0].pins.sort_values("pin_id")), dtype=object)
-    model = TextTower(TextTowerConfig(buckets=2**14, hidden=32, dim=16))
-    here = embed_texts(model, list(texts))
+    here = vectors(*tiny, map_here)
+    on_ray = vectors(*tiny, partial(map_rows, workers=WORKERS, batch_size=256))
 
-    on_ray = map_rows(partial(embed_texts, model), texts, workers=WORKERS, batch_size=64)
-
-    assert on_ray.shape == here.shape == (len(texts), 16)
+    assert on_ray.shape == here.shape and len(here) == len(tiny[0])
     np.testing.assert_allclose(on_ray, here, rtol=0, atol=1e-6)
 
 
-def test_two_tower_trained_by_two_ray_workers_matches_one_process(local_ray: None, tmp_path: Path) -> None:
-    from models.on_ray.two_tower import RayTrainFit
+def two_tower(countries: pd.DataFrame, on_epoch: EpochCallback | None = None) -> TwoTowerRecommender:
+    config = dataclasses.replace(FAST, epochs=4, patience=4)
+    return TwoTowerRecommender(config, user_features=countries, on_epoch=on_epoch)
+
+
+def pinsage(countries: pd.DataFrame, on_epoch: EpochCallback | None = None) -> PinSageRecommender:
+    config = PinSageConfig(buckets=2**12, hidden=32, dim=32, neighbours=5, walks=20, epochs=4, patience=4)
+    return PinSageRecommender(dataclasses.replace(config, batch_size=64), on_epoch)
+
+
+@pytest.mark.parametrize("recommender", [two_tower, pinsage])
+def test_trained_by_two_ray_workers_matches_one_process(
+    local_ray: None, tmp_path: Path, recommender: Callable[..., Trainable]
+) -> None:
+    """On the two-tower tests' planted split, 4 epochs: validation recall@10 within 10% of one process."""
+    from models.on_ray.training import RayTrainFit
 
     split, countries = planted_split()
-    config = dataclasses.replace(FAST, epochs=4, patience=4)
-    alone = fit_here(TwoTowerRecommender(config, user_features=countries), split.without_test())
+    alone = fit_here(recommender(countries), split.without_test())
     epochs: list[int] = []
     distributed = RayTrainFit(workers=WORKERS, storage=tmp_path / "ray")(
-        TwoTowerRecommender(config, user_features=countries, on_epoch=lambda epoch, *_: epochs.append(epoch)),
-        split.without_test(),
+        recommender(countries, lambda epoch, *_: epochs.append(epoch)), split.without_test()
     )
 
     assert epochs == list(range(1, len(distributed.history.train_loss) + 1))
-    assert any((tmp_path / "ray").rglob("two_tower.safetensors")), "no checkpoint in the artifact store"
+    assert any((tmp_path / "ray").rglob("model.safetensors")), "no checkpoint in the artifact store"
     ours, theirs = (evaluate_recommender(r, split, "validation", ks=(10,))["recall@10"] for r in (distributed, alone))
     assert ours == pytest.approx(theirs, rel=0.10), (ours, theirs)
     assert max(distributed.history.validation) == pytest.approx(ours)
@@ -122,7 +195,7 @@ def kill_a_training_worker_once_busy(cpu_seconds: float, timeout_s: float) -> th
 def test_a_training_worker_lost_mid_run_is_retried_or_fails_clearly(
     local_ray: None, tmp_path: Path, max_failures: int
 ) -> None:
-    from models.on_ray.two_tower import RayTrainFit
+    from models.on_ray.training import RayTrainFit
 
     split, countries = planted_split()
     config = dataclasses.replace(FAST, epochs=30, patience=30)  # long enough to be killed mid-run
@@ -134,6 +207,6 @@ def test_a_training_worker_lost_mid_run_is_retried_or_fails_clearly(
         assert not killer.is_alive()  # a worker was killed, and the run started again
         assert len(fitted.history.train_loss) == 30 and fitted.item_vectors.shape == (split.n_items, config.dim)
     else:
-        with pytest.raises(RuntimeError, match="two-tower training on Ray failed .*worker"):
+        with pytest.raises(RuntimeError, match="two_tower training on Ray failed .*worker"):
             fit(TwoTowerRecommender(config, user_features=countries), split.without_test())
-        assert not any((tmp_path / "ray").rglob("two_tower.safetensors"))  # nothing to load, nothing published
+        assert not any((tmp_path / "ray").rglob("model.safetensors"))  # nothing to load, nothing published

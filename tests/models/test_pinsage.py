@@ -228,7 +228,8 @@ def test_recommender_follows_the_evaluation_protocol() -> None:
 
 
 def test_saved_vectors_read_back_without_the_network(tmp_path: Path) -> None:
-    """Extra item features widen the numeric input; the served file holds every item's vector."""
+    """Extra item features widen the numeric input; the served file holds every item's vector, and
+    a recommender that loads it embeds them again over the rebuilt graph."""
     split = toy_split()
     extra = np.random.default_rng(1).normal(size=(split.n_items, 2)).astype(np.float32)
     recommender = PinSageRecommender(dataclasses.replace(TOY_CONFIG, epochs=2), item_features=extra)
@@ -239,5 +240,9 @@ def test_saved_vectors_read_back_without_the_network(tmp_path: Path) -> None:
     np.testing.assert_array_equal(served.pin_ids, split.item_ids)
     np.testing.assert_array_equal(served.vectors, recommender.item_vectors)
     assert load_pinsage(tmp_path / "pinsage.safetensors").config == recommender.model.config
+    loaded = PinSageRecommender(TOY_CONFIG, item_features=extra)  # as after Ray Train: the graph rebuilt
+    loaded.load_trained(tmp_path / "pinsage.safetensors", split)
+    loaded.embed_every_item()
+    np.testing.assert_allclose(loaded.item_vectors, recommender.item_vectors, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="item_features"):
         PinSageRecommender(TOY_CONFIG, item_features=extra[:5]).fit(split)

@@ -11,7 +11,7 @@ import pytest
 from dagster import build_init_resource_context
 
 from core.settings import get_settings
-from models.on_ray.two_tower import RayTrainFit
+from models.on_ray.training import RayTrainFit
 from orchestration.ray_cluster import RayCluster
 
 ray = pytest.importorskip("ray", reason="ray is not installed")
@@ -38,7 +38,7 @@ def test_unset_keeps_the_heavy_steps_in_process(ray_address, tmp_path: Path) -> 
     with resource.yield_for_execution(build_init_resource_context()) as cluster:
         assert not cluster.enabled and not ray.is_initialized()
         np.testing.assert_array_equal(cluster.map_rows(np.square, np.arange(5)), np.arange(5) ** 2)
-        assert cluster.two_tower_fit(tmp_path) is None
+        assert cluster.train_fit(tmp_path) is None
     assert not ray.is_initialized()
 
 
@@ -46,7 +46,7 @@ def test_an_address_is_joined_and_local_starts_a_cluster(ray_address, tmp_path: 
     ray_address("ray://ray-head.example:10001")
     joined = RayCluster(workers=3)
     assert joined.enabled and joined.ray_address == "ray://ray-head.example:10001"
-    assert joined.two_tower_fit(tmp_path) == RayTrainFit(3, tmp_path)
+    assert joined.train_fit(tmp_path) == RayTrainFit(3, tmp_path)
 
     ray_address("local")
     local = RayCluster(workers=2, ray_init_options={"num_cpus": 2, "include_dashboard": False})
