@@ -29,6 +29,7 @@ class Engagements:
 
     @classmethod
     def none(cls) -> Engagements:
+        """No engagements: an anonymous user's, or one whose history could not be read."""
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=str), np.empty(0, dtype=np.int64))
 
     def __len__(self) -> int:
@@ -36,6 +37,7 @@ class Engagements:
 
     @property
     def newest_us(self) -> int:
+        """The newest engagement's time; only for a non-empty history."""
         return int(self.ts_us.max())
 
     def ages_days(self) -> np.ndarray:
