@@ -21,7 +21,7 @@ from dagster import (
     DefaultSensorStatus,
 )
 
-from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
+from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index, pinnersage_medoids
 from orchestration.assets.experiments import experiment_outcomes, utility_tuning
 from orchestration.assets.features import engagement_features, online_features
 from orchestration.assets.graph import pin_board_graph
@@ -67,6 +67,7 @@ FOLLOW_INPUTS: tuple[AssetsDefinition, ...] = (
     online_features,
     pin_board_graph,
     pin_vector_index,
+    pinnersage_medoids,  # a new embedding: each user's latest engagements clustered in it
     experiment_outcomes,  # a new day of events: the arms measured, weights proposed on that day's models
     utility_tuning,
 )

@@ -27,10 +27,12 @@ from core.sources import SOURCE_NAMES, QuarantineReport
 from core.sources.cache import cached_world
 from core.sources.files import table_files
 from core.world import World
+from models.pinnersage import OfflineMedoids
 from features.store import feature_store
 from sql.catalogue import read_table
 from sql.embeddings import load_pin_partition, load_user_vectors
 from sql.events import read_actions
+from sql.medoids import store_user_medoids
 from sql.migrate import migrated_engine
 from sql.versions import ModelVersion, activate_run, active_version, prune_versions, register_version, run_version
 
@@ -119,6 +121,11 @@ class Database(ReachesDatabase):
                 conn, version=version, user_ids=users.ids, vectors=users.vectors
             )
         return version, loaded_pins, loaded_users
+
+    def store_medoids(self, version: int, medoids: OfflineMedoids) -> int:
+        """Replace the user medoids of pin_embedding ``version``; returns the rows written."""
+        with self.engine().begin() as conn:
+            return store_user_medoids(conn, version=version, medoids=medoids)
 
     def activate_run(self, run_id: str) -> list[ModelVersion]:
         """Make every version ``run_id`` built serve, in one transaction; returns them (see

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Connection
 
-from models.pinnersage import pinnersage_medoids
+from models.engagements import Engagements
+from models.pinnersage import medoid_pins
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from models.ranker_similarities import history_vector
 from service.serving_state import ServingState
@@ -26,9 +26,10 @@ RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
 PIXIE_CANDIDATES = 400  # with the other sources, at least 500 candidates for most users (docs/performance.md)
 PIXIE_CATALOGUE_SHARE = 0.1  # ... but never more than this share of a small catalogue: past it, walks propose noise
-MEDOIDS = 3
 MEDOID_CANDIDATES = 50
-PIXIE = PixieConfig(total_steps=50_000)
+# 20k steps keep 82% of the top 400 of a 200k-step walk (50k: 88%) and 96% of the home feed's top 25
+# pins, for half of the walk's time (docs/performance.md).
+PIXIE = PixieConfig(total_steps=20_000)
 
 
 @dataclass
@@ -79,27 +80,30 @@ def user_vector_searches(state: ServingState, user: UserContext) -> list[tuple[s
     return searches
 
 
-def history_mean(state: ServingState, kind: str, engagements: pd.DataFrame) -> np.ndarray | None:
+def history_mean(state: ServingState, kind: str, engagements: Engagements) -> np.ndarray | None:
     """The recency-weighted mean of the ``kind`` vectors of the user's latest engaged pins
     (``models.ranker_similarities.history_vector``); None without any, or when ``kind`` is not served."""
     learned = state.learned.get(kind)
-    if learned is None or engagements.empty:
+    if learned is None or len(engagements) == 0:
         return None
-    oldest_first = engagements.sort_values("ts", kind="stable")["pin_id"].to_numpy(dtype=np.int64)
-    rows = state.vectors.model.pin_rows(oldest_first)
+    rows = state.vectors.model.pin_rows(engagements.pins_oldest_first())
     vector = history_vector(learned.vectors[rows[rows >= 0]])
     return vector if vector.any() else None
 
 
-def pinnersage_searches(state: ServingState, engagements: pd.DataFrame) -> list[tuple[str, VectorSearch]]:
-    """One search per most important interest medoid of the user (PinnerSage)."""
-    vectors = state.vectors.model.pin_vectors_for(engagements["pin_id"].to_numpy(dtype=np.int64))
-    ages = ((engagements["ts"].max() - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()
-    medoids = pinnersage_medoids(vectors, ages)
+def pinnersage_searches(state: ServingState, user: UserContext) -> list[tuple[str, VectorSearch]]:
+    """One search per most important interest medoid of the user (PinnerSage): the medoids stored
+    at materialization while the user's latest engagements are the ones they came from, else
+    clustered now."""
+    engagements, medoids = user.engagements, None
+    if state.medoids is not None and user.user_id is not None and len(engagements):
+        medoids = state.medoids.of(user.user_id, newest_us=engagements.newest_us, engagements=len(engagements))
+    if medoids is None:
+        medoids = medoid_pins(engagements, state.vectors.model.pin_vectors_for(engagements.pin_ids))
     # Medoids are engaged pins with a vector: pinnersage_medoids skips the zero rows.
     return [
-        ("pinnersage", VectorSearch(state.embedding_version, vectors[row], MEDOID_CANDIDATES))
-        for row in medoids.rows[:MEDOIDS]
+        ("pinnersage", VectorSearch(state.embedding_version, vector, MEDOID_CANDIDATES))
+        for vector in state.vectors.model.pin_vectors_for(medoids)
     ]
 
 
@@ -109,17 +113,15 @@ def co_engagement_rows(state: ServingState, seed_rows: np.ndarray) -> np.ndarray
     return neighbours[neighbours >= 0]
 
 
-def pixie_rows(state: ServingState, engagements: pd.DataFrame, *, k: int = PIXIE_CANDIDATES) -> np.ndarray:
+def pixie_rows(state: ServingState, engagements: Engagements, *, k: int = PIXIE_CANDIDATES) -> np.ndarray:
     """Top pins of Pixie walks from the seed pins, weighted by recency and action."""
     graph = state.graph.graph  # one reference per request: a reload swaps it, not these arrays
-    seeds = engagements["pin_id"].to_numpy(dtype=np.int64)
+    seeds = engagements.pin_ids
     graph_rows = np.searchsorted(graph.pin_ids, seeds).clip(0, max(len(graph.pin_ids) - 1, 0))
     known = graph.pin_ids[graph_rows] == seeds
     if not known.any():
         return np.empty(0, dtype=np.int64)
-    newest = engagements["ts"].max()
-    ages = ((newest - engagements["ts"]).dt.total_seconds() / 86400).to_numpy()[known]
-    weights = query_weights(ages, engagements["action"].to_numpy()[known].tolist())
+    weights = query_weights(engagements.ages_days()[known], engagements.actions[known].tolist())
     top_k = min(k, max(1, int(PIXIE_CATALOGUE_SHARE * len(graph.pin_ids))))
     result = pixie_walk(graph, graph_rows[known], weights, PIXIE, top_k=top_k)
     return state.vectors.model.pin_rows(graph.pin_ids[result.pin_rows])

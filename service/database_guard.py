@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as DeadlineExceeded
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 T = TypeVar("T")
+U = TypeVar("U")
 P = ParamSpec("P")
 PAUSE_SECONDS = 1.0
 
@@ -113,10 +114,19 @@ class PendingRead(Generic[T]):
     def __init__(self, guard: DatabaseGuard, outcome: Future[T], deadline: float) -> None:
         self._guard, self._outcome, self._deadline = guard, outcome, deadline
 
+    def handed_over(self, handoff: Future[U]) -> U:
+        """What the step put in ``handoff`` midway, as soon as it does (the step goes on); raises
+        as ``result`` does when the step fails or the deadline passes first."""
+        wait([handoff, self._outcome], timeout=self._left(), return_when=FIRST_COMPLETED)
+        if handoff.done():
+            return handoff.result()
+        self.result()
+        raise RuntimeError("the database step ended without handing over")
+
     def result(self) -> T:
         """The step's result; DatabaseUnavailable when it failed or the deadline passed first."""
         try:
-            return self._outcome.result(timeout=max(0.0, self._deadline - time.monotonic()))
+            return self._outcome.result(timeout=self._left())
         except DeadlineExceeded:
             raise DatabaseUnavailable(self._guard.record_outage(f"no answer within {self._guard.deadline_ms} ms")) from None
         except (SQLAlchemyError, psycopg.Error) as error:  # psycopg's: from a step on the driver connection
@@ -124,6 +134,9 @@ class PendingRead(Generic[T]):
             if isinstance(error, PoolTimeout) or isinstance(getattr(error, "orig", error), QueryCanceled):
                 raise DatabaseUnavailable(reason) from error  # busy or slow, not down: no pause
             raise DatabaseUnavailable(self._guard.record_outage(reason)) from error
+
+    def _left(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
 
 
 def _failed(error: Exception) -> Future:

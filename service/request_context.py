@@ -60,8 +60,20 @@ def request_context(state: ServingState, *, user_id: int | None, override: Weigh
                 max_excluded=state.settings.max_excluded_pins,
             )
     except DatabaseUnavailable as error:
-        log.warning("history and utility weights for user %s unavailable: %s", user_id, error)
+        warn_unavailable(user_id, error)
         stored = None
+    return context_of(state, stored, user_id=user_id, override=override)
+
+
+def warn_unavailable(user_id: int | None, error: DatabaseUnavailable) -> None:
+    """Log that the history and weights of a request could not be read."""
+    log.warning("history and utility weights for user %s unavailable: %s", user_id, error)
+
+
+def context_of(
+    state: ServingState, stored: StoredRequestData | None, *, user_id: int | None, override: WeightsOverride | None
+) -> RequestContext:
+    """The request's context from what was read for it (None: the database could not say)."""
     return RequestContext(
         user=user_context(state, user_id, None if stored is None else stored.history),
         weights=served_weights(None if stored is None else stored.weights, user_id=user_id, override=override),

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from feast import FeatureStore
 from sqlalchemy import Engine
 
 from core.settings import Settings
 from features.serving_snapshot import SNAPSHOT_KIND
 from models.embedding_store import EmbeddingArtifact
+from models.engagements import Engagements
 from models.pin_board_graph import GRAPH_KIND, PinBoardGraph
+from models.pinnersage import OfflineMedoids
 from models.ranker import MultiTaskRanker
 from models.ranker_features import FeatureEncoder
 from models.text_tower import TextTower
@@ -56,16 +57,14 @@ class TwoTowerUsers:
     codes: np.ndarray  # row-aligned with user_ids: ``user_feature_codes`` in the tower's vocabularies
     stored: UserVectors
 
-    def on_request(self, user_id: int, engagements: pd.DataFrame) -> np.ndarray:
-        """The user's vector from ``engagements`` (pin_id, ts; any order) and their feature codes
-        (none for a user who arrived after the load)."""
+    def on_request(self, user_id: int, engagements: Engagements) -> np.ndarray:
+        """The user's vector from ``engagements`` and their feature codes (none for a user who
+        arrived after the load)."""
         row = int(np.searchsorted(self.user_ids, user_id))
         known = row < len(self.user_ids) and self.user_ids[row] == user_id
         codes = self.codes[row] if known else np.zeros(self.codes.shape[1], dtype=np.int64)
-        times = engagements["ts"].astype("int64").to_numpy() / 1e9
-        oldest_first = np.argsort(times, kind="stable")
-        pin_ids = engagements["pin_id"].to_numpy(dtype=np.int64)[oldest_first]
-        return self.tower.user_vector(pin_ids, times[oldest_first], codes)
+        oldest_first = np.argsort(engagements.ts_us, kind="stable")
+        return self.tower.user_vector(engagements.pin_ids[oldest_first], engagements.ts_us[oldest_first] / 1e6, codes)
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,7 @@ class ServingState:
     # ranker's similarities and the sources searched from them.
     learned: dict[str, PinVectors] = field(default_factory=dict)
     feature_snapshot_version: int | None = None  # None: the features were read from Feast
+    medoids: OfflineMedoids | None = None  # each user's PinnerSage medoids in the embedding; None: none stored
 
     @property
     def two_tower_version(self) -> int | None:

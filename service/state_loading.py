@@ -23,6 +23,7 @@ from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EmbeddingWidthError, check_embedding_width
 from models.pin_board_graph import GRAPH_KIND, load_mmap
+from models.pinnersage import OfflineMedoids
 from models.pinsage.pin_vectors import PinSageVectors
 from models.ranker import load_ranker
 from models.ranker_similarities import VectorTable
@@ -35,6 +36,7 @@ from service.serving_state import PinVectors, ServedGraph, ServingState, TextInd
 from sql.catalogue import read_table
 from sql.embeddings import all_user_vectors, request_session
 from sql.events import popular_by_locale
+from sql.medoids import user_medoids
 from sql.migrate import migrated_engine
 from sql.versions import ModelVersion, active_versions
 
@@ -60,7 +62,7 @@ LOAD_ERRORS = (NotReadyError, ModelFileError, DatabaseUnavailable, SQLAlchemyErr
 @dataclass(frozen=True)
 class StoredServingData:
     """What loading reads from Postgres: the active versions, the catalogue, each locale's most
-    engaged pins and the two-tower user vectors."""
+    engaged pins, the two-tower user vectors and the embedding's user medoids."""
 
     embedding: ModelVersion | None
     ranker: ModelVersion | None
@@ -74,6 +76,7 @@ class StoredServingData:
     visual: ModelVersion | None = None
     graph: ModelVersion | None = None
     feature_snapshot: ModelVersion | None = None  # None: every feature is read from Feast
+    medoids: OfflineMedoids | None = None  # the embedding's user medoids; None: none stored
 
 
 def read_stored_serving_data(conn: Connection) -> StoredServingData:
@@ -82,8 +85,9 @@ def read_stored_serving_data(conn: Connection) -> StoredServingData:
     snapshot)."""
     versions = active_versions(conn)
     two_tower = versions.get("two_tower")
+    embedding = versions.get("pin_embedding")
     return StoredServingData(
-        embedding=versions.get("pin_embedding"),
+        embedding=embedding,
         ranker=versions.get("ranker"),
         text=versions.get("pin_text"),
         two_tower=two_tower,
@@ -97,6 +101,7 @@ def read_stored_serving_data(conn: Connection) -> StoredServingData:
         visual=versions.get("pin_visual"),
         graph=versions.get(GRAPH_KIND),
         feature_snapshot=versions.get(SNAPSHOT_KIND),
+        medoids=None if embedding is None else user_medoids(conn, version=embedding.version),
     )
 
 
@@ -152,6 +157,7 @@ def serving_state_from(
         two_tower=two_tower,
         learned=learned,
         feature_snapshot_version=None if stored.feature_snapshot is None else stored.feature_snapshot.version,
+        medoids=stored.medoids,
     )
 
 

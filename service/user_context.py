@@ -12,6 +12,7 @@ from feast import FeatureStore
 from sqlalchemy import Connection
 
 from features.store import absent_features, fill_missing_features, on_postgres, online_features
+from models.engagements import Engagements
 from models.interests import LATEST_ENGAGEMENTS, interest_vectors
 from service.database_guard import DatabaseUnavailable
 from service.feature_tables import missing_views
@@ -20,16 +21,14 @@ from service.stages import stage
 from sql.events import user_history
 
 log = logging.getLogger("corkboard.service")
-NOBODY = pd.DataFrame(
-    {"pin_id": pd.Series(dtype=np.int64), "action": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[ns, UTC]")}
-)
+NOBODY = Engagements.none()
 
 
 @dataclass(frozen=True)
 class UserHistory:
     """The user's latest engagements and the pins not to show them, as stored in Postgres."""
 
-    engagements: pd.DataFrame
+    engagements: Engagements
     excluded_pin_ids: list[int]
 
 
@@ -50,7 +49,7 @@ class UserContext:
     locale: tuple[str, str] | None
     vector: np.ndarray | None
     features: np.ndarray  # the ranker's encoded user block, [1, user_dim]
-    engagements: pd.DataFrame
+    engagements: Engagements
     excluded_rows: frozenset[int]
     interest: np.ndarray  # share of engagement per category of the pin table's vocabulary
     feature_defaults: tuple[str, ...] = ()  # the user's feature views missing online, served as defaults
@@ -59,7 +58,7 @@ class UserContext:
 
     @property
     def is_cold(self) -> bool:
-        return self.engagements.empty
+        return len(self.engagements) == 0
 
 
 def user_context(state: ServingState, user_id: int | None, history: UserHistory | None) -> UserContext:
@@ -98,7 +97,7 @@ def two_tower_vector(
     None for an anonymous user, a user without either, or no two-tower served."""
     if state.two_tower is None or user_id is None:
         return None
-    if history is not None and not history.engagements.empty:
+    if history is not None and len(history.engagements):
         with stage("user_vector"):
             vector = state.two_tower.on_request(user_id, history.engagements)
     else:
@@ -160,7 +159,7 @@ def _profile_locale(online: pd.DataFrame) -> tuple[str, str] | None:
     return None if pd.isna(country) or pd.isna(language) else (str(country), str(language))
 
 
-def _interest(state: ServingState, engagements: pd.DataFrame) -> np.ndarray:
-    rows = state.vectors.model.pin_rows(engagements["pin_id"].to_numpy(dtype=np.int64))
+def _interest(state: ServingState, engagements: Engagements) -> np.ndarray:
+    rows = state.vectors.model.pin_rows(engagements.pin_ids)
     codes = state.pins.category_code[rows[rows >= 0]]
     return interest_vectors(np.zeros(len(codes), dtype=np.int64), codes, 1, len(state.pins.categories))[0]

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from models.embedding_width import EMBEDDING_DIM
 from sql.bulk import copy_into
+from sql.driver import fetch_all
 
 
 def _vector_frame(id_column: str, ids: np.ndarray, vectors: np.ndarray, version: int) -> pd.DataFrame:
@@ -143,7 +144,7 @@ def nearest_pins(
 def nearest_pins_many(
     conn: Connection, searches: Sequence[VectorSearch], *, exclude: Sequence[int]
 ) -> list[list[tuple[int, float]]]:
-    """(pin_id, cosine distance) of each search's nearest pins, nearest first, skipping
+    """(pin_id, cosine distance) of each search's nearest pins, nearest first (ties by pin id), skipping
     ``exclude``: one statement, so one round trip for all of them.
 
     Each search is its own HNSW index scan on its version's partition (naming the partition, an
@@ -152,17 +153,17 @@ def nearest_pins_many(
     if not searches:
         return []
     arms = [
-        f"(SELECT {number} AS search, pin_id, embedding <=> CAST(:q{number} AS vector) AS distance "
-        f"FROM {partition_name(search.version)} WHERE NOT (pin_id = ANY(:exclude)) "
-        f"ORDER BY embedding <=> CAST(:q{number} AS vector) LIMIT :k{number})"
+        f"(SELECT {number} AS search, pin_id, embedding <=> CAST(%(q{number})s AS vector) AS distance "
+        f"FROM {partition_name(search.version)} WHERE NOT (pin_id = ANY(%(exclude)s)) "
+        f"ORDER BY embedding <=> CAST(%(q{number})s AS vector) LIMIT %(k{number})s)"
         for number, search in enumerate(searches)
     ]
     params: dict[str, object] = {"exclude": list(exclude)}
     for number, search in enumerate(searches):
         params[f"q{number}"] = "[" + ",".join(map(repr, np.asarray(search.vector, dtype=np.float32).tolist())) + "]"
         params[f"k{number}"] = search.k
-    statement = text("SELECT * FROM (" + " UNION ALL ".join(arms) + ") AS found ORDER BY search, distance")
+    statement = "SELECT * FROM (" + " UNION ALL ".join(arms) + ") AS found ORDER BY search, distance, pin_id"
     found: list[list[tuple[int, float]]] = [[] for _ in searches]
-    for number, pin_id, distance in conn.execute(statement, params).all():  # one fetch, not one per row
+    for number, pin_id, distance in fetch_all(conn, statement, params):  # one fetch, not one per row
         found[number].append((int(pin_id), float(distance)))
     return found

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
 
+from models.engagements import Engagements
 from sql.bulk import copy_into, copy_out
+from sql.driver import fetch_all
 from sql.posted_events import restore_posted_days
 
 EVENT_COLUMNS = ("event_id", "user_id", "pin_id", "action", "surface", "query", "position", "ts")
@@ -102,29 +105,34 @@ def popular_by_locale(conn: Connection, *, limit: int) -> pd.DataFrame:
 
 def user_history(
     conn: Connection, *, user_id: int, limit: int, seen_days: int, max_excluded: int
-) -> tuple[pd.DataFrame, list[int]]:
-    """The user's latest ``limit`` clicks, saves and long clicks (pin_id, action, ts, newest
-    first), and the pins never to show them again (hidden or saved) or not again so soon (seen
-    in the last ``seen_days`` days of their own activity, so an old log still filters sensibly):
-    the ``max_excluded`` of those the user met most recently, so a heavy user's list stays bounded.
+) -> tuple[Engagements, list[int]]:
+    """The user's latest ``limit`` clicks, saves and long clicks (newest first), and the pins never
+    to show them again (hidden or saved) or not again so soon (seen in the last ``seen_days`` days
+    of their own activity, so an old log still filters sensibly): the ``max_excluded`` of those the
+    user met most recently, so a heavy user's list stays bounded.
 
-    One statement over the user's events, read once."""
-    rows = conn.execute(
-        text(
-            "WITH mine AS MATERIALIZED (SELECT pin_id, action, ts FROM events WHERE user_id = :u) "
-            "(SELECT true AS engaged, pin_id, action, ts FROM mine WHERE action IN ('click', 'save', 'long_click') "
-            " ORDER BY ts DESC LIMIT :limit) "
-            "UNION ALL "
-            "(SELECT false, pin_id, NULL::text, max(ts) FROM mine WHERE pin_id IS NOT NULL AND ("
-            " action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => :days))"
-            " GROUP BY pin_id ORDER BY max(ts) DESC, pin_id LIMIT :max_excluded) "
-            "ORDER BY engaged DESC, ts DESC"
-        ),
+    One statement over the user's events, read once; times come as microseconds since the epoch."""
+    rows = fetch_all(
+        conn,
+        "WITH mine AS MATERIALIZED (SELECT pin_id, action, ts FROM events WHERE user_id = %(u)s) "
+        "SELECT engaged, pin_id, action, (extract(epoch FROM ts) * 1000000)::bigint FROM ("
+        "(SELECT true AS engaged, pin_id, action, ts FROM mine WHERE action IN ('click', 'save', 'long_click') "
+        " ORDER BY ts DESC LIMIT %(limit)s) "
+        "UNION ALL "
+        "(SELECT false, pin_id, NULL::text, max(ts) FROM mine WHERE pin_id IS NOT NULL AND ("
+        " action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => %(days)s))"
+        " GROUP BY pin_id ORDER BY max(ts) DESC, pin_id LIMIT %(max_excluded)s) "
+        ") AS history ORDER BY engaged DESC, ts DESC",
         {"u": user_id, "limit": limit, "days": seen_days, "max_excluded": max_excluded},
-    ).all()
-    engaged = [row[1:] for row in rows if row.engaged]
-    excluded = [row.pin_id for row in rows if not row.engaged]
-    return pd.DataFrame(engaged, columns=["pin_id", "action", "ts"]), excluded
+    )
+    engaged = [row for row in rows if row[0]]
+    excluded = [row[1] for row in rows if not row[0]]
+    engagements = Engagements(
+        np.array([row[1] for row in engaged], dtype=np.int64),
+        np.array([row[2] for row in engaged], dtype=str),
+        np.array([row[3] for row in engaged], dtype=np.int64),
+    )
+    return engagements, excluded
 
 
 def search_engagements(conn: Connection) -> pd.DataFrame:

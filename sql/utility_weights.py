@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from models.utility import UtilityWeights
+from sql.driver import fetch_all
 
 DEFAULT_WEIGHTS = "default"
 _ARM_WEIGHTS_PREFIX = "arm:"  # arms' weight sets share the table with 'default' without clashing
@@ -28,10 +29,11 @@ class TrafficExceededError(ValueError):
 
 def get_weights(conn: Connection, *, name: str) -> UtilityWeights | None:
     """The weight set called ``name``, if stored."""
-    row = conn.execute(
-        text("SELECT creator, merchant, ad FROM utility_weights WHERE name = :name"), {"name": name}
-    ).first()
-    return UtilityWeights(creator=row.creator, merchant=row.merchant, ad=row.ad) if row else None
+    rows = fetch_all(conn, "SELECT creator, merchant, ad FROM utility_weights WHERE name = %(name)s", {"name": name})
+    if not rows:
+        return None
+    creator, merchant, ad = rows[0]
+    return UtilityWeights(creator=creator, merchant=merchant, ad=ad)
 
 
 def default_weights(conn: Connection) -> UtilityWeights:
@@ -53,14 +55,14 @@ def put_weights(conn: Connection, *, name: str, weights: UtilityWeights) -> None
 
 def list_arms(conn: Connection) -> list[Arm]:
     """Every experiment arm with its weights, by name."""
-    rows = conn.execute(
-        text(
-            "SELECT a.arm, a.traffic, w.creator, w.merchant, w.ad FROM experiment_arms a "
-            "JOIN utility_weights w ON w.name = a.weights_name ORDER BY a.arm"
-        )
+    rows = fetch_all(
+        conn,
+        "SELECT a.arm, a.traffic, w.creator, w.merchant, w.ad FROM experiment_arms a "
+        "JOIN utility_weights w ON w.name = a.weights_name ORDER BY a.arm",
     )
     return [
-        Arm(row.arm, UtilityWeights(creator=row.creator, merchant=row.merchant, ad=row.ad), row.traffic) for row in rows
+        Arm(arm, UtilityWeights(creator=creator, merchant=merchant, ad=ad), traffic)
+        for arm, traffic, creator, merchant, ad in rows
     ]
 
 

@@ -180,7 +180,7 @@ def rollback_version(conn: Connection, *, kind: str) -> tuple[ModelVersion, Mode
 
 
 def prune_versions(conn: Connection, *, kind: str, keep_previous: int) -> list[ModelVersion]:
-    """Delete old versions of ``kind`` with their vectors and pgvector partitions; returns them.
+    """Delete old versions of ``kind`` with their vectors, user medoids and pgvector partitions; returns them.
 
     Kept: the serving version, every newer one (a build in progress, or one rolled back from)
     and the ``keep_previous`` newest older versions that once served, so rollback still works.
@@ -211,7 +211,8 @@ def prune_versions(conn: Connection, *, kind: str, keep_previous: int) -> list[M
     for version in doomed:
         # Dropping a partition removes its rows and its HNSW index in one step.
         driver.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(partition_name(version))))
-    conn.execute(text("DELETE FROM user_embeddings WHERE version = ANY(:versions)"), {"versions": doomed})
+    for table in ("user_embeddings", "user_medoids"):
+        conn.execute(text(f"DELETE FROM {table} WHERE version = ANY(:versions)"), {"versions": doomed})
     rows = conn.execute(
         text(f"DELETE FROM model_versions WHERE version = ANY(:versions) RETURNING {_COLUMNS}"),
         {"versions": doomed},

@@ -1,18 +1,23 @@
-"""A first pin embedding (co-engagement factorization) and its pgvector HNSW index."""
+"""A first pin embedding (co-engagement factorization), its pgvector HNSW index and each user's
+PinnerSage medoids in it."""
 
+import time
 
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.actions import POSITIVE_ACTIONS
-from models.co_engagement import CoEngagementConfig
+from models.co_engagement import CoEngagementConfig, CoEngagementModel
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import check_embedding_width
+from models.interests import LATEST_ENGAGEMENTS
 from models.pin_embedding import fit_pin_embedding
+from models.pinnersage import users_medoids
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, IdVectors
 from orchestration.training_metadata import agreement_plot_png, plot_markdown
 from sql.embeddings import nearest_pins
+from sql.versions import ModelVersion
 
 EMBEDDING_KIND = "pin_embedding"
 EMBEDDING_CONFIG = CoEngagementConfig()
@@ -71,16 +76,38 @@ def co_engagement_embeddings(
     "one), measured: its recall@100 against exact search.",
 )
 def pin_vector_index(context: AssetExecutionContext, database: Database) -> MaterializeResult:
-    version = database.version_for_run(EMBEDDING_KIND, context.run.run_id)
-    if version is None:
-        raise RuntimeError("no pin_embedding version built or serving; materialize co_engagement_embeddings first")
-    model = EmbeddingArtifact.load(version.artifact).model
+    version, model = _run_embedding(context, database)
     engaged = model.engaged_pins()
     recall = _hnsw_recall(database, version.version, model.pin_vectors[engaged], model.pin_ids[engaged])
     context.log.info(f"index v{version.version}: {int(engaged.sum())} pins, recall@100 {recall:.3f}")
     return MaterializeResult(
         metadata={"version": version.version, "pins": int(engaged.sum()), "recall@100_vs_exact": recall}
     )
+
+
+@asset(
+    group_name="embeddings",
+    deps=[co_engagement_embeddings],
+    description="Each user's PinnerSage medoids (the pins the home feed searches from) in the pin embedding the run "
+    "serves, from their latest engagements in the event log, so that a request reads them instead of clustering; "
+    "recomputed with the embedding (nightly), a user who engaged since is clustered on request.",
+)
+def pinnersage_medoids(context: AssetExecutionContext, database: Database) -> MaterializeResult:
+    version, model = _run_embedding(context, database)
+    started = time.perf_counter()
+    medoids = users_medoids(database.read_actions(POSITIVE_ACTIONS), model.pin_vectors_for, latest=LATEST_ENGAGEMENTS)
+    users = database.store_medoids(version.version, medoids)
+    seconds = round(time.perf_counter() - started, 2)
+    context.log.info(f"medoids of {users} users in embedding v{version.version} ({seconds} s)")
+    return MaterializeResult(metadata={"version": version.version, "users": users, "seconds": seconds})
+
+
+def _run_embedding(context: AssetExecutionContext, database: Database) -> tuple[ModelVersion, CoEngagementModel]:
+    """The pin embedding the run serves (its own build, else the serving one) and its model."""
+    version = database.version_for_run(EMBEDDING_KIND, context.run.run_id)
+    if version is None:
+        raise RuntimeError("no pin_embedding version built or serving; materialize co_engagement_embeddings first")
+    return version, EmbeddingArtifact.load(version.artifact).model
 
 
 def _hnsw_recall(database: Database, version: int, vectors: np.ndarray, pin_ids: np.ndarray, queries: int = 20) -> float:

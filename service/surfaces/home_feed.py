@@ -1,8 +1,14 @@
-"""The home feed: candidates from the user's vectors, interests and recent pins, ranked for them."""
+"""The home feed: candidates from the user's vectors, interests and recent pins, ranked for them.
+
+A page is one database step on one connection: the user's history and the utility weights, then,
+once this thread has planned the HNSW searches from them, the searches, which run in Postgres
+while this thread walks Pixie (numba, GIL released)."""
 
 from __future__ import annotations
 
-import numpy as np
+from concurrent.futures import Future
+from dataclasses import dataclass
+
 from sqlalchemy import Connection
 
 from service.candidates import (
@@ -13,8 +19,15 @@ from service.candidates import (
     popular_rows,
     user_vector_searches,
 )
+from service.database_guard import DatabaseUnavailable, PendingRead
 from service.hnsw_step import NamedSearches, collected, searched_candidates
-from service.request_context import request_context
+from service.request_context import (
+    RequestContext,
+    StoredRequestData,
+    context_of,
+    read_request_data,
+    warn_unavailable,
+)
 from service.schemas import PagePublic
 from service.scoring import ScoredCandidates
 from service.served_weights import WeightsOverride
@@ -26,32 +39,81 @@ from service.user_context import UserContext
 
 def home_feed(state: ServingState, *, user_id: int, k: int, weights: WeightsOverride | None = None) -> PagePublic:
     """The user's home feed; a user without history gets their locale's popular pins, flagged."""
-    request = request_context(state, user_id=user_id, override=weights)
-    candidates, fallback = home_candidates(state, request.user)
+    request, candidates, fallback = home_request(state, user_id=user_id, override=weights)
     return ranked_page(state, request, candidates, surface="homefeed", k=k, fallback=fallback)
 
 
 def score_candidates(state: ServingState, *, user_id: int) -> ScoredCandidates:
     """Home-feed candidates of ``user_id`` scored by the ranker, before blending (for the tuner)."""
-    user = request_context(state, user_id=user_id, override=None).user
-    candidates, _ = home_candidates(state, user)
-    return scored_candidates(state, user, candidates)
+    request, candidates, _ = home_request(state, user_id=user_id, override=None)
+    return scored_candidates(state, request.user, candidates)
+
+
+@dataclass(frozen=True)
+class _Searches:
+    """What the request thread hands the database step once it knows the user: the searches and
+    the pin rows they skip."""
+
+    searches: NamedSearches
+    exclude: frozenset[int]
+
+    @property
+    def sources(self) -> list[str]:
+        return list(dict.fromkeys(source for source, _ in self.searches))
+
+
+def home_request(
+    state: ServingState, *, user_id: int, override: WeightsOverride | None
+) -> tuple[RequestContext, Candidates, str | None]:
+    """The request's context, its candidates and, when they are popular pins instead, why: one
+    database step, one connection. When the database cannot give the history in time, the user
+    is served without it, as ``request_context`` does."""
+    stored_out: Future[StoredRequestData] = Future()
+    searches_in: Future[_Searches] = Future()
+    pending = state.database.submit(_home_feed_step, state, user_id, stored_out, searches_in)
+    planned = _Searches([], frozenset())
+    try:
+        try:
+            with stage("user_context"):
+                stored = pending.handed_over(stored_out)
+        except DatabaseUnavailable as error:
+            warn_unavailable(user_id, error)
+            stored = None
+        request = context_of(state, stored, user_id=user_id, override=override)
+        planned = _planned(state, request.user)
+    finally:
+        searches_in.set_result(planned)  # an empty plan ends the step
+    return request, *_gathered(state, request.user, pending, planned.sources)
 
 
 def home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates, str | None]:
-    """The user's candidates and, when they are popular pins instead, why."""
+    """The candidates of a user whose context was read apart (the funnel evaluation, tests), and
+    when they are popular pins instead, why."""
+    planned = _planned(state, user)
+    pending = state.database.submit(_searched, state, planned) if planned.searches else None
+    return _gathered(state, user, pending, planned.sources)
+
+
+def _planned(state: ServingState, user: UserContext) -> _Searches:
+    """The user's HNSW searches: their own vectors' and their PinnerSage medoids' (none when cold)."""
+    if user.is_cold:
+        return _Searches([], frozenset())
+    return _Searches([*user_vector_searches(state, user), *pinnersage_searches(state, user)], user.excluded_rows)
+
+
+def _gathered(
+    state: ServingState, user: UserContext, pending: PendingRead[Candidates] | None, sources: list[str]
+) -> tuple[Candidates, str | None]:
+    """The searched candidates of ``pending`` (None: no searches) with the in-memory sources',
+    walked meanwhile."""
     candidates = Candidates()
     fallback = None
     if not user.is_cold:
-        seeds = state.vectors.model.pin_rows(user.engagements["pin_id"].to_numpy(dtype=np.int64))
-        vector_searches = user_vector_searches(state, user)
-        sources = [*(source for source, _ in vector_searches), "pinnersage"]
-        # The HNSW searches run in Postgres while this thread walks Pixie (numba, GIL released).
-        pending = state.database.submit(_searched_for_user, state, user, vector_searches, sources=sources)
+        seeds = state.vectors.model.pin_rows(user.engagements.pin_ids)
         with stage("pixie"):
             walked = pixie_rows(state, user.engagements)
         with stage("retrieval"):
-            candidates = collected(pending, sources)
+            candidates = Candidates() if pending is None else collected(pending, sources)
             candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
         candidates.add(walked, "pixie", user.excluded_rows)
     if user.is_cold:
@@ -63,10 +125,24 @@ def home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates,
     return candidates, fallback
 
 
-def _searched_for_user(
-    conn: Connection, state: ServingState, user: UserContext, vector_searches: NamedSearches, *, sources: list[str]
+def _home_feed_step(
+    conn: Connection,
+    state: ServingState,
+    user_id: int,
+    stored_out: Future[StoredRequestData],
+    searches_in: Future[_Searches],
 ) -> Candidates:
-    """The database step of a home feed: the user's vector searches and, planned here so that the
-    medoids are found while the request thread walks Pixie, one search per PinnerSage medoid."""
-    searches = [*vector_searches, *pinnersage_searches(state, user.engagements)]
-    return searched_candidates(conn, state, searches, sources=sources, exclude=user.excluded_rows)
+    """The database step of a home feed: the user's history and the weights, handed to the
+    request thread; then the searches it plans from them, on the same connection."""
+    stored_out.set_result(
+        read_request_data(
+            conn, user_id=user_id, seen_days=state.settings.seen_days, max_excluded=state.settings.max_excluded_pins
+        )
+    )
+    return _searched(conn, state, searches_in.result())
+
+
+def _searched(conn: Connection, state: ServingState, planned: _Searches) -> Candidates:
+    if not planned.searches:
+        return Candidates()
+    return searched_candidates(conn, state, planned.searches, sources=planned.sources, exclude=planned.exclude)

@@ -4,9 +4,9 @@ pins and Pixie walks from it, ranked with the pin standing in for the user's vec
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Connection
 
+from models.engagements import Engagements
 from service.candidates import Candidates, co_engagement_rows, pixie_rows, popular_rows
 from service.hnsw_step import collected, searched_candidates
 from service.request_context import request_context
@@ -41,7 +41,7 @@ def related_pins(
     pending = state.database.submit(_searched_near_pin, state, pin_id, row, exclude=exclude)
     candidates = collected(pending, SEARCHED_SOURCES)
     candidates.add(co_engagement_rows(state, np.array([row])), "co_engagement", exclude)
-    seed = pd.DataFrame({"pin_id": [pin_id], "action": ["save"], "ts": [pd.Timestamp.now(tz="UTC")]})
+    seed = Engagements(np.array([pin_id], dtype=np.int64), np.array(["save"]), np.zeros(1, dtype=np.int64))
     candidates.add(pixie_rows(state, seed, k=RELATED_PER_SOURCE), "pixie", exclude)
     fallback = None
     if not candidates.sources:

@@ -68,7 +68,7 @@ def test_graph_candidates_follow_the_users_interests(materialized_tiny):
     on_topic, chance = [], []
     for user in [int(u) for u in corkboard("users", "--limit", "5").stdout.split()]:
         context = request_context(state, user_id=user, override=None).user
-        engaged = set(category[state.vectors.model.pin_rows(context.engagements["pin_id"].to_numpy(dtype=np.int64))])
+        engaged = set(category[state.vectors.model.pin_rows(context.engagements.pin_ids)])
         candidates, _ = home_candidates(state, context)
         graph_rows = [row for row, sources in candidates.sources.items() if {"pixie", "co_engagement"} & set(sources)]
         on_topic.append(np.mean([category[row] in engaged for row in graph_rows]))

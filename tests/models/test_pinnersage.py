@@ -1,7 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from models.pinnersage import PinnerSageConfig, pinnersage_medoids
+from models.engagements import Engagements, times_us
+from models.pinnersage import SERVED_MEDOIDS, PinnerSageConfig, medoid_pins, pinnersage_medoids, users_medoids
 
 
 def two_interests(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -36,3 +38,39 @@ def test_zero_vectors_are_ignored_and_bad_input_is_refused():
     assert len(pinnersage_medoids(np.zeros((2, 4)), np.zeros(2)).rows) == 0
     with pytest.raises(ValueError, match="ages"):
         pinnersage_medoids(vectors, ages[:3])
+
+
+def engagements_of(users: dict[int, int], seed: int = 0) -> pd.DataFrame:
+    """``users[user]`` engagements of each user on pins 0..39, at distinct random times."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (user, int(rng.integers(40)), "click", int(rng.integers(10**9))) for user, n in users.items() for _ in range(n)
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "pin_id", "action", "ts"])
+    frame["ts"] = pd.to_datetime(frame["ts"] * 1_000_000, unit="us", utc=True)
+    return frame.sample(frac=1.0, random_state=seed, ignore_index=True)  # the log in no particular order
+
+
+def test_offline_medoids_are_each_users_medoids_of_their_latest_engagements():
+    vectors = np.random.default_rng(1).standard_normal((40, 4))
+    vectors[7] = 0.0  # a pin without a vector is never a medoid
+    engagements = engagements_of({3: 12, 5: 1, 9: 30})
+    offline = users_medoids(engagements, lambda pins: vectors[pins], latest=20)
+    assert offline.user_ids.tolist() == [3, 5, 9] and offline.engagements.tolist() == [12, 1, 20]
+    for user_id in (3, 5, 9):
+        latest = engagements[engagements["user_id"] == user_id].sort_values("ts", ascending=False).head(20)
+        mine = Engagements(latest["pin_id"].to_numpy(), latest["action"].to_numpy(), times_us(latest["ts"]))
+        expected = medoid_pins(mine, vectors[mine.pin_ids])
+        assert 1 <= len(expected) <= SERVED_MEDOIDS and 7 not in expected.tolist()
+        found = offline.of(user_id, newest_us=mine.newest_us, engagements=len(mine))
+        assert found is not None and found.tolist() == expected.tolist()
+
+
+def test_offline_medoids_are_not_served_once_the_engagements_changed():
+    vectors = np.random.default_rng(1).standard_normal((40, 4))
+    offline = users_medoids(engagements_of({3: 12}), lambda pins: vectors[pins], latest=20)
+    newest = int(offline.newest_us[0])
+    assert offline.of(3, newest_us=newest, engagements=12) is not None
+    assert offline.of(3, newest_us=newest + 1, engagements=12) is None  # a newer engagement
+    assert offline.of(3, newest_us=newest, engagements=13) is None
+    assert offline.of(4, newest_us=newest, engagements=12) is None  # a user without stored medoids

@@ -112,12 +112,17 @@ def test_tuning_proposes_weights_meeting_its_configured_minimums(logged_pages):
 
 def test_tune_apply_stores_the_chosen_weights_as_the_default(logged_pages, tmp_path):
     with migrated_engine().begin() as conn:
+        served = default_weights(conn)
         put_weights(conn, name=DEFAULT_WEIGHTS, weights=UtilityWeights(creator=0.05, merchant=0.05, ad=0.05))
-    result = corkboard("tune", "--users", "6", "--min-creator", "1.2", "--relative", "--apply",
-                       "--out-dir", str(tmp_path), check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads(result.stdout)
-    assert summary["applied"] == {"before": {"creator": 0.05, "merchant": 0.05, "ad": 0.05}, "after": summary["chosen"]}
-    assert "default weights" in result.stderr
-    with migrated_engine().connect() as conn:
-        assert default_weights(conn).as_dict() == summary["chosen"]
+    try:
+        result = corkboard("tune", "--users", "6", "--min-creator", "1.2", "--relative", "--apply",
+                           "--out-dir", str(tmp_path), check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        summary = json.loads(result.stdout)
+        assert summary["applied"] == {"before": {"creator": 0.05, "merchant": 0.05, "ad": 0.05}, "after": summary["chosen"]}
+        assert "default weights" in result.stderr
+        with migrated_engine().connect() as conn:
+            assert default_weights(conn).as_dict() == summary["chosen"]
+    finally:  # the later modules' pages (search topics among them) are ranked with the weights they expect
+        with migrated_engine().begin() as conn:
+            put_weights(conn, name=DEFAULT_WEIGHTS, weights=served)

@@ -73,7 +73,7 @@ def test_a_new_catalogue_refreshes_the_graph_and_the_features(ticks):
 def test_models_retrain_at_the_cron_tick_once(ticks):
     ticks.materialized("raw_events", partition="2026-11-01")
     assert not ticks.at(NOON + timedelta(minutes=1)) & RETRAINED  # new data alone retrains nothing
-    # The index follows the co-engagement embedding it measures, in the same tick.
-    assert ticks.at(AFTER_RETRAIN_TICK) == RETRAINED | {"pin_vector_index"}
+    # The index and the users' medoids follow the co-engagement embedding, in the same tick.
+    assert ticks.at(AFTER_RETRAIN_TICK) == RETRAINED | {"pin_vector_index", "pinnersage_medoids"}
     assert ticks.at(AFTER_RETRAIN_TICK + timedelta(minutes=1)) == set()
 

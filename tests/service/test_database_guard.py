@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -72,3 +73,39 @@ def test_connections_carry_tcp_keepalives_and_a_user_timeout(session_data_dir):
     engine.dispose()
     expected = {name: str(value) for name, value in TCP_LIVENESS.items()}
     assert {name: parameters.get(name) for name in TCP_LIVENESS} == expected
+
+
+def test_a_step_hands_over_midway_and_goes_on(engine):
+    guard = DatabaseGuard(engine, deadline_ms=5_000)
+    handoff: Future[int] = Future()
+    release = threading.Event()
+
+    def step(conn: Connection) -> str:
+        handoff.set_result(conn.execute(text("SELECT 41 + 1")).scalar_one())
+        release.wait(WAIT_SECONDS)
+        return thread_name(conn)
+
+    pending = guard.submit(step)
+    assert pending.handed_over(handoff) == 42  # while the step still runs
+    release.set()
+    assert pending.result().startswith("database-step")
+
+
+def test_a_step_that_fails_before_handing_over_is_unavailable(engine):
+    guard = DatabaseGuard(engine, deadline_ms=5_000)
+    handoff: Future[int] = Future()
+    pending = guard.submit(lambda conn: conn.execute(text("SELECT * FROM no_such_table")))
+    with pytest.raises(DatabaseUnavailable, match="no_such_table"):
+        pending.handed_over(handoff)
+    assert not handoff.done()
+
+
+def test_a_step_that_never_hands_over_is_unavailable_at_the_deadline(engine):
+    guard = DatabaseGuard(engine, deadline_ms=200)
+    release = threading.Event()
+    pending = guard.submit(lambda conn: release.wait(WAIT_SECONDS))
+    try:
+        with pytest.raises(DatabaseUnavailable, match="no answer within 200 ms"):
+            pending.handed_over(Future())
+    finally:
+        release.set()

@@ -179,13 +179,13 @@ def test_a_posted_hide_takes_the_pin_off_the_users_next_home_feed(client, user_i
 def test_a_posted_click_and_save_enter_the_next_pages_history_and_user_vector(client, user_id):
     state = client.app.state.serving
     before = request_context(state, user_id=user_id, override=None).user
-    engaged = set(before.engagements["pin_id"])
+    engaged = set(before.engagements.pin_ids.tolist())
     clicked, saved = [pin for pin in catalogue_pins(200) if pin not in engaged][-2:]
     body = post(client, [event(user_id, clicked, "click"), event(user_id, saved, "save")]).json()
     assert body["stored"] == 2
     after = request_context(state, user_id=user_id, override=None).user
-    latest = after.engagements.head(2)
-    assert set(zip(latest["pin_id"], latest["action"])) == {(clicked, "click"), (saved, "save")}
+    latest = zip(after.engagements.pin_ids[:2].tolist(), after.engagements.actions[:2].tolist(), strict=True)
+    assert set(latest) == {(clicked, "click"), (saved, "save")}
     assert state.vectors.model.pin_rows(np.array([saved]))[0] in after.excluded_rows  # saved: never again
     assert before.two_tower_vector is not None and after.two_tower_vector is not None
     assert not np.allclose(before.two_tower_vector, after.two_tower_vector)

@@ -52,7 +52,7 @@ def test_pinsage_source_serves_pins_of_the_users_recent_topics(state: ServingSta
         candidates, _ = home_candidates(state, user)
         served = [row for row, sources in candidates.sources.items() if "pinsage" in sources]
         assert served, f"user {user_id}: no pinsage candidates"
-        topics = {category[pin] for pin in user.engagements["pin_id"].head(RECENT).tolist()}
+        topics = {category[pin] for pin in user.engagements.pin_ids[:RECENT].tolist()}
         agreement += [catalogue[row] in topics for row in served]
         chance.append(float(np.isin(catalogue, list(topics)).mean()))
     print(f"pinsage candidates on the user's latest topics: {np.mean(agreement):.3f}, chance {np.mean(chance):.3f}")
@@ -86,10 +86,10 @@ def test_a_new_engagement_moves_the_two_tower_vector_and_its_candidates(state: S
     before = request_context(state, user_id=user_id, override=None).user
     assert before.two_tower_vector is not None
     # A pin of a topic the user never engaged with: saving it should move the vector.
-    engaged = state.vectors.model.pin_rows(before.engagements["pin_id"].to_numpy(dtype=np.int64))
+    engaged = state.vectors.model.pin_rows(before.engagements.pin_ids)
     elsewhere = np.flatnonzero(~np.isin(state.pins.category, state.pins.category[engaged]))
     pin_id = int(state.vectors.model.pin_ids[elsewhere[0]])
-    newest = before.engagements["ts"].max()
+    newest = pd.Timestamp(before.engagements.newest_us, unit="us", tz="UTC")
     with migrated_engine().begin() as conn:
         conn.execute(
             text(
@@ -105,7 +105,7 @@ def test_a_new_engagement_moves_the_two_tower_vector_and_its_candidates(state: S
     finally:
         with migrated_engine().begin() as conn:
             conn.execute(text("DELETE FROM events WHERE event_id = :e"), {"e": NEW_EVENT})
-    assert after.engagements["pin_id"].iloc[0] == pin_id
+    assert after.engagements.pin_ids[0] == pin_id
     assert float(before.two_tower_vector @ after.two_tower_vector) < 0.99
     stored = state.two_tower.stored.vector(user_id)
     assert not np.allclose(after.two_tower_vector, stored)  # computed on request, not read back

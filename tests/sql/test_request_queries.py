@@ -39,10 +39,11 @@ def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(sessio
         engagements, excluded = user_history(conn, user_id=USER, limit=3, seen_days=7, max_excluded=100)
         everything, _ = user_history(conn, user_id=USER, limit=10, seen_days=7, max_excluded=100)
         conn.rollback()
-    assert engagements["pin_id"].tolist() == [1, 2, 4]  # newest first, engagements only, at most `limit`
-    assert engagements["action"].tolist() == ["click", "save", "long_click"]
-    assert engagements["ts"].iloc[0] == NOW - datetime.timedelta(days=0.1)  # an aware timestamp, the same instant
-    assert everything["pin_id"].tolist() == [1, 2, 4, 8]
+    assert engagements.pin_ids.tolist() == [1, 2, 4]  # newest first, engagements only, at most `limit`
+    assert engagements.actions.tolist() == ["click", "save", "long_click"]
+    newest = NOW - datetime.timedelta(days=0.1)  # the same instant, in microseconds since the epoch
+    assert engagements.ts_us[0] == int(newest.timestamp()) * 1_000_000
+    assert everything.pin_ids.tolist() == [1, 2, 4, 8]
     # Hidden and saved pins whatever their age; anything seen within 7 days of the user's latest event.
     assert sorted(excluded) == [1, 2, 3, 4, 5, 6]
 
@@ -50,7 +51,7 @@ def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(sessio
 def test_user_history_of_a_user_without_events_is_empty(session_data_dir):
     with migrated_engine().connect() as conn:
         engagements, excluded = user_history(conn, user_id=USER, limit=5, seen_days=7, max_excluded=100)
-    assert engagements.empty and list(engagements.columns) == ["pin_id", "action", "ts"] and excluded == []
+    assert len(engagements) == 0 and excluded == []
 
 
 def test_searches_of_several_versions_run_in_one_statement_nearest_first(session_data_dir):

@@ -1,0 +1,53 @@
+"""A home feed reads its user's history, the weights and its HNSW searches in one database step on
+one connection, and gets what the separate steps (``request_context``, then ``home_candidates``)
+read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from service.app import create_app
+from service.request_context import request_context
+from service.serving_state import ServingState
+from service.surfaces.home_feed import home_candidates, home_request
+from sql.migrate import migrated_engine
+
+
+@pytest.fixture(scope="module")
+def state(materialized_tiny) -> Iterator[ServingState]:
+    with TestClient(create_app()) as client:
+        yield client.app.state.serving
+
+
+def some_users(limit: int) -> list[int]:
+    with migrated_engine().connect() as conn:
+        rows = conn.execute(text("SELECT user_id FROM users ORDER BY user_id LIMIT :n"), {"n": limit}).all()
+    return [row.user_id for row in rows]
+
+
+@pytest.mark.parametrize("unknown", [False, True])
+def test_one_step_reads_what_the_separate_steps_did(state: ServingState, unknown: bool) -> None:
+    users = [max(some_users(1_000)) + 1] if unknown else some_users(12)
+    fallbacks = set()
+    for user_id in users:
+        request, candidates, fallback = home_request(state, user_id=user_id, override=None)
+        apart = request_context(state, user_id=user_id, override=None)
+        candidates_apart, fallback_apart = home_candidates(state, apart.user)
+        assert request.weights == apart.weights
+        for name in ("pin_ids", "actions", "ts_us"):
+            assert getattr(request.user.engagements, name).tolist() == getattr(apart.user.engagements, name).tolist()
+        assert request.user.excluded_rows == apart.user.excluded_rows
+        assert (fallback, candidates.degraded) == (fallback_apart, candidates_apart.degraded)
+        # The same pins from each source (an HNSW scan may order pins at one distance either way).
+        assert {source: set(rows) for source, rows in candidates.by_source.items()} == {
+            source: set(rows) for source, rows in candidates_apart.by_source.items()
+        }, f"user {user_id}"
+        fallbacks.add(fallback)
+    if unknown:
+        assert fallbacks == {"cold_start"}
+    else:
+        assert None in fallbacks  # some of them personalized

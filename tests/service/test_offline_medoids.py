@@ -1,0 +1,79 @@
+"""PinnerSage medoids computed at materialization: the home feed reads them instead of clustering
+per request, they are the medoids a request would compute, and a user's engagement since the
+materialization has the request compute them again."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from corkboard.materialize import dagster_instance, materialize_and_activate
+from models.engagements import Engagements
+from models.pinnersage import medoid_pins
+from orchestration.assets.embeddings import pinnersage_medoids
+from orchestration.definitions import RESOURCES
+from service.app import create_app
+from service.candidates import pinnersage_searches
+from service.request_context import request_context
+from service.serving_state import ServingState
+from service.user_context import UserContext
+from sql.migrate import migrated_engine
+
+
+@pytest.fixture(scope="module")
+def state(materialized_tiny) -> Iterator[ServingState]:
+    # For the serving embedding, whichever test module built it last.
+    result = materialize_and_activate([pinnersage_medoids], resources=RESOURCES, instance=dagster_instance())
+    assert result.success
+    with TestClient(create_app()) as client:
+        yield client.app.state.serving
+
+
+def engaged_users() -> list[int]:
+    with migrated_engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT DISTINCT user_id FROM events WHERE action IN ('click', 'save', 'long_click') ORDER BY user_id")
+        ).all()
+    return [row.user_id for row in rows]
+
+
+def clustered_now(state: ServingState, user: UserContext) -> np.ndarray:
+    return medoid_pins(user.engagements, state.vectors.model.pin_vectors_for(user.engagements.pin_ids))
+
+
+def searched_vectors(state: ServingState, user: UserContext) -> list[list[float]]:
+    return [search.vector.tolist() for _, search in pinnersage_searches(state, user)]
+
+
+def test_the_stored_medoids_are_the_ones_each_request_would_compute(state: ServingState) -> None:
+    assert state.medoids is not None
+    users = engaged_users()
+    assert set(users) <= set(state.medoids.user_ids.tolist())
+    for user_id in users[:: max(1, len(users) // 40)]:
+        user = request_context(state, user_id=user_id, override=None).user
+        stored = state.medoids.of(user_id, newest_us=user.engagements.newest_us, engagements=len(user.engagements))
+        assert stored is not None, f"user {user_id}: medoids stored for other engagements"
+        assert stored.tolist() == clustered_now(state, user).tolist(), f"user {user_id}"
+        assert searched_vectors(state, user) == state.vectors.model.pin_vectors_for(stored).tolist()
+
+
+def test_an_engagement_since_the_materialization_is_clustered_on_request(state: ServingState) -> None:
+    user = request_context(state, user_id=engaged_users()[0], override=None).user
+    before = user.engagements
+    pin_id = state.vectors.model.pin_ids[state.vectors.model.engaged_pins()][:1]
+    # A save an hour after the newest engagement, the oldest one falling out of the latest.
+    moved = dataclasses.replace(
+        user,
+        engagements=Engagements(
+            np.r_[pin_id, before.pin_ids[:-1]], np.r_[["save"], before.actions[:-1]],
+            np.r_[[before.newest_us + 3_600_000_000], before.ts_us[:-1]],
+        ),
+    )
+    assert state.medoids.of(user.user_id, newest_us=moved.engagements.newest_us, engagements=len(before)) is None
+    expected = state.vectors.model.pin_vectors_for(clustered_now(state, moved)).tolist()
+    assert searched_vectors(state, moved) == expected
