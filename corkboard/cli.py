@@ -283,7 +283,8 @@ def _report_file(text: str) -> Path:
     """A report's path, refused up front when it names a folder (the run would fail only at its end)."""
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give the report's file name, e.g. {path / 'report.json'}")
+        example = path / "report.json"
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the report's file name, e.g. {example}")
     return path
 
 

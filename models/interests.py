@@ -58,7 +58,9 @@ def impression_interests(engagements: pd.DataFrame, impressions: pd.DataFrame, p
 def latest_engagement_before(ordered: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
     """Per row (user_id, ts) of ``rows``, the position in ``ordered`` (engagements sorted by user_id,
     then ts) of its user's last engagement strictly before its ``ts``; -1 where there is none."""
-    left = pd.DataFrame({"user_id": rows["user_id"].to_numpy(), "ts": rows["ts"].to_numpy(), "row": np.arange(len(rows))})
+    left = pd.DataFrame(
+        {"user_id": rows["user_id"].to_numpy(), "ts": rows["ts"].to_numpy(), "row": np.arange(len(rows))}
+    )
     right = pd.DataFrame(
         {"user_id": ordered["user_id"].to_numpy(), "ts": ordered["ts"].to_numpy(), "position": np.arange(len(ordered))}
     )

@@ -97,9 +97,9 @@ def impression_similarities(
     engagements: pd.DataFrame,
     pin_tables: Mapping[str, VectorTable],
 ) -> np.ndarray:
-    """``similarity_columns`` of each impression (user_id, pin_id, ts): per kind of ``pin_tables``,
-    the user side from its user's ``engagements`` before the impression (``history_vectors_before``)
-    against the pin's vector."""
+    """``similarity_columns`` of each impression (user_id, pin_id, event_timestamp): per kind of
+    ``pin_tables``, the user side from its user's ``engagements`` before the impression
+    (``history_vectors_before``) against the pin's vector."""
     rows = impressions.rename(columns={"event_timestamp": "ts"})
     users = {name: history_vectors_before(engagements, table, rows) for name, table in pin_tables.items()}
     pins = {name: table.of(impressions["pin_id"].to_numpy()) for name, table in pin_tables.items()}

@@ -79,5 +79,6 @@ def test_only_the_kinds_named_get_pin_tables():
         pins=pd.DataFrame({"pin_id": [1, 2, 3]}), boards=pd.DataFrame(), board_pins=pd.DataFrame(),
         users=pd.DataFrame({"user_id": [7, 8, 9]}), events=engagements([(7, 1, 3)]),
     )
-    tables = learned_tables_before(world, SINCE, ("text",), pinsage=PinSageConfig(), content={"text": PINS, "visual": PINS})
+    content = {"text": PINS, "visual": PINS}
+    tables = learned_tables_before(world, SINCE, ("text",), pinsage=PinSageConfig(), content=content)
     assert set(tables.pins) == {"text"} and tables.metrics == {}
