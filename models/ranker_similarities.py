@@ -45,13 +45,17 @@ def history_vector(engaged_pin_vectors: np.ndarray) -> np.ndarray:
     return recency_weighted_mean(engaged_pin_vectors[-LATEST_ENGAGEMENTS:], HISTORY_DECAY)
 
 
-def history_vectors_before(engagements: pd.DataFrame, table: VectorTable, rows: pd.DataFrame) -> np.ndarray:
-    """``[len(rows), dim]``: per row (user_id, ts), ``history_vector`` of its user's ``engagements``
-    (user_id, pin_id, ts) strictly before its ``ts``: what serving would have built for a request
-    at that moment; zeros for a user without any by then."""
+def history_vectors_before(
+    engagements: pd.DataFrame, tables: Mapping[str, VectorTable], rows: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Per kind of ``tables``, ``[len(rows), dim]``: per row (user_id, ts), ``history_vector`` of its
+    user's ``engagements`` (user_id, pin_id, ts) strictly before its ``ts``: what serving would have
+    built for a request at that moment; zeros for a user without any by then."""
     ordered = engagements.sort_values(["user_id", "ts"], kind="stable", ignore_index=True)
     users = ordered["user_id"].to_numpy()
-    vectors = table.of(ordered["pin_id"].to_numpy()).astype(np.float64)
+    # Every kind's vectors side by side, so that one pass over the engagements serves them all.
+    kinds = [table.of(ordered["pin_id"].to_numpy()) for table in tables.values()]
+    vectors = np.hstack(kinds).astype(np.float64) if kinds else np.zeros((len(ordered), 0))
     # Running recency-weighted sums per user: each step decays the last and adds the new pin; the
     # pin that falls out of the latest LATEST_ENGAGEMENTS leaves with the weight it had reached.
     dropped = HISTORY_DECAY**LATEST_ENGAGEMENTS
@@ -68,7 +72,8 @@ def history_vectors_before(engagements: pd.DataFrame, table: VectorTable, rows: 
     out = np.zeros((len(rows), vectors.shape[1]), dtype=np.float32)
     found = latest >= 0
     out[found] = sums[latest[found]] / np.maximum(totals[latest[found]], 1e-12)[:, None]
-    return out
+    columns = np.cumsum([0, *(kind.shape[1] for kind in kinds)])
+    return {name: out[:, columns[at] : columns[at + 1]] for at, name in enumerate(tables)}
 
 
 def cosines(user_vectors: np.ndarray, pin_vectors: np.ndarray) -> np.ndarray:
@@ -101,6 +106,6 @@ def impression_similarities(
     ``pin_tables``, the user side from its user's ``engagements`` before the impression
     (``history_vectors_before``) against the pin's vector."""
     rows = impressions.rename(columns={"event_timestamp": "ts"})
-    users = {name: history_vectors_before(engagements, table, rows) for name, table in pin_tables.items()}
+    users = history_vectors_before(engagements, pin_tables, rows)
     pins = {name: table.of(impressions["pin_id"].to_numpy()) for name, table in pin_tables.items()}
     return similarity_columns(names, users, pins, len(impressions))

@@ -73,9 +73,9 @@ def ranker_training_data(
 ) -> RankerTrainingData:
     """The later half of the log's impressions, labelled and joined with features as of each one;
     negatives sampled where the log holds too few unengaged impressions (``models.sampled_negatives``);
-    vectors fit on the earlier half; each row's interest of the user in the pin's category as of the
-    earlier half; its learned similarities from pin vectors of the earlier half against its user's
-    engagements before the impression."""
+    vectors fit on the earlier half; each row's interest of its user in the pin's category, and its
+    learned similarities from pin vectors of the earlier half, against its user's engagements before
+    the impression."""
     with database.engine().connect() as conn:
         span = event_span(conn)
         if span is None:

@@ -35,7 +35,8 @@ def at(rows: list[tuple[int, float]]) -> pd.DataFrame:
 
 def test_each_row_sees_its_users_engagements_strictly_before_it():
     events = engagements([(7, 1, 5), (7, 3, 1), (8, 2, 2)])
-    vectors = history_vectors_before(events, PINS, at([(7, 0), (7, 1), (7, 3), (7, 6), (8, 0), (9, 0)]))
+    moments = at([(7, 0), (7, 1), (7, 3), (7, 6), (8, 0), (9, 0)])
+    vectors = history_vectors_before(events, {"pinsage": PINS}, moments)["pinsage"]
     # user 7 after both: pin 1 then pin 3, the latest weighted 1 and the one before HISTORY_DECAY
     both = (HISTORY_DECAY * np.array([1.0, 0.0]) + np.array([0.0, 1.0])) / (1 + HISTORY_DECAY)
     np.testing.assert_allclose(vectors[0], both, rtol=1e-6)
@@ -52,16 +53,23 @@ def test_the_running_user_side_equals_the_served_history_vector():
     events = engagements(rows)
     moments = at([(7, day) for day in (0.5, 10.5, 60.5, 129.5)])
     ordered = events.sort_values("ts")
-    for moment, vector in zip(moments["ts"], history_vectors_before(events, PINS, moments)):
+    for moment, vector in zip(moments["ts"], history_vectors_before(events, {"pinsage": PINS}, moments)["pinsage"]):
         earlier = ordered[ordered["ts"] < moment]
         served = history_vector(PINS.of(earlier["pin_id"].to_numpy()))
         np.testing.assert_allclose(vector, served, atol=1e-6)
 
 
+def test_each_kind_gets_its_own_user_side_from_one_pass():
+    wide = VectorTable(np.array([1, 3]), np.array([[1.0, 0.0, 2.0], [0.0, 4.0, 0.0]], dtype=np.float32))
+    sides = history_vectors_before(engagements([(7, 3, 1)]), {"pinsage": PINS, "text": wide}, at([(7, 0)]))
+    np.testing.assert_allclose(sides["pinsage"][0], [0.0, 1.0])
+    np.testing.assert_allclose(sides["text"][0], [0.0, 4.0, 0.0])
+
+
 def test_only_the_latest_engagements_count():
     old = [(7, 3, 100 + day) for day in range(LATEST_ENGAGEMENTS)]
     latest = [(7, 1, 1 + day) for day in range(LATEST_ENGAGEMENTS)]
-    vectors = history_vectors_before(engagements([*old, *latest]), PINS, at([(7, 0)]))
+    vectors = history_vectors_before(engagements([*old, *latest]), {"pinsage": PINS}, at([(7, 0)]))["pinsage"]
     np.testing.assert_allclose(vectors[0], [1.0, 0.0], atol=1e-6)
 
 
