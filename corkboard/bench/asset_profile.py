@@ -2,7 +2,7 @@
 
 The steps run in one process (``corkboard.materialize``), so a background thread samples the
 process's resident memory and each step's peak is the highest sample between its start and end
-events in the Dagster event log.
+times in Dagster's step stats.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 import psutil
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterInstance
 
 from corkboard.materialize import Progress, dagster_instance, materialize_world
 
 GIB = 2**30
-STEP_ENDS = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE)
 
 
 class RssSamples:
@@ -60,19 +59,15 @@ def sampled_rss(interval_s: float = 0.05) -> Iterator[RssSamples]:
 
 
 def step_costs(instance: DagsterInstance, run_ids: Sequence[str], samples: RssSamples) -> dict[str, dict[str, float]]:
-    """Per step of ``run_ids`` (asset steps are named after their asset): wall seconds from its
-    start to its end event and the peak resident GiB of the process in between."""
+    """Per finished step of ``run_ids`` (asset steps are named after their asset): wall seconds from
+    its start to its end (Dagster's step stats) and the peak resident GiB of the process in between."""
     costs: dict[str, dict[str, float]] = {}
     for run_id in run_ids:
-        started: dict[str, float] = {}
-        for entry in instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, *STEP_ENDS}):
-            if entry.dagster_event.event_type == DagsterEventType.STEP_START:
-                started[entry.step_key] = entry.timestamp
-            elif entry.step_key in started:
-                start = started.pop(entry.step_key)
-                costs[entry.step_key] = {
-                    "seconds": round(entry.timestamp - start, 2),
-                    "peak_rss_gib": round(samples.peak_between(start, entry.timestamp) / GIB, 3),
+        for step in instance.get_run_step_stats(run_id):
+            if step.start_time is not None and step.end_time is not None:
+                costs[step.step_key] = {
+                    "seconds": round(step.end_time - step.start_time, 2),
+                    "peak_rss_gib": round(samples.peak_between(step.start_time, step.end_time) / GIB, 3),
                 }
     return costs
 
