@@ -238,7 +238,7 @@ def historical_features(store: FeatureStore, entity_rows: pd.DataFrame) -> pd.Da
                     features=features,
                     full_feature_names=True,
                 ).to_df()
-                for start in range(0, len(unique), HISTORICAL_CHUNK_ROWS)
+                for start in range(0, max(len(unique), 1), HISTORICAL_CHUNK_ROWS)  # no rows: one empty query
             ],
             ignore_index=True,
         )
