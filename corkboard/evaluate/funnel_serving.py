@@ -12,11 +12,10 @@ import numpy as np
 
 from models.utility import PINNER_ACTION_VALUES
 from service.page import assemble_page
-from service.request_context import request_context
 from service.served_weights import WeightsOverride
 from service.serving_state import ServingState
 from service.stages import traced
-from service.surfaces.home_feed import home_candidates
+from service.surfaces.home_feed import home_request
 from service.surfaces.ranked_page import scored_candidates
 from service.user_context import UserContext
 
@@ -43,8 +42,7 @@ def served_request(state: ServingState, user_id: int, *, k: int = PAGE_K) -> Ser
     """The home feed of ``user_id`` at pinner-only weights, ``k`` pins, as ``home_feed`` serves it."""
     with traced() as trace:
         started = time.perf_counter()
-        request = request_context(state, user_id=user_id, override=PINNER_ONLY)
-        candidates, fallback = home_candidates(state, request.user)
+        request, candidates, fallback = home_request(state, user_id=user_id, override=PINNER_ONLY)
         scored = scored_candidates(state, request.user, candidates)
         cap = state.settings.max_pins_per_creator
         items = assemble_page(scored, state.pins, weights=request.weights.weights, k=k, max_per_creator=cap)
