@@ -37,6 +37,7 @@ from service.state_reload import reload_serving_state
 log = logging.getLogger("corkboard.service")
 RANKER_THREADS = 1
 NOT_READY_RETRY_SECONDS = 5.0
+PAGE_LOG_DRAIN_S = 10.0  # at shutdown, how long the page log may take to write what is queued
 ECHOED_INPUT = 100  # characters of a text input that a 422 answer repeats
 
 
@@ -111,6 +112,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     retry.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await retry
+    # Pages answered before the stop keep their impressions: the writer gets a bounded time to drain.
+    if not await asyncio.to_thread(app.state.page_log.flush, PAGE_LOG_DRAIN_S):
+        log.warning("stopping with impressions of served pages not yet logged (%s s passed)", PAGE_LOG_DRAIN_S)
 
 
 def create_app() -> FastAPI:

@@ -5,6 +5,7 @@ Every row a test writes is deleted when the module ends."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
+from service import page_log
 from service.app import create_app
 from service.request_context import request_context
 from sql.migrate import migrated_engine
@@ -98,6 +100,24 @@ def home_feed(client: TestClient, user_id: int, k: int = 10) -> dict:
     response = client.get(f"/v1/users/{user_id}/recommendations", params={"k": k}, headers=headers)
     assert response.status_code == 200
     return response.json()
+
+
+def test_a_stopping_service_writes_the_impressions_of_the_pages_it_answered(client, user_id, monkeypatch):
+    write = page_log.log_pages
+
+    def slow_log_pages(*args, **kwargs):  # still writing when the service is told to stop
+        time.sleep(1.0)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(page_log, "log_pages", slow_log_pages)
+    with TestClient(create_app()) as stopping:
+        stopping.app.dependency_overrides[get_settings] = client.app.dependency_overrides[get_settings]
+        page = home_feed(stopping, user_id, k=5)
+    with migrated_engine().connect() as conn:  # no flush: the stop drained the queue
+        logged = conn.execute(
+            text("SELECT count(*) FROM page_impressions WHERE request_id = :r"), {"r": page["request_id"]}
+        ).scalar_one()
+    assert logged == len(page["items"]) == 5
 
 
 def test_a_valid_batch_is_stored_and_counted(client, user_id):
