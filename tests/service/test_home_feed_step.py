@@ -4,23 +4,13 @@ read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from service.app import create_app
 from service.request_context import request_context
 from service.serving_state import ServingState
 from service.surfaces.home_feed import home_candidates, home_request
 from sql.migrate import migrated_engine
-
-
-@pytest.fixture(scope="module")
-def state(materialized_tiny) -> Iterator[ServingState]:
-    with TestClient(create_app()) as client:
-        yield client.app.state.serving
 
 
 def some_users(limit: int) -> list[int]:

@@ -3,17 +3,12 @@ pins of the user's recent topics, and the two-tower's user vector follows a new 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from models.ranker_similarities import similarity_columns
 from orchestration.assets.ranking import SIMILARITIES
-from service.app import create_app
 from service.request_context import request_context
 from service.scoring import learned_user_vectors
 from service.serving_state import ServingState
@@ -22,12 +17,6 @@ from sql.migrate import migrated_engine
 
 RECENT = 5  # the user's latest engagements whose topics the PinSAGE source should follow
 NEW_EVENT = -7_000_001  # far from any generated event id; deleted again by the test
-
-
-@pytest.fixture(scope="module")
-def state(materialized_tiny) -> Iterator[ServingState]:
-    with TestClient(create_app()) as client:
-        yield client.app.state.serving
 
 
 def active_users(limit: int) -> list[int]:
