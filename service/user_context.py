@@ -33,7 +33,7 @@ class UserHistory:
 
 
 def read_user_history(conn: Connection, *, user_id: int, seen_days: int, max_excluded: int) -> UserHistory:
-    """The user's latest engagements and the pins to exclude for them: hidden or saved ever, or
+    """The user's latest engagements and the pins to exclude for them: engaged with or hidden ever, or
     shown within ``seen_days`` of their latest activity; the ``max_excluded`` most recent of those."""
     engagements, excluded = user_history(
         conn, user_id=user_id, limit=LATEST_ENGAGEMENTS, seen_days=seen_days, max_excluded=max_excluded

@@ -107,9 +107,9 @@ def user_history(
     conn: Connection, *, user_id: int, limit: int, seen_days: int, max_excluded: int
 ) -> tuple[Engagements, list[int]]:
     """The user's latest ``limit`` clicks, saves and long clicks (newest first), and the pins never
-    to show them again (hidden or saved) or not again so soon (seen in the last ``seen_days`` days
-    of their own activity, so an old log still filters sensibly): the ``max_excluded`` of those the
-    user met most recently, so a heavy user's list stays bounded.
+    to show them again (engaged with or hidden) or not again so soon (seen in the last ``seen_days``
+    days of their own activity, so an old log still filters sensibly): the ``max_excluded`` of those
+    the user met most recently, so a heavy user's list stays bounded.
 
     One statement over the user's events, read once; times come as microseconds since the epoch."""
     rows = fetch_all(
@@ -120,7 +120,7 @@ def user_history(
         " ORDER BY ts DESC LIMIT %(limit)s) "
         "UNION ALL "
         "(SELECT false, pin_id, NULL::text, max(ts) FROM mine WHERE pin_id IS NOT NULL AND ("
-        " action IN ('hide', 'save') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => %(days)s))"
+        " action IN ('hide', 'save', 'click', 'long_click') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => %(days)s))"
         " GROUP BY pin_id ORDER BY max(ts) DESC, pin_id LIMIT %(max_excluded)s) "
         ") AS history ORDER BY engaged DESC, ts DESC",
         {"u": user_id, "limit": limit, "days": seen_days, "max_excluded": max_excluded},

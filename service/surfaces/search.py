@@ -25,8 +25,8 @@ SEARCHED_SOURCES = ("text",)
 def search(
     state: ServingState, *, query: str, k: int, weights: WeightsOverride | None = None, user_id: int | None = None
 ) -> PagePublic:
-    """Pins matching ``query``, personalized for ``user_id`` when given: ranked for them, and
-    without the pins they are not to be shown (hidden or saved, or seen lately; as on every surface)."""
+    """Pins matching ``query``, personalized for ``user_id`` when given: ranked for them, and without
+    the pins they are not to be shown (engaged with or hidden, or seen lately; as on every surface)."""
     request = request_context(state, user_id=user_id, override=weights)
     exclude = request.user.excluded_rows
     vector = embed_texts(state.text.model, [query])[0]
