@@ -1,5 +1,5 @@
-"""Page assembly: a creator never fills more than ``max_per_creator`` places of a page, and a
-near-duplicate image appears once."""
+"""Page assembly: a creator never fills more than ``max_per_creator`` of any ``CREATOR_WINDOW``
+consecutive places, and a near-duplicate image appears once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 
 from models.utility import UtilityWeights
 from service.feature_tables import PinTable
+from models.page_selection import CREATOR_WINDOW
 from service.page import assemble_page
 from service.scoring import ScoredCandidates
 
@@ -40,6 +41,21 @@ def test_a_page_holds_at_most_the_cap_of_one_creators_pins() -> None:
     # Creator 1's third and fourth pins score above creator 3's and 4's, and are skipped for them.
     assert shown == [1, 1, 2, 2, 3, 4]
     assert [item.score for item in page] == sorted((item.score for item in page), reverse=True)
+
+
+def test_a_creator_held_back_returns_once_a_window_has_passed() -> None:
+    favourite, others = 1, list(range(2, 2 + CREATOR_WINDOW + 2))  # the favourite's 6 pins score best
+    creators = np.array([favourite] * 6 + others)
+    scored, pins = candidates(creators, signatures=np.arange(len(creators)))
+    page = assemble_page(scored, pins, weights=UtilityWeights(), k=len(creators), max_per_creator=2)
+    places = [place for place, item in enumerate(page) if creators[item.pin_id - 100] == favourite]
+    # Two places, then a window of others, then the next two as soon as the window allows, and so on.
+    assert places == [0, 1, CREATOR_WINDOW, CREATOR_WINDOW + 1]
+    assert all(
+        sum(creators[item.pin_id - 100] == favourite for item in page[start : start + CREATOR_WINDOW]) <= 2
+        for start in range(len(page))
+    )
+    assert len(page) == len(others) + 4  # the last two wait for a place that never comes: the page is short
 
 
 def test_the_cap_leaves_a_page_short_rather_than_break_it() -> None:
