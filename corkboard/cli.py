@@ -1,4 +1,4 @@
-"""The ``corkboard`` command: materialize, serve, ui, users, recommend, related, search, tune, evaluate, bench,
+"""The ``corkboard`` command: materialize, growth, serve, ui, users, recommend, related, search, tune, evaluate, bench,
 features, rollback, export-world, api-key."""
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ def _materialize(args: argparse.Namespace) -> int:
     args.profile.parent.mkdir(parents=True, exist_ok=True)
     args.profile.write_text(json.dumps(profile, indent=2) + "\n")
     progress(f"per-step seconds and peak memory: {args.profile}")
+    return 0
+
+
+def _growth(args: argparse.Namespace) -> int:
+    from corkboard.bench.asset_profile import growth_table
+
+    print(growth_table([json.loads(path.read_text()) for path in args.profiles]), end="")
     return 0
 
 
@@ -306,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each asset step's seconds and peak memory, and the world's event count, to FILE.json",
     )
     materialize.set_defaults(run=_materialize)
+
+    growth = commands.add_parser(
+        "growth", help="print each asset step's cost per world and how it grows with the events (Markdown)"
+    )
+    growth.add_argument("profiles", type=Path, nargs="+", metavar="PROFILE.json", help="materialize --profile files")
+    growth.set_defaults(run=_growth)
 
     for name, run, port, help_text in (
         ("serve", _serve, 8000, "start the REST API"),

@@ -99,3 +99,31 @@ def growth_exponents(events: Mapping[str, int], costs: Mapping[str, Mapping[str,
         if len(points) >= 2 and np.ptp(sizes) > 0:
             exponents[step] = round(float(np.polyfit(sizes, np.log([value for _, value in points]), 1)[0]), 2)
     return exponents
+
+
+def growth_table(profiles: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: per step of ``profiles`` (``profiled_materialization`` reports of several worlds),
+    its seconds and peak GiB in each world and the ``growth_exponents`` of both with the events."""
+    worlds = [profile["world"] for profile in profiles]
+    if len(set(worlds)) != len(worlds):
+        raise ValueError(f"one profile per world, got {worlds}")
+    events = {profile["world"]: profile["events"] for profile in profiles}
+    costs = {measure: _step_values(profiles, measure) for measure in ("seconds", "peak_rss_gib")}
+    exponents = {measure: growth_exponents(events, by_world) for measure, by_world in costs.items()}
+    header = [f"{world} s ({events[world]:,} events)" for world in worlds]
+    lines = [
+        "| step | " + " | ".join(header) + " | seconds exponent | peak GiB exponent |",
+        "| --- |" + " ---: |" * (len(worlds) + 2),
+    ]
+    for step in sorted({step for profile in profiles for step in profile["steps"]}):
+        seconds = [costs["seconds"][world].get(step) for world in worlds]
+        cells = ["" if value is None else f"{value:.2f}" for value in seconds]
+        growth = [exponents[measure].get(step) for measure in ("seconds", "peak_rss_gib")]
+        cells += ["" if value is None else f"{value:.2f}" for value in growth]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _step_values(profiles: Sequence[Mapping[str, Any]], measure: str) -> dict[str, dict[str, float]]:
+    """World -> step -> the step's ``measure`` in that world's profile."""
+    return {profile["world"]: {step: cost[measure] for step, cost in profile["steps"].items()} for profile in profiles}

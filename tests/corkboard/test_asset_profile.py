@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from dagster import DagsterInstance, asset, materialize
 
 from corkboard.bench.asset_profile import GIB, growth_exponents, sampled_rss, step_costs
+from corkboard.cli import main
 
 HELD_BYTES = 400 * 2**20
 
@@ -43,3 +47,21 @@ def test_growth_exponents_recover_a_power_law():
     assert exponents["quadratic"] == pytest.approx(2.0)
     assert exponents["flat"] == pytest.approx(0.0)
     assert "one_world" not in exponents  # one point has no slope
+
+
+def test_the_growth_command_tabulates_each_steps_cost_and_exponents(tmp_path: Path, capsys):
+    def profile(world: str, events: int) -> Path:
+        steps = {"linear": {"seconds": events / 100, "peak_rss_gib": 1.0}}
+        if world == "tiny":
+            steps["gone_later"] = {"seconds": 2.0, "peak_rss_gib": 1.0}
+        path = tmp_path / f"{world}.json"
+        path.write_text(json.dumps({"world": world, "events": events, "steps": steps}))
+        return path
+
+    assert main(["growth", str(profile("tiny", 1_000)), str(profile("demo", 100_000))]) == 0
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in capsys.readouterr().out.splitlines()]
+    rows = {row[0]: row for row in cells}
+    assert rows["linear"] == ["linear", "10.00", "1000.00", "1.00", "0.00"]
+    assert rows["gone_later"] == ["gone_later", "2.00", "", "", ""]  # one world: no exponent
+    with pytest.raises(ValueError, match="one profile per world"):
+        main(["growth", str(profile("tiny", 1_000)), str(profile("tiny", 1_000))])
