@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from dagster import InitResourceContext
 from dagster_ray import RayResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from core.settings import Settings
 from models.batch_inference import RowFunction, map_here
@@ -36,11 +36,16 @@ class RayCluster(RayResource):
         default=None, ge=1, description="Ray Train workers and Ray Data actors; unset: CORKBOARD_RAY_WORKERS."
     )
 
+    _settings: Settings | None = PrivateAttr(default=None)
+
     def settings(self) -> Settings:
         """The process settings, with ``address`` and ``workers`` in place of their own where configured
-        (as orchestration.resources.CorkboardResource does; ``ray_address`` is dagster-ray's name)."""
-        fields = (("ray_address", self.address), ("ray_workers", self.workers))
-        return settings_with({name: value for name, value in fields if value is not None})
+        (as orchestration.resources.CorkboardResource does; ``ray_address`` is dagster-ray's name);
+        read on first use, then kept."""
+        if self._settings is None:
+            fields = (("ray_address", self.address), ("ray_workers", self.workers))
+            self._settings = settings_with({name: value for name, value in fields if value is not None})
+        return self._settings
 
     @property
     def configured_address(self) -> str | None:

@@ -3,6 +3,7 @@ the catalogue with the positive engagements, the serving visual vectors, and a l
 and how the served ones are trained and published as a version of the run."""
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from dagster import AssetExecutionContext
@@ -14,9 +15,10 @@ from models.training import EpochCallback
 from models.two_tower.world_training import USER_FEATURES
 from models.visual import VisualArtifact
 from orchestration.assets.visual import VISUAL_KIND
+from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database, IdVectors, Published
 
-# models.<kind>.world_training.train_on_world: (world, config, visual=, on_epoch=) -> its fit
+# models.<kind>.world_training.train_on_world: (world, config, visual=, on_epoch=, fit=) -> its fit
 WorldTrainer = Callable[..., Any]
 
 
@@ -53,21 +55,31 @@ def epoch_logger(context: AssetExecutionContext, prefix: str = "") -> EpochCallb
     )
 
 
+def _on_ray_when_enabled(
+    train_on_world: WorldTrainer, ray: RayCluster, artifacts: ArtifactStore, kind: str
+) -> WorldTrainer:
+    """``train_on_world`` fitting with Ray Train's workers when ``ray`` is enabled (checkpointing
+    beside ``kind``'s versions), else as it is (in this process)."""
+    on_ray = ray.train_fit(artifacts.settings().model_dir / kind / "ray")
+    return train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
+
+
 def train_and_publish(
     context: AssetExecutionContext,
     database: Database,
     artifacts: ArtifactStore,
+    ray: RayCluster,
     kind: str,
     config: Any,
     train_on_world: WorldTrainer,
     *,
     with_user_vectors: bool = False,
 ) -> tuple[Any, Published]:
-    """Train ``kind`` at ``config`` on the world's engagements (the run's visual vectors as pin inputs)
-    and publish its checkpoint and every pin's vector (and each user's, ``with_user_vectors``) as a
-    version of this run: the fit and what was published."""
+    """Train ``kind`` at ``config`` on the world's engagements (the run's visual vectors as pin inputs;
+    on ``ray`` when enabled) and publish its checkpoint and every pin's vector (and each user's,
+    ``with_user_vectors``) as a version of this run: the fit and what was published."""
     check_embedding_width(kind, config.dim)
-    fit = train_on_world(
+    fit = _on_ray_when_enabled(train_on_world, ray, artifacts, kind)(
         engagement_world(database),
         config,
         visual=serving_visuals(database, context.run.run_id),

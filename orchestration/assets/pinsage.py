@@ -1,8 +1,6 @@
 """PinSAGE pin vectors as a source of their own: trained on the world's engagements and pin-board
 graph, published as a new pgvector HNSW partition of kind ``pinsage``."""
 
-from functools import partial
-
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.pinsage import PinSageConfig
@@ -31,10 +29,7 @@ ASSET_CONFIG = PinSageConfig(layers=1, walks=30, epochs=30, patience=3)
 def pinsage_embeddings(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
-    # Ray Train's workers when CORKBOARD_RAY_ADDRESS is set, checkpointing beside the versions.
-    on_ray = ray.train_fit(artifacts.settings().model_dir / PINSAGE_KIND / "ray")
-    trainer = train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
-    fit, published = train_and_publish(context, database, artifacts, PINSAGE_KIND, ASSET_CONFIG, trainer)
+    fit, published = train_and_publish(context, database, artifacts, ray, PINSAGE_KIND, ASSET_CONFIG, train_on_world)
     recommender, split, metrics = fit.recommender, fit.split, fit.metrics
     context.log.info(
         f"pinsage v{published.version}: trained on {split.n_users} users, {published.pins} pins indexed; "

@@ -2,8 +2,6 @@
 become a new pgvector HNSW partition of kind ``two_tower`` and each user's current vector is
 stored beside them, all swapped in with one transaction."""
 
-from functools import partial
-
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.two_tower import TwoTowerConfig
@@ -38,11 +36,8 @@ ASSET_CONFIG = TwoTowerConfig(
 def two_tower_retrieval(
     context: AssetExecutionContext, database: Database, artifacts: ArtifactStore, ray: RayCluster
 ) -> MaterializeResult:
-    # Ray Train's workers when CORKBOARD_RAY_ADDRESS is set, checkpointing beside the versions.
-    on_ray = ray.train_fit(artifacts.settings().model_dir / TWO_TOWER_KIND / "ray")
-    trainer = train_on_world if on_ray is None else partial(train_on_world, fit=on_ray)
     fit, published = train_and_publish(
-        context, database, artifacts, TWO_TOWER_KIND, ASSET_CONFIG, trainer, with_user_vectors=True
+        context, database, artifacts, ray, TWO_TOWER_KIND, ASSET_CONFIG, train_on_world, with_user_vectors=True
     )
     split, metrics = fit.split, fit.metrics
     context.log.info(

@@ -1,18 +1,24 @@
 """The Ray resource: unset, the heavy steps stay in the step's process and nothing touches Ray;
 ``local``, dagster-ray connects the step to a Ray cluster it starts, and the step's batch
-inference runs on its actors."""
+inference runs on its actors; a training that fails on it fails the step and publishes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
-from dagster import build_init_resource_context
+from dagster import DagsterInstance, build_init_resource_context
 
 from core.settings import get_settings
+from corkboard.materialize import materialize_and_activate
 from models.on_ray.training import RayTrainFit
+from orchestration.assets import pinsage
 from orchestration.ray_cluster import RayCluster
+from orchestration.resources import ArtifactStore
+from tests.models.test_on_ray import training_workers_killed_once_busy
+from tests.orchestration.fakes import FakeDatabase
 
 ray = pytest.importorskip("ray", reason="ray is not installed")
 
@@ -87,3 +93,34 @@ def test_the_text_index_embeds_every_pin_on_ray_and_publishes_them(materialized_
     assert list(pin_ids) == pins["pin_id"].tolist()
     here = embed_texts(load_text_tower(Path(version.artifact)), pin_texts(pins))
     np.testing.assert_allclose(np.stack(vectors), here, rtol=0, atol=1e-6)
+
+
+def test_a_training_that_fails_on_ray_fails_the_asset_and_the_served_version_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PinSAGE on a local Ray cluster of 2 workers, each Ray Train worker killed once busy, on the
+    first try and on the one retry: the asset fails naming the training, and the served pinsage
+    version, the versions ledger and the model folder stay as they were."""
+    database = FakeDatabase(ledger=str(tmp_path / "versions.json"))
+    artifacts = ArtifactStore(database=database, data_dir=str(tmp_path))
+    served = artifacts.new_path(pinsage.PINSAGE_KIND, ".safetensors")
+    served.write_bytes(b"the serving model")
+    artifacts.publish(pinsage.PINSAGE_KIND, served, {}, run_id="earlier")
+    artifacts.activate_run("earlier")
+    before = database.versions()
+    # 30 epochs without early stopping: far longer than the 4 CPU seconds at which a worker dies
+    monkeypatch.setattr(pinsage, "ASSET_CONFIG", dataclasses.replace(pinsage.ASSET_CONFIG, patience=30))
+    local = RayCluster(address="local", workers=2, ray_init_options={"num_cpus": 2, "include_dashboard": False})
+    resources = {"database": database, "artifacts": artifacts, "ray": local}
+
+    with DagsterInstance.ephemeral() as instance, training_workers_killed_once_busy(4.0, kills=4) as killed:
+        result = materialize_and_activate(
+            [pinsage.pinsage_embeddings], resources=resources, instance=instance, raise_on_error=False
+        )
+
+    assert not result.success and len(killed) >= 2
+    error = result.failure_data_for_node("pinsage_embeddings").error.to_string()
+    assert "pinsage training on Ray failed (2 workers, 1 restarts allowed)" in error
+    assert database.versions() == before and database.version_for_run(pinsage.PINSAGE_KIND, result.run_id).active
+    folder = tmp_path / "models" / pinsage.PINSAGE_KIND
+    assert list(folder.glob("*.safetensors")) == [served] and not any(folder.rglob("model.safetensors"))
