@@ -47,6 +47,22 @@ def test_one_step_reads_what_the_separate_steps_did(state: ServingState, unknown
         assert None in fallbacks  # some of them personalized
 
 
+@pytest.mark.parametrize("unknown", [False, True])
+def test_a_home_feed_page_is_one_database_step(state: ServingState, monkeypatch, unknown: bool) -> None:
+    submit, steps = state.database.submit, []
+
+    def counted(work, /, *args, **kwargs):
+        steps.append(work)
+        return submit(work, *args, **kwargs)
+
+    monkeypatch.setattr(state.database, "submit", counted)  # ``read`` submits too
+    users = [max(some_users(1_000)) + 1] if unknown else some_users(12)
+    for user_id in users:
+        steps.clear()
+        page = home_feed.home_feed(state, user_id=user_id, k=10)
+        assert page.items and steps == [home_feed._home_feed_step], f"user {user_id}"
+
+
 def test_planning_the_searches_does_not_count_against_the_database_deadline(state: ServingState, monkeypatch) -> None:
     deadline_s = state.database.deadline_ms / 1000
     plan = home_feed._planned
