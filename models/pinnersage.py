@@ -100,7 +100,7 @@ def users_medoids(
     engagements: pd.DataFrame, pin_vectors_for: Callable[[np.ndarray], np.ndarray], *, latest: int
 ) -> OfflineMedoids:
     """The served medoids of every user in ``engagements`` (user_id, pin_id, action, ts), each from their
-    ``latest`` engagements newest first, as a request computes them."""
+    ``latest`` engagements newest first (those at one time in the frame's order), as a request computes them."""
     ts_us = times_us(engagements["ts"])
     order = np.lexsort((-ts_us, engagements["user_id"].to_numpy()))
     users = engagements["user_id"].to_numpy(dtype=np.int64)[order]

@@ -31,7 +31,7 @@ from models.pinnersage import OfflineMedoids
 from features.store import feature_store
 from sql.catalogue import read_table
 from sql.embeddings import load_pin_partition, load_user_vectors
-from sql.events import read_actions
+from sql.events import latest_engagements, read_actions
 from sql.medoids import store_user_medoids
 from sql.migrate import migrated_engine
 from sql.versions import ModelVersion, activate_run, active_version, prune_versions, register_version, run_version
@@ -94,6 +94,11 @@ class Database(ReachesDatabase):
         """user_id, pin_id, action, ts of every event whose action is in ``actions``."""
         with self.engine().connect() as conn:
             return read_actions(conn, actions=actions)
+
+    def latest_engagements(self, limit: int) -> pd.DataFrame:
+        """user_id, pin_id, action, ts of each user's latest ``limit`` engagements, as a request reads them."""
+        with self.engine().connect() as conn:
+            return latest_engagements(conn, limit=limit)
 
     def version_for_run(self, kind: str, run_id: str) -> ModelVersion | None:
         """The version of ``kind`` that the run ``run_id`` will serve: its own build, else the serving one."""

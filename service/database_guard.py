@@ -113,15 +113,26 @@ class PendingRead(Generic[T]):
 
     def __init__(self, guard: DatabaseGuard, outcome: Future[T], deadline: float) -> None:
         self._guard, self._outcome, self._deadline = guard, outcome, deadline
+        self._handed_at: float | None = None  # when the step handed over, until ``hand_in``
 
     def handed_over(self, handoff: Future[U]) -> U:
         """What the step put in ``handoff`` midway, as soon as it does (the step goes on); raises
-        as ``result`` does when the step fails or the deadline passes first."""
+        as ``result`` does when the step fails or the deadline passes first. From then until
+        ``hand_in`` the deadline stands still: the step waits on the request, not on the database."""
         wait([handoff, self._outcome], timeout=self._left(), return_when=FIRST_COMPLETED)
         if handoff.done():
+            self._handed_at = time.monotonic()
             return handoff.result()
         self.result()
         raise RuntimeError("the database step ended without handing over")
+
+    def hand_in(self, waiting: Future[U], value: U) -> None:
+        """Give the step the ``value`` it waits for in ``waiting``; the deadline runs again, with
+        what was left of it at the handover."""
+        if self._handed_at is not None:
+            self._deadline += time.monotonic() - self._handed_at
+            self._handed_at = None
+        waiting.set_result(value)
 
     def result(self) -> T:
         """The step's result; DatabaseUnavailable when it failed or the deadline passed first."""

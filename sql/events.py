@@ -16,6 +16,10 @@ from sql.posted_events import restore_posted_days
 
 EVENT_COLUMNS = ("event_id", "user_id", "pin_id", "action", "surface", "query", "position", "ts")
 ENGAGEMENTS = ("click", "save", "long_click", "hide")
+# A user's latest engagements, newest first: the request's and the offline medoids' (ties by event id,
+# so that both take the same ones in the same order).
+ENGAGED = "action IN ('click', 'save', 'long_click')"
+NEWEST_FIRST = "ts DESC, event_id DESC"
 
 
 def replace_days(conn: Connection, *, first: date, last: date, events: pd.DataFrame) -> int:
@@ -37,6 +41,18 @@ def read_actions(conn: Connection, *, actions: tuple[str, ...]) -> pd.DataFrame:
         "SELECT user_id, pin_id, action, ts FROM events WHERE action = ANY(%(actions)s) AND pin_id IS NOT NULL"
     )
     return copy_out(conn, query, {"actions": list(actions)})
+
+
+def latest_engagements(conn: Connection, *, limit: int) -> pd.DataFrame:
+    """user_id, pin_id, action, ts of each user's latest ``limit`` clicks, saves and long clicks, by
+    user and newest first: the engagements ``user_history`` gives, in its order."""
+    query = pgsql.SQL(
+        "SELECT user_id, pin_id, action, ts FROM ("
+        f" SELECT user_id, pin_id, action, ts, row_number() OVER (PARTITION BY user_id ORDER BY {NEWEST_FIRST}) AS n"
+        f" FROM events WHERE {ENGAGED}"
+        ") AS latest WHERE n <= %(limit)s ORDER BY user_id, n"
+    )
+    return copy_out(conn, query, {"limit": limit})
 
 
 def event_span(conn: Connection) -> tuple[date, date] | None:
@@ -106,7 +122,7 @@ def popular_by_locale(conn: Connection, *, limit: int) -> pd.DataFrame:
 def user_history(
     conn: Connection, *, user_id: int, limit: int, seen_days: int, max_excluded: int
 ) -> tuple[Engagements, list[int]]:
-    """The user's latest ``limit`` clicks, saves and long clicks (newest first), and the pins never
+    """The user's latest ``limit`` clicks, saves and long clicks (``NEWEST_FIRST``), and the pins never
     to show them again (engaged with or hidden) or not again so soon (seen in the last ``seen_days``
     days of their own activity, so an old log still filters sensibly): the ``max_excluded`` of those
     the user met most recently, so a heavy user's list stays bounded.
@@ -114,15 +130,15 @@ def user_history(
     One statement over the user's events, read once; times come as microseconds since the epoch."""
     rows = fetch_all(
         conn,
-        "WITH mine AS MATERIALIZED (SELECT pin_id, action, ts FROM events WHERE user_id = %(u)s) "
+        "WITH mine AS MATERIALIZED (SELECT event_id, pin_id, action, ts FROM events WHERE user_id = %(u)s) "
         "SELECT engaged, pin_id, action, (extract(epoch FROM ts) * 1000000)::bigint FROM ("
-        "(SELECT true AS engaged, pin_id, action, ts FROM mine WHERE action IN ('click', 'save', 'long_click') "
-        " ORDER BY ts DESC LIMIT %(limit)s) "
+        f"(SELECT true AS engaged, pin_id, action, ts, event_id FROM mine WHERE {ENGAGED} "
+        f" ORDER BY {NEWEST_FIRST} LIMIT %(limit)s) "
         "UNION ALL "
-        "(SELECT false, pin_id, NULL::text, max(ts) FROM mine WHERE pin_id IS NOT NULL AND ("
+        "(SELECT false, pin_id, NULL::text, max(ts), NULL::bigint FROM mine WHERE pin_id IS NOT NULL AND ("
         " action IN ('hide', 'save', 'click', 'long_click') OR ts > (SELECT max(ts) FROM mine) - make_interval(days => %(days)s))"
         " GROUP BY pin_id ORDER BY max(ts) DESC, pin_id LIMIT %(max_excluded)s) "
-        ") AS history ORDER BY engaged DESC, ts DESC",
+        f") AS history ORDER BY engaged DESC, {NEWEST_FIRST}",
         {"u": user_id, "limit": limit, "days": seen_days, "max_excluded": max_excluded},
     )
     engaged = [row for row in rows if row[0]]

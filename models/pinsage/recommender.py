@@ -81,7 +81,8 @@ class PinSageRecommender:
             torch.manual_seed(config.seed)
             model = PinSage(config)
         self.model, self._split = model, split
-        self.graph, self.features, self.neighbours = graph, features, neighbours = self._pin_inputs(split)
+        graph, features, neighbours = self._pin_inputs(split, numeric)
+        self.graph, self.features, self.neighbours = graph, features, neighbours
 
         def validation_recall(candidate: PinSage) -> float:
             self.item_vectors = embed_items(candidate, graph, features, np.arange(split.n_items), neighbours=neighbours)
@@ -104,28 +105,21 @@ class PinSageRecommender:
         if self.model is None or self._split is None:
             raise RuntimeError("train the recommender before embedding its items")
         if self.graph is None or self.features is None:  # loaded: rebuilt as in train
-            self.graph, self.features, self.neighbours = self._pin_inputs(self._split)
+            numeric = item_inputs(self._split, self.model.config.engagement_feature, self.item_features)
+            self.graph, self.features, self.neighbours = self._pin_inputs(self._split, numeric)
         function = partial(embed_items, self.model, self.graph, self.features, neighbours=self.neighbours)
         self.item_vectors = map_rows(function, np.arange(self._split.n_items))
 
-    def _pin_inputs(self, split: EvaluationSplit) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
-        """(walk graph, pin features, importance neighbourhoods) of ``split``'s items for the model's
-        config: the same for the same split, config and ``item_features``."""
+    def _pin_inputs(
+        self, split: EvaluationSplit, numeric: np.ndarray
+    ) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
+        """``pin_inputs`` of ``split`` for the model, with the boards its config names."""
         if self.model is None:
             raise RuntimeError("train the recommender first")
         config = self.model.config
-        boards = list(split.board_items) if config.split_boards else []
-        if config.history_boards:
-            boards += [history for history in split.train if len(history)]
-        graph = pin_board_graph(split.n_items, boards)
-        features = pin_features(
-            split.item_text,
-            split.item_category,
-            tokenizer=config.tokenizer,
-            known_categories=list(config.categories),
-            numeric=item_inputs(split, config.engagement_feature, self.item_features),
+        return pin_inputs(
+            split, self.model, numeric, split_boards=config.split_boards, history_boards=config.history_boards
         )
-        return graph, features, sample_neighbours(self.model, graph)
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
         """``[len(users), n_items]`` dot products of user and item vectors (history not masked)."""
@@ -158,6 +152,28 @@ def item_inputs(split: EvaluationSplit, engagement: bool, extra: np.ndarray | No
             raise ValueError(f"item_features has {len(extra)} rows for {split.n_items} items")
         columns.append(np.asarray(extra, dtype=np.float32))
     return np.hstack(columns)
+
+
+def pin_inputs(
+    split: EvaluationSplit, encoder: PinSage, numeric: np.ndarray, *, split_boards: bool, history_boards: bool
+) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
+    """(walk graph, pin features, importance neighbourhoods) of ``split``'s items for a PinSAGE
+    ``encoder``, with the ``numeric`` inputs of ``item_inputs``: the graph holds the split's boards
+    (``split_boards``) and each user's training history as a board (``history_boards``). The same
+    for the same split, encoder config and inputs."""
+    boards = list(split.board_items) if split_boards else []
+    if history_boards:
+        boards += [history for history in split.train if len(history)]
+    graph = pin_board_graph(split.n_items, boards)
+    config = encoder.config
+    features = pin_features(
+        split.item_text,
+        split.item_category,
+        tokenizer=config.tokenizer,
+        known_categories=list(config.categories),
+        numeric=numeric,
+    )
+    return graph, features, sample_neighbours(encoder, graph)
 
 
 def engagement_feature(split: EvaluationSplit) -> np.ndarray:

@@ -18,9 +18,8 @@ from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data_parallel import Shard
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.pinnerformer import ActionSequences
-from models.pinsage import PinFeatures, embed_items, pin_board_graph, pin_features
-from models.pinsage.model import sample_neighbours
-from models.pinsage.recommender import item_inputs
+from models.pinsage import PinFeatures, embed_items
+from models.pinsage.recommender import item_inputs, pin_inputs
 from models.training import EpochCallback, TrainingHistory
 from models.two_tower.config import CHECKPOINT_KIND, TwoTowerConfig
 from models.two_tower.model import TwoTower
@@ -88,7 +87,7 @@ class TwoTowerRecommender:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.model = model = TwoTower(config, split.n_items)
-            self._pins = graph, features, neighbours = self._pin_inputs(split)
+            self._pins = graph, features, neighbours = self._pin_inputs(split, numeric)
 
             def validation_recall() -> float:
                 self.item_vectors = pin_tower_vectors(model, graph, features, neighbours, np.arange(split.n_items))
@@ -108,7 +107,7 @@ class TwoTowerRecommender:
     def load_trained(self, path: Path, split: EvaluationSplit) -> None:
         """Take the model of ``save``'s file, trained on ``split`` elsewhere, as if trained here
         (``embed_every_item`` next); ``CheckpointError`` when the file is unusable."""
-        loaded = TwoTowerRecommender.load(path, split, self.user_features)
+        loaded = TwoTowerRecommender.load(path)
         self.config, self.model, self.item_ids = loaded.config, loaded.model, loaded.item_ids
         self._use_split(split)
 
@@ -119,7 +118,7 @@ class TwoTowerRecommender:
         if self._split is None:
             raise RuntimeError("no split: fit first, or pass one to load")
         if self._pins is None:  # loaded: the pin graph, features and neighbourhoods are rebuilt as in train
-            self._pins = self._pin_inputs(self._split)
+            self._pins = self._pin_inputs(self._split, item_inputs(self._split, True, self.item_features))
         self.item_vectors = map_rows(partial(pin_tower_vectors, model, *self._pins), np.arange(model.n_items))
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
@@ -192,20 +191,14 @@ class TwoTowerRecommender:
         self._split, self._pins = split, None
         self._codes = torch.from_numpy(user_feature_codes(frame, self.config, split.n_users))
 
-    def _pin_inputs(self, split: EvaluationSplit) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
-        """(pin-board graph, pin features, importance neighbourhoods) of ``split``'s items for the
-        fitted config: the same for the same split, config and ``item_features``."""
-        config = self.config
-        boards = list(split.board_items) + ([h for h in split.train if len(h)] if config.history_boards else [])
-        graph = pin_board_graph(split.n_items, boards)
-        features = pin_features(
-            split.item_text,
-            split.item_category,
-            tokenizer=config.pin_config.tokenizer,
-            known_categories=list(config.categories),
-            numeric=item_inputs(split, True, self.item_features),
+    def _pin_inputs(
+        self, split: EvaluationSplit, numeric: np.ndarray
+    ) -> tuple[dgl.DGLGraph, PinFeatures, dgl.DGLGraph]:
+        """``pin_inputs`` of ``split`` for the fitted pin tower: the split's boards, and the users'
+        training histories as boards when the config says so."""
+        return pin_inputs(
+            split, self._fitted().pin_tower, numeric, split_boards=True, history_boards=self.config.history_boards
         )
-        return graph, features, sample_neighbours(self._fitted().pin_tower, graph)
 
     def _fitted(self) -> TwoTower:
         if self.model is None:

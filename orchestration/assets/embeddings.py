@@ -95,7 +95,8 @@ def pin_vector_index(context: AssetExecutionContext, database: Database) -> Mate
 def pinnersage_medoids(context: AssetExecutionContext, database: Database) -> MaterializeResult:
     version, model = _run_embedding(context, database)
     started = time.perf_counter()
-    medoids = users_medoids(database.read_actions(POSITIVE_ACTIONS), model.pin_vectors_for, latest=LATEST_ENGAGEMENTS)
+    latest = database.latest_engagements(LATEST_ENGAGEMENTS)
+    medoids = users_medoids(latest, model.pin_vectors_for, latest=LATEST_ENGAGEMENTS)
     users = database.store_medoids(version.version, medoids)
     seconds = round(time.perf_counter() - started, 2)
     context.log.info(f"medoids of {users} users in embedding v{version.version} ({seconds} s)")

@@ -2,7 +2,8 @@
 
 A page is one database step on one connection: the user's history and the utility weights, then,
 once this thread has planned the HNSW searches from them, the searches, which run in Postgres
-while this thread walks Pixie (numba, GIL released)."""
+while this thread walks Pixie (numba, GIL released). The step's deadline stands still while this
+thread plans: only the database's time counts against it."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def home_request(
         request = context_of(state, stored, user_id=user_id, override=override)
         planned = _planned(state, request.user)
     finally:
-        searches_in.set_result(planned)  # an empty plan ends the step
+        pending.hand_in(searches_in, planned)  # an empty plan ends the step
     return request, *_gathered(state, request.user, pending, planned.sources)
 
 

@@ -125,6 +125,10 @@ def test_checkpoint_round_trip(planted, tmp_path: Path):
     np.testing.assert_array_equal(loaded.item_ids, split.item_ids)
     loaded.embed_every_item()  # the pin graph rebuilt from the split, as after Ray Train
     np.testing.assert_allclose(loaded.item_vectors, recommender.item_vectors, rtol=0, atol=1e-6)
+    elsewhere = TwoTowerRecommender(FAST, user_features=countries)  # as after Ray Train: trained elsewhere
+    elsewhere.load_trained(path, split)
+    elsewhere.embed_every_item()
+    np.testing.assert_allclose(elsewhere.scores(users, "test"), recommender.scores(users, "test"), atol=1e-5)
     save_checkpoint(tmp_path / "other.pt", kind="pinsage", config=recommender.config, state={})
     with pytest.raises(CheckpointError, match="two_tower"):
         TwoTowerRecommender.load(tmp_path / "other.pt")

@@ -4,6 +4,7 @@ answers: a bounded pool of step threads, busy is not an outage, and TCP liveness
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 
@@ -109,3 +110,37 @@ def test_a_step_that_never_hands_over_is_unavailable_at_the_deadline(engine):
             pending.handed_over(Future())
     finally:
         release.set()
+
+
+def test_the_deadline_stands_still_while_the_request_works_between_handover_and_hand_in(engine):
+    guard = DatabaseGuard(engine, deadline_ms=300)
+    handoff: Future[int] = Future()
+    handed_in: Future[int] = Future()
+
+    def step(conn: Connection) -> int:
+        handoff.set_result(conn.execute(text("SELECT 1")).scalar_one())
+        return conn.execute(text("SELECT :n + 1"), {"n": handed_in.result(WAIT_SECONDS)}).scalar_one()
+
+    pending = guard.submit(step)
+    assert pending.handed_over(handoff) == 1
+    time.sleep(0.5)  # the request's own work, longer than the whole deadline
+    pending.hand_in(handed_in, 41)
+    assert pending.result() == 42
+    assert guard.healthy()
+
+
+def test_the_deadline_still_counts_the_database_time_after_the_hand_in(engine):
+    guard = DatabaseGuard(engine, deadline_ms=300)
+    handoff: Future[int] = Future()
+    handed_in: Future[float] = Future()
+
+    def step(conn: Connection) -> None:
+        handoff.set_result(conn.execute(text("SELECT 1")).scalar_one())
+        conn.execute(text("SELECT pg_sleep(:s)"), {"s": handed_in.result(WAIT_SECONDS)})
+
+    pending = guard.submit(step)
+    pending.handed_over(handoff)
+    pending.hand_in(handed_in, 0.6)
+    with pytest.raises(DatabaseUnavailable, match="no answer within 300 ms"):
+        pending.result()
+    assert not guard.healthy()

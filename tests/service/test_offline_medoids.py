@@ -1,6 +1,7 @@
 """PinnerSage medoids computed at materialization: the home feed reads them instead of clustering
-per request, they are the medoids a request would compute, and a user's engagement since the
-materialization has the request compute them again."""
+per request (stored medoids unlike clustering's are the ones searched), they are the medoids a
+request would compute, and a user's engagement since the materialization has the request compute
+them again."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import text
 
 from corkboard.materialize import dagster_instance, materialize_and_activate
 from models.engagements import Engagements
-from models.pinnersage import medoid_pins
+from models.pinnersage import SERVED_MEDOIDS, medoid_pins
 from orchestration.assets.embeddings import pinnersage_medoids
 from orchestration.definitions import RESOURCES
 from service.app import create_app
@@ -60,6 +61,27 @@ def test_the_stored_medoids_are_the_ones_each_request_would_compute(state: Servi
         assert stored is not None, f"user {user_id}: medoids stored for other engagements"
         assert stored.tolist() == clustered_now(state, user).tolist(), f"user {user_id}"
         assert searched_vectors(state, user) == state.vectors.model.pin_vectors_for(stored).tolist()
+
+
+def other_engaged_pins(state: ServingState, user: UserContext) -> np.ndarray:
+    """The user's engaged pins with a vector that clustering does not pick, as many as are served."""
+    clustered = set(clustered_now(state, user).tolist())
+    pins = np.array([pin for pin in dict.fromkeys(user.engagements.pin_ids.tolist()) if pin not in clustered])
+    with_vector = state.vectors.model.pin_vectors_for(pins).any(axis=1) if len(pins) else np.empty(0, dtype=bool)
+    return pins[with_vector][:SERVED_MEDOIDS]
+
+
+def test_the_home_feed_searches_from_the_stored_medoids_without_clustering(state: ServingState) -> None:
+    users = (request_context(state, user_id=user_id, override=None).user for user_id in engaged_users())
+    user = next(user for user in users if len(other_engaged_pins(state, user)))
+    stored = other_engaged_pins(state, user)
+    # The user's stored medoids become pins that clustering does not give.
+    pin_ids = state.medoids.pin_ids.copy()
+    row = int(np.searchsorted(state.medoids.user_ids, user.user_id))
+    pin_ids[row] = -1
+    pin_ids[row, : len(stored)] = stored
+    served = dataclasses.replace(state, medoids=dataclasses.replace(state.medoids, pin_ids=pin_ids))
+    assert searched_vectors(served, user) == state.vectors.model.pin_vectors_for(stored).tolist()
 
 
 def test_an_engagement_since_the_materialization_is_clustered_on_request(state: ServingState) -> None:

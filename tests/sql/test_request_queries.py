@@ -12,8 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from core.database import request_engine
 from core.settings import get_settings
+from models.interests import LATEST_ENGAGEMENTS
 from sql.embeddings import EMBEDDING_DIM, VectorSearch, load_pin_partition, nearest_pins_many, request_session
-from sql.events import user_history
+from sql.events import latest_engagements, user_history
 from sql.migrate import migrated_engine
 
 USER = 9_000_001  # far from any generated user; every row below is rolled back
@@ -47,6 +48,21 @@ def test_user_history_gives_latest_engagements_and_exclusions_in_one_read(sessio
     # Engaged and hidden pins whatever their age (8 was clicked 9 days ago); anything else seen
     # within 7 days of the user's latest event (6, not 7).
     assert sorted(excluded) == [1, 2, 3, 4, 5, 6, 8]
+
+
+def test_the_offline_latest_engagements_are_the_requests_ties_included(session_data_dir):
+    # 60 clicks at three instants, 20 each: the latest 50 end inside a tie, which event ids break.
+    days = [(0.1, 0.2, 0.3)[number % 3] for number in range(60)]
+    pins = [(number * 37) % 97 + 1 for number in range(60)]  # neither in event-id nor in insertion order
+    with migrated_engine().connect() as conn:
+        add_events(conn, [(pin, "click", days_ago) for pin, days_ago in zip(pins, days, strict=True)])
+        engagements, _ = user_history(conn, user_id=USER, limit=LATEST_ENGAGEMENTS, seen_days=7, max_excluded=100)
+        offline = latest_engagements(conn, limit=LATEST_ENGAGEMENTS)
+        conn.rollback()
+    # Newest first, then the higher event id (add_events numbers them down from -1000).
+    newest_first = [pin for _, _, pin in sorted(zip(days, range(60), pins, strict=True))][:LATEST_ENGAGEMENTS]
+    assert engagements.pin_ids.tolist() == newest_first
+    assert offline.loc[offline["user_id"] == USER, "pin_id"].tolist() == newest_first
 
 
 def test_user_history_of_a_user_without_events_is_empty(session_data_dir):
