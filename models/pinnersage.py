@@ -4,13 +4,14 @@ Ward clustering of the user's engaged-pin vectors; each cluster is represented b
 (a real pin, not a mean) and weighted by the recency-decayed count of its engagements.
 Retrieval is the union of each medoid's nearest pins. The home feed searches from each user's
 ``SERVED_MEDOIDS`` most important medoids; ``users_medoids`` computes them offline for every user,
-and ``OfflineMedoids.of`` serves them while the user's engagements are the ones they came from.
+and ``OfflineMedoids.of`` serves them while the user's engagements are the ones they came from,
+with each medoid's ``MEDOID_CANDIDATES`` nearest pins found at the same time (``candidates_of``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from models.engagements import Engagements, times_us
 
 
 SERVED_MEDOIDS = 3  # medoids a home feed searches from, most important first
+MEDOID_CANDIDATES = 50  # nearest pins a home feed takes of each medoid
 
 
 @dataclass(frozen=True)
@@ -77,23 +79,60 @@ def medoid_pins(engagements: Engagements, vectors: np.ndarray, *, keep: int = SE
 @dataclass(frozen=True)
 class OfflineMedoids:
     """Each user's served medoids computed offline, with the newest engagement time and the number
-    of engagements they were computed from; -1 pads a user with fewer medoids."""
+    of engagements they were computed from; -1 pads a user with fewer medoids or candidates."""
 
     user_ids: np.ndarray  # sorted
     newest_us: np.ndarray  # microseconds since the epoch
     engagements: np.ndarray
     pin_ids: np.ndarray  # [users, SERVED_MEDOIDS]
+    # [users, SERVED_MEDOIDS * MEDOID_CANDIDATES]: each medoid's nearest pins, medoid by medoid; all
+    # -1 for a user whose were not found with the medoids
+    candidate_pin_ids: np.ndarray
 
     def of(self, user_id: int, *, newest_us: int, engagements: int) -> np.ndarray | None:
         """The user's medoid pin ids, or None when the user has none stored or their latest
         engagements (newest time, count) are no longer the ones the medoids came from."""
+        row = self._row(user_id, newest_us=newest_us, engagements=engagements)
+        return None if row is None else _present(self.pin_ids[row])
+
+    def candidates_of(self, user_id: int, *, newest_us: int, engagements: int) -> np.ndarray | None:
+        """The nearest pins of the user's medoids, found with them, or None where ``of`` gives None
+        or none were found."""
+        row = self._row(user_id, newest_us=newest_us, engagements=engagements)
+        found = None if row is None else _present(self.candidate_pin_ids[row])
+        return found if found is not None and len(found) else None
+
+    def _row(self, user_id: int, *, newest_us: int, engagements: int) -> int | None:
         row = int(np.searchsorted(self.user_ids, user_id))
         if row == len(self.user_ids) or self.user_ids[row] != user_id:
             return None
         if self.newest_us[row] != newest_us or self.engagements[row] != engagements:
             return None
-        pins = self.pin_ids[row]
-        return pins[pins >= 0]
+        return row
+
+
+def _present(padded: np.ndarray) -> np.ndarray:
+    return padded[padded >= 0]
+
+
+def medoid_candidates(
+    medoids: OfflineMedoids, nearest: Callable[[np.ndarray, int], np.ndarray], engaged: Callable[[int], np.ndarray]
+) -> OfflineMedoids:
+    """``medoids`` with each medoid's ``MEDOID_CANDIDATES`` nearest pins: ``nearest(medoid pin ids,
+    k)`` gives ``[medoids, k]`` pin ids (-1 pads), asked for enough to spare the user's ``engaged``
+    pins (never shown to them again), which are left out."""
+    spare = max((len(engaged(int(user))) for user in medoids.user_ids), default=0)
+    present = medoids.pin_ids >= 0
+    found = nearest(medoids.pin_ids[present], MEDOID_CANDIDATES + spare)
+    near = np.full((*medoids.pin_ids.shape, found.shape[1]), -1, dtype=np.int64)
+    near[present] = found
+    candidates = np.full((len(medoids.user_ids), SERVED_MEDOIDS, MEDOID_CANDIDATES), -1, dtype=np.int64)
+    for row, user in enumerate(medoids.user_ids.tolist()):
+        mine = engaged(user)
+        for medoid in range(SERVED_MEDOIDS):
+            kept = near[row, medoid][(near[row, medoid] >= 0) & ~np.isin(near[row, medoid], mine)]
+            candidates[row, medoid, : min(len(kept), MEDOID_CANDIDATES)] = kept[:MEDOID_CANDIDATES]
+    return replace(medoids, candidate_pin_ids=candidates.reshape(len(medoids.user_ids), -1))
 
 
 def users_medoids(
@@ -113,4 +152,5 @@ def users_medoids(
         mine = slice(start, start + count)
         found = medoid_pins(Engagements(pins[mine], actions[mine], times[mine]), pin_vectors_for(pins[mine]))
         medoids[row, : len(found)] = found
-    return OfflineMedoids(user_ids, times[starts], counts.astype(np.int64), medoids)
+    no_candidates = np.full((len(user_ids), SERVED_MEDOIDS * MEDOID_CANDIDATES), -1, dtype=np.int64)
+    return OfflineMedoids(user_ids, times[starts], counts.astype(np.int64), medoids, no_candidates)

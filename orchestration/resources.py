@@ -30,7 +30,7 @@ from core.world import World
 from models.pinnersage import OfflineMedoids
 from features.store import feature_store
 from sql.catalogue import read_table
-from sql.embeddings import load_pin_partition, load_user_vectors
+from sql.embeddings import load_pin_partition, load_user_vectors, nearest_pin_ids
 from sql.events import latest_engagements, read_actions
 from sql.medoids import store_user_medoids
 from sql.migrate import migrated_engine
@@ -126,6 +126,12 @@ class Database(ReachesDatabase):
                 conn, version=version, user_ids=users.ids, vectors=users.vectors
             )
         return version, loaded_pins, loaded_users
+
+    def nearest_pin_ids(self, version: int, queries: np.ndarray, k: int) -> np.ndarray:
+        """``[len(queries), k]`` pin ids of each query's nearest pins in ``version``'s HNSW partition,
+        searched as a request searches it (``hnsw_ef_search``); -1 pads."""
+        with self.engine().begin() as conn:
+            return nearest_pin_ids(conn, version=version, queries=queries, k=k, ef_search=self.settings().hnsw_ef_search)
 
     def store_medoids(self, version: int, medoids: OfflineMedoids) -> int:
         """Replace the user medoids of pin_embedding ``version``; returns the rows written."""

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from models.engagements import Engagements
-from models.pinnersage import medoid_pins
+from models.pinnersage import MEDOID_CANDIDATES, medoid_pins
 from models.pixie import PixieConfig, pixie_walk, query_weights
 from models.ranker_similarities import history_vector
 from service.serving_state import ServingState
@@ -26,7 +26,6 @@ RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
 PIXIE_CANDIDATES = 400  # with the other sources, at least 500 candidates for most users (docs/performance.md)
 PIXIE_CATALOGUE_SHARE = 0.1  # ... but never more than this share of a small catalogue: past it, walks propose noise
-MEDOID_CANDIDATES = 50
 # 20k steps keep 82% of the top 400 of a 200k-step walk (50k: 88%) and 96% of the home feed's top 25
 # pins, for half of the walk's time (docs/performance.md).
 PIXIE = PixieConfig(total_steps=20_000)
@@ -89,6 +88,27 @@ def history_mean(state: ServingState, kind: str, engagements: Engagements) -> np
     rows = state.vectors.model.pin_rows(engagements.pins_oldest_first())
     vector = history_vector(learned.vectors[rows[rows >= 0]])
     return vector if vector.any() else None
+
+
+@dataclass(frozen=True)
+class PinnerSagePlan:
+    """A user's PinnerSage candidates: the pin rows found with their stored medoids, or (``rows``
+    empty) the searches that find them now."""
+
+    rows: np.ndarray
+    searches: list[tuple[str, VectorSearch]]
+
+
+def pinnersage_plan(state: ServingState, user: UserContext) -> PinnerSagePlan:
+    """The user's medoids' nearest pins as materialized with the medoids while the user's latest
+    engagements are the ones they came from, else ``pinnersage_searches``."""
+    found = None
+    if state.medoids is not None and user.user_id is not None and len(user.engagements):
+        latest = {"newest_us": user.engagements.newest_us, "engagements": len(user.engagements)}
+        found = state.medoids.candidates_of(user.user_id, **latest)
+    if found is not None:
+        return PinnerSagePlan(state.vectors.model.pin_rows(found), [])
+    return PinnerSagePlan(np.empty(0, dtype=np.int64), pinnersage_searches(state, user))
 
 
 def pinnersage_searches(state: ServingState, user: UserContext) -> list[tuple[str, VectorSearch]]:

@@ -133,12 +133,32 @@ def nearest_pins(
 ) -> list[tuple[int, float]]:
     """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``, with
     the search settings local to the caller's transaction."""
+    _set_search_settings(conn, ef_search)
+    return nearest_pins_many(conn, [VectorSearch(version, query, k)], exclude=exclude)[0]
+
+
+def nearest_pin_ids(
+    conn: Connection, *, version: int, queries: np.ndarray, k: int, ef_search: int, per_statement: int = 200
+) -> np.ndarray:
+    """``[len(queries), k]`` pin ids of each query's ``k`` nearest pins by HNSW, nearest first (-1
+    pads), ``per_statement`` searches to a statement, with the search settings local to the
+    caller's transaction."""
+    _set_search_settings(conn, ef_search)
+    found = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(queries), per_statement):
+        searches = [VectorSearch(version, query, k) for query in queries[start : start + per_statement]]
+        for row, hits in enumerate(nearest_pins_many(conn, searches, exclude=[]), start):
+            found[row, : len(hits)] = [pin_id for pin_id, _ in hits]
+    return found
+
+
+def _set_search_settings(conn: Connection, ef_search: int) -> None:
+    """``search_settings(ef_search)`` for the rest of the caller's transaction, in one round trip."""
     params: dict[str, str] = {}
     for number, (name, value) in enumerate(search_settings(ef_search).items()):
         params[f"name{number}"], params[f"value{number}"] = name, value
     calls = ", ".join(f"set_config(:name{number}, :value{number}, true)" for number in range(len(params) // 2))
-    conn.execute(text(f"SELECT {calls}"), params)  # one round trip for all of them
-    return nearest_pins_many(conn, [VectorSearch(version, query, k)], exclude=exclude)[0]
+    conn.execute(text(f"SELECT {calls}"), params)
 
 
 def nearest_pins_many(

@@ -12,7 +12,7 @@ from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import check_embedding_width
 from models.interests import LATEST_ENGAGEMENTS
 from models.pin_embedding import fit_pin_embedding
-from models.pinnersage import users_medoids
+from models.pinnersage import medoid_candidates, users_medoids
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, IdVectors
 from orchestration.training_metadata import agreement_plot_png, plot_markdown
@@ -87,20 +87,30 @@ def pin_vector_index(context: AssetExecutionContext, database: Database) -> Mate
 
 @asset(
     group_name="embeddings",
-    deps=[co_engagement_embeddings],
+    deps=[pin_vector_index],
     description="Each user's PinnerSage medoids (the pins the home feed searches from) in the pin embedding the run "
-    "serves, from their latest engagements in the event log, so that a request reads them instead of clustering; "
-    "recomputed with the embedding (nightly), a user who engaged since is clustered on request.",
+    "serves, from their latest engagements in the event log, with each medoid's nearest pins in its HNSW partition, "
+    "so that a request reads them instead of clustering and searching; recomputed with the embedding (nightly), "
+    "a user who engaged since is clustered and searched on request.",
 )
 def pinnersage_medoids(context: AssetExecutionContext, database: Database) -> MaterializeResult:
     version, model = _run_embedding(context, database)
     started = time.perf_counter()
     latest = database.latest_engagements(LATEST_ENGAGEMENTS)
     medoids = users_medoids(latest, model.pin_vectors_for, latest=LATEST_ENGAGEMENTS)
+    clustered = time.perf_counter()
+    engaged = {user: pins.to_numpy() for user, pins in latest.groupby("user_id")["pin_id"]}
+    medoids = medoid_candidates(
+        medoids,
+        nearest=lambda pins, k: database.nearest_pin_ids(version.version, model.pin_vectors_for(pins), k),
+        engaged=lambda user: engaged.get(user, np.empty(0, dtype=np.int64)),
+    )
     users = database.store_medoids(version.version, medoids)
-    seconds = round(time.perf_counter() - started, 2)
-    context.log.info(f"medoids of {users} users in embedding v{version.version} ({seconds} s)")
-    return MaterializeResult(metadata={"version": version.version, "users": users, "seconds": seconds})
+    seconds = {"clustering": clustered - started, "searching": time.perf_counter() - clustered}
+    context.log.info(f"medoids and their nearest pins of {users} users in embedding v{version.version} ({seconds})")
+    return MaterializeResult(
+        metadata={"version": version.version, "users": users, **{f"{part}_s": round(spent, 2) for part, spent in seconds.items()}}
+    )
 
 
 def _run_embedding(context: AssetExecutionContext, database: Database) -> tuple[ModelVersion, CoEngagementModel]:

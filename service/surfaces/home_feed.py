@@ -8,14 +8,15 @@ thread plans: only the database's time counts against it."""
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import Connection
 
 from service.candidates import (
     Candidates,
     co_engagement_rows,
-    pinnersage_searches,
+    pinnersage_plan,
     pixie_rows,
     popular_rows,
     user_vector_searches,
@@ -53,10 +54,11 @@ def score_candidates(state: ServingState, *, user_id: int) -> ScoredCandidates:
 @dataclass(frozen=True)
 class _Searches:
     """What the request thread hands the database step once it knows the user: the searches and
-    the pin rows they skip."""
+    the pin rows they skip; and the PinnerSage rows stored with the user's medoids, not searched."""
 
     searches: NamedSearches
     exclude: frozenset[int]
+    stored_pinnersage: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def sources(self) -> list[str]:
@@ -84,7 +86,7 @@ def home_request(
         planned = _planned(state, request.user)
     finally:
         pending.hand_in(searches_in, planned)  # an empty plan ends the step
-    return request, *_gathered(state, request.user, pending, planned.sources)
+    return request, *_gathered(state, request.user, pending, planned)
 
 
 def home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates, str | None]:
@@ -92,21 +94,24 @@ def home_candidates(state: ServingState, user: UserContext) -> tuple[Candidates,
     when they are popular pins instead, why."""
     planned = _planned(state, user)
     pending = state.database.submit(_searched, state, planned) if planned.searches else None
-    return _gathered(state, user, pending, planned.sources)
+    return _gathered(state, user, pending, planned)
 
 
 def _planned(state: ServingState, user: UserContext) -> _Searches:
-    """The user's HNSW searches: their own vectors' and their PinnerSage medoids' (none when cold)."""
+    """The user's HNSW searches: their own vectors' and their PinnerSage medoids' unless stored with
+    them (none when cold)."""
     if user.is_cold:
         return _Searches([], frozenset())
-    return _Searches([*user_vector_searches(state, user), *pinnersage_searches(state, user)], user.excluded_rows)
+    pinnersage = pinnersage_plan(state, user)
+    searches = [*user_vector_searches(state, user), *pinnersage.searches]
+    return _Searches(searches, user.excluded_rows, pinnersage.rows)
 
 
 def _gathered(
-    state: ServingState, user: UserContext, pending: PendingRead[Candidates] | None, sources: list[str]
+    state: ServingState, user: UserContext, pending: PendingRead[Candidates] | None, planned: _Searches
 ) -> tuple[Candidates, str | None]:
     """The searched candidates of ``pending`` (None: no searches) with the in-memory sources',
-    walked meanwhile."""
+    walked meanwhile, and the stored PinnerSage ones."""
     candidates = Candidates()
     fallback = None
     if not user.is_cold:
@@ -114,7 +119,8 @@ def _gathered(
         with stage("pixie"):
             walked = pixie_rows(state, user.engagements)
         with stage("retrieval"):
-            candidates = Candidates() if pending is None else collected(pending, sources)
+            candidates = Candidates() if pending is None else collected(pending, planned.sources)
+            candidates.add(planned.stored_pinnersage, "pinnersage", user.excluded_rows)
             candidates.add(co_engagement_rows(state, seeds), "co_engagement", user.excluded_rows)
         candidates.add(walked, "pixie", user.excluded_rows)
     if user.is_cold:

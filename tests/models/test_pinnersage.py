@@ -3,7 +3,15 @@ import pandas as pd
 import pytest
 
 from models.engagements import Engagements, times_us
-from models.pinnersage import SERVED_MEDOIDS, PinnerSageConfig, medoid_pins, pinnersage_medoids, users_medoids
+from models.pinnersage import (
+    MEDOID_CANDIDATES,
+    SERVED_MEDOIDS,
+    PinnerSageConfig,
+    medoid_candidates,
+    medoid_pins,
+    pinnersage_medoids,
+    users_medoids,
+)
 
 
 def two_interests(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,3 +82,29 @@ def test_offline_medoids_are_not_served_once_the_engagements_changed():
     assert offline.of(3, newest_us=newest + 1, engagements=12) is None  # a newer engagement
     assert offline.of(3, newest_us=newest, engagements=13) is None
     assert offline.of(4, newest_us=newest, engagements=12) is None  # a user without stored medoids
+
+
+def test_each_medoids_nearest_pins_are_found_with_it_without_the_users_engaged_pins():
+    vectors = np.random.default_rng(1).standard_normal((400, 4))
+    engagements = engagements_of({3: 12, 9: 30})
+    offline = users_medoids(engagements, lambda pins: vectors[pins], latest=20)
+    engaged = {user: group["pin_id"].to_numpy() for user, group in engagements.groupby("user_id")}
+    asked = []
+
+    def nearest(pins: np.ndarray, k: int) -> np.ndarray:  # exact cosine over the 400 pins
+        asked.append(k)
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.argsort(-(unit[pins] @ unit.T), axis=1, kind="stable")[:, :k]
+
+    found = medoid_candidates(offline, nearest, lambda user: engaged[user])
+    assert asked == [MEDOID_CANDIDATES + 30]  # one call for every medoid, sparing the most engaged user's pins
+    for row, user in enumerate(offline.user_ids.tolist()):
+        newest, count = int(offline.newest_us[row]), int(offline.engagements[row])
+        medoids = offline.of(user, newest_us=newest, engagements=count)
+        expected = [
+            [pin for pin in near if pin not in engaged[user]][:MEDOID_CANDIDATES] for near in nearest(medoids, 400)
+        ]
+        candidates = found.candidates_of(user, newest_us=newest, engagements=count)
+        assert candidates.tolist() == [pin for block in expected for pin in block]
+        assert found.candidates_of(user, newest_us=newest + 1, engagements=count) is None  # engaged since
+    assert offline.candidates_of(3, newest_us=int(offline.newest_us[0]), engagements=12) is None  # none found yet

@@ -1,7 +1,8 @@
 """PinnerSage medoids computed at materialization: the home feed reads them instead of clustering
 per request (stored medoids unlike clustering's are the ones searched), they are the medoids a
-request would compute, and a user's engagement since the materialization has the request compute
-them again."""
+request would compute, their nearest pins found with them are served without a search and are
+among what the request's own search finds, and a user's engagement since the materialization has
+the request compute and search them again."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from sqlalchemy import text
 
 from corkboard.materialize import dagster_instance, materialize_and_activate
 from models.engagements import Engagements
-from models.pinnersage import SERVED_MEDOIDS, medoid_pins
+from models.pinnersage import MEDOID_CANDIDATES, SERVED_MEDOIDS, medoid_pins
 from orchestration.assets.embeddings import pinnersage_medoids
 from orchestration.definitions import RESOURCES
 from service.app import create_app
-from service.candidates import pinnersage_searches
+from service.candidates import pinnersage_plan, pinnersage_searches
 from service.request_context import request_context
 from service.serving_state import ServingState
 from service.user_context import UserContext
+from sql.embeddings import nearest_pins_many, search_settings
 from sql.migrate import migrated_engine
 
 
@@ -63,6 +65,28 @@ def test_the_stored_medoids_are_the_ones_each_request_would_compute(state: Servi
         assert searched_vectors(state, user) == state.vectors.model.pin_vectors_for(stored).tolist()
 
 
+def test_the_medoids_nearest_pins_are_served_without_a_search(state: ServingState) -> None:
+    stored_total, found_total = 0, 0
+    for user_id in engaged_users()[::5]:
+        user = request_context(state, user_id=user_id, override=None).user
+        plan = pinnersage_plan(state, user)
+        if not len(plan.rows):
+            continue
+        assert plan.searches == []
+        # What the request would search now, skipping every pin the user is not to be shown.
+        searches = [search for _, search in pinnersage_searches(state, user)]
+        excluded = state.vectors.model.pin_ids[sorted(user.excluded_rows)].tolist()
+        with migrated_engine().connect() as conn:
+            for name, value in search_settings(state.settings.hnsw_ef_search).items():  # as requests search
+                conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+            searched = {pin for hits in nearest_pins_many(conn, searches, exclude=excluded) for pin, _ in hits}
+        stored = {int(state.vectors.model.pin_ids[row]) for row in plan.rows.tolist() if row not in user.excluded_rows}
+        stored_total, found_total = stored_total + len(stored), found_total + len(stored & searched)
+    # Both are HNSW searches (the stored one for more pins, before the request's exclusions), so a
+    # pin near the 50th place may differ; otherwise they agree.
+    assert stored_total >= 5 * MEDOID_CANDIDATES and found_total >= 0.99 * stored_total, (found_total, stored_total)
+
+
 def other_engaged_pins(state: ServingState, user: UserContext) -> np.ndarray:
     """The user's engaged pins with a vector that clustering does not pick, as many as are served."""
     clustered = set(clustered_now(state, user).tolist())
@@ -97,5 +121,6 @@ def test_an_engagement_since_the_materialization_is_clustered_on_request(state: 
         ),
     )
     assert state.medoids.of(user.user_id, newest_us=moved.engagements.newest_us, engagements=len(before)) is None
+    assert not len(pinnersage_plan(state, moved).rows)  # searched again, not read
     expected = state.vectors.model.pin_vectors_for(clustered_now(state, moved)).tolist()
     assert searched_vectors(state, moved) == expected
