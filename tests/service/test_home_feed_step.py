@@ -25,6 +25,11 @@ def some_users(limit: int) -> list[int]:
 
 @pytest.mark.parametrize("unknown", [False, True])
 def test_one_step_reads_what_the_separate_steps_did(state: ServingState, unknown: bool) -> None:
+    # Settle the planner's statistics first: on the tiny world's never-analyzed partitions a search
+    # is an exact scan, and autovacuum's analyze landing between the two reads could turn the
+    # second into an HNSW scan, which may differ at the k-th pin (seen once in a full run).
+    with migrated_engine().connect() as conn:
+        conn.execute(text("ANALYZE"))
     users = [max(some_users(1_000)) + 1] if unknown else some_users(12)
     fallbacks = set()
     for user_id in users:
