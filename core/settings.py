@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     max_excluded_pins: int = Field(
         1000, ge=0, description="Per request, the user's most recent hidden, saved or just-seen pins kept off the page."
     )
-    max_pins_per_creator: int = Field(2, ge=1, description="Pins of one creator in any 10 consecutive places of a page, so one creator cannot crowd it.")
+    max_pins_per_creator: int = Field(
+        2, ge=1, description="Pins of one creator in any 10 consecutive places of a page, so none crowds it."
+    )
     source_timeout_ms: int = Field(150, ge=1, description="Budget of each database-backed candidate source.")
     database_deadline_ms: int = Field(
         1000, ge=1, description="Client-side deadline of each database step of a request, for a server that stops answering."

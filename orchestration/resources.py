@@ -130,8 +130,9 @@ class Database(ReachesDatabase):
     def nearest_pin_ids(self, version: int, queries: np.ndarray, k: int) -> np.ndarray:
         """``[len(queries), k]`` pin ids of each query's nearest pins in ``version``'s HNSW partition,
         searched as a request searches it (``hnsw_ef_search``); -1 pads."""
+        ef_search = self.settings().hnsw_ef_search
         with self.engine().begin() as conn:
-            return nearest_pin_ids(conn, version=version, queries=queries, k=k, ef_search=self.settings().hnsw_ef_search)
+            return nearest_pin_ids(conn, version=version, queries=queries, k=k, ef_search=ef_search)
 
     def store_medoids(self, version: int, medoids: OfflineMedoids) -> int:
         """Replace the user medoids of pin_embedding ``version``; returns the rows written."""

@@ -35,8 +35,8 @@ def user_medoids(conn: Connection, *, version: int) -> OfflineMedoids | None:
     """The medoids stored for ``version`` (users sorted), or None when it has none."""
     rows = conn.execute(
         text(
-            "SELECT user_id, (extract(epoch FROM newest_ts) * 1000000)::bigint, engagements, pin_ids, candidate_pin_ids "
-            "FROM user_medoids WHERE version = :v ORDER BY user_id"
+            "SELECT user_id, (extract(epoch FROM newest_ts) * 1000000)::bigint, engagements, pin_ids, "
+            "candidate_pin_ids FROM user_medoids WHERE version = :v ORDER BY user_id"
         ),
         {"v": version},
     ).all()

@@ -106,11 +106,9 @@ def pinnersage_medoids(context: AssetExecutionContext, database: Database) -> Ma
         engaged=lambda user: engaged.get(user, np.empty(0, dtype=np.int64)),
     )
     users = database.store_medoids(version.version, medoids)
-    seconds = {"clustering": clustered - started, "searching": time.perf_counter() - clustered}
+    seconds = {"clustering_s": round(clustered - started, 2), "searching_s": round(time.perf_counter() - clustered, 2)}
     context.log.info(f"medoids and their nearest pins of {users} users in embedding v{version.version} ({seconds})")
-    return MaterializeResult(
-        metadata={"version": version.version, "users": users, **{f"{part}_s": round(spent, 2) for part, spent in seconds.items()}}
-    )
+    return MaterializeResult(metadata={"version": version.version, "users": users, **seconds})
 
 
 def _run_embedding(context: AssetExecutionContext, database: Database) -> tuple[ModelVersion, CoEngagementModel]:
