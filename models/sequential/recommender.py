@@ -3,7 +3,6 @@ entropy over every item at every predicting position, early stopping on validati
 
 from __future__ import annotations
 
-import ctypes
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.memory import release_freed_memory
 from models.leave_last_out import EvaluationSplit, NDCG_K, evaluate_recommender
 from models.sequential.batching import IGNORE, length_buckets
 from models.sequential.config import SequentialConfig
@@ -23,15 +23,6 @@ from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 
 SCORING_BATCH = 128
 ConfigT = TypeVar("ConfigT", bound=SequentialConfig)
-
-
-def release_freed_memory() -> None:
-    """Return the C heap freed during an epoch to the system (glibc's ``malloc_trim``; a no-op
-    where the C library lacks it). Bucketed batches allocate tensors of many sizes, and glibc
-    otherwise kept the freed heap: 80 MB more resident memory an epoch, 8 GB over a small grid."""
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
 
 
 class SequenceNetwork(nn.Module, ABC):

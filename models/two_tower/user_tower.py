@@ -108,7 +108,7 @@ class ServedUserTower:
         try:
             tower = UserTower(config, int(state["n_items"]))
             tower.load_state_dict({k: v for k, v in state["model"].items() if k.startswith(user_side)})
-            pin_ids = np.asarray(state["item_ids"])
+            pin_ids = np.array(state["item_ids"])  # a copy: a view would keep the whole file mapped
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
         return cls(tower.eval(), pin_ids)
