@@ -104,7 +104,7 @@ class SequentialRecommender(Generic[ConfigT]):
             targets = int(predicting.sum())
             total += descend(F.cross_entropy(logits, batch.targets[predicting]), [optimizer]) * targets
             count += targets
-        release_freed_memory()
+        release_freed_memory()  # bucketed batches' tensors of many sizes: else 80 MB more an epoch, 8 GB a grid
         return total / count if count else math.nan
 
     def scores(self, users: np.ndarray, stage: str) -> np.ndarray:

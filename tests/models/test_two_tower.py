@@ -140,6 +140,7 @@ def test_the_served_user_tower_embeds_as_the_recommender_does(planted, tmp_path:
     recommender.save(path)
     served = ServedUserTower.load(path)
     np.testing.assert_array_equal(served.pin_ids, split.item_ids)
+    assert served.pin_ids.flags.owndata  # a view of the checkpoint would keep the whole file (pin tower too) resident
     codes = recommender._codes.numpy()
     for user in range(5):
         items, times = split.history(user, "test"), split.history_times(user, "test")
