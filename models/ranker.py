@@ -176,6 +176,7 @@ def load_ranker(path: Path) -> tuple[MultiTaskRanker, FeatureEncoder]:
         ) from error
     if encoder.input_dim != config.input_dim:
         raise CheckpointError(
-            f"checkpoint {path} encoder width {encoder.input_dim} != input_dim {config.input_dim}"
+            f"checkpoint {path} encoder width {encoder.input_dim} != input_dim {config.input_dim}: "
+            "saved by another layout of the ranker's input; rematerialize the ranker asset"
         )
     return model.eval(), encoder
