@@ -1,6 +1,6 @@
-"""The ranker trained on logged impressions: the signals of the history around them (cross-fitted
-co-engagement vectors, each user's category interests before each impression), the encoded rows,
-the fit, and its per-head comparison with the engagement-rate baseline."""
+"""The ranker trained on logged impressions: the signals of the history before them (co-engagement
+vectors, each user's category interests, the learned representations' user and pin vectors), the
+encoded rows, the fit, and its per-head comparison with the engagement-rate baseline."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.co_engagement import CoEngagementConfig, fit_co_engagement
-from models.cross_fitting import fold_events
+from models.co_engagement import CoEngagementConfig, CoEngagementModel, fit_co_engagement
 from models.interests import impression_interests
 from models.metrics import auc
 from models.ranker import ACTIONS, MultiTaskRanker, RankerConfig, TrainingReport, train_ranker
@@ -51,14 +50,6 @@ class RankerFit:
     quality: pd.DataFrame
 
 
-@dataclass(frozen=True)
-class PairVectors:
-    """Per training row, the co-engagement vectors of its user and of its pin (``[rows, dim]`` each)."""
-
-    users: np.ndarray
-    pins: np.ndarray
-
-
 def history_signals(
     history: pd.DataFrame,
     impressions: pd.DataFrame,
@@ -66,25 +57,20 @@ def history_signals(
     since: pd.Timestamp,
     user_ids: np.ndarray,
     pins: pd.DataFrame,
-) -> tuple[PairVectors, np.ndarray]:
-    """Each impression's co-engagement vectors, cross-fitted: factorized per fold of users on the
-    engagements of ``history`` without that fold's at or after ``since`` (the serving embedding has
-    seen the impressions' labels, so it would leak them; see ``models.cross_fitting``); and each
-    impression's interest of its user in its pin's category from the user's engagements before it.
+) -> tuple[CoEngagementModel, np.ndarray]:
+    """Co-engagement vectors fit on the engagements of ``history`` before ``since`` (the serving
+    embedding has seen the impressions' labels, so it would leak them), and each impression's
+    interest of its user in its pin's category from the user's engagements before the impression.
 
     ``user_ids`` is sorted; ``pins`` (pin_id, category) is sorted by pin_id."""
-    config = CoEngagementConfig()
-    vectors = PairVectors(*(np.zeros((len(impressions), config.dim), dtype=np.float32) for _ in range(2)))
-    for events, rows in fold_events(history, impressions, since):
-        fit, _ = fit_co_engagement(events, user_ids, pins["pin_id"].to_numpy(), config)
-        vectors.users[rows] = fit.user_vectors_for(impressions["user_id"].to_numpy()[rows])
-        vectors.pins[rows] = fit.pin_vectors_for(impressions["pin_id"].to_numpy()[rows])
+    before = history[history["ts"] < since]
+    vectors, _ = fit_co_engagement(before, user_ids, pins["pin_id"].to_numpy(), CoEngagementConfig())
     return vectors, impression_interests(history, impressions, pins)
 
 
 def fit_ranker(
     frame: pd.DataFrame,
-    vectors: PairVectors,
+    vectors: CoEngagementModel,
     interest: np.ndarray,
     *,
     columns: FeatureColumns,
@@ -92,7 +78,7 @@ def fit_ranker(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> RankerFit:
     """Encode ``frame`` (labelled impressions with their features, user_id, pin_id, position)
-    with its rows' co-engagement ``vectors``, ``interest`` and the learned ``similarities`` (none when
+    with the user and pin ``vectors``, ``interest`` and the learned ``similarities`` (none when
     not given), and train one head per action on it."""
     learned = similarities or SimilarityFeatures((), np.zeros((len(frame), 0), dtype=np.float32))
     encoder = FeatureEncoder.fit(
@@ -101,13 +87,13 @@ def fit_ranker(
         user_categorical=columns.user_categorical,
         pin_numeric=columns.pin_numeric,
         pin_categorical=columns.pin_categorical,
-        vector_dim=vectors.pins.shape[1],
+        vector_dim=vectors.pin_vectors.shape[1],
         similarities=learned.names,
     )
     features = encoder.encode(
         frame,
-        vectors.users,
-        vectors.pins,
+        vectors.user_vectors_for(frame["user_id"].to_numpy()),
+        vectors.pin_vectors_for(frame["pin_id"].to_numpy()),
         frame["position"].fillna(0).to_numpy(),
         interest,
         learned.values,

@@ -1,10 +1,10 @@
 """The multi-task ranker, trained on logged impressions with point-in-time features.
 
-Every input is as of the impression or cannot have seen its label: engagement features come from
-Feast's ``get_historical_features``; the user's category interests and the user side of every
-learned similarity from the user's engagements before it; the co-engagement vectors and the
-PinSAGE pin side from copies cross-fitted around the training window (``models.cross_fitting``:
-the serving models have seen the labels, so they would leak them).
+Every input is as of the impression: engagement features come from Feast's
+``get_historical_features``; the user/pin vectors, the user's category interests and the user
+side of every learned similarity from the events before the training window; the PinSAGE pin
+side from a copy trained on those events only (``models.ranker_representations``: the serving
+PinSAGE has seen the labels, so it would leak them).
 """
 
 from dataclasses import dataclass
@@ -16,10 +16,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
+from models.co_engagement import CoEngagementModel
 from models.ranker import ACTIONS, save_ranker
-from models.ranker_representations import cross_fitted_similarities
-from models.ranker_similarities import VectorTable
-from models.ranker_training import FeatureColumns, PairVectors, SimilarityFeatures, fit_ranker, history_signals
+from models.ranker_representations import learned_tables_before
+from models.ranker_similarities import VectorTable, impression_similarities
+from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals
 from models.sampled_negatives import NegativeSampling, with_sampled_negatives
 from models.text_tower import embed_texts, load_text_tower, pin_texts
 from orchestration.assets import pinsage
@@ -46,7 +47,7 @@ class RankerTrainingData:
     """Labelled impressions with their features as of each one, and the history signals before them."""
 
     frame: pd.DataFrame
-    vectors: PairVectors
+    vectors: CoEngagementModel
     interest: np.ndarray
     similarities: SimilarityFeatures
     retrained_metrics: dict[str, dict[str, float]]
@@ -72,8 +73,8 @@ def ranker_training_data(
 ) -> RankerTrainingData:
     """The later half of the log's impressions, labelled and joined with features as of each one;
     negatives sampled where the log holds too few unengaged impressions (``models.sampled_negatives``);
-    co-engagement vectors and PinSAGE cross-fitted around the later half; each row's interest of its
-    user in the pin's category, and its learned similarities against its user's engagements before
+    vectors fit on the earlier half; each row's interest of its user in the pin's category, and its
+    learned similarities from pin vectors of the earlier half, against its user's engagements before
     the impression."""
     with database.engine().connect() as conn:
         span = event_span(conn)
@@ -91,17 +92,18 @@ def ranker_training_data(
     )
     impressions = negatives.impressions
     vectors, interest = history_signals(world.events, impressions, since=start, user_ids=user_ids, pins=pins)
-    learned = cross_fitted_similarities(
+    learned = learned_tables_before(
         world,
         start,
-        impressions,
         SIMILARITIES,
         pinsage=pinsage.ASSET_CONFIG,
         content=content_tables(database, context.run.run_id, pins),
         visual=serving_visuals(database, context.run.run_id),
-        on_epoch=lambda fold: epoch_logger(context, f"PinSAGE copy of fold {fold}: "),
+        on_epoch=epoch_logger(context, f"copy before {since}: "),
     )
-    similarities = SimilarityFeatures(SIMILARITIES, learned.values)
+    similarities = SimilarityFeatures(
+        SIMILARITIES, impression_similarities(SIMILARITIES, impressions, world.events, learned.pins)
+    )
     joined = historical_features(feature_store.store(), impressions)
     frame = fill_missing_features(joined, feature_defaults(feature_store.settings()))
     return RankerTrainingData(frame, vectors, interest, similarities, learned.metrics, negatives)

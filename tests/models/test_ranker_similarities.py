@@ -8,7 +8,7 @@ import pandas as pd
 from core.world import World
 from models.interests import LATEST_ENGAGEMENTS
 from models.pinsage import PinSageConfig
-from models.ranker_representations import cross_fitted_similarities
+from models.ranker_representations import learned_tables_before
 from models.ranker_similarities import (
     HISTORY_DECAY,
     VectorTable,
@@ -82,15 +82,11 @@ def test_impression_similarities_are_cosines_and_zero_where_a_kind_is_missing():
     assert not columns[:, 1].any()  # no text vectors served
 
 
-def test_cross_fitting_content_kinds_trains_no_copy_and_fills_every_fold_row():
+def test_only_the_kinds_named_get_pin_tables():
     world = World(
         pins=pd.DataFrame({"pin_id": [1, 2, 3]}), boards=pd.DataFrame(), board_pins=pd.DataFrame(),
-        users=pd.DataFrame({"user_id": [7, 8, 9]}), events=engagements([(7, 1, 3), (8, 2, 2), (9, 3, 1)]),
+        users=pd.DataFrame({"user_id": [7, 8, 9]}), events=engagements([(7, 1, 3)]),
     )
-    impressions = pd.DataFrame({"user_id": [7, 8, 9, 7], "pin_id": [2, 3, 1, 3], "event_timestamp": SINCE})
     content = {"text": PINS, "visual": PINS}
-    learned = cross_fitted_similarities(world, SINCE, impressions, ("text",), pinsage=PinSageConfig(), content=content)
-    assert learned.metrics == {}  # no PinSAGE copy for content kinds
-    expected = impression_similarities(("text",), impressions, world.events, {"text": PINS})
-    assert expected.any()
-    np.testing.assert_allclose(learned.values, expected)  # users of both folds, each row in place
+    tables = learned_tables_before(world, SINCE, ("text",), pinsage=PinSageConfig(), content=content)
+    assert set(tables.pins) == {"text"} and tables.metrics == {}
