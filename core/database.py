@@ -66,21 +66,24 @@ def pooled_engine(
     pool_size: int = 5,
     max_overflow: int = 5,
     pool_timeout_s: float | None = None,
+    pre_ping: bool = True,
 ) -> Engine:
     """A pool of connections to ``url``; with ``session`` settings, an autocommit pool whose
     connections start with them (``-c name=value``), so no statement spends a round trip on them.
 
     A dead or silent server must fail a checkout within seconds, not hang it: pre-ping drops
-    connections that died (so the pool recovers by itself), TCP keepalives and a user timeout
-    end connections that stopped answering, and connecting gives up after ``connect_timeout_s``,
-    waiting for a free connection after ``pool_timeout_s`` (default: the connect timeout)."""
+    connections that died (so the pool recovers by itself; without ``pre_ping`` the caller retries
+    a step whose pooled connection died, as ``service.database_guard`` does), TCP keepalives and a
+    user timeout end connections that stopped answering, and connecting gives up after
+    ``connect_timeout_s``, waiting for a free connection after ``pool_timeout_s`` (default: the
+    connect timeout)."""
     connect_args: dict[str, object] = {"connect_timeout": connect_timeout_s, **TCP_LIVENESS}
     extra: dict[str, object] = {}
     if session:
         connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in session.items())
         extra["isolation_level"] = "AUTOCOMMIT"  # each statement its own transaction: no BEGIN, no ROLLBACK
     return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping,
         pool_timeout=connect_timeout_s if pool_timeout_s is None else pool_timeout_s,
         connect_args=connect_args, **extra,
     )
@@ -112,9 +115,10 @@ def _request_engine_for(
 ) -> Engine:
     # The database guard runs one step per connection, so a checkout waits only on connections held
     # by steps abandoned past their deadline: give up within half the deadline, not the connect timeout.
+    # No pre-ping (a round trip per checkout): the guard retries a step whose connection died in the pool.
     return pooled_engine(
         url, connect_timeout_s=connect_timeout_s, session=dict(session),
-        pool_size=connections, max_overflow=0, pool_timeout_s=deadline_ms / 2000,
+        pool_size=connections, max_overflow=0, pool_timeout_s=deadline_ms / 2000, pre_ping=False,
     )
 
 

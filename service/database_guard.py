@@ -6,8 +6,9 @@ the server. So each step runs on a thread of the guard's bounded pool, one per p
 and the request waits at most the deadline; when every thread is busy, the step is refused at
 once rather than queued. After the database failed, the guard answers "unavailable" at once for a short pause,
 so an outage costs a request one deadline now and then instead of one per step; the first step
-after the pause tries again, and the pool's pre-ping replaces dead connections, so serving
-recovers by itself when the database returns.
+after the pause tries again, so serving recovers by itself when the database returns. The pool
+does not test a connection before handing it out (a round trip per step); a step whose pooled
+connection turns out to have lost its server (a database restart) runs once more on a fresh one.
 """
 
 from __future__ import annotations
@@ -86,13 +87,28 @@ class DatabaseGuard:
 
     def _run(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            with self.engine.connect() as conn:
-                result = work(conn, *args, **kwargs)
+            result = self._on_live_connection(work, *args, **kwargs)
         finally:
             self._slots.release()
         with self._lock:
             self._outage = None
         return result
+
+    def _on_live_connection(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``work`` on a pooled connection; if that one had lost its server, the pool's other idle
+        connections are dropped too (they went with it: a database restart) and ``work`` runs once
+        more on a fresh one."""
+        with self.engine.connect() as conn:
+            try:
+                return work(conn, *args, **kwargs)
+            except (SQLAlchemyError, psycopg.Error) as error:
+                if not _lost_server(conn, error):
+                    raise
+        self.engine.dispose()
+        with self.engine.connect() as conn:
+            return work(conn, *args, **kwargs)
 
     def _paused(self) -> str | None:
         with self._lock:
@@ -155,6 +171,16 @@ def _failed(error: Exception) -> Future:
     outcome: Future = Future()
     outcome.set_exception(error)
     return outcome
+
+
+def _lost_server(conn: Connection, error: SQLAlchemyError | psycopg.Error) -> bool:
+    """Whether ``error`` says ``conn`` lost its server (SQLAlchemy saw a disconnect, or the driver
+    raised an operational error that is not a cancelled statement); such a connection is dropped."""
+    cause = getattr(error, "orig", None) or error
+    lost = conn.invalidated or (isinstance(cause, psycopg.OperationalError) and not isinstance(cause, QueryCanceled))
+    if lost and not conn.invalidated:
+        conn.invalidate()
+    return lost
 
 
 def _select_one(conn: Connection) -> int:

@@ -186,6 +186,20 @@ def test_stopped_database_degrades_pages_and_the_service_recovers(
     assert online is not None and online["user_profile__country"].notna().all()
 
 
+def test_a_restarted_database_costs_no_degraded_page(client, user_id, pin_id, embedded_server):
+    # Every pooled connection is warm, then dies with the server; the pool hands them out untested.
+    for _ in range(3):
+        assert client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()["degraded_sources"] == []
+    embedded_server.stop()
+    embedded_server.start()
+    for _ in range(3):  # each surface's first step meets a dead connection and runs again on a new one
+        home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
+        assert home["degraded_sources"] == [] and home["fallback"] is None
+        assert client.get(f"/v1/pins/{pin_id}/related", params={"k": 10}).json()["degraded_sources"] == []
+        assert client.get("/v1/search", params={"q": "chicken pasta", "k": 5}).json()["degraded_sources"] == []
+    assert database_up(client) == 1
+
+
 def test_a_service_started_without_its_database_becomes_ready_when_it_returns(online_store, embedded_server):
     embedded_server.stop()
     try:
