@@ -3,14 +3,10 @@
 The input row is ``[user block | pin block | pair block]``:
 - user block: the user's numeric and categorical columns; computed once per request;
 - pin block: the pin's columns; computed once for every pin and cached by the service;
-- pair block: the cosine of a user vector and a pin vector, the user's interest in the pin's
-  category, one cosine per learned representation named in ``similarities``
-  (``models.ranker_similarities``), and ``log1p(position)``; the only part computed per (user,
-  pin) pair.
-
-The pair block holds no elementwise product of the two vectors: the co-engagement factors' axes are
-those of one fit, and training reads other fits than serving (``models.ranker_training``), so a
-per-axis weight means something else when served. Only their cosine survives a change of axes.
+- pair block: cosine and elementwise product of a user vector and a pin vector, the user's
+  interest in the pin's category, one cosine per learned representation named in
+  ``similarities`` (``models.ranker_similarities``), and ``log1p(position)``; the only part
+  computed per (user, pin) pair.
 """
 
 from __future__ import annotations
@@ -172,7 +168,7 @@ class FeatureEncoder:
 
     @property
     def pair_dim(self) -> int:
-        return 3 + len(self.similarities)
+        return self.vector_dim + 3 + len(self.similarities)
 
     @property
     def input_dim(self) -> int:
@@ -195,7 +191,7 @@ class FeatureEncoder:
         interest: np.ndarray | float = 0.0,
         similarities: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Cosine, interest, the learned similarities and ``log1p(position)``:
+        """Cosine, elementwise product, interest, the learned similarities and ``log1p(position)``:
         ``[n, pair_dim]`` float32.
 
         ``interest`` is the user's share of engagement in each pin's category (see
@@ -214,16 +210,17 @@ class FeatureEncoder:
                 raise ValueError(
                     f"{name} have dimension {vectors.shape[1]}, expected {self.vector_dim}"
                 )
+        product = users * pins
         norms = np.linalg.norm(users, axis=1) * np.linalg.norm(pins, axis=1)
         # A zero vector (no history, no embedding) gets cosine 0 instead of NaN.
-        cosine = (users * pins).sum(axis=1) / np.maximum(norms, 1e-12)
+        cosine = product.sum(axis=1) / np.maximum(norms, 1e-12)
         positions = np.broadcast_to(np.asarray(position, dtype=np.float32), cosine.shape)
         interests = np.broadcast_to(np.asarray(interest, dtype=np.float32), cosine.shape)
         learned = np.zeros((len(cosine), 0), dtype=np.float32) if similarities is None else similarities
         if learned.shape != (len(cosine), len(self.similarities)):
             expected = (len(cosine), len(self.similarities))
             raise ValueError(f"similarities have shape {learned.shape}, expected {expected}")
-        pair = np.column_stack([cosine, interests, learned, np.log1p(positions)])
+        pair = np.column_stack([cosine, product, interests, learned, np.log1p(positions)])
         return pair.astype(np.float32, copy=False)
 
     def assemble(
