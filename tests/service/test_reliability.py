@@ -192,7 +192,7 @@ def test_a_restarted_database_costs_no_degraded_page(client, user_id, pin_id, em
         assert client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()["degraded_sources"] == []
     embedded_server.stop()
     embedded_server.start()
-    for _ in range(3):  # each surface's first step meets a dead connection and runs again on a new one
+    for _ in range(3):  # the first step meets a dead connection, runs again, and the pool's others go with it
         home = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 10}).json()
         assert home["degraded_sources"] == [] and home["fallback"] is None
         assert client.get(f"/v1/pins/{pin_id}/related", params={"k": 10}).json()["degraded_sources"] == []
