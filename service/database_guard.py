@@ -176,11 +176,13 @@ def _failed(error: Exception) -> Future:
 def _lost_server(conn: Connection, error: SQLAlchemyError | psycopg.Error) -> bool:
     """Whether ``error`` says ``conn`` lost its server (SQLAlchemy saw a disconnect, or the driver
     raised an operational error that is not a cancelled statement); such a connection is dropped."""
+    if conn.invalidated:
+        return True
     cause = getattr(error, "orig", None) or error
-    lost = conn.invalidated or (isinstance(cause, psycopg.OperationalError) and not isinstance(cause, QueryCanceled))
-    if lost and not conn.invalidated:
-        conn.invalidate()
-    return lost
+    if not isinstance(cause, psycopg.OperationalError) or isinstance(cause, QueryCanceled):
+        return False
+    conn.invalidate()
+    return True
 
 
 def _select_one(conn: Connection) -> int:
