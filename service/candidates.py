@@ -127,6 +127,12 @@ def pinnersage_searches(state: ServingState, user: UserContext) -> list[tuple[st
     ]
 
 
+def served_neighbours(neighbours: np.ndarray) -> np.ndarray:
+    """The columns of the embedding's neighbour table that ``co_engagement_rows`` reads, as int32
+    rows: all that a load keeps of it."""
+    return np.ascontiguousarray(neighbours[:, :NEIGHBOURS_PER_PIN], dtype=np.int32)
+
+
 def co_engagement_rows(state: ServingState, seed_rows: np.ndarray) -> np.ndarray:
     """Pins most often engaged together with the seed pins."""
     neighbours = state.vectors.neighbours[seed_rows[seed_rows >= 0], :NEIGHBOURS_PER_PIN].ravel()

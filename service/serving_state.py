@@ -69,7 +69,8 @@ class TwoTowerUsers:
 
 @dataclass(frozen=True)
 class TextIndex:
-    """The query tower and the pgvector version of the pins' text vectors it was trained with."""
+    """The query tower (its token table at 8 bits, ``TextTower.for_serving``) and the pgvector
+    version of the pins' text vectors it was trained with."""
 
     version: int
     model: TextTower

@@ -5,7 +5,7 @@ feature snapshot (Feast for what it lacks)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +30,7 @@ from models.ranker_similarities import VectorTable
 from models.text_tower import TextTower, embed_texts, load_text_tower, pin_texts
 from models.two_tower.user_tower import ServedUserTower, user_feature_codes
 from models.visual import VisualArtifact
+from service.candidates import served_neighbours
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.feature_tables import OnlineRows, pin_table, user_table
 from service.serving_state import PinVectors, ServedGraph, ServingState, TextIndex, TwoTowerUsers, UserVectors
@@ -118,7 +119,8 @@ def serving_state_from(
         raise NotReadyError(
             "no serving pin embedding, text index, ranker or pin-board graph: run `corkboard materialize` first"
         )
-    vectors = _load_model(stored.embedding, EmbeddingArtifact.load)
+    loaded = _load_model(stored.embedding, EmbeddingArtifact.load)
+    vectors = replace(loaded, neighbours=served_neighbours(loaded.neighbours))
     ranker, encoder = _load_model(stored.ranker, load_ranker)
     text_tower = _load_model(stored.text, load_text_tower)
     _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
@@ -148,7 +150,7 @@ def serving_state_from(
         encoder=encoder,
         pins=pin_table(rows, encoder, vectors.model.pin_ids, stored.pins, defaults),
         users=user_table(rows, encoder, stored.users, defaults),
-        text=TextIndex(stored.text.version, text_tower),
+        text=TextIndex(stored.text.version, text_tower.for_serving()),
         graph=ServedGraph(stored.graph.version, _load_model(stored.graph, load_mmap)),
         popular=popular,
         defaults=defaults,

@@ -4,6 +4,7 @@ searches, and an exact checkpoint round trip."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import subprocess
@@ -310,6 +311,20 @@ def test_checkpoint_round_trip_reproduces_embeddings_exactly(
     assert loaded.config == model.config and not loaded.training
     texts = ["sourdough bread", "", "hairstlyes", "boho living room"]
     np.testing.assert_array_equal(embed_texts(loaded, texts), embed_texts(model, texts))
+
+
+def test_the_served_tower_embeds_as_the_trained_one_and_cannot_be_saved(
+    trained: Trained, tmp_path: Path
+) -> None:
+    model, _, _ = trained
+    served = copy.deepcopy(model).for_serving()
+    queries = ["sourdough bread", "", "hairstlyes", "zzzz qqqq"]
+    cosines = (embed_texts(served, queries) * embed_texts(model, queries)).sum(axis=1)
+    assert cosines.min() > 0.9999
+    held = sum(buffer.numel() * buffer.element_size() for buffer in served.tokens.buffers())
+    assert held < 0.27 * model.tokens.weight.numel() * model.tokens.weight.element_size()
+    with pytest.raises(ValueError, match="cannot be saved"):
+        save_text_tower(tmp_path / "text_tower.pt", served)
 
 
 def test_damaged_or_foreign_checkpoints_raise_checkpoint_error(tmp_path: Path) -> None:

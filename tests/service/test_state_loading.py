@@ -1,15 +1,21 @@
-"""Loading the serving state of the tiny world: every served vector kind must have the index's width."""
+"""Loading the serving state of the tiny world: every served vector kind must have the index's width,
+and the load keeps only what requests read of the larger artifacts."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.settings import get_settings
 from features.store import feature_store
+from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EMBEDDING_DIM
+from models.rowwise_int8 import RowwiseInt8Bag
+from models.text_tower import embed_texts, load_text_tower
+from service.candidates import NEIGHBOURS_PER_PIN
 from service.database_guard import DatabaseGuard
 from service.state_loading import ModelFileError, read_stored_serving_data, serving_state_from
 from sql.migrate import migrated_engine
@@ -32,3 +38,28 @@ def test_a_two_tower_version_of_another_width_is_refused_at_load(materialized_ti
             settings=settings,
             database=DatabaseGuard(engine, deadline_ms=settings.database_deadline_ms),
         )
+
+
+def test_a_load_keeps_what_requests_read_of_the_larger_artifacts(materialized_tiny: Path) -> None:
+    settings = get_settings()
+    engine = migrated_engine(settings)
+    with engine.connect() as conn:
+        stored = read_stored_serving_data(conn)
+    state = serving_state_from(
+        stored,
+        engine=engine,
+        store=feature_store(settings),
+        settings=settings,
+        database=DatabaseGuard(engine, deadline_ms=settings.database_deadline_ms),
+    )
+    assert stored.embedding is not None and stored.text is not None
+    artifact = EmbeddingArtifact.load(stored.embedding.artifact)
+    assert artifact.neighbours.shape[1] > NEIGHBOURS_PER_PIN
+    assert state.vectors.neighbours.dtype == np.int32
+    np.testing.assert_array_equal(state.vectors.neighbours, artifact.neighbours[:, :NEIGHBOURS_PER_PIN])
+    # The query tower holds its token table at 8 bits and still embeds as the stored tower does.
+    assert isinstance(state.text.model.tokens, RowwiseInt8Bag)
+    queries = ["pasta", "cozy living room", ""]
+    stored_tower = load_text_tower(stored.text.artifact)
+    cosines = (embed_texts(state.text.model, queries) * embed_texts(stored_tower, queries)).sum(axis=1)
+    assert cosines.min() > 0.9999
