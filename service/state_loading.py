@@ -125,6 +125,8 @@ def serving_state_from(
     text_tower = _load_model(stored.text, load_text_tower)
     _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
     _check_width(stored.text, text_tower.config.dim)
+    # The catalogue's text vectors come from the float token table, as in training; only the served
+    # query tower holds it at 8 bits (``TextTower.for_serving`` below).
     learned = learned_pin_vectors(stored, vectors.model.pin_ids, text_tower, encoder.similarities)
     two_tower = None
     if stored.two_tower is not None and stored.two_tower_users is not None:
