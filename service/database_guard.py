@@ -106,6 +106,7 @@ class DatabaseGuard:
             except (SQLAlchemyError, psycopg.Error) as error:
                 if not _lost_server(conn, error):
                     raise
+                conn.invalidate()  # not back into the pool
         self.engine.dispose()
         with self.engine.connect() as conn:
             return work(conn, *args, **kwargs)
@@ -174,15 +175,12 @@ def _failed(error: Exception) -> Future:
 
 
 def _lost_server(conn: Connection, error: SQLAlchemyError | psycopg.Error) -> bool:
-    """Whether ``error`` says ``conn`` lost its server (SQLAlchemy saw a disconnect, or the driver
-    raised an operational error that is not a cancelled statement); such a connection is dropped."""
+    """Whether ``error`` says ``conn`` lost its server: SQLAlchemy saw a disconnect, or the driver
+    raised an operational error that is not a cancelled statement."""
     if conn.invalidated:
         return True
     cause = getattr(error, "orig", None) or error
-    if not isinstance(cause, psycopg.OperationalError) or isinstance(cause, QueryCanceled):
-        return False
-    conn.invalidate()
-    return True
+    return isinstance(cause, psycopg.OperationalError) and not isinstance(cause, QueryCanceled)
 
 
 def _select_one(conn: Connection) -> int:
