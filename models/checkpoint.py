@@ -5,6 +5,8 @@ the file; the rest (kind, format version, config, the state's plain data with th
 tensor in it) is JSON in the file's metadata, beside a SHA-256 of the tensors. Loading parses
 JSON and raw tensor bytes only, so it never unpickles anything: the state may hold tensors,
 numpy arrays of torch's dtypes, and dicts (with text keys), lists, tuples and scalars of them.
+Loading with ``as_numpy`` gives every tensor as a numpy array and never imports torch: that is
+how the service reads its models (``models.served``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from core.atomic_files import atomic_path
 
 if TYPE_CHECKING:
+    import torch
     from _typeshed import DataclassInstance
 
 FORMAT_VERSION = 2
@@ -44,6 +45,8 @@ def save_checkpoint(path: Path, *, kind: str, config: object, state: dict[str, A
     The file appears whole or not at all (``core.atomic_files.atomic_path``). A state holding
     anything else than the module docstring lists raises TypeError before a file is written.
     """
+    from safetensors.torch import save_file
+
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
     tensors: dict[str, torch.Tensor] = {}
@@ -58,8 +61,11 @@ def save_checkpoint(path: Path, *, kind: str, config: object, state: dict[str, A
         save_file(tensors, temporary, metadata=metadata)
 
 
-def load_checkpoint(path: Path, *, kind: str, config_type: type[C]) -> tuple[C, dict[str, Any]]:
-    """Read a checkpoint written by ``save_checkpoint`` and rebuild its ``config_type`` config.
+def load_checkpoint(
+    path: Path, *, kind: str, config_type: type[C], as_numpy: bool = False
+) -> tuple[C, dict[str, Any]]:
+    """Read a checkpoint written by ``save_checkpoint`` and rebuild its ``config_type`` config;
+    with ``as_numpy``, the state's tensors come back as numpy arrays, without torch.
 
     Raises ``CheckpointError`` naming the file when it is missing, corrupt or truncated, not a
     corkboard checkpoint (a pickle, another program's safetensors), holds another kind of model,
@@ -69,7 +75,7 @@ def load_checkpoint(path: Path, *, kind: str, config_type: type[C]) -> tuple[C, 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
     try:
-        with safe_open(path, framework="pt", device="cpu") as file:
+        with safe_open(path, framework="np" if as_numpy else "pt", device="cpu") as file:
             metadata = file.metadata() or {}
             tensors = {name: file.get_tensor(name) for name in file.keys()}
     except Exception as error:  # safetensors reports every kind of damage as its own error
@@ -94,14 +100,20 @@ def load_checkpoint(path: Path, *, kind: str, config_type: type[C]) -> tuple[C, 
     return _build_config(path, config_type, config), state
 
 
-def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of every tensor's name, dtype, shape and bytes, in name order."""
+def tensor_digest(tensors: dict[str, torch.Tensor] | dict[str, np.ndarray]) -> str:
+    """SHA-256 of every tensor's name, dtype, shape and bytes, in name order; a numpy array
+    digests as the torch tensor of its dtype and values."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        tensor = tensors[name].contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        array = _as_array(tensors[name])
+        digest.update(f"{name}:torch.{array.dtype.name}:{array.shape};".encode())
+        digest.update(array.reshape(-1).view(np.uint8).data)
     return digest.hexdigest()
+
+
+def _as_array(tensor: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A C-contiguous numpy array of ``tensor``'s values (sharing its memory where it can)."""
+    return np.ascontiguousarray(tensor if isinstance(tensor, np.ndarray) else tensor.contiguous().numpy())
 
 
 def _header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
@@ -138,6 +150,7 @@ def _build_config(path: Path, config_type: type[C], values: Any) -> C:
 def _pack(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     """``value`` as JSON data, its tensors and arrays moved to ``tensors`` and named in their
     place; anything JSON and safetensors cannot hold is refused now, not at load."""
+    import torch
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value) or set(value) in ({_TENSOR}, {_ARRAY}, {_TUPLE}):
             raise TypeError(f"a checkpoint's dicts need text keys other than the tags; got {list(value)[:5]}")
@@ -165,13 +178,13 @@ def _keep(tensor: torch.Tensor, tensors: dict[str, torch.Tensor]) -> str:
     return name
 
 
-def _unpack(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def _unpack(value: Any, tensors: dict[str, torch.Tensor] | dict[str, np.ndarray]) -> Any:
     """The data ``_pack`` gave ``value`` for, its tensors and arrays taken from ``tensors``."""
     if isinstance(value, dict):
         if set(value) == {_TENSOR}:
             return tensors[value[_TENSOR]]
         if set(value) == {_ARRAY}:
-            return tensors[value[_ARRAY]].numpy()
+            return _as_array(tensors[value[_ARRAY]])
         if set(value) == {_TUPLE}:
             return tuple(_unpack(item, tensors) for item in value[_TUPLE])
         return {key: _unpack(item, tensors) for key, item in value.items()}

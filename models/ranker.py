@@ -12,33 +12,9 @@ from torch import nn
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.metrics import Calibration, auc, calibration
+from models.ranker_config import CHECKPOINT_KIND, RankerConfig
 from models.ranker_features import FeatureEncoder
 from models.training import TrainingHistory, descend, fit_epochs
-
-ACTIONS = ("click", "save", "long_click", "hide")
-CHECKPOINT_KIND = "ranker"
-
-
-@dataclass
-class RankerConfig:
-    """Shape of the network and how to train it; stored in the checkpoint."""
-
-    input_dim: int
-    hidden: tuple[int, ...] = (256, 128)
-    heads: tuple[str, ...] = ACTIONS
-    dropout: float = 0.1
-    lr: float = 2e-3
-    epochs: int = 4
-    batch_size: int = 1024
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        # Configs also arrive from YAML/JSON, where tuples come back as lists.
-        self.hidden = tuple(int(width) for width in self.hidden)
-        self.heads = tuple(self.heads)
-        if self.input_dim < 1 or not self.heads or len(set(self.heads)) != len(self.heads):
-            raise ValueError(f"need input_dim >= 1 and distinct, non-empty heads: {self}")
-
 
 class MultiTaskRanker(nn.Module):
     """Shared MLP trunk feeding one linear head per action."""
@@ -69,11 +45,6 @@ class MultiTaskRanker(nn.Module):
                 return torch.sigmoid(self(inputs)).numpy()
         finally:
             self.train(was_training)
-
-    def predict_heads(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """``predict`` as one probability vector per head name, the input of the utility blend."""
-        probs = self.predict(x)
-        return {name: probs[:, column] for column, name in enumerate(self.config.heads)}
 
 
 @dataclass

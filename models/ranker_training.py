@@ -13,7 +13,8 @@ import pandas as pd
 from models.co_engagement import CoEngagementConfig, CoEngagementModel, fit_co_engagement
 from models.interests import impression_interests
 from models.metrics import auc
-from models.ranker import ACTIONS, MultiTaskRanker, RankerConfig, TrainingReport, train_ranker
+from models.ranker import MultiTaskRanker, RankerConfig, TrainingReport, train_ranker
+from models.ranker_config import ACTIONS
 from models.ranker_features import FeatureEncoder
 
 

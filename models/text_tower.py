@@ -11,7 +11,6 @@ just before stands in for the query (``training_pairs``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +21,12 @@ from torch import Tensor, nn
 
 from models.actions import POSITIVE_ACTIONS
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.embedding_width import EMBEDDING_DIM
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
-from models.rowwise_int8 import RowwiseInt8Bag
+from models.text_tower_config import CHECKPOINT_KIND, TextTowerConfig, pin_texts
 from models.tokenizer import TokenizerConfig, tokenize
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
 from models.visual.catalogue import one_torch_thread
 
-CHECKPOINT_KIND = "text_tower"
 SEARCH_ENGAGEMENTS = "search_engagements"
 CO_ENGAGED_PIN_TEXT = "co_engaged_pin_text"
 # Fewer engaged searches than one training batch teach the tower too few words to search with.
@@ -37,38 +34,6 @@ MIN_SEARCH_PAIRS = 256
 # More co-engaged pairs per pin pull the tower from the pins' words towards co-engagement alone:
 # on MovieLens-100K a held-out title's genre agreement@10 fell from 0.46 at 20 to 0.41 at 53.
 CO_ENGAGED_PAIRS_PER_PIN = 20
-
-
-@dataclass
-class TextTowerConfig:
-    """Tokenizer, network shape and training settings; stored in the checkpoint.
-
-    The tokenizer's fields sit here flat so the checkpoint holds plain values only.
-    """
-
-    buckets: int = 2**18
-    min_n: int = 3
-    max_n: int = 5
-    dim: int = EMBEDDING_DIM  # the served width: its vectors go into pgvector
-    hidden: int = 128
-    temperature: float = 0.05
-    epochs: int = 3
-    batch_size: int = 256
-    lr: float = 3e-3
-    random_negatives: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        _ = self.tokenizer  # building it validates the tokenizer fields
-        if min(self.dim, self.hidden, self.batch_size) < 1 or self.epochs < 0:
-            raise ValueError(f"need dim, hidden, batch_size >= 1 and epochs >= 0: {self}")
-        if self.temperature <= 0 or self.lr <= 0 or self.random_negatives < 0:
-            raise ValueError(f"need temperature, lr > 0 and random_negatives >= 0: {self}")
-
-    @property
-    def tokenizer(self) -> TokenizerConfig:
-        """The tokenizer settings as their own config."""
-        return TokenizerConfig(self.buckets, self.min_n, self.max_n)
 
 
 class TextTower(nn.Module):
@@ -90,13 +55,6 @@ class TextTower(nn.Module):
         a text without tokens gets the tower's fixed vector for an empty bag."""
         return F.normalize(self.mlp(self.tokens(ids, offsets)), dim=-1)
 
-    def for_serving(self) -> TextTower:
-        """This tower in eval mode, its token table swapped for an 8-bit rowwise copy
-        (``models.rowwise_int8``: a quarter of the memory). It embeds queries from then on, and
-        can no longer be trained or saved."""
-        self.tokens = RowwiseInt8Bag(self.tokens.weight)
-        return self.eval()
-
 
 class _TokenizedTexts:
     """Texts tokenized once; any subset of rows is handed out as EmbeddingBag input."""
@@ -111,13 +69,6 @@ class _TokenizedTexts:
         # Position k of the selection reads flat id (row start + k - selection offset).
         flat = np.repeat(self.offsets[rows] - offsets, lengths) + np.arange(lengths.sum())
         return torch.from_numpy(self.ids[flat]), torch.from_numpy(offsets)
-
-
-def pin_texts(pins: pd.DataFrame) -> list[str]:
-    """Each pin's title and description as one text, in the row order of ``pins``."""
-    title = pins["title"].astype("string").fillna("")
-    description = pins["description"].astype("string").fillna("")
-    return (title + " " + description).tolist()
 
 
 def search_training_pairs(events: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
@@ -244,8 +195,6 @@ def embed_texts(model: TextTower, texts: Sequence[str], batch_size: int = 1024) 
 
 def save_text_tower(path: Path, model: TextTower) -> None:
     """Write the tower's config and weights to one checkpoint file."""
-    if isinstance(model.tokens, RowwiseInt8Bag):
-        raise ValueError("a tower quantized for serving (TextTower.for_serving) cannot be saved")
     state = {"model": dict(model.state_dict())}
     save_checkpoint(path, kind=CHECKPOINT_KIND, config=model.config, state=state)
 

@@ -9,7 +9,6 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
@@ -19,6 +18,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.datastructures import State
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from threadpoolctl import threadpool_limits
 
 from core.settings import get_settings
 from models.pixie import warm_up
@@ -93,9 +93,9 @@ async def database_unavailable(request: Request, error: Exception) -> JSONRespon
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # A request's ranker batch (~1,000 x 100) is too small for intra-op threads to pay; they
-    # spin against the other requests' threads instead (docs/performance.md: 8x slower under load).
-    torch.set_num_threads(RANKER_THREADS)
+    # A request's ranker batch (~1,000 x 100) is too small for BLAS threads to pay; they spin
+    # against the other requests' threads instead (docs/performance.md: 8x slower under load).
+    threadpool_limits(limits=RANKER_THREADS, user_api="blas")
     app.state.serving = None
     app.state.not_ready_reason = app.state.not_ready_detail = "starting"
     try:

@@ -14,10 +14,10 @@ from models.embedding_store import EmbeddingArtifact
 from models.engagements import Engagements
 from models.pin_board_graph import GRAPH_KIND, PinBoardGraph
 from models.pinnersage import OfflineMedoids
-from models.ranker import MultiTaskRanker
 from models.ranker_features import FeatureEncoder
-from models.text_tower import TextTower
-from models.two_tower.user_tower import ServedUserTower
+from models.served.ranker import ServedRanker
+from models.served.text_tower import ServedTextTower
+from models.served.user_tower import ServedUserTower
 from service.database_guard import DatabaseGuard
 from service.feature_tables import PinTable, UserTable
 
@@ -69,11 +69,11 @@ class TwoTowerUsers:
 
 @dataclass(frozen=True)
 class TextIndex:
-    """The query tower (its token table at 8 bits, ``TextTower.for_serving``) and the pgvector
+    """The query tower (its token table at 8 bits, ``ServedTextTower.quantized``) and the pgvector
     version of the pins' text vectors it was trained with."""
 
     version: int
-    model: TextTower
+    model: ServedTextTower
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class ServingState:
     embedding_version: int
     ranker_version: int
     vectors: EmbeddingArtifact
-    ranker: MultiTaskRanker
+    ranker: ServedRanker
     encoder: FeatureEncoder
     pins: PinTable
     users: UserTable

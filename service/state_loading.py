@@ -24,12 +24,14 @@ from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EmbeddingWidthError, check_embedding_width
 from models.pin_board_graph import GRAPH_KIND, load_mmap
 from models.pinnersage import OfflineMedoids
-from models.pinsage.pin_vectors import PinSageVectors
-from models.ranker import load_ranker
+from models.pinsage.pin_vectors import load_pinsage_vectors
 from models.ranker_similarities import VectorTable
-from models.text_tower import TextTower, embed_texts, load_text_tower, pin_texts
-from models.two_tower.user_tower import ServedUserTower, user_feature_codes
-from models.visual import VisualArtifact
+from models.served.ranker import ServedRanker
+from models.served.text_tower import ServedTextTower
+from models.served.user_tower import ServedUserTower
+from models.text_tower_config import pin_texts
+from models.two_tower.user_features import user_feature_codes
+from models.visual.vectors import load_visual_vectors
 from service.candidates import served_neighbours
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.feature_tables import OnlineRows, pin_table, user_table
@@ -121,18 +123,18 @@ def serving_state_from(
         )
     loaded = _load_model(stored.embedding, EmbeddingArtifact.load)
     vectors = replace(loaded, neighbours=served_neighbours(loaded.neighbours))
-    ranker, encoder = _load_model(stored.ranker, load_ranker)
-    text_tower = _load_model(stored.text, load_text_tower)
+    ranker, encoder = _load_model(stored.ranker, ServedRanker.load)
+    text_tower = _load_model(stored.text, ServedTextTower.load)
     _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
     _check_width(stored.text, text_tower.config.dim)
     # The catalogue's text vectors come from the float token table, as in training; only the served
-    # query tower holds it at 8 bits (``TextTower.for_serving`` below).
+    # query tower holds it at 8 bits (``ServedTextTower.quantized`` below).
     learned = learned_pin_vectors(stored, vectors.model.pin_ids, text_tower, encoder.similarities)
     two_tower = None
     if stored.two_tower is not None and stored.two_tower_users is not None:
         _check_width(stored.two_tower, stored.two_tower_users.vectors.shape[1])
         tower = _load_model(stored.two_tower, ServedUserTower.load)
-        _check_width(stored.two_tower, tower.tower.config.dim)  # its on-request vectors search the same index
+        _check_width(stored.two_tower, tower.config.dim)  # its on-request vectors search the same index
         two_tower = two_tower_users(stored.two_tower.version, tower, stored.users, stored.two_tower_users)
     defaults = feature_defaults(settings)
     popular = {
@@ -152,7 +154,7 @@ def serving_state_from(
         encoder=encoder,
         pins=pin_table(rows, encoder, vectors.model.pin_ids, stored.pins, defaults),
         users=user_table(rows, encoder, stored.users, defaults),
-        text=TextIndex(stored.text.version, text_tower.for_serving()),
+        text=TextIndex(stored.text.version, text_tower.quantized()),
         graph=ServedGraph(stored.graph.version, _load_model(stored.graph, load_mmap)),
         popular=popular,
         defaults=defaults,
@@ -166,20 +168,20 @@ def serving_state_from(
 
 
 def learned_pin_vectors(
-    stored: StoredServingData, pin_ids: np.ndarray, text_tower: TextTower, similarities: Sequence[str]
+    stored: StoredServingData, pin_ids: np.ndarray, text_tower: ServedTextTower, similarities: Sequence[str]
 ) -> dict[str, PinVectors]:
     """The catalogue's PinSAGE vectors (searched by the "pinsage" source), and its text and visual
     vectors where the ranker reads their similarities; each aligned with ``pin_ids``."""
     learned = {}
     if stored.pinsage is not None:
-        pinsage = _load_model(stored.pinsage, PinSageVectors.load)
+        pinsage = _load_model(stored.pinsage, load_pinsage_vectors)
         _check_width(stored.pinsage, pinsage.vectors.shape[1])
         learned["pinsage"] = PinVectors(stored.pinsage.version, _aligned(pinsage.pin_ids, pinsage.vectors, pin_ids))
     if "text" in similarities and stored.text is not None:
         pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()
-        learned["text"] = PinVectors(stored.text.version, embed_texts(text_tower, pin_texts(pins)))
+        learned["text"] = PinVectors(stored.text.version, text_tower.embed(pin_texts(pins)))
     if "visual" in similarities and stored.visual is not None:
-        visual = _load_model(stored.visual, VisualArtifact.load)
+        visual = _load_model(stored.visual, load_visual_vectors)
         learned["visual"] = PinVectors(None, _aligned(visual.pin_ids, visual.vectors, pin_ids))
     return learned
 
@@ -187,8 +189,8 @@ def learned_pin_vectors(
 def two_tower_users(version: int, tower: ServedUserTower, users: pd.DataFrame, stored: UserVectors) -> TwoTowerUsers:
     """The two-tower's user side: its tower, the feature codes of every catalogue user, the stored vectors."""
     users = users.sort_values("user_id", ignore_index=True)
-    features = users.reindex(columns=list(tower.tower.config.user_feature_names))
-    codes = user_feature_codes(features, tower.tower.config, len(users))
+    features = users.reindex(columns=list(tower.config.user_feature_names))
+    codes = user_feature_codes(features, tower.config, len(users))
     return TwoTowerUsers(version, tower, users["user_id"].to_numpy(dtype=np.int64), codes, stored)
 
 

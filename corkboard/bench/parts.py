@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
-from torch import nn
+from threadpoolctl import threadpool_info
 
 from features.store import fill_missing_features, online_features
 from models.pin_board_graph import PinBoardGraph
 from models.pixie import PixieConfig, pixie_walk
-from models.ranker import MultiTaskRanker
+from models.served.ranker import ServedRanker
 from service.scoring import learned_pin_vectors, ranker_inputs, score
 from service.serving_state import ServingState
 from service.user_context import user_features
@@ -80,9 +79,7 @@ def ranker_throughput(
         return score(state, sources, **user_side)
 
     inputs = ranker_inputs(state, rows, **user_side)
-    bare = _bare_matmuls(
-        state.ranker, torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-    )
+    bare = _bare_matmuls(state.ranker, np.ascontiguousarray(inputs, dtype=np.float32))
     per_batch = {
         "items_per_s": timed_runs(lambda: state.ranker.predict(inputs), runs=runs),
         "score_items_per_s": timed_runs(score_all, runs=runs),
@@ -95,25 +92,19 @@ def ranker_throughput(
     result["ratio_to_bare"] = round(
         result["bare_matmul_items_per_s"] / result["items_per_s"], 2
     )
-    return {"batch": len(rows), "torch_threads": torch.get_num_threads(), **result}
+    blas_threads = max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+    return {"batch": len(rows), "blas_threads": blas_threads, **result}
 
 
-def _bare_matmuls(
-    ranker: MultiTaskRanker, inputs: torch.Tensor
-) -> Callable[[], torch.Tensor]:
+def _bare_matmuls(ranker: ServedRanker, inputs: np.ndarray) -> Callable[[], np.ndarray]:
     """The ranker's matrix products alone, on pre-transposed weights: the floor of its forward pass."""
-    weights = [
-        layer.weight.detach().t().contiguous()
-        for layer in ranker.modules()
-        if isinstance(layer, nn.Linear)
-    ]
+    weights = [np.ascontiguousarray(weight.T) for name, weight in ranker.weights.items() if name.endswith(".weight")]
 
-    def run() -> torch.Tensor:
-        with torch.inference_mode():
-            out = inputs
-            for weight in weights:
-                out = torch.mm(out, weight)
-            return out
+    def run() -> np.ndarray:
+        out = inputs
+        for weight in weights:
+            out = out @ weight
+        return out
 
     return run
 

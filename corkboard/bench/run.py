@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from threadpoolctl import threadpool_limits
 
 from corkboard.bench.load import LoadResult, Samples, closed_loop, running_service
 from corkboard.bench.parts import (
@@ -94,9 +94,7 @@ def run_bench(
     from service.state_loading import open_serving_state
 
     progress("loading the serving state for the part benchmarks")
-    torch.set_num_threads(
-        RANKER_THREADS
-    )  # the ranker is measured as the service runs it
+    threadpool_limits(limits=RANKER_THREADS, user_api="blas")  # the ranker is measured as the service runs it
     state = open_serving_state(settings)
     progress("ranker")
     report["ranker"] = ranker_throughput(

@@ -5,8 +5,8 @@ of their unit vectors, so pins are served from an HNSW index of the pin tower's 
 - User tower (``user_tower``): PinnerFormer's causal transformer (``models.pinnerformer.PinnerFormer``)
   over the user's last ``max_len`` actions, plus a learned vector per value of each categorical user
   feature (country, language, age bucket, ...), summed and normalized. A feature value never seen
-  in training, or a user without features, adds nothing. It loads without DGL, so the service
-  embeds a user on request.
+  in training, or a user without features, adds nothing. The service embeds a user on request with
+  its numpy form (``models.served.user_tower``), which reads the user side alone from a checkpoint.
 - Pin tower: PinSAGE (``models.pinsage``) over content features (hashed text tokens, category,
   log engagement count) and importance neighbours on the pin-board graph, plus (``pin_ids``) a
   learned vector per pin, zero at the start, so a pin that training never saw is embedded from its
@@ -29,9 +29,8 @@ _EXPORTS = {
     "TwoTower": "model",
     "TwoTowerRecommender": "recommender",
     "train_two_tower": "trainer",
-    "ServedUserTower": "user_tower",
     "UserTower": "user_tower",
-    "user_feature_codes": "user_tower",
+    "user_feature_codes": "user_features",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.embedding_width import EMBEDDING_DIM
-from models.pinnerformer import OBJECTIVES, PinnerFormerConfig
+from models.pinnerformer_config import OBJECTIVES, PinnerFormerConfig
 from models.pinsage.config import PinSageConfig
 
 CHECKPOINT_KIND = "two_tower"

@@ -13,7 +13,7 @@ from models.two_tower.user_tower import UserTower
 
 class TwoTower(UserTower):
     """The two towers; both return unit vectors of size ``config.dim``. The user tower's
-    parameters keep their names, so ``ServedUserTower`` reads them alone from a checkpoint."""
+    parameters keep their names, so ``models.served.user_tower`` reads them alone from a checkpoint."""
 
     def __init__(self, config: TwoTowerConfig, n_items: int) -> None:
         super().__init__(config, n_items)

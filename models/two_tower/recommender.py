@@ -24,7 +24,7 @@ from models.training import EpochCallback, TrainingHistory
 from models.two_tower.config import CHECKPOINT_KIND, TwoTowerConfig
 from models.two_tower.model import TwoTower
 from models.two_tower.trainer import train_two_tower
-from models.two_tower.user_tower import user_feature_codes
+from models.two_tower.user_features import user_feature_codes
 
 
 class TwoTowerRecommender:

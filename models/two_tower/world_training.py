@@ -14,7 +14,7 @@ from models.pinsage.world_training import holdout_metrics
 from models.training import EpochCallback
 from models.two_tower.config import TwoTowerConfig
 from models.two_tower.recommender import TwoTowerRecommender
-from models.two_tower.user_tower import user_feature_codes
+from models.two_tower.user_features import user_feature_codes
 from models.visual import VisualArtifact
 
 USER_FEATURES = ("country", "language", "age_bucket")

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.visual.model import VisualCNN, VisualConfig
-
-CHECKPOINT_KIND = "visual_cnn"
+from models.visual.config import CHECKPOINT_KIND, VisualConfig
+from models.visual.model import VisualCNN
 
 
 @dataclass(frozen=True)

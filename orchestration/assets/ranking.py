@@ -17,7 +17,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
 from models.co_engagement import CoEngagementModel
-from models.ranker import ACTIONS, save_ranker
+from models.ranker import save_ranker
+from models.ranker_config import ACTIONS
 from models.ranker_representations import learned_tables_before
 from models.ranker_similarities import VectorTable, impression_similarities
 from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.text_tower import embed_texts
 from service.candidates import Candidates, popular_rows
 from service.hnsw_step import collected, searched_candidates
 from service.request_context import request_context
@@ -29,7 +28,7 @@ def search(
     the pins they are not to be shown (engaged with or hidden, or seen lately; as on every surface)."""
     request = request_context(state, user_id=user_id, override=weights)
     exclude = request.user.excluded_rows
-    vector = embed_texts(state.text.model, [query])[0]
+    vector = state.text.model.embed([query])[0]
     depth = max(SEARCH_CANDIDATES_PER_SLOT * k, MIN_SEARCH_CANDIDATES)
     searches = [("text", VectorSearch(state.text.version, vector, depth))] if vector.any() else []
     pending = state.database.submit(searched_candidates, state, searches, sources=SEARCHED_SOURCES, exclude=exclude)

@@ -16,14 +16,8 @@ from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.item_words import item_words
 from models.leave_last_out import EvaluationSplit, evaluate_recommender, split_world
-from models.pinnerformer import (
-    OBJECTIVES,
-    SIZES,
-    PinnerFormer,
-    PinnerFormerConfig,
-    PinnerFormerRecommender,
-    gap_buckets,
-)
+from models.pinnerformer import SIZES, PinnerFormer, PinnerFormerRecommender
+from models.pinnerformer_config import OBJECTIVES, PinnerFormerConfig, gap_buckets
 
 CLUSTERS, CLUSTER_SIZE = 12, 20
 # Short windows give next_action, which learns from one target per window, enough steps.

@@ -29,7 +29,7 @@ from models.pinsage import (
     save_pinsage,
     train_pinsage,
 )
-from models.pinsage.pin_vectors import PinSageVectors
+from models.pinsage.pin_vectors import load_pinsage_vectors
 from models.pinsage.sampling import visit_counts
 from models.tokenizer import tokenize
 
@@ -236,7 +236,7 @@ def test_saved_vectors_read_back_without_the_network(tmp_path: Path) -> None:
     recommender.fit(split)
     assert recommender.model is not None and recommender.model.config.numeric_features == 3
     recommender.save(tmp_path / "pinsage.safetensors")
-    served = PinSageVectors.load(tmp_path / "pinsage.safetensors")
+    served = load_pinsage_vectors(tmp_path / "pinsage.safetensors")
     np.testing.assert_array_equal(served.pin_ids, split.item_ids)
     np.testing.assert_array_equal(served.vectors, recommender.item_vectors)
     assert load_pinsage(tmp_path / "pinsage.safetensors").config == recommender.model.config

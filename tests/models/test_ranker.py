@@ -13,14 +13,9 @@ import pytest
 
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.metrics import auc
-from models.ranker import (
-    ACTIONS,
-    MultiTaskRanker,
-    RankerConfig,
-    load_ranker,
-    save_ranker,
-    train_ranker,
-)
+from models.ranker import MultiTaskRanker, RankerConfig, load_ranker, save_ranker, train_ranker
+from models.ranker_config import ACTIONS
+from models.served.ranker import ServedRanker
 from models.ranker_features import FeatureEncoder
 
 PLANTED = ("click", "save", "long_click")
@@ -127,11 +122,27 @@ def test_checkpoint_round_trip_reproduces_predictions_exactly(tmp_path: Path) ->
     assert not loaded.training
     np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
     assert loaded_encoder.to_state() == encoder.to_state()
-    heads = loaded.predict_heads(features[:5])
+
+
+def test_the_served_ranker_predicts_as_the_torch_one(tmp_path: Path) -> None:
+    model, encoder, features = _trained_with_encoder()
+    path = tmp_path / "ranker.pt"
+    save_ranker(path, model, encoder)
+    served, served_encoder = ServedRanker.load(path)
+    assert served.config == model.config and served_encoder.to_state() == encoder.to_state()
+    probs = served.predict(features)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs, model.predict(features), rtol=0, atol=1e-6)
+    heads = served.predict_heads(features[:5])
     assert list(heads) == list(ACTIONS) and heads["hide"].shape == (5,)
+    np.testing.assert_array_equal(heads["save"], probs[:5, ACTIONS.index("save")])
 
 
-def test_checkpoint_with_a_mismatched_config_is_refused(tmp_path: Path) -> None:
+LOADERS = pytest.mark.parametrize("load", [load_ranker, ServedRanker.load], ids=["torch", "served"])
+
+
+@LOADERS
+def test_checkpoint_with_a_mismatched_config_is_refused(tmp_path: Path, load) -> None:
     @dataclass
     class OldRankerConfig:
         input_dim: int
@@ -140,21 +151,23 @@ def test_checkpoint_with_a_mismatched_config_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "old_ranker.pt"
     save_checkpoint(path, kind="ranker", config=OldRankerConfig(input_dim=4), state={})
     with pytest.raises(CheckpointError, match="old_ranker.pt.*does not match RankerConfig"):
-        load_ranker(path)
+        load(path)
 
 
-def test_checkpoint_of_another_kind_is_refused(tmp_path: Path) -> None:
+@LOADERS
+def test_checkpoint_of_another_kind_is_refused(tmp_path: Path, load) -> None:
     path = tmp_path / "tower.pt"
     save_checkpoint(path, kind="query_tower", config=RankerConfig(input_dim=4), state={})
     with pytest.raises(CheckpointError, match="tower.pt.*'query_tower' model, expected 'ranker'"):
-        load_ranker(path)
+        load(path)
 
 
-def test_checkpoint_whose_weights_do_not_fit_the_config_is_refused(tmp_path: Path) -> None:
+@LOADERS
+def test_checkpoint_whose_weights_do_not_fit_the_config_is_refused(tmp_path: Path, load) -> None:
     model, encoder, _ = _trained_with_encoder()
     path = tmp_path / "ranker.pt"
     wrong = dataclasses.replace(model.config, hidden=(8,))
     state = {"model": dict(model.state_dict()), "encoder": encoder.to_state()}
     save_checkpoint(path, kind="ranker", config=wrong, state=state)
     with pytest.raises(CheckpointError, match="ranker.pt.*does not fit its config"):
-        load_ranker(path)
+        load(path)

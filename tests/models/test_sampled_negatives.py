@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.ranker import ACTIONS
+from models.ranker_config import ACTIONS
 from models.sampled_negatives import sample_negatives, with_sampled_negatives
 
 DAY = pd.Timestamp("2026-02-01", tz="UTC")

@@ -4,7 +4,6 @@ searches, and an exact checkpoint round trip."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import subprocess
@@ -22,6 +21,7 @@ from core.world import World
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.actions import POSITIVE_ACTIONS
 from models.embedding_store import chance_agreement
+from models.served.text_tower import ServedTextTower
 from models.text_tower import (
     CO_ENGAGED_PIN_TEXT,
     MIN_SEARCH_PAIRS,
@@ -313,32 +313,33 @@ def test_checkpoint_round_trip_reproduces_embeddings_exactly(
     np.testing.assert_array_equal(embed_texts(loaded, texts), embed_texts(model, texts))
 
 
-def test_the_served_tower_embeds_as_the_trained_one_and_cannot_be_saved(
-    trained: Trained, tmp_path: Path
-) -> None:
+def test_the_served_tower_embeds_as_the_trained_one(trained: Trained, tmp_path: Path) -> None:
     model, _, _ = trained
-    served = copy.deepcopy(model).for_serving()
-    queries = ["sourdough bread", "", "hairstlyes", "zzzz qqqq"]
-    cosines = (embed_texts(served, queries) * embed_texts(model, queries)).sum(axis=1)
+    path = tmp_path / "text_tower.pt"
+    save_text_tower(path, model)
+    served = ServedTextTower.load(path)
+    texts = ["sourdough bread", "", "hairstlyes", "zzzz qqqq", "boho living room"]
+    np.testing.assert_allclose(served.embed(texts, batch_size=2), embed_texts(model, texts), rtol=0, atol=1e-6)
+    quantized = served.quantized()
+    cosines = (quantized.embed(texts) * embed_texts(model, texts)).sum(axis=1)
     assert cosines.min() > 0.9999
-    held = sum(buffer.numel() * buffer.element_size() for buffer in served.tokens.buffers())
-    assert held < 0.27 * model.tokens.weight.numel() * model.tokens.weight.element_size()
-    with pytest.raises(ValueError, match="cannot be saved"):
-        save_text_tower(tmp_path / "text_tower.pt", served)
+    assert quantized.tokens.nbytes < 0.27 * served.tokens.nbytes
+    assert served.embed([]).shape == (0, model.config.dim)
 
 
-def test_damaged_or_foreign_checkpoints_raise_checkpoint_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("load", [load_text_tower, ServedTextTower.load], ids=["torch", "served"])
+def test_damaged_or_foreign_checkpoints_raise_checkpoint_error(tmp_path: Path, load) -> None:
     model = TextTower(TextTowerConfig(buckets=64, hidden=8, dim=4))
     path = tmp_path / "text_tower.pt"
     save_text_tower(path, model)
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="corrupt"):
-        load_text_tower(path)
+        load(path)
 
     bigger = dataclasses.replace(model.config, hidden=16)
     save_checkpoint(path, kind="text_tower", config=bigger, state={"model": model.state_dict()})
     with pytest.raises(CheckpointError, match="does not fit"):
-        load_text_tower(path)
+        load(path)
     save_checkpoint(path, kind="ranker", config=model.config, state={})
     with pytest.raises(CheckpointError, match="expected 'text_tower'"):
-        load_text_tower(path)
+        load(path)

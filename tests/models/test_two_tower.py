@@ -18,7 +18,8 @@ from sqlalchemy import text
 from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.leave_last_out import EvaluationSplit, evaluate_recommender
-from models.two_tower import ServedUserTower, TwoTowerConfig, TwoTowerRecommender
+from models.served.user_tower import ServedUserTower
+from models.two_tower import TwoTowerConfig, TwoTowerRecommender
 from service.app import create_app
 from service.surfaces.home_feed import home_feed
 from tests.conftest import corkboard
@@ -166,6 +167,12 @@ def test_the_user_tower_loads_without_dgl():
     probe = "import sys, models.two_tower.user_tower, models.pinsage.pin_vectors; print('dgl' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_served_user_tower_loads_without_torch():
+    probe = "import sys, models.served.user_tower; print(sorted({'torch', 'dgl'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_bad_config_is_refused():

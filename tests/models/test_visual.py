@@ -18,6 +18,7 @@ from models.visual import (
     embed_images,
     evaluate_visual,
     fit_pin_visuals,
+    load_visual_vectors,
     split_by_signature,
     train_visual,
 )
@@ -114,6 +115,10 @@ def test_artifact_round_trip_gives_identical_vectors(tmp_path, pins, trained):
     np.testing.assert_array_equal(aligned[[0, 2]], vectors[[1, 0]])
     assert not aligned[1].any()
 
+    served = load_visual_vectors(tmp_path / "visual.pt")  # what the service reads, without the CNN
+    np.testing.assert_array_equal(served.pin_ids, pin_ids)
+    np.testing.assert_array_equal(served.vectors, vectors)
+
 
 def test_corrupt_or_foreign_checkpoints_fail_clearly(tmp_path, pins, trained):
     images, _, _ = pins
@@ -142,6 +147,11 @@ def test_corrupt_or_foreign_checkpoints_fail_clearly(tmp_path, pins, trained):
     )
     with pytest.raises(CheckpointError, match="does not fit its config"):
         VisualArtifact.load(wrong_shape)
+    narrow = tmp_path / "narrow.pt"
+    state = {"pin_ids": np.arange(3), "vectors": np.zeros((3, 5))}
+    save_checkpoint(narrow, kind="visual_cnn", config=dataclasses.replace(model.config, dim=8), state=state)
+    with pytest.raises(CheckpointError, match=r"\(3, 5\) vectors .* of width 8"):
+        load_visual_vectors(narrow)
 
 
 def test_bad_input_is_refused_with_a_clear_message(pins, trained):

@@ -4,6 +4,8 @@ and the load keeps only what requests read of the larger artifacts."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from core.settings import get_settings
 from features.store import feature_store
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EMBEDDING_DIM
-from models.rowwise_int8 import RowwiseInt8Bag
+from models.rowwise_int8 import RowwiseInt8Table
 from models.text_tower import embed_texts, load_text_tower
 from service.candidates import NEIGHBOURS_PER_PIN
 from service.database_guard import DatabaseGuard
@@ -58,8 +60,15 @@ def test_a_load_keeps_what_requests_read_of_the_larger_artifacts(materialized_ti
     assert state.vectors.neighbours.dtype == np.int32
     np.testing.assert_array_equal(state.vectors.neighbours, artifact.neighbours[:, :NEIGHBOURS_PER_PIN])
     # The query tower holds its token table at 8 bits and still embeds as the stored tower does.
-    assert isinstance(state.text.model.tokens, RowwiseInt8Bag)
+    assert isinstance(state.text.model.tokens, RowwiseInt8Table)
     queries = ["pasta", "cozy living room", ""]
     stored_tower = load_text_tower(stored.text.artifact)
-    cosines = (embed_texts(state.text.model, queries) * embed_texts(stored_tower, queries)).sum(axis=1)
+    cosines = (state.text.model.embed(queries) * embed_texts(stored_tower, queries)).sum(axis=1)
     assert cosines.min() > 0.9999
+
+
+def test_the_service_imports_neither_torch_nor_dgl() -> None:
+    # Its models run in numpy (models.served); torch alone would take a third of its memory.
+    probe = "import sys, service.app, service.state_loading; print(sorted({'torch', 'dgl'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
