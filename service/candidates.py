@@ -20,7 +20,7 @@ from models.pixie import PixieConfig, pixie_walk, query_weights
 from models.ranker_similarities import history_vector
 from service.serving_state import ServingState
 from service.user_context import UserContext
-from sql.embeddings import VectorSearch, nearest_pins_many
+from sql.embeddings import VectorSearch, nearest_pin_ids_many
 
 RETRIEVAL_CANDIDATES = 150
 NEIGHBOURS_PER_PIN = 20
@@ -42,12 +42,20 @@ class Candidates:
 
     def add(self, rows: np.ndarray, source: str, exclude: frozenset[int] = frozenset()) -> None:
         """Record that ``source`` proposed ``rows`` (unknown pins, -1, and ``exclude`` are skipped)."""
+        sources, added = self.sources, []  # the loop runs for every candidate of a page: locals only
         for row in rows.tolist():
-            if row >= 0 and row not in exclude:
-                proposed = self.sources.setdefault(row, [])
-                if source not in proposed:
-                    proposed.append(source)
-                    self.by_source.setdefault(source, []).append(row)
+            if row < 0 or row in exclude:
+                continue
+            proposed = sources.get(row)
+            if proposed is None:
+                sources[row] = [source]
+            elif source in proposed:
+                continue
+            else:
+                proposed.append(source)
+            added.append(row)
+        if added:
+            self.by_source.setdefault(source, []).extend(added)
 
 
 def searched_rows(
@@ -56,11 +64,8 @@ def searched_rows(
     """(source, pin rows) of each named HNSW search, all in one statement, skipping ``exclude_rows``
     in SQL already so that each search still returns its ``k`` pins."""
     pin_ids = state.vectors.model.pin_ids
-    found = nearest_pins_many(conn, [search for _, search in searches], exclude=pin_ids[sorted(exclude_rows)].tolist())
-    return [
-        (source, state.vectors.model.pin_rows(np.array([pin for pin, _ in hits], dtype=np.int64)))
-        for (source, _), hits in zip(searches, found, strict=True)
-    ]
+    found = nearest_pin_ids_many(conn, [search for _, search in searches], exclude=pin_ids[sorted(exclude_rows)].tolist())
+    return [(source, state.vectors.model.pin_rows(hits)) for (source, _), hits in zip(searches, found, strict=True)]
 
 
 def user_vector_searches(state: ServingState, user: UserContext) -> list[tuple[str, VectorSearch]]:

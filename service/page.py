@@ -52,16 +52,29 @@ def assemble_page(
             k=k,
             max_per_creator=max_per_creator,
         )
-    return [_explained(scored, utilities, scores, i) for i in chosen]
+    return _explained(scored, utilities, scores, np.asarray(chosen, dtype=np.int64))
 
 
-def _explained(scored: ScoredCandidates, utilities: dict[str, np.ndarray], scores: np.ndarray, i: int) -> RecommendedPin:
-    heads = {name: float(probs[i]) for name, probs in scored.heads.items()}
-    return RecommendedPin(
-        pin_id=int(scored.pin_ids[i]),
-        score=float(scores[i]),
-        sources=scored.sources[i],
-        heads=heads,
-        utility={name: float(values[i]) for name, values in utilities.items()},
-        explanation=explain(scored.sources[i], heads),
-    )
+def _explained(
+    scored: ScoredCandidates, utilities: dict[str, np.ndarray], scores: np.ndarray, chosen: np.ndarray
+) -> list[RecommendedPin]:
+    """The ``chosen`` candidates as items, in that order, with their heads, utilities and explanation."""
+    # Each array is read once for the page (``tolist``), not once per item and value.
+    heads = {name: probs[chosen].tolist() for name, probs in scored.heads.items()}
+    utility = {name: values[chosen].tolist() for name, values in utilities.items()}
+    page = []
+    for position, (pin_id, score, row) in enumerate(
+        zip(scored.pin_ids[chosen].tolist(), scores[chosen].tolist(), chosen.tolist())
+    ):
+        item_heads = {name: values[position] for name, values in heads.items()}
+        page.append(
+            RecommendedPin(
+                pin_id=pin_id,
+                score=score,
+                sources=scored.sources[row],
+                heads=item_heads,
+                utility={name: values[position] for name, values in utility.items()},
+                explanation=explain(scored.sources[row], item_heads),
+            )
+        )
+    return page
