@@ -72,6 +72,15 @@ def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path)
     assert report["command"] == "corkboard bench --world tiny"
 
 
+def test_start_up_memory_and_materialization_targets_hold_for_their_world():
+    measured = {"world": "demo", "service": {"startup_s": 4.7, "rss_mb_ready": 900.0}, "service_2_clients": {"rps": 121.0}}
+    checks = {(check["section"], check["figure"]): check["met"] for check in target_checks(measured)}
+    assert checks[("service", "startup_s")] is True and checks[("service", "rss_mb_ready")] is False
+    assert checks[("service_2_clients", "rps")] is True and checks[("materialize", "seconds")] is None
+    tiny = {(check["section"], check["figure"]) for check in target_checks({**measured, "world": "tiny"})}
+    assert ("service", "rss_mb_ready") not in tiny and ("service_2_clients", "rps") in tiny
+
+
 def test_a_world_block_is_replaced_and_the_rest_of_the_page_kept(tmp_path: Path):
     doc = tmp_path / "performance.md"
     write_markdown(doc, fake_report("demo", 30.0))
