@@ -149,9 +149,8 @@ def markdown_block(report: Report) -> str:
     ]
     for check in report["targets"]:
         met = "-" if check["met"] is None else ("yes" if check["met"] else "**no**")
-        lines.append(
-            f"| {check['section']} {check['figure']} {check['target']} | {_text(check['value'])} | {met} |"
-        )
+        value = "not measured" if check["value"] is None else _text(check["value"])
+        lines.append(f"| {check['section']} {check['figure']} {check['target']} | {value} | {met} |")
     lines += ["", "| section | figure | value |", "| --- | --- | --- |"]
     for section, figures in report.items():
         if isinstance(figures, dict) and section != "machine":
