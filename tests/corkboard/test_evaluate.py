@@ -6,7 +6,7 @@ import pytest
 
 import models.leave_last_out as leave_last_out
 from corkboard.evaluate.grids import settings
-from corkboard.evaluate.registry import ABLATIONS, MODEL_NAMES, MODELS, entry
+from corkboard.evaluate.registry import ABLATIONS, MODELS, entry
 from corkboard.evaluate.report import METRICS
 from corkboard.evaluate.run import evaluate
 from corkboard.evaluate.tune import tune
