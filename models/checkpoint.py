@@ -151,6 +151,7 @@ def _pack(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     """``value`` as JSON data, its tensors and arrays moved to ``tensors`` and named in their
     place; anything JSON and safetensors cannot hold is refused now, not at load."""
     import torch
+
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value) or set(value) in ({_TENSOR}, {_ARRAY}, {_TUPLE}):
             raise TypeError(f"a checkpoint's dicts need text keys other than the tags; got {list(value)[:5]}")

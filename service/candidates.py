@@ -64,7 +64,8 @@ def searched_rows(
     """(source, pin rows) of each named HNSW search, all in one statement, skipping ``exclude_rows``
     in SQL already so that each search still returns its ``k`` pins."""
     pin_ids = state.vectors.model.pin_ids
-    found = nearest_pin_ids_many(conn, [search for _, search in searches], exclude=pin_ids[sorted(exclude_rows)].tolist())
+    exclude = pin_ids[sorted(exclude_rows)].tolist()
+    found = nearest_pin_ids_many(conn, [search for _, search in searches], exclude=exclude)
     return [(source, state.vectors.model.pin_rows(hits)) for (source, _), hits in zip(searches, found, strict=True)]
 
 

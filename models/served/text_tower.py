@@ -45,11 +45,13 @@ class ServedTextTower:
     def quantized(self) -> ServedTextTower:
         """This tower with its token table at 8 bits per value (``models.rowwise_int8``: a quarter of
         the memory); query vectors keep a cosine above 0.9999 with the float table's."""
-        return self if isinstance(self.tokens, RowwiseInt8Table) else replace(self, tokens=RowwiseInt8Table(self.tokens))
+        if isinstance(self.tokens, RowwiseInt8Table):
+            return self
+        return replace(self, tokens=RowwiseInt8Table(self.tokens))
 
     def embed(self, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
-        """Unit vectors float32 ``[len(texts)]``, ``[dim]`` each; a text without tokens gets the
-        tower's fixed vector for an empty bag."""
+        """Unit vectors float32 ``[len(texts), dim]``; a text without tokens gets the tower's fixed
+        vector for an empty bag."""
         chunks = [np.empty((0, self.config.dim), dtype=np.float32)]
         for start in range(0, len(texts), batch_size):
             ids, offsets = tokenize(list(texts[start : start + batch_size]), self.config.tokenizer)

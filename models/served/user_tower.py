@@ -67,7 +67,8 @@ class ServedUserTower:
     def _sequence_output(self, items: np.ndarray, gaps: np.ndarray) -> np.ndarray:
         """PinnerFormer's unit output at the last of these actions (item indices, gap buckets)."""
         weights = self.sequence
-        actions = weights["items.weight"][items] + weights["gaps.weight"][gaps] + weights["positions.weight"][: len(items)]
+        positions = weights["positions.weight"][: len(items)]
+        actions = weights["items.weight"][items] + weights["gaps.weight"][gaps] + positions
         if "kinds.weight" in weights:
             actions = actions + weights["kinds.weight"][0]  # served engagements count as clicks
         for layer in range(self.config.layers):
