@@ -75,24 +75,31 @@ def test_the_text_index_embeds_every_pin_on_ray_and_publishes_them(materialized_
     from sql.catalogue import read_table
     from sql.embeddings import partition_name
     from sql.migrate import migrated_engine
-    from sql.versions import active_version
+    from sql.versions import activate_version, active_version
 
     local = RayCluster(address="local", workers=2, ray_init_options={"num_cpus": 2, "include_dashboard": False})
     resources = {**RESOURCES, "ray": local}
-    result = materialize_and_activate([pin_text_index], resources=resources, instance=dagster_instance())
-
-    assert result.success
     with migrated_engine().connect() as conn:
-        version = active_version(conn, kind=TEXT_KIND)
-        query = f"SELECT pin_id, embedding::real[] AS embedding FROM {partition_name(version.version)} ORDER BY pin_id"
-        stored = conn.execute(text(query))
-        pin_ids, vectors = zip(*[(row.pin_id, np.asarray(row.embedding)) for row in stored])
-        pins = read_table(conn, table="pins", columns=("pin_id", "title", "description", "category"))
-    assert version.version == result.asset_materializations_for_node("pin_text_index")[0].metadata["version"].value
-    pins = pins.sort_values("pin_id", ignore_index=True)
-    assert list(pin_ids) == pins["pin_id"].tolist()
-    here = embed_texts(load_text_tower(Path(version.artifact)), pin_texts(pins))
-    np.testing.assert_allclose(np.stack(vectors), here, rtol=0, atol=1e-6)
+        served = active_version(conn, kind=TEXT_KIND)
+    assert served is not None
+    try:
+        result = materialize_and_activate([pin_text_index], resources=resources, instance=dagster_instance())
+
+        assert result.success
+        with migrated_engine().connect() as conn:
+            version = active_version(conn, kind=TEXT_KIND)
+            partition = partition_name(version.version)
+            stored = conn.execute(text(f"SELECT pin_id, embedding::real[] AS embedding FROM {partition} ORDER BY pin_id"))
+            pin_ids, vectors = zip(*[(row.pin_id, np.asarray(row.embedding)) for row in stored])
+            pins = read_table(conn, table="pins", columns=("pin_id", "title", "description", "category"))
+        assert version.version == result.asset_materializations_for_node("pin_text_index")[0].metadata["version"].value
+        pins = pins.sort_values("pin_id", ignore_index=True)
+        assert list(pin_ids) == pins["pin_id"].tolist()
+        here = embed_texts(load_text_tower(Path(version.artifact)), pin_texts(pins))
+        np.testing.assert_allclose(np.stack(vectors), here, rtol=0, atol=1e-6)
+    finally:  # later modules search with the text tower the session's ranker was trained beside
+        with migrated_engine().begin() as conn:
+            activate_version(conn, kind=TEXT_KIND, version=served.version)
 
 
 def test_a_training_that_fails_on_ray_fails_the_asset_and_the_served_version_stays(
