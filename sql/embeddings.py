@@ -169,7 +169,9 @@ def nearest_pins_many(
     return [list(zip(pin_ids, distances)) for pin_ids, distances in _nearest_many(conn, searches, exclude)]
 
 
-def nearest_pin_ids_many(conn: Connection, searches: Sequence[VectorSearch], *, exclude: Sequence[int]) -> list[np.ndarray]:
+def nearest_pin_ids_many(
+    conn: Connection, searches: Sequence[VectorSearch], *, exclude: Sequence[int]
+) -> list[np.ndarray]:
     """The pin ids (int64) of each search's nearest pins, nearest first (ties by pin id), skipping
     ``exclude``: one statement, so one round trip for all of them.
 
@@ -205,65 +207,4 @@ def _nearest_many(
     found: list[tuple[list[int], list[float]]] = [([], []) for _ in searches]
     for number, pin_ids, distances in fetch_all(conn, statement, params):  # one fetch, not one per row
         found[number] = (pin_ids, distances)
-    return found
-
-
-def nearest_pins(
-    conn: Connection, *, version: int, query: np.ndarray, k: int, exclude: list[int], ef_search: int
-) -> list[tuple[int, float]]:
-    """(pin_id, cosine distance) of the ``k`` nearest pins by HNSW, skipping ``exclude``, with
-    the search settings local to the caller's transaction."""
-    _set_search_settings(conn, ef_search)
-    return nearest_pins_many(conn, [VectorSearch(version, query, k)], exclude=exclude)[0]
-
-
-def nearest_pin_ids(
-    conn: Connection, *, version: int, queries: np.ndarray, k: int, ef_search: int, per_statement: int = 200
-) -> np.ndarray:
-    """``[len(queries), k]`` pin ids of each query's ``k`` nearest pins by HNSW, nearest first (-1
-    pads), ``per_statement`` searches to a statement, with the search settings local to the
-    caller's transaction."""
-    _set_search_settings(conn, ef_search)
-    found = np.full((len(queries), k), -1, dtype=np.int64)
-    for start in range(0, len(queries), per_statement):
-        searches = [VectorSearch(version, query, k) for query in queries[start : start + per_statement]]
-        for row, pin_ids in enumerate(nearest_pin_ids_many(conn, searches, exclude=[]), start):
-            found[row, : len(pin_ids)] = pin_ids
-    return found
-
-
-def _set_search_settings(conn: Connection, ef_search: int) -> None:
-    """``search_settings(ef_search)`` for the rest of the caller's transaction, in one round trip."""
-    params: dict[str, str] = {}
-    for number, (name, value) in enumerate(search_settings(ef_search).items()):
-        params[f"name{number}"], params[f"value{number}"] = name, value
-    calls = ", ".join(f"set_config(:name{number}, :value{number}, true)" for number in range(len(params) // 2))
-    conn.execute(text(f"SELECT {calls}"), params)
-
-
-def nearest_pins_many(
-    conn: Connection, searches: Sequence[VectorSearch], *, exclude: Sequence[int]
-) -> list[list[tuple[int, float]]]:
-    """(pin_id, cosine distance) of each search's nearest pins, nearest first (ties by pin id), skipping
-    ``exclude``: one statement, so one round trip for all of them.
-
-    Each search is its own HNSW index scan on its version's partition (naming the partition, an
-    integer never user input, saves the planner ~2 ms of partition pruning). It runs under the
-    connection's search settings (``search_settings``)."""
-    if not searches:
-        return []
-    arms = [
-        f"(SELECT {number} AS search, pin_id, embedding <=> CAST(%(q{number})s AS vector) AS distance "
-        f"FROM {partition_name(search.version)} WHERE NOT (pin_id = ANY(%(exclude)s)) "
-        f"ORDER BY embedding <=> CAST(%(q{number})s AS vector) LIMIT %(k{number})s)"
-        for number, search in enumerate(searches)
-    ]
-    params: dict[str, object] = {"exclude": list(exclude)}
-    for number, search in enumerate(searches):
-        params[f"q{number}"] = "[" + ",".join(map(repr, np.asarray(search.vector, dtype=np.float32).tolist())) + "]"
-        params[f"k{number}"] = search.k
-    statement = "SELECT * FROM (" + " UNION ALL ".join(arms) + ") AS found ORDER BY search, distance, pin_id"
-    found: list[list[tuple[int, float]]] = [[] for _ in searches]
-    for number, pin_id, distance in fetch_all(conn, statement, params):  # one fetch, not one per row
-        found[number].append((int(pin_id), float(distance)))
     return found
