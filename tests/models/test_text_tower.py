@@ -262,7 +262,8 @@ def test_embeddings_are_unit_vectors_even_for_empty_text(trained: Trained) -> No
     vectors = embed_texts(model, ["", "pasta", "Pasta!", "zzzz qqqq"], batch_size=3)
     assert vectors.shape == (4, model.config.dim) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_array_equal(vectors[1], vectors[2])
+    # the same tokens: equal up to the BLAS kernel that a row's place in the batch selects
+    np.testing.assert_allclose(vectors[1], vectors[2], rtol=0, atol=1e-6)
     assert embed_texts(model, []).shape == (0, model.config.dim)
     assert history.train_loss[-1] < history.train_loss[0]
 
