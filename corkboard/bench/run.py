@@ -140,7 +140,7 @@ def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dic
         for number, clients in enumerate(config.concurrency):
             paths, warmup = (_home_feed_paths(rng.choice(users, size=count)) for count in (config.requests, config.warmup))
             progress(f"{config.requests} home-feed requests from {clients} closed-loop clients")
-            result = closed_loop(server.url, paths, concurrency=clients, warmup_paths=warmup)
+            result = closed_loop(server, paths, concurrency=clients, warmup_paths=warmup)
             name = "service" if number == 0 else f"service_{clients}_clients"
             sections[name] = {
                 "requests": config.requests, "concurrency": clients, "users": len(users), **service_figures(result),
@@ -155,7 +155,8 @@ def _home_feed_paths(users: np.ndarray) -> list[str]:
 
 
 def service_figures(result: LoadResult) -> dict[str, Any]:
-    """Latency quantiles, throughput, errors, candidates and mean milliseconds per stage."""
+    """Latency quantiles, throughput, errors, CPU milliseconds per request on each side, candidates
+    and mean milliseconds per stage."""
     latency_ms = result.latencies_s * 1000
     pages = _sample(result.metrics, "corkboard_candidates_count", surface=SURFACE)
     stages = {
@@ -170,6 +171,8 @@ def service_figures(result: LoadResult) -> dict[str, Any]:
         "p99_ms": round(float(np.quantile(latency_ms, 0.99)), 2),
         "rps": round(len(latency_ms) / result.wall_s, 1),
         "errors": int(result.errors),
+        "server_cpu_ms_per_request": round(result.cpu.server * 1000 / len(latency_ms), 2),
+        "client_cpu_ms_per_request": round(result.cpu.client * 1000 / len(latency_ms), 2),
         "candidates_per_request": round(
             _sample(result.metrics, "corkboard_candidates_sum", surface=SURFACE)
             / pages,

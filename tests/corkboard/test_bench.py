@@ -56,6 +56,7 @@ def test_bench_on_the_tiny_world_reports_every_part(materialized_tiny, tmp_path)
         service["stage_mean_ms"]
     )
     assert service["rss_mb_ready"] > 0 and service["startup_s"] > 0 and service["concurrency"] == 1
+    assert service["server_cpu_ms_per_request"] > 0 and service["client_cpu_ms_per_request"] > 0
     concurrent = report["service_3_clients"]
     assert concurrent["concurrency"] == 3 and concurrent["requests"] == 40 and concurrent["errors"] == 0
     assert (
