@@ -53,26 +53,37 @@ def history_vectors_before(
     built for a request at that moment; zeros for a user without any by then."""
     ordered = engagements.sort_values(["user_id", "ts"], kind="stable", ignore_index=True)
     users = ordered["user_id"].to_numpy()
-    # Every kind's vectors side by side, so that one pass over the engagements serves them all.
+    latest = latest_engagement_before(ordered, rows)
+    # Only the running sums at some row's latest engagement are kept: slot[position] is its row in `sums`.
+    kept = np.unique(latest[latest >= 0])
+    slot = np.full(len(ordered), -1, dtype=np.int64)
+    slot[kept] = np.arange(len(kept))
+    # Every kind's vectors side by side (float32; the sums run in float64), so that one pass over
+    # the engagements serves them all.
     kinds = [table.of(ordered["pin_id"].to_numpy()) for table in tables.values()]
-    vectors = np.hstack(kinds).astype(np.float64) if kinds else np.zeros((len(ordered), 0))
+    vectors = np.hstack(kinds) if kinds else np.zeros((len(ordered), 0), dtype=np.float32)
+    del kinds
     # Running recency-weighted sums per user: each step decays the last and adds the new pin; the
     # pin that falls out of the latest LATEST_ENGAGEMENTS leaves with the weight it had reached.
     dropped = HISTORY_DECAY**LATEST_ENGAGEMENTS
-    sums, totals = np.zeros_like(vectors), np.zeros(len(ordered))
+    sums, totals = np.zeros((len(kept), vectors.shape[1])), np.zeros(len(kept))
     running, total, first = np.zeros(vectors.shape[1]), 0.0, 0
+    slots = slot.tolist()
     for row in range(len(ordered)):
         if row == 0 or users[row] != users[row - 1]:
             running, total, first = np.zeros(vectors.shape[1]), 0.0, row
         running, total = HISTORY_DECAY * running + vectors[row], HISTORY_DECAY * total + 1.0
         if row - first >= LATEST_ENGAGEMENTS:
-            running, total = running - dropped * vectors[row - LATEST_ENGAGEMENTS], total - dropped
-        sums[row], totals[row] = running, total
-    latest = latest_engagement_before(ordered, rows)
-    out = np.zeros((len(rows), vectors.shape[1]), dtype=np.float32)
+            leaving = vectors[row - LATEST_ENGAGEMENTS].astype(np.float64)
+            running, total = running - dropped * leaving, total - dropped
+        if slots[row] >= 0:
+            sums[slots[row]], totals[slots[row]] = running, total
+    del vectors
+    out = np.zeros((len(rows), sums.shape[1]), dtype=np.float32)
     found = latest >= 0
-    out[found] = sums[latest[found]] / np.maximum(totals[latest[found]], 1e-12)[:, None]
-    columns = np.cumsum([0, *(kind.shape[1] for kind in kinds)])
+    kept_rows = slot[latest[found]]
+    out[found] = sums[kept_rows] / np.maximum(totals[kept_rows], 1e-12)[:, None]
+    columns = np.cumsum([0, *(table.vectors.shape[1] for table in tables.values())])
     return {name: out[:, columns[at] : columns[at + 1]] for at, name in enumerate(tables)}
 
 
