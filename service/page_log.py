@@ -1,14 +1,15 @@
 """A served page is answered with its request id, and its impressions are logged for it, so that
 every posted event can be joined to what was shown. The request only queues its page; one thread per
-app writes the queue through the database guard in batches (one insert for however many pages
-waited), so logging holds at most one of the guard's threads and adds no thread per request,
-however slowly the database writes. A page that cannot be logged is a warning; the page itself
-never waits on it."""
+app writes the queue through the database guard in batches (one insert for the pages of the last
+``GATHER_SECONDS``, however many waited), so logging holds at most one of the guard's threads, wakes
+once per batch rather than once per page, and adds no thread per request, however slowly the
+database writes. A page that cannot be logged is a warning; the page itself never waits on it."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -21,6 +22,7 @@ from sql.page_impressions import ServedPage, log_pages
 log = logging.getLogger("corkboard.service")
 MAX_WAITING = 5_000  # pages waiting to be written; more are dropped, with a warning
 MAX_BATCH = 200  # pages per insert, well inside the statement timeout
+GATHER_SECONDS = 0.05  # how long the first page of a batch waits for more to join it
 
 
 class PageLog:
@@ -41,7 +43,8 @@ class PageLog:
                 return
             self._waiting.append(page)
             self._guard = guard
-            self._changed.notify_all()
+            if len(self._waiting) == 1:  # the writer waits for a first page only
+                self._changed.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every page queued so far is written (or given up); False if ``timeout`` passed first."""
@@ -52,6 +55,8 @@ class PageLog:
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._waiting)
+            time.sleep(GATHER_SECONDS)
+            with self._changed:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 guard, self._writing = self._guard, True
             try:
