@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     database_connections: int = Field(
         10, ge=1, description="The request pool's connections, a thread each: more database steps at once are refused."
     )
+    api_workers: int = Field(
+        1, ge=1, description="Processes of corkboard serve sharing its port, each loading the serving state "
+        "(about 380 MB more memory per worker on demo).",
+    )
     ray_address: str | None = Field(
         None,
         description="Where the heavy steps run: unset, in the step's process; 'local', a Ray cluster started "

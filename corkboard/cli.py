@@ -47,10 +47,10 @@ def _growth(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from service.server import serve
 
     print(f"API docs: http://{args.host}:{args.port}/docs", file=sys.stderr, flush=True)
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, log_level="info")
+    serve(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
     return 0
 
 
@@ -202,7 +202,9 @@ def _bench(args: argparse.Namespace) -> int:
     from corkboard.bench.run import BenchConfig, run_bench
 
     try:
-        config = BenchConfig(requests=args.requests, concurrency=tuple(args.concurrency), warmup=args.warmup)
+        config = BenchConfig(
+            requests=args.requests, concurrency=tuple(args.concurrency), warmup=args.warmup, workers=args.workers
+        )
         report = run_bench(
             args.world, out=args.out, config=config,
             command=shlex.join(["corkboard", *sys.argv[1:]]),
@@ -302,6 +304,13 @@ def _positive_k(text: str) -> int:
     return value
 
 
+def _positive_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corkboard", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -328,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=port)
         command.set_defaults(run=run)
+    serving = commands.choices["serve"]
+    serving.add_argument(
+        "--workers", type=_positive_count, default=get_settings().api_workers,
+        help="server processes sharing the port, each with its own serving state (CORKBOARD_API_WORKERS)",
+    )
+    serving.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
 
     users = commands.add_parser("users", help="print user ids, most active first")
     users.add_argument("--limit", type=int, default=10)
@@ -388,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="closed-loop clients, one load test each; latency targets are checked on the first",
     )
     bench.add_argument("--warmup", type=int, default=100, help="unmeasured requests first")
+    bench.add_argument(
+        "--workers", type=_positive_count, default=get_settings().api_workers,
+        help="server processes, as corkboard serve --workers (CORKBOARD_API_WORKERS)",
+    )
     bench.set_defaults(run=_bench)
 
     features = commands.add_parser("features", help="print a user's online features as JSON")

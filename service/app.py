@@ -25,11 +25,12 @@ from models.pixie import warm_up
 from service.database_guard import DatabaseUnavailable, describe
 from service.dependencies import sees_details
 from service.documented_auth import document_open_reads
-from service.logging import RequestLogMiddleware, configure_request_log
+from service.logging import RequestLogMiddleware, configure_request_log, configure_service_log
 from service.method_not_allowed import method_not_allowed
 from service.metrics import install_metrics
 from service.page_log import PageLog
 from service.rate_limit import TokenBuckets
+from service.reload_signal import follow_reloads
 from service.routes import admin, events, health, recommendations, utility_weights
 from service.state_loading import LOAD_ERRORS, ModelFileError
 from service.state_reload import reload_serving_state
@@ -107,11 +108,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except LOAD_ERRORS as error:
         _mark_not_ready(app.state, error)
         log.warning("service not ready: %s", app.state.not_ready_detail)
-    retry = asyncio.create_task(_load_until_ready(app))
+    background = [asyncio.create_task(_load_until_ready(app)), asyncio.create_task(follow_reloads(app))]
     yield
-    retry.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await retry
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     # Pages answered before the stop keep their impressions: the writer gets a bounded time to drain.
     if not await asyncio.to_thread(app.state.page_log.flush, PAGE_LOG_DRAIN_S):
         log.warning("stopping with impressions of served pages not yet logged (%s s passed)", PAGE_LOG_DRAIN_S)
@@ -137,6 +139,7 @@ def create_app() -> FastAPI:
     app.state.event_buckets = TokenBuckets()  # POST /v1/events: one bucket per API key
     app.state.page_log = PageLog()  # the served pages' impressions, written after their answers
     configure_request_log()
+    configure_service_log()
     # Added before the metrics middleware, so it runs inside it and sees the request's trace.
     app.add_middleware(RequestLogMiddleware)
     install_metrics(app)

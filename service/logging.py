@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.stages import current_trace
 
 REQUEST_LOG = logging.getLogger("corkboard.requests")
+SERVICE_LOG = logging.getLogger("corkboard.service")
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID = 128  # a client's id is echoed and logged: keep it short
 
@@ -31,6 +32,16 @@ def configure_request_log() -> None:
         REQUEST_LOG.addHandler(handler)
         REQUEST_LOG.setLevel(logging.INFO)
         REQUEST_LOG.propagate = False
+
+
+def configure_service_log() -> None:
+    """Write the service's own events (ready, reloads, failing steps) from INFO up to stderr, once
+    per process; without a handler Python would drop all but warnings."""
+    if not SERVICE_LOG.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        SERVICE_LOG.addHandler(handler)
+        SERVICE_LOG.setLevel(logging.INFO)
 
 
 class RequestLogMiddleware:

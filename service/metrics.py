@@ -2,11 +2,13 @@
 
 Request latency per route, seconds per pipeline stage, candidates ranked per request, fallbacks
 and degraded sources, the serving model versions and whether the database answers. Each app has
-its own registry, so several apps in one process (tests) never share counts.
+its own registry, so several apps in one process (tests) never share counts; several server
+processes share one folder of counts instead (service/server.py).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +22,11 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.server import METRICS_FOLDER_ENV
 from service.stages import RequestTrace, traced
 
 LATENCY_BUCKETS = (
@@ -189,10 +193,18 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
     """Every metric of this app in the Prometheus text format."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry),
-        media_type=CONTENT_TYPE_LATEST,
-    )
+    return Response(generate_latest(_scraped(request.app)), media_type=CONTENT_TYPE_LATEST)
+
+
+def _scraped(app: FastAPI) -> CollectorRegistry:
+    """The app's registry; under several server processes (service/server.py), every process's
+    counts and histograms summed, with the serving gauges of the process that answers."""
+    if METRICS_FOLDER_ENV not in os.environ:
+        return app.state.metrics.registry
+    summed = CollectorRegistry()
+    MultiProcessCollector(summed)
+    summed.register(_ServingGauges(app))
+    return summed
 
 
 def install_metrics(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,25 +29,43 @@ from prometheus_client.parser import text_string_to_metric_families
 READY_POLL_SECONDS = 0.5
 STOP_TIMEOUT_SECONDS = 30.0
 CLIENT_TIMEOUT_SECONDS = 30.0
+WORKER_STARTED = "Application startup complete."  # uvicorn's log line once a worker's lifespan has started
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @dataclass(frozen=True)
 class ServiceProcess:
-    """A running server: its base URL, process id and seconds from launch to ready."""
+    """A running server: its base URL, the process id of ``corkboard serve`` and seconds from
+    launch to ready. Memory and CPU are of that process and its workers together."""
 
     url: str
     pid: int
     startup_s: float
 
-    def rss_mb(self) -> float:
-        """Resident memory of the server process (not of the database it talks to), in MiB."""
-        return psutil.Process(self.pid).memory_info().rss / 2**20
+    def memory_mb(self) -> float:
+        """Proportional set size of the server's processes (not of the database they talk to), in
+        MiB: a page that several workers share counts once, split between them."""
+        return sum(process.memory_full_info().pss for process in self._processes()) / 2**20
 
     def cpu_s(self) -> float:
-        """CPU seconds (user and system) the server process has used so far."""
-        times = psutil.Process(self.pid).cpu_times()
-        return times.user + times.system
+        """CPU seconds (user and system) the server's processes have used so far."""
+        return sum(sum(process.cpu_times()[:2]) for process in self._processes())
+
+    def workers_with_clients(self) -> int:
+        """How many of the server's processes hold an open client connection now: a keep-alive
+        connection stays with the worker that accepted it, so a few clients may all land on one."""
+        port = urlsplit(self.url).port
+        return sum(
+            any(
+                held.status == psutil.CONN_ESTABLISHED and held.laddr.port == port
+                for held in process.net_connections("tcp")
+            )
+            for process in self._processes()
+        )
+
+    def _processes(self) -> list[psutil.Process]:
+        server = psutil.Process(self.pid)
+        return [server, *server.children(recursive=True)]
 
 
 @dataclass(frozen=True)
@@ -60,14 +78,15 @@ class CpuSeconds:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """Latency of every measured request, the failures, the wall time, the metrics delta and the
-    CPU time on each side."""
+    """Latency of every measured request, the failures, the wall time, the metrics delta, the CPU
+    time on each side and how many server processes held the clients' connections halfway."""
 
     latencies_s: np.ndarray
     errors: int
     wall_s: float
     metrics: Samples
     cpu: CpuSeconds
+    workers_with_clients: int
 
 
 def free_port() -> int:
@@ -79,14 +98,14 @@ def free_port() -> int:
 
 @contextmanager
 def running_service(
-    data_dir: Path, *, log_path: Path, startup_timeout_s: float
+    data_dir: Path, *, log_path: Path, startup_timeout_s: float, workers: int = 1
 ) -> Iterator[ServiceProcess]:
-    """Start the API on ``data_dir`` as in production (one uvicorn process, no access log),
-    wait until ``/readyz`` says ready, and stop it on exit."""
+    """Start the API on ``data_dir`` as ``corkboard serve --workers`` runs it, wait until every
+    worker says ready on ``/readyz``, and stop it on exit."""
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "corkboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--log-level", "info",  # info: each worker logs its start-up
     ]  # fmt: skip
     env = {**os.environ, "CORKBOARD_DATA_DIR": str(data_dir)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +116,7 @@ def running_service(
     try:
         url = f"http://127.0.0.1:{port}"
         launched = time.perf_counter()
-        _wait_until_ready(process, url, log_path, startup_timeout_s)
+        _wait_until_ready(process, url, log_path, startup_timeout_s, workers)
         yield ServiceProcess(url, process.pid, round(time.perf_counter() - launched, 1))
     finally:
         process.terminate()
@@ -109,8 +128,10 @@ def running_service(
 
 
 def _wait_until_ready(
-    process: subprocess.Popen, url: str, log_path: Path, timeout_s: float
+    process: subprocess.Popen, url: str, log_path: Path, timeout_s: float, workers: int
 ) -> None:
+    """Until ``/readyz`` answers 200 and the log shows each worker's start-up done (a worker takes
+    connections only from then, so the first ready answer may come from one of several)."""
     deadline = time.monotonic() + timeout_s
     reason = "no answer"
     while time.monotonic() < deadline:
@@ -121,9 +142,12 @@ def _wait_until_ready(
             )
         try:
             response = httpx.get(f"{url}/readyz", timeout=5.0)
-            if response.status_code == 200:
+            started = log_path.read_text().count(WORKER_STARTED)
+            if response.status_code == 200 and started >= workers:
                 return
-            reason = response.json().get("detail", response.text)
+            reason = response.json().get("detail", response.text) if response.status_code != 200 else (
+                f"{started} of {workers} workers started"
+            )
         except httpx.HTTPError as error:
             reason = str(error) or type(error).__name__
         time.sleep(READY_POLL_SECONDS)
@@ -150,22 +174,26 @@ def closed_loop(server: ServiceProcess, paths: list[str], *, concurrency: int, w
         _drive(server.url, warmup_paths, concurrency)
     before = scrape(server.url)
     server_cpu, client_cpu, start = server.cpu_s(), time.process_time(), time.perf_counter()
-    latencies, errors = _drive(server.url, paths, concurrency)
+    latencies, errors, holders = _drive(server.url, paths, concurrency, halfway=server.workers_with_clients)
     wall = time.perf_counter() - start
     cpu = CpuSeconds(server=server.cpu_s() - server_cpu, client=time.process_time() - client_cpu)
     after = scrape(server.url)
     delta = {key: value - before.get(key, 0.0) for key, value in after.items()}
-    return LoadResult(np.asarray(latencies), errors, wall, delta, cpu)
+    return LoadResult(np.asarray(latencies), errors, wall, delta, cpu, holders)
 
 
-def _drive(url: str, paths: list[str], concurrency: int) -> tuple[list[float], int]:
+def _drive(
+    url: str, paths: list[str], concurrency: int, halfway: Callable[[], int] = lambda: 0
+) -> tuple[list[float], int, int]:
     """One blocking keep-alive connection per client thread (``http.client``: 0.2-0.35 ms of CPU a
-    request on a 2-core machine, so the clients take little of the cores they share with the server)."""
+    request on a 2-core machine, so the clients take little of the cores they share with the server).
+    Returns the latencies, the failures and what ``halfway`` said once half the requests were answered."""
     address = urlsplit(url)
     pending = iter(paths)
     taking = threading.Lock()
     latencies: list[float] = []
     failures: list[bool] = []
+    half_answered = threading.Event()
 
     def client_loop() -> None:
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=CLIENT_TIMEOUT_SECONDS)
@@ -186,12 +214,17 @@ def _drive(url: str, paths: list[str], concurrency: int) -> tuple[list[float], i
                     failed = True
                 latencies.append(time.perf_counter() - start)
                 failures.append(failed)
+                if len(latencies) >= len(paths) // 2:
+                    half_answered.set()
         finally:
             connection.close()
+            half_answered.set()  # so a client that died cannot leave the caller waiting
 
     clients = [threading.Thread(target=client_loop, name=f"bench-client-{n}") for n in range(concurrency)]
     for client in clients:
         client.start()
+    half_answered.wait()
+    seen_halfway = halfway()
     for client in clients:
         client.join()
-    return latencies, sum(failures)
+    return latencies, sum(failures), seen_halfway

@@ -31,6 +31,7 @@ Progress = Callable[[str], None]
 SERVING_KINDS = ("pin_embedding", "pin_text", "ranker", GRAPH_KIND)
 PAGE_SIZE = 25
 SURFACE = "homefeed"
+HOME_ROUTE = "/v1/users/{user_id}/recommendations"
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,14 @@ class BenchConfig:
     ann_queries: int = 200
     feature_lookups: int = 500
     startup_timeout_s: float = 900.0
+    workers: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
         counts = (
             self.requests,
             *self.concurrency,
+            self.workers,
             self.ranker_runs,
             self.pixie_queries,
             self.ann_queries,
@@ -128,24 +131,26 @@ def serves_world(settings: Settings, world: str) -> bool:
 
 
 def _service(settings: Settings, config: BenchConfig, progress: Progress) -> dict[str, dict[str, Any]]:
-    """The service's figures at each concurrency, all from one server process."""
+    """The service's figures at each concurrency, all from one server (of ``config.workers`` processes)."""
     with migrated_engine(settings).connect() as conn:
         users = read_table(conn, table="users", columns=("user_id",))["user_id"].to_numpy()
     rng = np.random.default_rng(config.seed)
     progress(f"starting the service on {settings.data_dir}")
     log_path = settings.data_dir / "bench" / "server.log"
     sections = {}
-    with running_service(settings.data_dir, log_path=log_path, startup_timeout_s=config.startup_timeout_s) as server:
-        rss_ready = server.rss_mb()
+    with running_service(
+        settings.data_dir, log_path=log_path, startup_timeout_s=config.startup_timeout_s, workers=config.workers
+    ) as server:
+        memory_ready = server.memory_mb()
         for number, clients in enumerate(config.concurrency):
             paths, warmup = (_home_feed_paths(rng.choice(users, size=count)) for count in (config.requests, config.warmup))
             progress(f"{config.requests} home-feed requests from {clients} closed-loop clients")
             result = closed_loop(server, paths, concurrency=clients, warmup_paths=warmup)
             name = "service" if number == 0 else f"service_{clients}_clients"
             sections[name] = {
-                "requests": config.requests, "concurrency": clients, "users": len(users), **service_figures(result),
-                "startup_s": server.startup_s, "rss_mb_ready": round(rss_ready, 1),
-                "rss_mb_after_load": round(server.rss_mb(), 1),
+                "requests": config.requests, "concurrency": clients, "workers": config.workers, "users": len(users),
+                **service_figures(result), "startup_s": server.startup_s, "memory_mb_ready": round(memory_ready, 1),
+                "memory_mb_after_load": round(server.memory_mb(), 1),
             }  # fmt: skip
     return sections
 
@@ -155,8 +160,8 @@ def _home_feed_paths(users: np.ndarray) -> list[str]:
 
 
 def service_figures(result: LoadResult) -> dict[str, Any]:
-    """Latency quantiles, throughput, errors, CPU milliseconds per request on each side, candidates
-    and mean milliseconds per stage."""
+    """Latency quantiles, throughput, errors, CPU milliseconds per request on each side, candidates,
+    mean milliseconds per stage, and which server processes took the requests."""
     latency_ms = result.latencies_s * 1000
     pages = _sample(result.metrics, "corkboard_candidates_count", surface=SURFACE)
     stages = {
@@ -166,6 +171,10 @@ def service_figures(result: LoadResult) -> dict[str, Any]:
         and dict(labels).get("surface") == SURFACE
     }
     return {
+        "workers_with_clients": result.workers_with_clients,
+        "requests_counted_by_server": int(
+            _sample(result.metrics, "corkboard_request_seconds_count", route=HOME_ROUTE, method="GET", status="200")
+        ),
         "p50_ms": round(float(np.quantile(latency_ms, 0.5)), 2),
         "p95_ms": round(float(np.quantile(latency_ms, 0.95)), 2),
         "p99_ms": round(float(np.quantile(latency_ms, 0.99)), 2),

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from service.dependencies import AUTH_RESPONSES, AdminDep, KeyCheckedFirst, SettingsDep
+from service.reload_signal import announce_reload
 from service.state_loading import LOAD_ERRORS
 from service.state_reload import reload_serving_state
 
@@ -29,7 +30,8 @@ def reload_models(_: AdminDep, request: Request, settings: SettingsDep) -> Reloa
     """Load the active model versions, index and pin features afresh and swap them in at once.
 
     On any failure (a corrupt or mismatched model file, nothing materialized, the database
-    unreachable) the versions being served stay, and the answer says why."""
+    unreachable) the versions being served stay, and the answer says why. Under several server
+    processes (``corkboard serve --workers``) the others load the same set within a second."""
     previous = request.app.state.serving
     kept = previous.model_versions if previous is not None else {}
     try:
@@ -39,4 +41,5 @@ def reload_models(_: AdminDep, request: Request, settings: SettingsDep) -> Reloa
             status_code=409,
             detail=f"reload failed, still serving {kept or 'nothing'}: {error}",
         ) from error
+    announce_reload(request.app.state)  # the server's other workers, if any, follow within a second
     return ReloadPublic(model_versions=fresh.model_versions, previous_versions=kept)

@@ -1,0 +1,47 @@
+"""Several server processes (`corkboard serve --workers`): a reload that one worker answers reaches
+its siblings, which share a stamp file. Two apps in one process stand in for two workers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.api_keys import Scope, new_api_key
+from core.settings import get_settings
+from service import reload_signal
+from service.app import create_app
+from service.server import RELOAD_STAMP_ENV
+
+ADMIN_KEY, ADMIN = new_api_key("operator", [Scope.READ, Scope.ADMIN])
+PATIENCE_S = 30.0
+
+
+def test_a_reload_answered_by_one_worker_reaches_the_other(materialized_tiny, monkeypatch, tmp_path):
+    monkeypatch.setenv(RELOAD_STAMP_ENV, str(tmp_path / "reload"))
+    monkeypatch.setattr(reload_signal, "POLL_SECONDS", 0.05)
+    settings = get_settings().model_copy(update={"api_keys": (ADMIN,)})
+    with TestClient(create_app()) as answering, TestClient(create_app()) as sibling:
+        answering.app.dependency_overrides[get_settings] = lambda: settings
+        sibling_before = sibling.app.state.serving
+
+        response = answering.post("/v1/admin/reload", headers={"X-API-Key": ADMIN_KEY})
+        assert response.status_code == 200
+        answered = answering.app.state.serving
+        deadline = time.monotonic() + PATIENCE_S
+        while sibling.app.state.serving is sibling_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        assert sibling.app.state.serving is not sibling_before
+        assert sibling.app.state.serving.model_versions == response.json()["model_versions"]
+        time.sleep(0.3)  # several polls: the answering worker does not load again on its own stamp
+        assert answering.app.state.serving is answered
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_serve_refuses_fewer_than_one_worker(workers):
+    from service.server import serve
+
+    with pytest.raises(ValueError, match="at least 1"):
+        serve(host="127.0.0.1", port=0, workers=workers)
