@@ -95,7 +95,7 @@ def table(report: Report) -> str:
     targets = {
         (check["section"], check["figure"]): check for check in report["targets"]
     }
-    lines = [f"{'section':<15}{'figure':<28}{'value':>16}  target"]
+    lines = [f"{'section':<19}{'figure':<28}{'value':>16}  target"]
     for section, figures in report.items():
         if not isinstance(figures, dict) or section in ("machine",):
             continue
@@ -106,7 +106,7 @@ def table(report: Report) -> str:
                 if check
                 else ""
             )
-            lines.append(f"{section:<15}{figure:<28}{_text(value):>16}  {note}")
+            lines.append(f"{section:<19}{figure:<28}{_text(value):>16}  {note}")
     return "\n".join(lines)
 
 
