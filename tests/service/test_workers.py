@@ -1,18 +1,25 @@
 """Several server processes (`corkboard serve --workers`): a reload that one worker answers reaches
-its siblings, which share a stamp file. Two apps in one process stand in for two workers."""
+its siblings, which share a stamp file (two apps in one process stand in for two workers), and a
+worker that cannot start stops the server."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from uvicorn.main import STARTUP_FAILURE
 
 from core.api_keys import Scope, new_api_key
 from core.settings import get_settings
+from corkboard.bench.load import free_port
 from service import reload_signal
 from service.app import create_app
 from service.server import RELOAD_STAMP_ENV
+from sql.migrate import migrated_engine
+from sql.versions import activate_version, active_version, register_version
+from tests.conftest import corkboard
 
 ADMIN_KEY, ADMIN = new_api_key("operator", [Scope.READ, Scope.ADMIN])
 PATIENCE_S = 30.0
@@ -45,3 +52,22 @@ def test_serve_refuses_fewer_than_one_worker(workers):
 
     with pytest.raises(ValueError, match="at least 1"):
         serve(host="127.0.0.1", port=0, workers=workers)
+
+
+def test_a_worker_that_cannot_start_stops_the_server(materialized_tiny, tmp_path):
+    """A corrupt model file stops `corkboard serve --workers 2` as it stops one process, rather than
+    each worker being started again forever."""
+    with migrated_engine().connect() as conn:
+        serving = active_version(conn, kind="ranker")
+    corrupt = tmp_path / "ranker.pt"
+    corrupt.write_bytes(Path(serving.artifact).read_bytes()[:100])
+    with migrated_engine().begin() as conn:
+        version = register_version(conn, kind="ranker", artifact=str(corrupt), metrics={})
+        activate_version(conn, kind="ranker", version=version)
+    try:
+        server = corkboard("serve", "--workers", "2", "--port", str(free_port()), check=False)
+    finally:
+        with migrated_engine().begin() as conn:
+            activate_version(conn, kind="ranker", version=serving.version)
+    assert server.returncode == STARTUP_FAILURE
+    assert f"ranker version {version}" in server.stderr and "could not start" in server.stderr
