@@ -8,6 +8,8 @@ large embedding tables are commonly served in; it is for inference only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 LEVELS = 255  # the largest code of a byte
@@ -17,7 +19,9 @@ _CHUNK_ROWS = 16_384  # rows quantized at a time, so the float copies stay small
 class RowwiseInt8Table:
     """The rows of a float table ``[rows, dim]``, each as bytes plus its minimum and step."""
 
-    def __init__(self, weight: np.ndarray) -> None:
+    def __init__(self, weight: np.ndarray, hold: Callable[[np.ndarray], np.ndarray] = np.asarray) -> None:
+        """``hold`` gets the finished codes and returns the array the table keeps (by default
+        themselves; a memory map that several processes share, for one)."""
         if weight.ndim != 2:
             raise ValueError(f"weight must be [rows, dim], got shape {weight.shape}")
         self.codes = np.empty(weight.shape, dtype=np.uint8)
@@ -32,6 +36,7 @@ class RowwiseInt8Table:
             step = np.where(spread > 0, spread / LEVELS, 1.0).astype(np.float32)
             self.low[rows], self.step[rows] = low, step
             self.codes[rows] = np.rint((chunk - low[:, None]) / step[:, None])
+        self.codes = hold(self.codes)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -26,6 +26,7 @@ log = logging.getLogger("corkboard.service")
 
 METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's switch to per-process files
 RELOAD_STAMP_ENV = "CORKBOARD_RELOAD_STAMP"  # service/reload_signal.py
+SHARED_ARRAYS_ENV = "CORKBOARD_SHARED_ARRAYS"  # service/shared_arrays.py
 
 
 def serve(*, host: str, port: int, workers: int = 1, log_level: str = "info") -> None:
@@ -81,14 +82,18 @@ class _Supervisor(Multiprocess):
 
 @contextmanager
 def _shared_folder(workers: int) -> Iterator[None]:
-    """With several workers, a fresh folder for their metric files and reload stamps, named in the
-    environment they inherit and removed after them."""
+    """With several workers, a fresh folder for their metric files, reload stamps and shared arrays,
+    named in the environment they inherit and removed after them."""
     if workers == 1:
         yield
         return
     with tempfile.TemporaryDirectory(prefix="corkboard-serve-") as folder:
-        shared = {METRICS_FOLDER_ENV: f"{folder}/metrics", RELOAD_STAMP_ENV: f"{folder}/reload"}
+        shared = {
+            METRICS_FOLDER_ENV: f"{folder}/metrics", RELOAD_STAMP_ENV: f"{folder}/reload",
+            SHARED_ARRAYS_ENV: f"{folder}/arrays",
+        }  # fmt: skip
         os.mkdir(shared[METRICS_FOLDER_ENV])
+        os.mkdir(shared[SHARED_ARRAYS_ENV])
         os.environ.update(shared)
         try:
             yield

@@ -1,6 +1,7 @@
 """Loading the serving state: the active versions and catalogue from Postgres, the models from
 their files, every vector width checked, and the pin and user feature tables from the set's
-feature snapshot (Feast for what it lacks)."""
+feature snapshot (Feast for what it lacks). The largest arrays go through ``shared``, which under
+several server processes keeps one copy of each for all of them."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from service.candidates import served_neighbours
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.feature_tables import OnlineRows, pin_table, user_table
 from service.serving_state import PinVectors, ServedGraph, ServingState, TextIndex, TwoTowerUsers, UserVectors
+from service.shared_arrays import shared
 from sql.catalogue import read_table
 from sql.embeddings import all_user_vectors, request_session
 from sql.events import popular_by_locale
@@ -122,7 +124,11 @@ def serving_state_from(
             "no serving pin embedding, text index, ranker or pin-board graph: run `corkboard materialize` first"
         )
     loaded = _load_model(stored.embedding, EmbeddingArtifact.load)
-    vectors = replace(loaded, neighbours=served_neighbours(loaded.neighbours))
+    vectors = replace(
+        loaded,
+        model=replace(loaded.model, pin_vectors=shared(loaded.model.pin_vectors)),
+        neighbours=served_neighbours(loaded.neighbours),
+    )
     ranker, encoder = _load_model(stored.ranker, ServedRanker.load)
     text_tower = _load_model(stored.text, ServedTextTower.load)
     _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
@@ -144,6 +150,7 @@ def serving_state_from(
     popular[("", "")] = vectors.popular
     snapshot = None if stored.feature_snapshot is None else _load_model(stored.feature_snapshot, ServingSnapshot.load)
     rows = OnlineRows(store, snapshot)
+    pins = pin_table(rows, encoder, vectors.model.pin_ids, stored.pins, defaults)
     return ServingState(
         engine=engine,
         store=store,
@@ -152,9 +159,9 @@ def serving_state_from(
         vectors=vectors,
         ranker=ranker,
         encoder=encoder,
-        pins=pin_table(rows, encoder, vectors.model.pin_ids, stored.pins, defaults),
+        pins=replace(pins, features=shared(pins.features)),
         users=user_table(rows, encoder, stored.users, defaults),
-        text=TextIndex(stored.text.version, text_tower.quantized()),
+        text=TextIndex(stored.text.version, text_tower.quantized(shared)),
         graph=ServedGraph(stored.graph.version, _load_model(stored.graph, load_mmap)),
         popular=popular,
         defaults=defaults,
@@ -163,7 +170,9 @@ def serving_state_from(
         two_tower=two_tower,
         learned=learned,
         feature_snapshot_version=None if stored.feature_snapshot is None else stored.feature_snapshot.version,
-        medoids=stored.medoids,
+        medoids=None if stored.medoids is None else replace(
+            stored.medoids, candidate_pin_ids=shared(stored.medoids.candidate_pin_ids)
+        ),
     )
 
 
@@ -176,13 +185,15 @@ def learned_pin_vectors(
     if stored.pinsage is not None:
         pinsage = _load_model(stored.pinsage, load_pinsage_vectors)
         _check_width(stored.pinsage, pinsage.vectors.shape[1])
-        learned["pinsage"] = PinVectors(stored.pinsage.version, _aligned(pinsage.pin_ids, pinsage.vectors, pin_ids))
+        learned["pinsage"] = PinVectors(
+            stored.pinsage.version, shared(_aligned(pinsage.pin_ids, pinsage.vectors, pin_ids))
+        )
     if "text" in similarities and stored.text is not None:
         pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()
-        learned["text"] = PinVectors(stored.text.version, text_tower.embed(pin_texts(pins)))
+        learned["text"] = PinVectors(stored.text.version, shared(text_tower.embed(pin_texts(pins))))
     if "visual" in similarities and stored.visual is not None:
         visual = _load_model(stored.visual, load_visual_vectors)
-        learned["visual"] = PinVectors(None, _aligned(visual.pin_ids, visual.vectors, pin_ids))
+        learned["visual"] = PinVectors(None, shared(_aligned(visual.pin_ids, visual.vectors, pin_ids)))
     return learned
 
 

@@ -3,7 +3,7 @@ queries and pin texts to unit vectors, the token table in float or at 8 bits per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,12 +42,13 @@ class ServedTextTower:
             raise CheckpointError(f"checkpoint {path} state does not fit its config: {error}") from error
         return cls(config, tokens, mlp)
 
-    def quantized(self) -> ServedTextTower:
+    def quantized(self, hold: Callable[[np.ndarray], np.ndarray] = np.asarray) -> ServedTextTower:
         """This tower with its token table at 8 bits per value (``models.rowwise_int8``: a quarter of
-        the memory); query vectors keep a cosine above 0.9999 with the float table's."""
+        the memory, its codes kept as ``hold`` returns them); query vectors keep a cosine above 0.9999
+        with the float table's."""
         if isinstance(self.tokens, RowwiseInt8Table):
             return self
-        return replace(self, tokens=RowwiseInt8Table(self.tokens))
+        return replace(self, tokens=RowwiseInt8Table(self.tokens, hold))
 
     def embed(self, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
         """Unit vectors float32 ``[len(texts), dim]``; a text without tokens gets the tower's fixed

@@ -1,12 +1,13 @@
 """Several server processes (`corkboard serve --workers`): a reload that one worker answers reaches
-its siblings, which share a stamp file (two apps in one process stand in for two workers), and a
-worker that cannot start stops the server."""
+its siblings, which share a stamp file (two apps in one process stand in for two workers); they
+hold one copy of each large array; a worker that cannot start stops the server."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from uvicorn.main import STARTUP_FAILURE
@@ -16,7 +17,8 @@ from core.settings import get_settings
 from corkboard.bench.load import free_port
 from service import reload_signal
 from service.app import create_app
-from service.server import RELOAD_STAMP_ENV
+from service.server import RELOAD_STAMP_ENV, SHARED_ARRAYS_ENV
+from service.shared_arrays import shared
 from sql.migrate import migrated_engine
 from sql.versions import activate_version, active_version, register_version
 from tests.conftest import corkboard
@@ -71,3 +73,19 @@ def test_a_worker_that_cannot_start_stops_the_server(materialized_tiny, tmp_path
             activate_version(conn, kind="ranker", version=serving.version)
     assert server.returncode == STARTUP_FAILURE
     assert f"ranker version {version}" in server.stderr and "could not start" in server.stderr
+
+
+def test_workers_hold_one_copy_of_each_large_array(monkeypatch, tmp_path):
+    monkeypatch.delenv(SHARED_ARRAYS_ENV, raising=False)
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert shared(vectors) is vectors  # a process serving alone keeps its own
+
+    monkeypatch.setenv(SHARED_ARRAYS_ENV, str(tmp_path))
+    first, second = shared(vectors), shared(vectors.copy())  # two workers, the same bytes
+    assert np.array_equal(first, vectors) and first.dtype == vectors.dtype and not first.flags.writeable
+    assert len(list(tmp_path.iterdir())) == 1
+    shared(vectors.astype(np.float64))  # the same values in another type are other bytes
+    shared(vectors.reshape(4, 3))  # and another shape another array
+    assert len(list(tmp_path.iterdir())) == 3
+    with pytest.raises(ValueError, match="read-only"):
+        second[0, 0] = 1.0
