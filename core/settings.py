@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     api_workers: int = Field(
         1, ge=1, description="Processes of corkboard serve sharing its port, each loading the serving state "
-        "(about 380 MB more memory per worker on demo).",
+        "(about 250 MB more memory per worker on demo).",
     )
     ray_address: str | None = Field(
         None,

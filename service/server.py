@@ -1,10 +1,12 @@
 """Running the API: one uvicorn process, or several worker processes that share its port.
 
-Each worker loads its own serving state and answers whichever connections it accepts, so a page
-uses one core's worth of Python however many clients wait; on a machine with a core to spare a
-second worker serves about 1.5x the pages (docs/performance.md, "Eleventh round"). The workers share
+One process spends a page's Python on one core (the interpreter lock), however many clients wait.
+Each worker loads the serving state and answers the connections it accepts, so on a machine with a
+core to spare a second worker serves about 1.5x the pages (docs/performance.md, "Eleventh round").
+The workers share
 a folder: their Prometheus samples meet there, so ``GET /metrics`` sums them whichever worker
-answers, and so do reload stamps, so ``POST /v1/admin/reload`` reaches them all (reload_signal.py).
+answers; so do reload stamps, so ``POST /v1/admin/reload`` reaches them all (reload_signal.py);
+and so do the loaded state's largest arrays, held once for all of them (shared_arrays.py).
 """
 
 from __future__ import annotations

@@ -194,9 +194,17 @@ def _drive(
     latencies: list[float] = []
     failures: list[bool] = []
     half_answered = threading.Event()
+    busy = [threading.Event() for _ in range(concurrency)]
 
-    def client_loop() -> None:
+    def client_loop(number: int) -> None:
+        # Each client connects while the one before it waits on its second answer, as clients
+        # arrive one by one: the worker busy with that page is slow to accept, so an idle one takes
+        # the new connection (clients that all connect at one instant can land on one worker, and
+        # a keep-alive connection stays there: docs/serving.md).
+        if number > 0:
+            busy[number - 1].wait()
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=CLIENT_TIMEOUT_SECONDS)
+        sent = 0
         try:
             while True:
                 with taking:  # the shared iterator hands each path to exactly one client
@@ -206,6 +214,9 @@ def _drive(
                 start = time.perf_counter()
                 try:
                     connection.request("GET", path)
+                    sent += 1
+                    if sent == 2:  # on the connection its first request opened
+                        busy[number].set()
                     response = connection.getresponse()
                     response.read()
                     failed = response.status != 200
@@ -218,9 +229,12 @@ def _drive(
                     half_answered.set()
         finally:
             connection.close()
-            half_answered.set()  # so a client that died cannot leave the caller waiting
+            busy[number].set()  # so no client waits on one that has stopped
+            half_answered.set()  # nor the caller
 
-    clients = [threading.Thread(target=client_loop, name=f"bench-client-{n}") for n in range(concurrency)]
+    clients = [
+        threading.Thread(target=client_loop, args=(number,), name=f"bench-client-{number}") for number in range(concurrency)
+    ]
     for client in clients:
         client.start()
     half_answered.wait()
