@@ -233,7 +233,8 @@ def _drive(
             half_answered.set()  # nor the caller
 
     clients = [
-        threading.Thread(target=client_loop, args=(number,), name=f"bench-client-{number}") for number in range(concurrency)
+        threading.Thread(target=client_loop, args=(number,), name=f"bench-client-{number}")
+        for number in range(concurrency)
     ]
     for client in clients:
         client.start()
