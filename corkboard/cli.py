@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving = commands.choices["serve"]
     serving.add_argument(
         "--workers", type=_positive_count, default=get_settings().api_workers,
-        help="server processes sharing the port, each with its own serving state (CORKBOARD_API_WORKERS)",
+        help="server processes sharing the port, each loading the serving state (CORKBOARD_API_WORKERS)",
     )
     serving.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
 
