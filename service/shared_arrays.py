@@ -9,6 +9,7 @@ bytes once, whichever worker wrote them. A process serving alone keeps its array
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import numpy as np
 import xxhash
 
 from service.server import SHARED_ARRAYS_ENV
+
+log = logging.getLogger("corkboard.service")
 
 
 def shared(array: np.ndarray) -> np.ndarray:
@@ -27,9 +30,14 @@ def shared(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     shape = "x".join(map(str, array.shape))
     path = Path(folder) / f"{xxhash.xxh3_128_hexdigest(array.data)}-{array.dtype.name}-{shape}.npy"
-    if not path.exists():
-        written = path.with_name(f"{path.name}.{os.getpid()}")
-        with written.open("wb") as file:
-            np.save(file, array)
-        written.replace(path)  # whole or not at all, for a sibling mapping it
-    return np.asarray(np.load(path, mmap_mode="r"))
+    written = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        if not path.exists():
+            with written.open("wb") as file:
+                np.save(file, array)
+            written.replace(path)  # whole or not at all, for a sibling mapping it
+        return np.asarray(np.load(path, mmap_mode="r"))
+    except OSError as error:  # a full or unwritable folder costs memory, not the load
+        written.unlink(missing_ok=True)
+        log.warning("keeping a %s array of %.1f MB in this worker alone: %s", shape, array.nbytes / 2**20, error)
+        return array

@@ -4,6 +4,7 @@ hold one copy of each large array; a worker that cannot start stops the server."
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_a_worker_that_cannot_start_stops_the_server(materialized_tiny, tmp_path
     assert f"ranker version {version}" in server.stderr and "could not start" in server.stderr
 
 
-def test_workers_hold_one_copy_of_each_large_array(monkeypatch, tmp_path):
+def test_workers_hold_one_copy_of_each_large_array(monkeypatch, tmp_path, caplog):
     monkeypatch.delenv(SHARED_ARRAYS_ENV, raising=False)
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
     assert shared(vectors) is vectors  # a process serving alone keeps its own
@@ -89,3 +90,8 @@ def test_workers_hold_one_copy_of_each_large_array(monkeypatch, tmp_path):
     assert len(list(tmp_path.iterdir())) == 3
     with pytest.raises(ValueError, match="read-only"):
         second[0, 0] = 1.0
+
+    monkeypatch.setenv(SHARED_ARRAYS_ENV, str(tmp_path / "gone"))  # a folder it cannot write to
+    with caplog.at_level(logging.WARNING, logger="corkboard.service"):
+        kept = shared(vectors)
+    assert kept is vectors and "in this worker alone" in caplog.text
