@@ -35,9 +35,10 @@ PAPER_RATIO = 0.255 / 0.205  # PinnerFormer against PinnerSage (20 clusters), al
 RECALL = f"recall@{ALL_ACTION_K}"
 
 
-def all_action_report(world: World, dataset: str, progress: Progress = print) -> dict[str, Any]:
+def all_action_report(world: World, dataset: str, progress: Progress = print, seed: int = 0) -> dict[str, Any]:
     """The report's ``all_action`` block for ``dataset`` (a key of ``WINDOW_DAYS``): protocol, each
-    model's test and validation recall, and their ratio beside the paper's."""
+    model's test and validation recall, and their ratio beside the paper's; PinnerFormer's
+    candidates train at ``seed``."""
     split = split_world_by_time(world, WINDOW_DAYS[dataset])
     users = {stage: sample_users(split, stage, MAX_USERS) for stage in STAGES}
     progress(
@@ -52,7 +53,7 @@ def all_action_report(world: World, dataset: str, progress: Progress = print) ->
     pinnerformer = ChosenOnValidation(
         "pinnerformer",
         [
-            _pinnerformer_candidate(setting, split, users["validation"], progress, bias)
+            _pinnerformer_candidate(setting, split, users["validation"], progress, bias, seed)
             for setting in grids.settings(grids.ALL_ACTION_PINNERFORMER)
         ],
         validation_score=validation_recall,
@@ -92,7 +93,7 @@ def _protocol(dataset: str, split: AllActionSplit, users: dict[str, np.ndarray])
 
 
 def _pinnerformer_candidate(
-    setting: grids.Setting, split: AllActionSplit, users: np.ndarray, progress: Progress, bias: np.ndarray
+    setting: grids.Setting, split: AllActionSplit, users: np.ndarray, progress: Progress, bias: np.ndarray, seed: int
 ) -> Callable[[], Recommender]:
     """A dense all-action PinnerFormer at ``setting``'s size that early-stops on validation-window
     recall; each item's vector adds a learned projection of its category (catalogue content, as PinSAGE
@@ -106,6 +107,7 @@ def _pinnerformer_candidate(
             "dense_all_action",
             setting["size"],
             epoch_reporter(f"all-action {name}", RECALL, progress),
+            seed,
             item_features=category_one_hot(split.item_category),
             bias_features=bias if with_bias else None,
             validation_score=lambda model: all_action_recall(model.scores, split, "validation", users=users),
