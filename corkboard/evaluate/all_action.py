@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -69,6 +69,27 @@ def all_action_report(world: World, dataset: str, progress: Progress = print, se
     ratio = results["pinnerformer"][RECALL] / max(results["pinnersage"][RECALL], 1e-12)
     protocol = _protocol(dataset, split, users)
     return {"protocol": protocol, "results": results, "ratio": ratio, "paper_ratio": PAPER_RATIO}
+
+
+def all_action_over_seeds(
+    world: World, dataset: str, seeds: Sequence[int], progress: Progress = print
+) -> dict[str, Any]:
+    """``all_action_report`` once per seed: the first seed's block, with ``seeds`` and, for several,
+    each seed's recalls and ratio and the ratios' mean and sample standard deviation."""
+    blocks = [all_action_report(world, dataset, progress, seed) for seed in seeds]
+    block = {**blocks[0], "seeds": list(seeds)}
+    if len(blocks) > 1:
+        block["per_seed"] = [
+            {
+                "seed": seed, "ratio": each["ratio"], "pinnerformer": each["results"]["pinnerformer"][RECALL],
+                "pinnersage": each["results"]["pinnersage"][RECALL],
+                "pinnerformer_config": each["results"]["pinnerformer"]["config"],
+            }
+            for seed, each in zip(seeds, blocks, strict=True)
+        ]  # fmt: skip
+        ratios = np.array([each["ratio"] for each in blocks])
+        block["ratio_mean"], block["ratio_std"] = float(ratios.mean()), float(ratios.std(ddof=1))
+    return block
 
 
 def _protocol(dataset: str, split: AllActionSplit, users: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -175,4 +175,10 @@ def _all_action_table(block: dict[str, Any]) -> list[str]:
             f"| {name} | {row[recall]:.4f} | {row[f'validation_{recall}']:.4f} | {seconds:.1f} | {row['config']} |"
         )
     lines += ["", f"PinnerFormer / PinnerSage: {block['ratio']:.3f} (the paper: {block['paper_ratio']:.3f})."]
+    if "per_seed" in block:
+        each = ", ".join(f"{row['ratio']:.3f} (seed {row['seed']})" for row in block["per_seed"])
+        lines.append(
+            f"Over seeds: {each}; mean {block['ratio_mean']:.3f} ± {block['ratio_std']:.3f} "
+            f"(the table is seed {block['per_seed'][0]['seed']}'s)."
+        )
     return lines

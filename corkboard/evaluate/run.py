@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from corkboard.evaluate.all_action import WINDOW_DAYS as ALL_ACTION_WINDOW_DAYS
-from corkboard.evaluate.all_action import all_action_report
+from corkboard.evaluate.all_action import all_action_over_seeds
 from corkboard.evaluate.builders import Progress
 from corkboard.evaluate.grids import Setting, settings
 from corkboard.evaluate.registry import ABLATIONS, MODEL_NAMES, MODELS, Entry, entry
@@ -72,7 +72,7 @@ def evaluate(
             continue
         add_runs(report, name, runs, ablation=name in ABLATIONS, setting=setting, chosen_by=chosen_by)
     if dataset in ALL_ACTION_WINDOW_DAYS and {"pinnerformer", "pinnersage"} <= set(names):
-        report["all_action"] = all_action_report(world, dataset, progress)
+        report["all_action"] = all_action_over_seeds(world, dataset, seeds, progress)
     write_report(report, out)
     return report
 
