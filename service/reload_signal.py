@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
+from core.atomic_files import atomic_path
 from core.settings import get_settings
 from service.server import RELOAD_STAMP_ENV
 from service.state_loading import LOAD_ERRORS
@@ -35,9 +36,8 @@ def announce_reload(holder: State) -> None:
     if path is None:
         return
     holder.reload_stamp = stamp = uuid.uuid4().hex  # seen here first, so this worker does not load twice
-    written = path.with_name(f"{path.name}.{os.getpid()}")
-    written.write_text(stamp)
-    written.replace(path)  # whole or not at all, for a sibling reading it
+    with atomic_path(path) as written:  # whole or not at all, for a sibling reading it
+        written.write_text(stamp)
 
 
 async def follow_reloads(app: FastAPI) -> None:

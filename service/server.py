@@ -3,10 +3,10 @@
 One process spends a page's Python on one core (the interpreter lock), however many clients wait.
 Each worker loads the serving state and answers the connections it accepts, so on a machine with a
 core to spare a second worker serves about 1.5x the pages (docs/performance.md, "Eleventh round").
-The workers share
-a folder: their Prometheus samples meet there, so ``GET /metrics`` sums them whichever worker
-answers; so do reload stamps, so ``POST /v1/admin/reload`` reaches them all (reload_signal.py);
-and so do the loaded state's largest arrays, held once for all of them (shared_arrays.py).
+The workers share a
+folder: their Prometheus samples meet there, so ``GET /metrics`` sums them whichever worker answers;
+so do reload stamps, so ``POST /v1/admin/reload`` reaches them all (reload_signal.py); and so do the
+loaded state's largest arrays, held once for all of them (shared_arrays.py).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def serve(*, host: str, port: int, workers: int = 1, log_level: str = "info") ->
         if not server.started:  # the app refused to start (or a signal came first)
             sys.exit(STARTUP_FAILURE)
         return
-    with _shared_folder(workers):
+    with _shared_folder():
         supervisor = _Supervisor(config, target=partial(_run_worker, config), sockets=[config.bind_socket()])
         supervisor.run()
     if supervisor.failed_start:
@@ -83,12 +83,9 @@ class _Supervisor(Multiprocess):
 
 
 @contextmanager
-def _shared_folder(workers: int) -> Iterator[None]:
-    """With several workers, a fresh folder for their metric files, reload stamps and shared arrays,
-    named in the environment they inherit and removed after them."""
-    if workers == 1:
-        yield
-        return
+def _shared_folder() -> Iterator[None]:
+    """A fresh folder for the workers' metric files, reload stamps and shared arrays, named in the
+    environment they inherit and removed after them."""
     with tempfile.TemporaryDirectory(prefix="corkboard-serve-") as folder:
         shared = {
             METRICS_FOLDER_ENV: f"{folder}/metrics", RELOAD_STAMP_ENV: f"{folder}/reload",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from core.atomic_files import atomic_path
 from service.server import SHARED_ARRAYS_ENV
 
 log = logging.getLogger("corkboard.service")
@@ -30,14 +31,11 @@ def shared(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     shape = "x".join(map(str, array.shape))
     path = Path(folder) / f"{xxhash.xxh3_128_hexdigest(array.data)}-{array.dtype.name}-{shape}.npy"
-    written = path.with_name(f"{path.name}.{os.getpid()}")
     try:
         if not path.exists():
-            with written.open("wb") as file:
-                np.save(file, array)
-            written.replace(path)  # whole or not at all, for a sibling mapping it
+            with atomic_path(path) as written:  # whole or not at all, for a sibling mapping it
+                np.save(written, array)
         return np.asarray(np.load(path, mmap_mode="r"))
     except OSError as error:  # a full or unwritable folder costs memory, not the load
-        written.unlink(missing_ok=True)
         log.warning("keeping a %s array of %.1f MB in this worker alone: %s", shape, array.nbytes / 2**20, error)
         return array

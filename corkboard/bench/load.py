@@ -142,12 +142,12 @@ def _wait_until_ready(
             )
         try:
             response = httpx.get(f"{url}/readyz", timeout=5.0)
-            started = log_path.read_text().count(WORKER_STARTED)
-            if response.status_code == 200 and started >= workers:
+            if response.status_code != 200:
+                reason = response.json().get("detail", response.text)
+            elif (started := log_path.read_text().count(WORKER_STARTED)) < workers:
+                reason = f"{started} of {workers} workers started"
+            else:
                 return
-            reason = response.json().get("detail", response.text) if response.status_code != 200 else (
-                f"{started} of {workers} workers started"
-            )
         except httpx.HTTPError as error:
             reason = str(error) or type(error).__name__
         time.sleep(READY_POLL_SECONDS)

@@ -91,7 +91,8 @@ def test_workers_hold_one_copy_of_each_large_array(monkeypatch, tmp_path, caplog
     with pytest.raises(ValueError, match="read-only"):
         second[0, 0] = 1.0
 
-    monkeypatch.setenv(SHARED_ARRAYS_ENV, str(tmp_path / "gone"))  # a folder it cannot write to
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv(SHARED_ARRAYS_ENV, str(tmp_path / "a-file"))  # a folder it cannot write to
     with caplog.at_level(logging.WARNING, logger="corkboard.service"):
         kept = shared(vectors)
     assert kept is vectors and "in this worker alone" in caplog.text
