@@ -31,7 +31,7 @@ def reload_models(_: AdminDep, request: Request, settings: SettingsDep) -> Reloa
 
     On any failure (a corrupt or mismatched model file, nothing materialized, the database
     unreachable) the versions being served stay, and the answer says why. Under several server
-    processes (``corkboard serve --workers``) the others load the same set within a second."""
+    processes (``corkboard serve --workers``) the others load the active versions within a second."""
     previous = request.app.state.serving
     kept = previous.model_versions if previous is not None else {}
     try:
