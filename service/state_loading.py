@@ -5,6 +5,7 @@ several server processes keeps one copy of each for all of them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ from models.visual.vectors import load_visual_vectors
 from service.candidates import served_neighbours
 from service.database_guard import DatabaseGuard, DatabaseUnavailable
 from service.feature_tables import OnlineRows, pin_table, user_table
+from service.index_warmup import warm_indexes
 from service.serving_state import PinVectors, ServedGraph, ServingState, TextIndex, TwoTowerUsers, UserVectors
 from service.shared_arrays import shared
 from sql.catalogue import read_table
@@ -50,6 +52,7 @@ PIN_COLUMNS = (
     "pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category", "title", "description"
 )
 T = TypeVar("T")
+log = logging.getLogger("corkboard.service")
 
 
 class NotReadyError(RuntimeError):
@@ -226,7 +229,10 @@ def open_serving_state(settings: Settings) -> ServingState:
     engine = migrated_engine(settings)  # the schema is current before anything serves from it
     session = request_session(statement_timeout_ms=settings.source_timeout_ms, ef_search=settings.hnsw_ef_search)
     guard = DatabaseGuard(request_engine(settings, session), deadline_ms=settings.database_deadline_ms)
-    return load_serving_state(engine, feature_store(settings), settings, guard)
+    state = load_serving_state(engine, feature_store(settings), settings, guard)
+    seconds = warm_indexes(engine, state.searched_versions)  # before any page of this state runs
+    log.info("warmed the HNSW indexes of versions %s in %.1f s", sorted(set(state.searched_versions)), seconds)
+    return state
 
 
 def _load_model(version: ModelVersion, load: Callable[[Path], T]) -> T:

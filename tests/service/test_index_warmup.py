@@ -1,0 +1,37 @@
+"""Warming the served HNSW indexes at load: every partition a surface searches is read, and a
+failure costs only the warmth."""
+
+from __future__ import annotations
+
+import logging
+
+from core.settings import get_settings
+from service import index_warmup
+from service.serving_state import ServingState
+from service.state_loading import open_serving_state
+from sql.migrate import migrated_engine
+
+
+def test_loading_warms_every_partition_the_surfaces_search(state: ServingState, monkeypatch, caplog) -> None:
+    warmed: list[int] = []
+
+    def recording(conn, *, version: int, **search):
+        warmed.append(version)
+        return nearest_pin_ids(conn, version=version, **search)
+
+    nearest_pin_ids = index_warmup.nearest_pin_ids
+    monkeypatch.setattr(index_warmup, "nearest_pin_ids", recording)
+    with caplog.at_level(logging.INFO, logger="corkboard.service"):
+        loaded = open_serving_state(get_settings())
+    searched = {state.embedding_version, state.text.version, state.two_tower_version, state.pinsage.version}
+    assert set(loaded.searched_versions) == searched
+    assert sorted(warmed) == sorted(searched)
+    assert f"warmed the HNSW indexes of versions {sorted(searched)}" in caplog.text
+    assert "could not warm" not in caplog.text
+
+
+def test_a_failed_warm_is_logged_and_not_raised(materialized_tiny, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="corkboard.service"):
+        seconds = index_warmup.warm_indexes(migrated_engine(get_settings()), [987654])  # no such partition
+    assert seconds >= 0
+    assert "could not warm the HNSW indexes" in caplog.text and "pin_embeddings_v987654" in caplog.text
