@@ -20,6 +20,7 @@ representation at Pinterest", 2022):
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ class PinnerFormer(nn.Module):
             self.register_buffer("bias_features", bias_features.float())
             self.bias_projection = nn.Linear(bias_features.shape[1], 1)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are, and so every input must be."""
+        return self.items.weight.device
+
     def _item_table(self) -> Tensor:
         """Unnormalized item vectors ``[n_items + 1, dim]``, the padding row last."""
         table = self.items.weight
@@ -137,7 +143,7 @@ class PinnerFormer(nn.Module):
     def item_bias(self) -> Tensor:
         """Each item's score bias ``[n_items]``; zeros without ``bias_features``."""
         if self.bias_projection is None:
-            return torch.zeros(self.n_items)
+            return torch.zeros(self.n_items, device=self.device)
         return self.bias_projection(self.bias_features).squeeze(-1)
 
     def forward(self, items: Tensor, gaps: Tensor, kinds: Tensor | None = None) -> Tensor:
@@ -186,7 +192,8 @@ class PinnerFormerRecommender:
 
     ``validation_score(recommender)`` (higher is better) picks the epoch to keep; by default the
     validation item's ``config.validation_metric``, which needs an ``EvaluationSplit``.
-    ``on_epoch(epoch, loss, validation score)`` reports progress after each epoch.
+    ``on_epoch(epoch, loss, validation score)`` reports progress after each epoch. The model trains
+    and embeds on ``device`` ("cpu", "cuda", "cuda:1"); what it returns and saves is on the CPU.
     """
 
     def __init__(
@@ -198,8 +205,10 @@ class PinnerFormerRecommender:
         name: str = "pinnerformer",
         on_epoch: EpochCallback | None = None,
         validation_score: Callable[[PinnerFormerRecommender], float] | None = None,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.config = config or PinnerFormerConfig()
+        self.device = torch.device(device)
         self.name = name
         self.item_features = item_features
         self.bias_features = bias_features
@@ -218,7 +227,7 @@ class PinnerFormerRecommender:
         self.split = split
         train = ActionSequences.from_actions(split.train, split.train_times, _train_kinds(split, config))
         stream = np.concatenate([np.empty(0, np.int64), *train.items])
-        log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items)))
+        log_q = torch.from_numpy(log_q_from_counts(np.bincount(stream, minlength=split.n_items))).to(self.device)
         features = None if self.item_features is None else torch.as_tensor(self.item_features)
         bias_features = None if self.bias_features is None else torch.as_tensor(self.bias_features)
         words = _split_item_words(split, config.text_buckets)
@@ -226,9 +235,9 @@ class PinnerFormerRecommender:
         score = self.validation_score
         validate = self._next_item_metric(split) if score is None else partial(score, self)
 
-        with torch.random.fork_rng(devices=[]):
+        with _forked_rng(self.device):
             torch.manual_seed(config.seed)
-            model = PinnerFormer(config, split.n_items, features, bias_features, words)
+            model = PinnerFormer(config, split.n_items, features, bias_features, words).to(self.device)
             self.model = model
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
             loss = _loss_function(model, log_q)
@@ -266,12 +275,12 @@ class PinnerFormerRecommender:
     def item_vectors(self) -> np.ndarray:
         """Unit item vectors float32 ``[n_items, dim]``."""
         with torch.inference_mode():
-            return self._fitted().item_vectors().numpy()
+            return self._fitted().item_vectors().cpu().numpy()
 
     def save(self, path: Path) -> None:
         """Write the config and weights to one checkpoint file."""
         model = self._fitted()
-        state = {"n_items": model.n_items, "model": dict(model.state_dict())}
+        state = {"n_items": model.n_items, "model": {name: value.cpu() for name, value in model.state_dict().items()}}
         save_checkpoint(path, kind=CHECKPOINT_KIND, config=self.config, state=state)
 
     @classmethod
@@ -332,9 +341,10 @@ class PinnerFormerRecommender:
                     if lengths.max() == 0:
                         continue
                     padded = pad_sequences(model, items, [sequences.gaps[r][-keep:] for r in rows])
-                    kinds = None if sequences.kinds is None else pad_kinds([sequences.kinds[r][-keep:] for r in rows])
+                    kinds = None if sequences.kinds is None else pad_kinds(model, [sequences.kinds[r][-keep:] for r in rows])
                     outputs = model(*padded, kinds)
-                    last = outputs[torch.arange(len(items)), np.maximum(lengths - 1, 0)].numpy()
+                    last_position = torch.as_tensor(np.maximum(lengths - 1, 0), device=model.device)
+                    last = outputs[torch.arange(len(items), device=model.device), last_position].cpu().numpy()
                     vectors[start : start + len(items)] = np.where(lengths[:, None] > 0, last, 0.0)
         finally:
             model.train(was_training)
@@ -342,20 +352,28 @@ class PinnerFormerRecommender:
 
     def _scores(self, sequences: ActionSequences) -> np.ndarray:
         with torch.inference_mode():
-            bias = self._fitted().item_bias().numpy()
+            bias = self._fitted().item_bias().cpu().numpy()
         return self._user_vectors(sequences) @ self.item_vectors().T + bias[None, :]
+
+
+def _forked_rng(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """The CPU's random state, and ``device``'s if it is a GPU, restored on leaving."""
+    if device.type != "cuda":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[torch.cuda.current_device() if device.index is None else device.index])
 
 
 def pad_sequences(
     model: PinnerFormer, items: list[np.ndarray], gaps: list[np.ndarray]
 ) -> tuple[Tensor, Tensor]:
-    """Right-pad sequences to the longest one: item id ``n_items`` and gap bucket 0."""
-    return _right_pad(items, model.n_items), _right_pad(gaps, 0)
+    """Right-pad sequences to the longest one, on the model's device: item id ``n_items`` and gap bucket 0."""
+    return _right_pad(items, model.n_items).to(model.device), _right_pad(gaps, 0).to(model.device)
 
 
-def pad_kinds(kinds: list[np.ndarray]) -> Tensor:
-    """Right-pad action kinds to the longest row with kind 0 (padding positions are never read)."""
-    return _right_pad(kinds, 0)
+def pad_kinds(model: PinnerFormer, kinds: list[np.ndarray]) -> Tensor:
+    """Right-pad action kinds to the longest row with kind 0 (padding positions are never read), on
+    the model's device."""
+    return _right_pad(kinds, 0).to(model.device)
 
 
 def _right_pad(rows: list[np.ndarray], fill: int) -> Tensor:
@@ -443,14 +461,15 @@ def _loss_function(model: PinnerFormer, log_q: Tensor) -> LossFunction:
         logits = with_bias_coordinate(queries) @ candidates().T / config.temperature
         if config.exclude_seen:
             # Ranking excludes the history, so the softmax need not push those items down.
-            mask = torch.zeros(len(seen), model.n_items + 1, dtype=torch.bool).scatter_(1, seen, True)[:, :-1]
-            mask[torch.arange(len(seen)), positive_ids] = False
+            mask = torch.zeros(len(seen), model.n_items + 1, dtype=torch.bool, device=seen.device)
+            mask = mask.scatter_(1, seen, True)[:, :-1]
+            mask[torch.arange(len(seen), device=seen.device), positive_ids] = False
             logits = logits.masked_fill(mask, float("-inf"))
         return F.cross_entropy(logits, positive_ids)
 
     def sampled_softmax(queries: Tensor, positive_ids: Tensor, seen: Tensor) -> Tensor:
         table = candidates()
-        random_ids, random_log_q = sampler.draw(config.random_negatives)
+        random_ids, random_log_q = (drawn.to(model.device) for drawn in sampler.draw(config.random_negatives))
         return sampled_softmax_loss(
             with_bias_coordinate(queries),
             table[positive_ids],
@@ -492,12 +511,13 @@ def _train_epoch(
             positions.append(at)
             target_ids.append(sequence[targets])
         padded_items, padded_gaps = pad_sequences(model, items, gaps)
-        padded_kinds = None if train.kinds is None else pad_kinds(kinds)
-        rows_at, positions_at = torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(positions))
+        padded_kinds = None if train.kinds is None else pad_kinds(model, kinds)
+        rows_at, positions_at, positive_ids = (
+            torch.from_numpy(np.concatenate(part)).to(model.device) for part in (rows, positions, target_ids)
+        )
         queries = model(padded_items, padded_gaps, padded_kinds)[rows_at, positions_at]
-        later = torch.arange(padded_items.shape[1])[None, :] > positions_at[:, None]
+        later = torch.arange(padded_items.shape[1], device=model.device)[None, :] > positions_at[:, None]
         seen = padded_items[rows_at].masked_fill(later, model.n_items)
-        positive_ids = torch.from_numpy(np.concatenate(target_ids))
         total += descend(loss_function(queries, positive_ids, seen), [optimizer]) * len(positive_ids)
         count += len(positive_ids)
     return total / count if count else math.nan

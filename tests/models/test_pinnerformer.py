@@ -305,3 +305,28 @@ def test_action_kinds_come_from_the_split_and_the_validation_kind_reaches_test_i
 def test_config_rejects_an_unknown_validation_metric() -> None:
     with pytest.raises(ValueError, match="validation_metric"):
         PinnerFormerConfig(validation_metric="auc")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the lent GPU machine: docs/scale.md)")
+@pytest.mark.parametrize("softmax", ["full", "sampled"])
+def test_on_a_gpu_it_learns_as_on_the_cpu_and_hands_back_cpu_arrays(
+    split: EvaluationSplit, softmax: str, tmp_path: Path
+) -> None:
+    full_softmax_items = split.n_items if softmax == "full" else split.n_items - 1
+    kinds = dataclasses.replace(split, train_actions=[np.zeros(len(items), dtype=np.int64) for items in split.train])
+    config = dataclasses.replace(
+        FAST, objective="dense_next_action", full_softmax_items=full_softmax_items, exclude_seen=True, action_kinds=True
+    )
+    users = np.arange(split.n_users)
+    recall = {}
+    for device in ("cpu", "cuda"):
+        recommender = PinnerFormerRecommender(config, device=device)
+        recommender.fit(kinds)
+        scores = recommender.scores(users, "test")
+        assert isinstance(scores, np.ndarray) and isinstance(recommender.item_vectors(), np.ndarray)
+        recall[device] = held_out_recall_at_10(scores, split)
+    assert recommender.model is not None and recommender.model.device.type == "cuda"
+    assert abs(recall["cuda"] - recall["cpu"]) <= 0.05, recall
+    recommender.save(tmp_path / "pinnerformer.safetensors")
+    loaded = PinnerFormerRecommender.load(tmp_path / "pinnerformer.safetensors", kinds)  # on the CPU
+    np.testing.assert_allclose(loaded.scores(users, "test"), recommender.scores(users, "test"), atol=1e-4)
