@@ -341,7 +341,9 @@ class PinnerFormerRecommender:
                     if lengths.max() == 0:
                         continue
                     padded = pad_sequences(model, items, [sequences.gaps[r][-keep:] for r in rows])
-                    kinds = None if sequences.kinds is None else pad_kinds(model, [sequences.kinds[r][-keep:] for r in rows])
+                    kinds = None
+                    if sequences.kinds is not None:
+                        kinds = pad_kinds(model, [sequences.kinds[r][-keep:] for r in rows])
                     outputs = model(*padded, kinds)
                     last_position = torch.as_tensor(np.maximum(lengths - 1, 0), device=model.device)
                     last = outputs[torch.arange(len(items), device=model.device), last_position].cpu().numpy()

@@ -307,7 +307,7 @@ def test_config_rejects_an_unknown_validation_metric() -> None:
         PinnerFormerConfig(validation_metric="auc")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the lent GPU machine: docs/scale.md)")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("softmax", ["full", "sampled"])
 def test_on_a_gpu_it_learns_as_on_the_cpu_and_hands_back_cpu_arrays(
     split: EvaluationSplit, softmax: str, tmp_path: Path
