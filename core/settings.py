@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     max_pins_per_creator: int = Field(
         2, ge=1, description="Pins of one creator in any 10 consecutive places of a page, so none crowds it."
     )
+    pinsage_prior_weight: float = Field(
+        1.5, ge=0, le=100,
+        description="Weight of the PinSAGE cosine to the user's recent pins beside the pinner utility "
+        "(models/similarity_prior.py); 0 ranks by the ranker alone.",
+    )
     source_timeout_ms: int = Field(150, ge=1, description="Budget of each database-backed candidate source.")
     database_deadline_ms: int = Field(
         1000, ge=1, description="Client-side deadline of each database step of a request, for a server that stops answering."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.page_selection import select_page
+from models.similarity_prior import with_similarity_prior
 from models.utility import UtilityWeights, blend, stakeholder_utilities
 from service.schemas import RecommendedPin
 from service.scoring import ScoredCandidates
@@ -31,18 +32,33 @@ def explain(sources: list[str], heads: dict[str, float]) -> str:
     return f"{reasons[:1].upper()}{reasons[1:]}; {probability:.0%} chance of a {action.replace('_', ' ')}."
 
 
+def page_utilities(scored: ScoredCandidates, pinsage_prior_weight: float) -> dict[str, np.ndarray]:
+    """Each candidate's stakeholder utilities, the pinner's carrying the PinSAGE prior at
+    ``pinsage_prior_weight`` (``models.similarity_prior``; 0: the ranker's alone)."""
+    utilities = stakeholder_utilities(
+        scored.heads,
+        is_ad=scored.is_ad,
+        is_shopping=scored.is_shopping,
+        creator_pin_count=scored.creator_pin_count,
+        pin_age_days=scored.pin_age_days,
+    )
+    utilities["pinner"] = with_similarity_prior(utilities["pinner"], scored.pinsage_similarity, pinsage_prior_weight)
+    return utilities
+
+
 def assemble_page(
-    scored: ScoredCandidates, pins: PinTable, *, weights: UtilityWeights, k: int, max_per_creator: int
+    scored: ScoredCandidates,
+    pins: PinTable,
+    *,
+    weights: UtilityWeights,
+    k: int,
+    max_per_creator: int,
+    pinsage_prior_weight: float = 0.0,
 ) -> list[RecommendedPin]:
-    """The ``k`` best candidates by blended utility, one per near-duplicate group, capped per creator."""
+    """The ``k`` best candidates by blended utility (``page_utilities``), one per near-duplicate group,
+    capped per creator."""
     with stage("blend"):
-        utilities = stakeholder_utilities(
-            scored.heads,
-            is_ad=scored.is_ad,
-            is_shopping=scored.is_shopping,
-            creator_pin_count=scored.creator_pin_count,
-            pin_age_days=scored.pin_age_days,
-        )
+        utilities = page_utilities(scored, pinsage_prior_weight)
         scores = blend(utilities, weights)
     with stage("filters"):
         chosen = select_page(

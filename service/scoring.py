@@ -25,6 +25,9 @@ class ScoredCandidates:
     is_shopping: np.ndarray
     creator_pin_count: np.ndarray
     pin_age_days: np.ndarray
+    # Each candidate's PinSAGE cosine to the user's side (their recent pins, or the page's subject);
+    # zeros where either has no PinSAGE vector.
+    pinsage_similarity: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -82,6 +85,8 @@ def score(
         learned_user=learned_user,
     )
     pins = state.pins
+    pinsage = state.learned.get("pinsage")
+    pin_side = {} if pinsage is None else {"pinsage": pinsage.vectors[rows]}
     return ScoredCandidates(
         rows=rows,
         pin_ids=state.vectors.model.pin_ids[rows],
@@ -91,6 +96,7 @@ def score(
         is_shopping=pins.is_shopping[rows],
         creator_pin_count=pins.creator_pin_count[rows],
         pin_age_days=pins.age_days[rows],
+        pinsage_similarity=similarity_columns(("pinsage",), learned_user, pin_side, len(rows))[:, 0],
     )
 
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.utility import PINNER_ACTION_VALUES
-from service.page import assemble_page
+from service.page import assemble_page, page_utilities
 from service.served_weights import WeightsOverride
 from service.serving_state import ServingState
 from service.stages import traced
@@ -44,11 +43,13 @@ def served_request(state: ServingState, user_id: int, *, k: int = PAGE_K) -> Ser
         started = time.perf_counter()
         request, candidates, fallback = home_request(state, user_id=user_id, override=PINNER_ONLY)
         scored = scored_candidates(state, request.user, candidates)
-        cap = state.settings.max_pins_per_creator
-        items = assemble_page(scored, state.pins, weights=request.weights.weights, k=k, max_per_creator=cap)
+        settings = state.settings
+        items = assemble_page(
+            scored, state.pins, weights=request.weights.weights, k=k, max_per_creator=settings.max_pins_per_creator,
+            pinsage_prior_weight=settings.pinsage_prior_weight,
+        )
         seconds = {**trace.seconds, "total": time.perf_counter() - started}
-    heads = {name: np.asarray(scored.heads[name], dtype=np.float64) for name in PINNER_ACTION_VALUES}
-    pinner = sum(value * heads[name] for name, value in PINNER_ACTION_VALUES.items())  # as stakeholder_utilities
+    pinner = page_utilities(scored, settings.pinsage_prior_weight)["pinner"]
     return ServedRequest(
         user=request.user,
         by_source={source: list(rows) for source, rows in candidates.by_source.items()},

@@ -39,8 +39,10 @@ def ranked_page(
     scored = scored_candidates(
         state, user, candidates, context_vector=context_vector, context_learned=context_learned
     )
+    settings = state.settings
     items = assemble_page(
-        scored, state.pins, weights=served.weights, k=k, max_per_creator=state.settings.max_pins_per_creator
+        scored, state.pins, weights=served.weights, k=k, max_per_creator=settings.max_pins_per_creator,
+        pinsage_prior_weight=settings.pinsage_prior_weight,
     )
     page = PagePublic(
         surface=surface, user_id=user.user_id, pin_id=pin_id, query=query, items=items, fallback=fallback,

@@ -23,6 +23,7 @@ def candidates(creators: np.ndarray, signatures: np.ndarray) -> tuple[ScoredCand
         rows=np.arange(n), pin_ids=np.arange(100, 100 + n), sources=[["text"]] * n,
         heads={"click": zeros, "save": save, "long_click": zeros, "hide": zeros},
         is_ad=falses, is_shopping=falses, creator_pin_count=np.ones(n), pin_age_days=np.full(n, 30.0),
+        pinsage_similarity=np.linspace(-0.5, 0.5, n),  # nearest the user's pins last
     )
     pins = PinTable(
         features=np.zeros((n, 1)), is_ad=falses, is_shopping=falses, creator_id=creators,
@@ -69,3 +70,13 @@ def test_a_near_duplicate_image_is_shown_once() -> None:
     scored, pins = candidates(np.arange(4), signatures=np.array([7, 7, 8, 7]))
     page = assemble_page(scored, pins, weights=UtilityWeights(), k=4, max_per_creator=2)
     assert [item.pin_id for item in page] == [100, 102]
+
+
+def test_the_pinsage_prior_lifts_the_candidates_nearest_the_users_pins() -> None:
+    creators = np.arange(6)
+    scored, pins = candidates(creators, signatures=np.arange(6))
+    ranker_only = assemble_page(scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2)
+    assert [item.pin_id for item in ranker_only] == [100, 101, 102, 103, 104, 105]
+    with_prior = assemble_page(scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2, pinsage_prior_weight=3.0)
+    assert [item.pin_id for item in with_prior] == [105, 104, 103, 102, 101, 100]
+    assert [item.utility["pinner"] for item in with_prior] == sorted(item.utility["pinner"] for item in with_prior)[::-1]
