@@ -163,6 +163,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         if args.tune and args.funnel:
             raise ValueError("--funnel and --tune are separate runs")
+        if args.validation and not args.funnel:
+            raise ValueError("--validation is a stage of --funnel")
         if args.tune:
             tune(args.dataset, models=args.models, progress=progress)
             return 0
@@ -175,7 +177,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
             if args.models is not None:
                 raise ValueError("--funnel measures the served models; --models does not apply")
-            funnel = run_funnel(args.dataset, args.out, progress=progress)
+            funnel = run_funnel(args.dataset, args.out, validation=args.validation, progress=progress)
             record_funnel(dagster_instance(), funnel, funnel_markdown(funnel), args.out)  # beside the model tables
             return 0
         report = evaluate(args.dataset, args.out, models=args.models, seeds=args.seeds, progress=progress)
@@ -387,6 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--funnel", action="store_true",
         help="hold out each user's last interaction, materialize the rest and serve them home feeds: "
         "recall per candidate source, ranked candidates and page, latency per stage (DATA_DIR/funnel/DATASET)",
+    )
+    evaluation.add_argument(
+        "--validation", action="store_true",
+        help="with --funnel: hold out the validation items instead (the last two cut), to choose serving "
+        "settings on; DATA_DIR/funnel/DATASET-validation",
     )
     evaluation.set_defaults(run=_evaluate)
 

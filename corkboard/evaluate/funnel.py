@@ -34,15 +34,22 @@ Progress = Callable[[str], None]
 
 
 def run_funnel(
-    dataset: str, out: Path, *, settings: Settings | None = None, progress: Progress = print
+    dataset: str, out: Path, *, validation: bool = False, settings: Settings | None = None, progress: Progress = print
 ) -> dict[str, Any]:
-    """Hold out, materialize (or reuse), serve every held-out user, and write ``out`` and its .md."""
+    """Hold out, materialize (or reuse), serve every held-out user, and write ``out`` and its .md.
+
+    With ``validation`` the cut world is cut once more, so the held-out items are the protocol's
+    validation items and the test items stay unseen: the stage to choose serving settings on (the
+    PinSAGE prior's weight), in a data dir of its own."""
     settings = settings or get_settings()
     started = time.perf_counter()
     world, _ = load_world(dataset)
     cut_world, held = hold_out(world, dataset)
-    progress(f"funnel {dataset}: {len(held)} held-out users; cut {held.removed}")
-    folder = funnel_data_dir(settings.data_dir, dataset)
+    if validation:
+        cut_world, held = hold_out(cut_world, dataset)
+    stage = "validation" if validation else "test"
+    progress(f"funnel {dataset} ({stage} items): {len(held)} held-out users; cut {held.removed}")
+    folder = funnel_data_dir(settings.data_dir, f"{dataset}-validation" if validation else dataset)
     materialize_seconds, stop_database = materialized_world(cut_world, folder, progress)
     try:
         state = open_serving_state(funnel_settings(settings, folder))
@@ -52,8 +59,8 @@ def run_funnel(
     finally:
         stop_database()
     report = {
-        "protocol": _protocol(dataset, held, folder, state),
-        **funnel_figures(outcomes),
+        "protocol": {**_protocol(dataset, held, folder, state), "held_out_stage": stage},
+        **funnel_figures(outcomes, state.settings.pinsage_prior_weight),
         "seconds": {
             "materialize": materialize_seconds, "serve": serve_seconds, "total": time.perf_counter() - started,
         },

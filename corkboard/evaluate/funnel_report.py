@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from corkboard.evaluate.funnel_outcome import HISTORY_SLOTS, UserOutcome
+from corkboard.evaluate.funnel_prior import prior_markdown, prior_sweep
 from models.leave_last_out import NDCG_K, metrics_from_ranks
 from service.stages import STAGES
 
@@ -24,8 +25,9 @@ UNION_SHARE_TARGET = 0.9
 LATENCY_STAGES = (*STAGES, "user_vector", "total")
 
 
-def funnel_figures(outcomes: list[UserOutcome]) -> dict[str, Any]:
-    """Recall per source, per stage and per served model, latency per stage, what held items back, and the targets."""
+def funnel_figures(outcomes: list[UserOutcome], pinsage_prior_weight: float) -> dict[str, Any]:
+    """Recall per source, per stage and per served model, latency per stage, what held items back,
+    the PinSAGE prior's weights (``pinsage_prior_weight`` served), and the targets."""
     ranked = np.array([outcome.ranked_rank for outcome in outcomes])
     page = np.array([outcome.page_rank for outcome in outcomes])
     sources = _sources(outcomes, page)
@@ -45,6 +47,7 @@ def funnel_figures(outcomes: list[UserOutcome]) -> dict[str, Any]:
         "sources": sources,
         "stages": stages,
         "models": models,
+        "pinsage_prior": prior_sweep([outcome.prior_ranks for outcome in outcomes], pinsage_prior_weight),
         "latency_ms": _latency(outcomes),
         "diagnostics": _diagnostics(outcomes),
         "targets": _targets(outcomes, ranked, stages["page"], models, sources),
@@ -179,6 +182,8 @@ def funnel_markdown(report: dict[str, Any]) -> str:
         _row("served model, every pin ranked", *page_keys, "ndcg@10"),
         _row("---", *["---:"] * 4),
         *(_row(name, *_figures(row, (*page_keys, "ndcg@10"))) for name, row in report["models"].items()),
+        "",
+        *prior_markdown(report["pinsage_prior"]),
         "",
         _row("stage", "requests", "p50 ms", "p99 ms"),
         _row("---", *["---:"] * 3),

@@ -1,6 +1,7 @@
 """One held-out user's home-feed request through the service's own functions (those ``home_feed``
 and ``ranked_page`` call), kept apart stage by stage: each source's candidates in its own order,
-every candidate in the ranker's order, and the page after the blend and filters."""
+every candidate in the ranker's order (with the PinSAGE prior, as served), and the page after the
+blend and filters."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ class ServedRequest:
 
     user: UserContext
     by_source: dict[str, list[int]]
+    candidate_rows: np.ndarray  # in the ranker's scoring order, as the next two
+    ranker_pinner: np.ndarray  # the pinner utility of the ranker's heads alone, before the PinSAGE prior
+    pinsage_similarity: np.ndarray
     ranked: np.ndarray
     page: np.ndarray
     seconds: dict[str, float]
@@ -53,6 +57,9 @@ def served_request(state: ServingState, user_id: int, *, k: int = PAGE_K) -> Ser
     return ServedRequest(
         user=request.user,
         by_source={source: list(rows) for source, rows in candidates.by_source.items()},
+        candidate_rows=scored.rows,
+        ranker_pinner=page_utilities(scored, 0.0)["pinner"],
+        pinsage_similarity=scored.pinsage_similarity,
         ranked=scored.rows[np.argsort(-pinner, kind="stable")],  # the order the page's filters walk
         page=state.vectors.model.pin_rows(np.array([item.pin_id for item in items], dtype=np.int64)),
         seconds=seconds,

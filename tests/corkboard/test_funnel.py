@@ -45,6 +45,7 @@ def test_every_eligible_user_is_served_without_degradation(funnel: tuple[dict[st
     assert {"retrieval", "ranking", "filters", "total"} <= set(report["latency_ms"])
     markdown = out.with_suffix(".md").read_text()
     assert "| pixie |" in markdown and "| page (blend" in markdown and "| two_tower |" in markdown
+    assert "| PinSAGE prior weight |" in markdown and "served |" in markdown
 
 
 def test_the_figures_agree_with_each_other(funnel: tuple[dict[str, Any], Path]) -> None:
@@ -60,6 +61,10 @@ def test_the_figures_agree_with_each_other(funnel: tuple[dict[str, Any], Path]) 
     assert page["recall@10"] <= page["recall@25"] <= page["recall@100"] <= candidates["recall"]
     for row in (candidates, page, *report["models"].values()):
         assert 0 <= row["ndcg@10"] <= row["recall@10"]
+    prior = report["pinsage_prior"]
+    assert prior["served"] == f"{get_settings().pinsage_prior_weight:g}" and prior["best"] in prior["weights"]
+    for metric in ("recall@10", "recall@100", "ndcg@10"):  # the sweep at the served weight is the ranked order
+        assert prior["weights"][prior["served"]][metric] == pytest.approx(candidates[metric]), metric
     union = report["targets"]["ranked_union_holds_sources@500"]
     assert union["held"] <= union["found_by_a_source"] <= len(report["sources"]) * report["protocol"]["users"]
     assert set(report["targets"]["sources"]) == set(report["sources"])
@@ -93,3 +98,9 @@ def test_the_funnel_table_reaches_dagster(funnel: tuple[dict[str, Any], Path]) -
 def test_what_the_funnel_refuses(arguments: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", "--funnel", "--dataset", "tiny", *arguments]) == 2
+
+
+def test_validation_is_a_stage_of_the_funnel_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--dataset", "tiny", "--validation", "--out", "r.json"]) == 2
+    assert "--validation is a stage of --funnel" in capsys.readouterr().err

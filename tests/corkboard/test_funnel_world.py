@@ -47,6 +47,19 @@ def test_what_a_user_engaged_with_before_the_cut_stays(tiny: World) -> None:
     assert [len(items) for items in held.history] == before.groupby("user_id").size().sub(1).tolist()
 
 
+def test_the_validation_cut_holds_out_the_protocols_validation_items_and_keeps_the_test_items_unseen(
+    tiny: World,
+) -> None:
+    test_cut, test_held = hold_out(tiny, "tiny")
+    validation_cut, validation_held = hold_out(test_cut, "tiny")  # what ``run_funnel(validation=True)`` serves
+    split = split_world(tiny)
+    eligible = np.isin(split.user_ids, validation_held.user_ids)
+    assert np.array_equal(validation_held.pin_ids, split.item_ids[split.validation[eligible]])
+    assert (validation_held.cut_ns <= test_held.cut_ns[np.isin(test_held.user_ids, validation_held.user_ids)]).all()
+    events = validation_cut.events.merge(pd.DataFrame({"user_id": test_held.user_ids, "test": test_held.pin_ids}))
+    assert not (events["pin_id"] == events["test"]).any()
+
+
 def test_demo_is_a_fixed_sample_and_other_datasets_every_eligible_user() -> None:
     first, again = sampled_users(8000, "demo"), sampled_users(8000, "demo")
     assert len(first) == SAMPLED_USERS["demo"] and np.array_equal(first, again)
