@@ -28,6 +28,9 @@ REQUEST_COLUMNS = (
     "request_id", "pin_id", *PINNER_ACTION_VALUES, "is_ad", "is_shopping", "creator_pin_count", "pin_age_days",
     "creator_id", "image_signature",
 )
+# Optional: what the PinSAGE prior added to each candidate's pinner utility when it was served
+# (``models.similarity_prior``); a log without it was served without the prior.
+PRIOR_COLUMN = "pinsage_prior"
 STAKEHOLDERS = ("pinner", "creator", "merchant", "ad")
 CONSTRAINED = ("creator", "merchant", "ad")
 WEIGHT_COLUMNS = tuple(f"w_{name}" for name in CONSTRAINED)
@@ -100,6 +103,8 @@ def _pages(requests: pd.DataFrame) -> _Pages:
         creator_pin_count=requests["creator_pin_count"].to_numpy(),
         pin_age_days=requests["pin_age_days"].to_numpy(),
     )
+    if PRIOR_COLUMN in requests.columns:
+        flat["pinner"] = flat["pinner"] + requests[PRIOR_COLUMN].to_numpy(dtype=np.float64)
     row, _ = pd.factorize(requests["request_id"])
     # The position within the request keeps the logged candidate order, so ties break as in serving.
     col = requests.groupby(row, sort=False).cumcount().to_numpy()

@@ -32,7 +32,7 @@ def explain(sources: list[str], heads: dict[str, float]) -> str:
     return f"{reasons[:1].upper()}{reasons[1:]}; {probability:.0%} chance of a {action.replace('_', ' ')}."
 
 
-def page_utilities(scored: ScoredCandidates, pinsage_prior_weight: float) -> dict[str, np.ndarray]:
+def candidate_utilities(scored: ScoredCandidates, pinsage_prior_weight: float) -> dict[str, np.ndarray]:
     """Each candidate's stakeholder utilities, the pinner's carrying the PinSAGE prior at
     ``pinsage_prior_weight`` (``models.similarity_prior``; 0: the ranker's alone)."""
     utilities = stakeholder_utilities(
@@ -55,10 +55,10 @@ def assemble_page(
     max_per_creator: int,
     pinsage_prior_weight: float = 0.0,
 ) -> list[RecommendedPin]:
-    """The ``k`` best candidates by blended utility (``page_utilities``), one per near-duplicate group,
+    """The ``k`` best candidates by blended utility (``candidate_utilities``), one per near-duplicate group,
     capped per creator."""
     with stage("blend"):
-        utilities = page_utilities(scored, pinsage_prior_weight)
+        utilities = candidate_utilities(scored, pinsage_prior_weight)
         scores = blend(utilities, weights)
     with stage("filters"):
         chosen = select_page(

@@ -1,21 +1,26 @@
 """Home-feed requests logged for the utility tuner: the serving path's candidates and head
-probabilities, before the blend."""
+probabilities, before the blend, and what the PinSAGE prior adds to each pinner utility."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from models.utility_tuner import PRIOR_COLUMN
+from service.page import candidate_utilities
 from service.serving_state import ServingState
 from service.surfaces.home_feed import score_candidates
 
 
 def log_requests(state: ServingState, *, users: list[int]) -> pd.DataFrame:
-    """One home-feed request per user: each candidate's head probabilities and the attributes the
-    blend and the page's filters need, in serving order (the user's exclusions already left out)."""
+    """One home-feed request per user: each candidate's head probabilities, the PinSAGE prior's part
+    of its pinner utility (``pinsage_prior``, at the served weight) and the attributes the blend and
+    the page's filters need, in serving order (the user's exclusions already left out)."""
     frames = []
+    weight = state.settings.pinsage_prior_weight
     for request_id, user_id in enumerate(users):
         scored = score_candidates(state, user_id=user_id)
+        prior = candidate_utilities(scored, weight)["pinner"] - candidate_utilities(scored, 0.0)["pinner"]
         frames.append(
             pd.DataFrame(
                 {
@@ -23,6 +28,7 @@ def log_requests(state: ServingState, *, users: list[int]) -> pd.DataFrame:
                     "user_id": user_id,
                     "pin_id": np.asarray(scored.pin_ids, dtype=np.int64),
                     **{action: np.asarray(probs, dtype=np.float64) for action, probs in scored.heads.items()},
+                    PRIOR_COLUMN: prior,
                     "is_ad": np.asarray(scored.is_ad, dtype=bool),
                     "is_shopping": np.asarray(scored.is_shopping, dtype=bool),
                     "creator_pin_count": np.asarray(scored.creator_pin_count, dtype=np.float64),

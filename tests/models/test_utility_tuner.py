@@ -8,7 +8,7 @@ import pytest
 
 from models.page_selection import select_page
 from models.utility import UtilityWeights, blend, stakeholder_utilities
-from models.utility_tuner import REQUEST_COLUMNS, Thresholds, page_utilities, plot_tradeoff, tune_weights
+from models.utility_tuner import PRIOR_COLUMN, REQUEST_COLUMNS, Thresholds, page_utilities, plot_tradeoff, tune_weights
 
 CAP = 2  # the service's default max_pins_per_creator
 BIG_OLD = {"pin_count": 1e9, "age": 1e4}  # creator utility ~3% of (save + click): an established creator
@@ -222,3 +222,16 @@ def test_plot_tradeoff_writes_a_png(tmp_path, creator_minimum: float) -> None:
     result = tune_weights(TWO_REQUESTS, k=1, max_per_creator=CAP, thresholds=Thresholds(creator=creator_minimum))
     path = plot_tradeoff(result.table, result.chosen, tmp_path / "plots" / "tradeoff.png", minimums=result.minimums)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_pinsage_prior_logged_with_a_request_fills_its_page_as_served() -> None:
+    without = page_utilities(TWO_REQUESTS, weights=UtilityWeights(0.0, 0.0, 0.0), k=1, max_per_creator=CAP)
+    assert without["pinner"] == pytest.approx(average(FAVOURITE_0, FAVOURITE_1)["pinner"])
+    # The prior lifted each request's creator pin past its favourite: the served page held those.
+    prior = pd.Series([-0.2, 0.2, -0.2, 0.2])
+    served = page_utilities(
+        TWO_REQUESTS.assign(**{PRIOR_COLUMN: prior}), weights=UtilityWeights(0.0, 0.0, 0.0), k=1, max_per_creator=CAP
+    )
+    expected = average(CREATOR_0, CREATOR_1)
+    assert served["creator"] == pytest.approx(expected["creator"])
+    assert served["pinner"] == pytest.approx(expected["pinner"] + 0.2)  # the pinner utility as served, prior included
