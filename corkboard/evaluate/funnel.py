@@ -46,7 +46,7 @@ def run_funnel(
     world, _ = load_world(dataset)
     cut_world, held = hold_out(world, dataset)
     if validation:
-        cut_world, held = hold_out(cut_world, dataset)
+        cut_world, held = hold_out(cut_world, dataset, among=held.user_ids)
     stage = "validation" if validation else "test"
     progress(f"funnel {dataset} ({stage} items): {len(held)} held-out users; cut {held.removed}")
     folder = funnel_data_dir(settings.data_dir, f"{dataset}-validation" if validation else dataset)

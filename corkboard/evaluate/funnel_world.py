@@ -39,8 +39,10 @@ def sampled_users(eligible: int, dataset: str) -> np.ndarray:
     return np.sort(np.random.default_rng(SAMPLE_SEED).choice(eligible, size=size, replace=False))
 
 
-def hold_out(world: World, dataset: str) -> tuple[World, HeldOut]:
+def hold_out(world: World, dataset: str, *, among: np.ndarray | None = None) -> tuple[World, HeldOut]:
     """``world`` without what would reveal each sampled user's held-out interaction, and what was held out.
+    With ``among`` (user ids), the users held out are those of them still eligible, not the
+    dataset's sample: the validation stage cuts the test stage's users once more.
 
     The held-out interaction is the protocol's test item (``split_world``: the last first
     click/long click/save of a pin by time, ties by pin id). For each sampled user the cut removes
@@ -50,7 +52,7 @@ def hold_out(world: World, dataset: str) -> tuple[World, HeldOut]:
     before the click amounts to), and the edges of the user's own boards saved at or after that
     time or holding the held-out pin (as the protocol removes them)."""
     split = split_world(world)
-    chosen = sampled_users(split.n_users, dataset)
+    chosen = sampled_users(split.n_users, dataset) if among is None else np.flatnonzero(np.isin(split.user_ids, among))
     user_ids = split.user_ids[chosen]
     held_pins = split.item_ids[split.test[chosen]]
     interactions = first_interactions(world.events)

@@ -48,10 +48,13 @@ def test_what_a_user_engaged_with_before_the_cut_stays(tiny: World) -> None:
 
 
 def test_the_validation_cut_holds_out_the_protocols_validation_items_and_keeps_the_test_items_unseen(
-    tiny: World,
+    tiny: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setitem(SAMPLED_USERS, "tiny", 60)  # sampled, as demo is: the second cut keeps the first's users
     test_cut, test_held = hold_out(tiny, "tiny")
-    validation_cut, validation_held = hold_out(test_cut, "tiny")  # what ``run_funnel(validation=True)`` serves
+    validation_cut, validation_held = hold_out(test_cut, "tiny", among=test_held.user_ids)  # as run_funnel cuts it
+    assert len(test_held) == 60 and len(validation_held) > 0
+    assert np.isin(validation_held.user_ids, test_held.user_ids).all()
     split = split_world(tiny)
     eligible = np.isin(split.user_ids, validation_held.user_ids)
     assert np.array_equal(validation_held.pin_ids, split.item_ids[split.validation[eligible]])
