@@ -19,9 +19,14 @@ import numpy as np
 
 
 def with_similarity_prior(pinner: np.ndarray, similarity: np.ndarray, weight: float) -> np.ndarray:
-    """``pinner`` plus ``weight`` times ``similarity``'s z-score in units of ``pinner``'s spread (see
-    the module doc); ``pinner`` itself when the weight is 0, or when either spread is zero (one
-    candidate, or a user without PinSAGE history, whose similarities are all equal)."""
+    """``pinner`` plus its ``similarity_prior``."""
+    return np.asarray(pinner, dtype=np.float64) + similarity_prior(pinner, similarity, weight)
+
+
+def similarity_prior(pinner: np.ndarray, similarity: np.ndarray, weight: float) -> np.ndarray:
+    """What the prior adds to each ``pinner`` utility: ``weight`` times ``similarity``'s z-score in
+    units of ``pinner``'s spread (see the module doc); zeros when the weight is 0, or when either
+    spread is zero (one candidate, or a user without PinSAGE history, whose similarities are all equal)."""
     pinner = np.asarray(pinner, dtype=np.float64)
     similarity = np.asarray(similarity, dtype=np.float64)
     if pinner.shape != similarity.shape:
@@ -30,5 +35,5 @@ def with_similarity_prior(pinner: np.ndarray, similarity: np.ndarray, weight: fl
         raise ValueError(f"the prior's weight must be a finite number >= 0, got {weight!r}")
     spread, similarity_spread = pinner.std(), similarity.std()
     if weight == 0 or spread == 0 or similarity_spread == 0:
-        return pinner
-    return pinner + weight * spread * (similarity - similarity.mean()) / similarity_spread
+        return np.zeros_like(pinner)
+    return weight * spread * (similarity - similarity.mean()) / similarity_spread

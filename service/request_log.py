@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.similarity_prior import similarity_prior
 from models.utility_tuner import PRIOR_COLUMN
 from service.page import candidate_utilities
 from service.serving_state import ServingState
@@ -20,7 +21,7 @@ def log_requests(state: ServingState, *, users: list[int]) -> pd.DataFrame:
     weight = state.settings.pinsage_prior_weight
     for request_id, user_id in enumerate(users):
         scored = score_candidates(state, user_id=user_id)
-        prior = candidate_utilities(scored, weight)["pinner"] - candidate_utilities(scored, 0.0)["pinner"]
+        prior = similarity_prior(candidate_utilities(scored, 0.0)["pinner"], scored.pinsage_similarity, weight)
         frames.append(
             pd.DataFrame(
                 {

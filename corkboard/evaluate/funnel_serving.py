@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.similarity_prior import with_similarity_prior
 from service.page import assemble_page, candidate_utilities
 from service.served_weights import WeightsOverride
 from service.serving_state import ServingState
@@ -53,12 +54,13 @@ def served_request(state: ServingState, user_id: int, *, k: int = PAGE_K) -> Ser
             pinsage_prior_weight=settings.pinsage_prior_weight,
         )
         seconds = {**trace.seconds, "total": time.perf_counter() - started}
-    pinner = candidate_utilities(scored, settings.pinsage_prior_weight)["pinner"]
+    ranker_pinner = candidate_utilities(scored, 0.0)["pinner"]
+    pinner = with_similarity_prior(ranker_pinner, scored.pinsage_similarity, settings.pinsage_prior_weight)
     return ServedRequest(
         user=request.user,
         by_source={source: list(rows) for source, rows in candidates.by_source.items()},
         candidate_rows=scored.rows,
-        ranker_pinner=candidate_utilities(scored, 0.0)["pinner"],
+        ranker_pinner=ranker_pinner,
         pinsage_similarity=scored.pinsage_similarity,
         ranked=scored.rows[np.argsort(-pinner, kind="stable")],  # the order the page's filters walk
         page=state.vectors.model.pin_rows(np.array([item.pin_id for item in items], dtype=np.int64)),

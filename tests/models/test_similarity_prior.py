@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.similarity_prior import with_similarity_prior
+from models.similarity_prior import similarity_prior, with_similarity_prior
 
 PINNER = np.array([0.30, 0.20, 0.10, 0.05])
 SIMILARITY = np.array([0.1, 0.2, 0.3, 0.9])
@@ -17,6 +17,7 @@ def test_no_weight_or_no_spread_leaves_the_pinner_utility() -> None:
     np.testing.assert_array_equal(with_similarity_prior(PINNER, np.full(4, 0.4), 2.0), PINNER)
     np.testing.assert_array_equal(with_similarity_prior(np.full(4, 0.2), SIMILARITY, 2.0), np.full(4, 0.2))
     np.testing.assert_array_equal(with_similarity_prior(PINNER[:1], SIMILARITY[:1], 2.0), PINNER[:1])
+    np.testing.assert_array_equal(similarity_prior(PINNER, np.full(4, 0.4), 2.0), np.zeros(4))
 
 
 def test_a_weight_orders_as_the_sum_of_the_two_z_scores() -> None:
