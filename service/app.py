@@ -98,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # against the other requests' threads instead (docs/performance.md: 8x slower under load).
     threadpool_limits(limits=RANKER_THREADS, user_api="blas")
     app.state.serving = None
+    app.state.announced_stamps = set()  # service/reload_signal.py
     app.state.not_ready_reason = app.state.not_ready_detail = "starting"
     try:
         reload_serving_state(app.state, get_settings())

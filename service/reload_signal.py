@@ -35,24 +35,30 @@ def announce_reload(holder: State) -> None:
     path = stamp_file()
     if path is None:
         return
-    holder.reload_stamp = stamp = uuid.uuid4().hex  # seen here first, so this worker does not load twice
+    stamp = uuid.uuid4().hex
+    holder.announced_stamps.add(stamp)  # before the write, so that this worker's poll never loads on it
     with atomic_path(path) as written:  # whole or not at all, for a sibling reading it
         written.write_text(stamp)
 
 
 async def follow_reloads(app: FastAPI) -> None:
     """Each POLL_SECONDS, reload if a sibling announced a reload since the last look. A failed load
-    keeps the state that serves, as a failed ``POST /v1/admin/reload`` does, and is logged."""
+    keeps the state that serves, as a failed ``POST /v1/admin/reload`` does, and is logged.
+
+    The last stamp seen is this loop's alone: ``announce_reload`` runs on a request thread between
+    a poll's read and its comparison, so it records its own stamps in a set of their own."""
     path = stamp_file()
     if path is None:
         return
-    app.state.reload_stamp = _read(path)  # this worker's start-up loaded what came before it
+    seen = _read(path)  # this worker's start-up loaded what came before it
     while True:
         await asyncio.sleep(POLL_SECONDS)
         stamp = _read(path)
-        if stamp == app.state.reload_stamp:
+        if stamp == seen:
             continue
-        app.state.reload_stamp = stamp
+        seen = stamp
+        if stamp in app.state.announced_stamps:
+            continue
         try:
             fresh = await run_in_threadpool(reload_serving_state, app.state, get_settings())
         except LOAD_ERRORS as error:

@@ -4,12 +4,14 @@ hold one copy of each large array; a worker that cannot start stops the server."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from uvicorn.main import STARTUP_FAILURE
 
@@ -47,6 +49,36 @@ def test_a_reload_answered_by_one_worker_reaches_the_other(materialized_tiny, mo
         assert sibling.app.state.serving.model_versions == response.json()["model_versions"]
         time.sleep(0.3)  # several polls: the answering worker does not load again on its own stamp
         assert answering.app.state.serving is answered
+
+
+def test_a_reload_announced_during_a_poll_is_not_loaded_again_by_its_worker(monkeypatch, tmp_path):
+    """The answering worker's request thread stamps the file between its own poll's read and that
+    poll's comparison: the poll must still know the stamp for its own."""
+    monkeypatch.setenv(RELOAD_STAMP_ENV, str(tmp_path / "reload"))
+    monkeypatch.setattr(reload_signal, "POLL_SECONDS", 0.01)
+    app = FastAPI()
+    app.state.announced_stamps = set()
+    loads = []
+    monkeypatch.setattr(reload_signal, "reload_serving_state", lambda state, settings: loads.append(state))
+    reads = 0
+    read = reload_signal._read
+
+    def read_then_announce(path: Path) -> str | None:
+        nonlocal reads
+        reads += 1
+        stamp = read(path)
+        if reads == 2:  # the first poll has read the old stamp; the answering request stamps now
+            reload_signal.announce_reload(app.state)
+        return stamp
+
+    monkeypatch.setattr(reload_signal, "_read", read_then_announce)
+
+    async def poll_a_while() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reload_signal.follow_reloads(app), timeout=0.2)
+
+    asyncio.run(poll_a_while())
+    assert reads > 3 and loads == []
 
 
 @pytest.mark.parametrize("workers", [0, -1])
