@@ -76,11 +76,12 @@ def fit_ranker(
     *,
     columns: FeatureColumns,
     similarities: SimilarityFeatures | None = None,
+    seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> RankerFit:
     """Encode ``frame`` (labelled impressions with their features, user_id, pin_id, position)
     with the user and pin ``vectors``, ``interest`` and the learned ``similarities`` (none when
-    not given), and train one head per action on it."""
+    not given), and train one head per action on it, initialized and shuffled by ``seed``."""
     learned = similarities or SimilarityFeatures((), np.zeros((len(frame), 0), dtype=np.float32))
     encoder = FeatureEncoder.fit(
         frame,
@@ -100,7 +101,7 @@ def fit_ranker(
         learned.values,
     )
     labels = frame[list(ACTIONS)].to_numpy(dtype=np.float32)
-    model, report = train_ranker(features, labels, RankerConfig(input_dim=encoder.input_dim), on_epoch=on_epoch)
+    model, report = train_ranker(features, labels, RankerConfig(input_dim=encoder.input_dim, seed=seed), on_epoch=on_epoch)
     quality = per_head_quality(frame, labels, model.predict(features), report.valid_auc)
     return RankerFit(model, encoder, report, quality)
 

@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from features.ranking_columns import PIN_CATEGORICAL, PIN_NUMERIC, USER_CATEGORICAL, USER_NUMERIC
 from features.store import feature_defaults, fill_missing_features, historical_features
@@ -110,13 +111,25 @@ def ranker_training_data(
     return RankerTrainingData(frame, vectors, interest, similarities, learned.metrics, negatives)
 
 
+class RankerTrainingConfig(Config):
+    seed: int = Field(
+        default=0,
+        description="Initialization, shuffling and dropout of the ranker's training; the page's quality moves with "
+        "it (docs/design.md, \"Ranker training data\"), so compare rankers over several.",
+    )
+
+
 @asset(
     group_name="ranking",
     deps=[pin_vector_index, online_features, pin_text_index, pin_visual_embeddings, pinsage.pinsage_embeddings],
     description="One network, one head per action; compared per head with an engagement-rate baseline.",
 )
 def ranker(
-    context: AssetExecutionContext, database: Database, feature_store: FeatureStoreResource, artifacts: ArtifactStore
+    context: AssetExecutionContext,
+    config: RankerTrainingConfig,
+    database: Database,
+    feature_store: FeatureStoreResource,
+    artifacts: ArtifactStore,
 ) -> MaterializeResult:
     data = ranker_training_data(context, database, feature_store)
     fit = fit_ranker(
@@ -125,6 +138,7 @@ def ranker(
         data.interest,
         columns=COLUMNS,
         similarities=data.similarities,
+        seed=config.seed,
         on_epoch=lambda epoch, loss: context.log.info(f"epoch {epoch}: loss {loss:.4f}"),
     )
     path = artifacts.new_path(RANKER_KIND, ".safetensors")
@@ -135,6 +149,7 @@ def ranker(
         metadata={
             **published.metadata(),
             **training_metadata(fit.report.history, "ranker"),
+            "seed": config.seed,
             "training_rows": fit.report.n_train,
             "validation_rows": fit.report.n_valid,
             "first_training_day": str(data.frame["event_timestamp"].min().date()),
