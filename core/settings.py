@@ -60,9 +60,14 @@ class Settings(BaseSettings):
         2, ge=1, description="Pins of one creator in any 10 consecutive places of a page, so none crowds it."
     )
     pinsage_prior_weight: float = Field(
-        1.5, ge=0, le=100,
+        3.0, ge=0, le=100,
         description="Weight of the PinSAGE cosine to the user's recent pins beside the pinner utility "
-        "(models/similarity_prior.py); 0 ranks by the ranker alone.",
+        "(models/similarity_prior.py); 0 leaves it out.",
+    )
+    two_tower_prior_weight: float = Field(
+        1.5, ge=0, le=100,
+        description="Weight of the two-tower cosine to the user tower's vector beside the pinner utility "
+        "(models/similarity_prior.py); 0 leaves it out. Both at 0 rank by the ranker alone.",
     )
     source_timeout_ms: int = Field(150, ge=1, description="Budget of each database-backed candidate source.")
     database_deadline_ms: int = Field(
@@ -90,6 +95,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_api_keys(cls, value: Any) -> Any:
         return parse_api_keys(value) if isinstance(value, str) else value
+
+    @property
+    def prior_weights(self) -> dict[str, float]:
+        """The page's similarity priors' weights by kind (models/similarity_prior.py)."""
+        return {"pinsage": self.pinsage_prior_weight, "two_tower": self.two_tower_prior_weight}
 
     @property
     def open_reads(self) -> bool:

@@ -1,26 +1,47 @@
-"""The PinSAGE prior of the page: the ranker's pinner utility, plus how close each candidate is to
-the user's recent pins.
+"""The similarity priors of the page: the ranker's pinner utility, plus how close each candidate is
+to the user under the retrieval models (PinSAGE: the user's recent pins; the two-tower: the user
+tower's vector).
 
 The ranker reads the PinSAGE cosine as one input among many and learns its weight from logged
 impressions, where it is trained on a PinSAGE copy that saw only the log's earlier half; served,
 the candidates are already the nearest pins, and the ranker's order alone put fewer held-out items
-in the top 10 than the PinSAGE cosine alone. Adding the cosine back, in the page's own spread::
+in the top 10 than either retrieval model's cosine alone. Adding each cosine back, in the page's
+own spread::
 
-    pinner' = pinner + weight * std(pinner) * (similarity - mean(similarity)) / std(similarity)
+    pinner' = pinner + sum over kinds of weight * std(pinner) * (similarity - mean(similarity)) / std(similarity)
 
-orders the page as ``z(pinner) + weight * z(similarity)`` does, and keeps the pinner's scale, so
-the other stakeholders' weights mean what they meant. The weight is chosen on held-out validation
-pages (docs/evaluation.md, "The PinSAGE prior").
+orders the page as ``z(pinner) + sum of weight * z(similarity)`` does, and keeps the pinner's
+scale, so the other stakeholders' weights mean what they meant. The weights are chosen on held-out
+validation pages (docs/evaluation.md, "The similarity priors").
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 
-def with_similarity_prior(pinner: np.ndarray, similarity: np.ndarray, weight: float) -> np.ndarray:
-    """``pinner`` plus its ``similarity_prior``."""
-    return np.asarray(pinner, dtype=np.float64) + similarity_prior(pinner, similarity, weight)
+PRIOR_KINDS = ("pinsage", "two_tower")
+
+
+def with_similarity_priors(
+    pinner: np.ndarray, similarities: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> np.ndarray:
+    """``pinner`` plus its ``similarity_priors``."""
+    return np.asarray(pinner, dtype=np.float64) + similarity_priors(pinner, similarities, weights)
+
+
+def similarity_priors(
+    pinner: np.ndarray, similarities: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> np.ndarray:
+    """What the priors add to each ``pinner`` utility together: the ``similarity_prior`` of each kind
+    in ``weights`` at its weight; a kind without ``similarities`` (its model not served) adds nothing."""
+    added = np.zeros(len(pinner), dtype=np.float64)
+    for kind, weight in weights.items():
+        if kind in similarities:
+            added += similarity_prior(pinner, similarities[kind], weight)
+    return added
 
 
 def similarity_prior(pinner: np.ndarray, similarity: np.ndarray, weight: float) -> np.ndarray:

@@ -28,9 +28,9 @@ REQUEST_COLUMNS = (
     "request_id", "pin_id", *PINNER_ACTION_VALUES, "is_ad", "is_shopping", "creator_pin_count", "pin_age_days",
     "creator_id", "image_signature",
 )
-# Optional: what the PinSAGE prior added to each candidate's pinner utility when it was served
-# (``models.similarity_prior``); a log without it was served without the prior.
-PRIOR_COLUMN = "pinsage_prior"
+# Optional: what the similarity priors added to each candidate's pinner utility when it was served
+# (``models.similarity_prior``); a log without it was served without priors.
+PRIOR_COLUMN = "similarity_prior"
 STAKEHOLDERS = ("pinner", "creator", "merchant", "ad")
 CONSTRAINED = ("creator", "merchant", "ad")
 WEIGHT_COLUMNS = tuple(f"w_{name}" for name in CONSTRAINED)

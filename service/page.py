@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from models.page_selection import select_page
-from models.similarity_prior import with_similarity_prior
+from models.similarity_prior import with_similarity_priors
 from models.utility import UtilityWeights, blend, stakeholder_utilities
 from service.schemas import RecommendedPin
 from service.scoring import ScoredCandidates
@@ -32,9 +34,9 @@ def explain(sources: list[str], heads: dict[str, float]) -> str:
     return f"{reasons[:1].upper()}{reasons[1:]}; {probability:.0%} chance of a {action.replace('_', ' ')}."
 
 
-def candidate_utilities(scored: ScoredCandidates, pinsage_prior_weight: float) -> dict[str, np.ndarray]:
-    """Each candidate's stakeholder utilities, the pinner's carrying the PinSAGE prior at
-    ``pinsage_prior_weight`` (``models.similarity_prior``; 0: the ranker's alone)."""
+def candidate_utilities(scored: ScoredCandidates, prior_weights: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Each candidate's stakeholder utilities, the pinner's carrying the similarity priors at
+    ``prior_weights`` (``models.similarity_prior``; none, or all 0: the ranker's alone)."""
     utilities = stakeholder_utilities(
         scored.heads,
         is_ad=scored.is_ad,
@@ -42,7 +44,7 @@ def candidate_utilities(scored: ScoredCandidates, pinsage_prior_weight: float) -
         creator_pin_count=scored.creator_pin_count,
         pin_age_days=scored.pin_age_days,
     )
-    utilities["pinner"] = with_similarity_prior(utilities["pinner"], scored.pinsage_similarity, pinsage_prior_weight)
+    utilities["pinner"] = with_similarity_priors(utilities["pinner"], scored.similarities, prior_weights)
     return utilities
 
 
@@ -53,12 +55,12 @@ def assemble_page(
     weights: UtilityWeights,
     k: int,
     max_per_creator: int,
-    pinsage_prior_weight: float = 0.0,
+    prior_weights: Mapping[str, float] | None = None,
 ) -> list[RecommendedPin]:
     """The ``k`` best candidates by blended utility (``candidate_utilities``), one per near-duplicate group,
     capped per creator."""
     with stage("blend"):
-        utilities = candidate_utilities(scored, pinsage_prior_weight)
+        utilities = candidate_utilities(scored, prior_weights or {})
         scores = blend(utilities, weights)
     with stage("filters"):
         chosen = select_page(

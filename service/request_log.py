@@ -1,12 +1,12 @@
 """Home-feed requests logged for the utility tuner: the serving path's candidates and head
-probabilities, before the blend, and what the PinSAGE prior adds to each pinner utility."""
+probabilities, before the blend, and what the similarity priors add to each pinner utility."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from models.similarity_prior import similarity_prior
+from models.similarity_prior import similarity_priors
 from models.utility_tuner import PRIOR_COLUMN
 from service.page import candidate_utilities
 from service.serving_state import ServingState
@@ -14,14 +14,14 @@ from service.surfaces.home_feed import score_candidates
 
 
 def log_requests(state: ServingState, *, users: list[int]) -> pd.DataFrame:
-    """One home-feed request per user: each candidate's head probabilities, the PinSAGE prior's part
-    of its pinner utility (``pinsage_prior``, at the served weight) and the attributes the blend and
-    the page's filters need, in serving order (the user's exclusions already left out)."""
+    """One home-feed request per user: each candidate's head probabilities, the similarity priors'
+    part of its pinner utility (``similarity_prior``, at the served weights) and the attributes the
+    blend and the page's filters need, in serving order (the user's exclusions already left out)."""
     frames = []
-    weight = state.settings.pinsage_prior_weight
+    weights = state.settings.prior_weights
     for request_id, user_id in enumerate(users):
         scored = score_candidates(state, user_id=user_id)
-        prior = similarity_prior(candidate_utilities(scored, 0.0)["pinner"], scored.pinsage_similarity, weight)
+        prior = similarity_priors(candidate_utilities(scored, {})["pinner"], scored.similarities, weights)
         frames.append(
             pd.DataFrame(
                 {

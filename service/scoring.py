@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.ranker_similarities import similarity_columns
+from models.similarity_prior import PRIOR_KINDS
 from service.candidates import history_mean
 from service.serving_state import ServingState
 from service.user_context import UserContext
@@ -25,9 +26,10 @@ class ScoredCandidates:
     is_shopping: np.ndarray
     creator_pin_count: np.ndarray
     pin_age_days: np.ndarray
-    # Each candidate's PinSAGE cosine to the user's side (their recent pins, or the page's subject);
-    # zeros where either has no PinSAGE vector.
-    pinsage_similarity: np.ndarray
+    # Each candidate's cosine to the user's side under each kind of the similarity priors (PRIOR_KINDS:
+    # PinSAGE to the user's recent pins, the two-tower to the user tower's vector; on a related-pins
+    # page, to the subject pin's vectors); zeros where either side has no vector of that kind.
+    similarities: dict[str, np.ndarray]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -85,8 +87,8 @@ def score(
         learned_user=learned_user,
     )
     pins = state.pins
-    pinsage = state.learned.get("pinsage")
-    pin_side = {} if pinsage is None else {"pinsage": pinsage.vectors[rows]}
+    pin_side = {kind: state.learned[kind].vectors[rows] for kind in PRIOR_KINDS if kind in state.learned}
+    similarities = similarity_columns(PRIOR_KINDS, learned_user, pin_side, len(rows))
     return ScoredCandidates(
         rows=rows,
         pin_ids=state.vectors.model.pin_ids[rows],
@@ -96,18 +98,23 @@ def score(
         is_shopping=pins.is_shopping[rows],
         creator_pin_count=pins.creator_pin_count[rows],
         pin_age_days=pins.age_days[rows],
-        pinsage_similarity=similarity_columns(("pinsage",), learned_user, pin_side, len(rows))[:, 0],
+        similarities={kind: similarities[:, column] for column, kind in enumerate(PRIOR_KINDS)},
     )
 
 
 def learned_user_vectors(state: ServingState, user: UserContext) -> dict[str, np.ndarray]:
     """The user side of each learned similarity the ranker reads: the mean vector of the user's
-    latest pins of that kind (as in training, ``models.ranker_similarities``)."""
+    latest pins of that kind (as in training, ``models.ranker_similarities``); and of the two-tower
+    prior, the user tower's vector."""
     means = {name: history_mean(state, name, user.engagements) for name in state.encoder.similarities}
-    return {name: vector for name, vector in means.items() if vector is not None}
+    sides = {name: vector for name, vector in means.items() if vector is not None}
+    if user.two_tower_vector is not None:
+        sides["two_tower"] = user.two_tower_vector
+    return sides
 
 
 def learned_pin_vectors(state: ServingState, row: int) -> dict[str, np.ndarray]:
     """Each learned vector of the pin at ``row``: the subject of a related-pins page stands in for
-    the user's side of every similarity."""
-    return {name: state.learned[name].vectors[row] for name in state.encoder.similarities if name in state.learned}
+    the user's side of every similarity and prior."""
+    kinds = dict.fromkeys([*state.encoder.similarities, *PRIOR_KINDS])
+    return {kind: state.learned[kind].vectors[row] for kind in kinds if kind in state.learned}

@@ -32,6 +32,7 @@ from models.served.ranker import ServedRanker
 from models.served.text_tower import ServedTextTower
 from models.served.user_tower import ServedUserTower
 from models.text_tower_config import pin_texts
+from models.two_tower.pin_vectors import load_two_tower_vectors
 from models.two_tower.user_features import user_feature_codes
 from models.visual.vectors import load_visual_vectors
 from service.candidates import served_neighbours
@@ -182,14 +183,21 @@ def serving_state_from(
 def learned_pin_vectors(
     stored: StoredServingData, pin_ids: np.ndarray, text_tower: ServedTextTower, similarities: Sequence[str]
 ) -> dict[str, PinVectors]:
-    """The catalogue's PinSAGE vectors (searched by the "pinsage" source), and its text and visual
-    vectors where the ranker reads their similarities; each aligned with ``pin_ids``."""
+    """The catalogue's PinSAGE vectors (searched by the "pinsage" source), its two-tower pin vectors
+    (the page's two-tower prior), and its text and visual vectors where the ranker reads their
+    similarities; each aligned with ``pin_ids``."""
     learned = {}
     if stored.pinsage is not None:
         pinsage = _load_model(stored.pinsage, load_pinsage_vectors)
         _check_width(stored.pinsage, pinsage.vectors.shape[1])
         learned["pinsage"] = PinVectors(
             stored.pinsage.version, shared(_aligned(pinsage.pin_ids, pinsage.vectors, pin_ids))
+        )
+    if stored.two_tower is not None and stored.two_tower_users is not None:
+        two_tower = _load_model(stored.two_tower, load_two_tower_vectors)
+        _check_width(stored.two_tower, two_tower.vectors.shape[1])
+        learned["two_tower"] = PinVectors(
+            stored.two_tower.version, shared(_aligned(two_tower.pin_ids, two_tower.vectors, pin_ids))
         )
     if "text" in similarities and stored.text is not None:
         pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()

@@ -60,7 +60,7 @@ def run_funnel(
         stop_database()
     report = {
         "protocol": {**_protocol(dataset, held, folder, state), "held_out_stage": stage},
-        **funnel_figures(outcomes, state.settings.pinsage_prior_weight),
+        **funnel_figures(outcomes, state.settings.prior_weights),
         "seconds": {
             "materialize": materialize_seconds, "serve": serve_seconds, "total": time.perf_counter() - started,
         },
@@ -110,8 +110,8 @@ def _protocol(dataset: str, held: HeldOut, folder: Path, state: ServingState) ->
         f"weights {PINNER_ONLY.values}, page of {PAGE_K}; database budgets {QUALITY_BUDGETS}",
         "page_k": PAGE_K,
         "models": "served models ranking every pin by exact cosine with the vectors their sources search by "
-        "HNSW (embedding: co-engagement user vector; two_tower: the user tower on request, pins from its pgvector "
-        "version; pinsage: recency-weighted mean of the user's latest pins), the user's protocol history "
+        "HNSW (embedding: co-engagement user vector; two_tower: the user tower on request, pins as its pgvector "
+        "version holds them; pinsage: recency-weighted mean of the user's latest pins), the user's protocol history "
         "excluded, ties pessimistic",
         "model_versions": state.model_versions,
         "median_history_length": float(np.median([len(items) for items in held.history])),

@@ -8,15 +8,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import text
 
-from models.embedding_width import EMBEDDING_DIM
 from models.leave_last_out import target_ranks
 from service.candidates import history_mean
 from service.serving_state import ServingState
 from service.user_context import UserContext
-from sql.embeddings import partition_name
 
 SERVED_MODELS = ("embedding", "two_tower", "pinsage")
 
@@ -31,14 +27,14 @@ class ServedModels:
 
     @classmethod
     def of(cls, state: ServingState) -> ServedModels:
-        """The co-engagement embedding's pin vectors, the two-tower's (read from its pgvector
-        version: the service holds none in memory) and PinSAGE's, where served."""
+        """The co-engagement embedding's pin vectors, the two-tower's (the vectors its pgvector
+        version holds, loaded from its checkpoint for the two-tower prior) and PinSAGE's, where served."""
         vectors = {"embedding": state.vectors.model.pin_vectors}
         missing = {}
         if state.two_tower is None:
             missing["two_tower"] = "no two-tower version served"
         else:
-            vectors["two_tower"] = _indexed_pin_vectors(state, state.two_tower.version)
+            vectors["two_tower"] = state.learned["two_tower"].vectors
         if state.pinsage is None:
             missing["pinsage"] = "no PinSAGE vectors served"
         else:
@@ -71,14 +67,3 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.divide(matrix, norms, out=np.zeros_like(matrix, dtype=np.float64), where=norms > 0)
 
-
-def _indexed_pin_vectors(state: ServingState, version: int) -> np.ndarray:
-    """Every pin vector of pgvector ``version``, row-aligned with the catalogue (zeros where absent)."""
-    query = text(f"SELECT pin_id, embedding FROM {partition_name(version)}").columns(embedding=Vector(EMBEDDING_DIM))
-    with state.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    pin_rows = state.vectors.model.pin_rows(np.array([row.pin_id for row in rows], dtype=np.int64))
-    vectors = np.zeros((len(state.vectors.model.pin_ids), EMBEDDING_DIM), dtype=np.float64)
-    stored = np.array([row.embedding for row in rows], dtype=np.float64).reshape(-1, EMBEDDING_DIM)
-    vectors[pin_rows[pin_rows >= 0]] = stored[pin_rows >= 0]
-    return vectors

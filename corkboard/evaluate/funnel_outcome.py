@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corkboard.evaluate.funnel_prior import prior_ranks
+from corkboard.evaluate.funnel_prior import Ranks, prior_ranks
 from corkboard.evaluate.funnel_serving import ServedRequest, rank_in
 
 HISTORY_SLOTS = 10  # how much of the page is checked for pins the user engaged with before
@@ -21,7 +21,7 @@ class UserOutcome:
     source_sizes: dict[str, int]
     union_size: int
     ranked_rank: float
-    prior_ranks: dict[str, float]  # the rank among the candidates at each PinSAGE prior weight (funnel_prior)
+    prior_ranks: Ranks  # the rank among the candidates at each weight of each similarity prior (funnel_prior)
     page_rank: float
     model_ranks: dict[str, float]
     excluded: bool  # the held-out pin was among the user's exclusions (hidden, saved or just seen)
@@ -46,7 +46,9 @@ def outcome_of(
         source_sizes={source: len(rows) for source, rows in served.by_source.items()},
         union_size=len(served.ranked),
         ranked_rank=rank_in(served.ranked, target_row),
-        prior_ranks=prior_ranks(served.candidate_rows, served.ranker_pinner, served.pinsage_similarity, target_row),
+        prior_ranks=prior_ranks(
+            served.candidate_rows, served.ranker_pinner, served.similarities, served.prior_weights, target_row
+        ),
         page_rank=rank_in(served.page, target_row),
         model_ranks=model_ranks,
         excluded=target_row in served.user.excluded_rows,

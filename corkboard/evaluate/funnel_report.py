@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,9 @@ UNION_SHARE_TARGET = 0.9
 LATENCY_STAGES = (*STAGES, "user_vector", "total")
 
 
-def funnel_figures(outcomes: list[UserOutcome], pinsage_prior_weight: float) -> dict[str, Any]:
+def funnel_figures(outcomes: list[UserOutcome], prior_weights: Mapping[str, float]) -> dict[str, Any]:
     """Recall per source, per stage and per served model, latency per stage, what held items back,
-    the PinSAGE prior's weights (``pinsage_prior_weight`` served), and the targets."""
+    the similarity priors' weights (``prior_weights`` served), and the targets."""
     ranked = np.array([outcome.ranked_rank for outcome in outcomes])
     page = np.array([outcome.page_rank for outcome in outcomes])
     sources = _sources(outcomes, page)
@@ -47,7 +47,7 @@ def funnel_figures(outcomes: list[UserOutcome], pinsage_prior_weight: float) -> 
         "sources": sources,
         "stages": stages,
         "models": models,
-        "pinsage_prior": prior_sweep([outcome.prior_ranks for outcome in outcomes], pinsage_prior_weight),
+        "priors": prior_sweep([outcome.prior_ranks for outcome in outcomes], prior_weights),
         "latency_ms": _latency(outcomes),
         "diagnostics": _diagnostics(outcomes),
         "targets": _targets(outcomes, ranked, stages["page"], models, sources),
@@ -183,7 +183,7 @@ def funnel_markdown(report: dict[str, Any]) -> str:
         _row("---", *["---:"] * 4),
         *(_row(name, *_figures(row, (*page_keys, "ndcg@10"))) for name, row in report["models"].items()),
         "",
-        *prior_markdown(report["pinsage_prior"]),
+        *prior_markdown(report["priors"]),
         "",
         _row("stage", "requests", "p50 ms", "p99 ms"),
         _row("---", *["---:"] * 3),

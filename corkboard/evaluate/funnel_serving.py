@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.similarity_prior import with_similarity_prior
+from models.similarity_prior import with_similarity_priors
 from service.page import assemble_page, candidate_utilities
 from service.served_weights import WeightsOverride
 from service.serving_state import ServingState
@@ -33,8 +33,9 @@ class ServedRequest:
     user: UserContext
     by_source: dict[str, list[int]]
     candidate_rows: np.ndarray  # in the ranker's scoring order, as the next two
-    ranker_pinner: np.ndarray  # the pinner utility of the ranker's heads alone, before the PinSAGE prior
-    pinsage_similarity: np.ndarray
+    ranker_pinner: np.ndarray  # the pinner utility of the ranker's heads alone, before the similarity priors
+    similarities: dict[str, np.ndarray]  # each prior's kind: the candidates' cosines, in the same order
+    prior_weights: dict[str, float]  # the priors' served weights
     ranked: np.ndarray
     page: np.ndarray
     seconds: dict[str, float]
@@ -51,17 +52,18 @@ def served_request(state: ServingState, user_id: int, *, k: int = PAGE_K) -> Ser
         settings = state.settings
         items = assemble_page(
             scored, state.pins, weights=request.weights.weights, k=k, max_per_creator=settings.max_pins_per_creator,
-            pinsage_prior_weight=settings.pinsage_prior_weight,
+            prior_weights=settings.prior_weights,
         )
         seconds = {**trace.seconds, "total": time.perf_counter() - started}
-    ranker_pinner = candidate_utilities(scored, 0.0)["pinner"]
-    pinner = with_similarity_prior(ranker_pinner, scored.pinsage_similarity, settings.pinsage_prior_weight)
+    ranker_pinner = candidate_utilities(scored, {})["pinner"]
+    pinner = with_similarity_priors(ranker_pinner, scored.similarities, settings.prior_weights)
     return ServedRequest(
         user=request.user,
         by_source={source: list(rows) for source, rows in candidates.by_source.items()},
         candidate_rows=scored.rows,
         ranker_pinner=ranker_pinner,
-        pinsage_similarity=scored.pinsage_similarity,
+        similarities=scored.similarities,
+        prior_weights=settings.prior_weights,
         ranked=scored.rows[np.argsort(-pinner, kind="stable")],  # the order the page's filters walk
         page=state.vectors.model.pin_rows(np.array([item.pin_id for item in items], dtype=np.int64)),
         seconds=seconds,

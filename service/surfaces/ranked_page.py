@@ -42,7 +42,7 @@ def ranked_page(
     settings = state.settings
     items = assemble_page(
         scored, state.pins, weights=served.weights, k=k, max_per_creator=settings.max_pins_per_creator,
-        pinsage_prior_weight=settings.pinsage_prior_weight,
+        prior_weights=settings.prior_weights,
     )
     page = PagePublic(
         surface=surface, user_id=user.user_id, pin_id=pin_id, query=query, items=items, fallback=fallback,

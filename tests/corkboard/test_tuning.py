@@ -23,7 +23,7 @@ STATE = SimpleNamespace(
     pins=SimpleNamespace(
         creator_id=np.arange(CATALOGUE) % 500, image_signature=np.arange(CATALOGUE) % 3_000
     ),
-    settings=SimpleNamespace(max_pins_per_creator=2, pinsage_prior_weight=1.5),
+    settings=SimpleNamespace(max_pins_per_creator=2, prior_weights={"pinsage": 3.0, "two_tower": 1.5}),
 )
 
 
@@ -39,7 +39,7 @@ class FakeScored:
     is_shopping: np.ndarray
     creator_pin_count: np.ndarray
     pin_age_days: np.ndarray
-    pinsage_similarity: np.ndarray
+    similarities: dict[str, np.ndarray]
 
 
 def fake_score_candidates(state: object, *, user_id: int) -> FakeScored:
@@ -56,7 +56,7 @@ def fake_score_candidates(state: object, *, user_id: int) -> FakeScored:
         is_shopping=rng.random(n) < 0.2,
         creator_pin_count=rng.integers(0, 5_000, n).astype(float),
         pin_age_days=rng.exponential(20, n),
-        pinsage_similarity=rng.uniform(-1, 1, n),
+        similarities={"pinsage": rng.uniform(-1, 1, n), "two_tower": rng.uniform(-1, 1, n)},
     )
 
 
@@ -80,7 +80,7 @@ def test_tune_writes_the_log_and_trade_off_and_checks_held_out_requests(fake_ser
     assert 13 not in set(logged["user_id"])
     assert (logged["creator_id"] == (logged["pin_id"] - 1) % 500).all()  # the pin's own, for the creator cap
     assert (logged["image_signature"] == (logged["pin_id"] - 1) % 3_000).all()
-    prior = logged.groupby("request_id")["pinsage_prior"]  # the served prior: zero on average per request
+    prior = logged.groupby("request_id")["similarity_prior"]  # the served priors: zero on average per request
     assert prior.mean().abs().max() < 1e-9 and (prior.std() > 0).all()
     assert len(pd.read_csv(paths["tradeoff_csv"])) == summary["grid_points"] == 216
     assert Path(paths["tradeoff_png"]).read_bytes()[:4] == b"\x89PNG"

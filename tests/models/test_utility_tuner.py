@@ -224,7 +224,7 @@ def test_plot_tradeoff_writes_a_png(tmp_path, creator_minimum: float) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_pinsage_prior_logged_with_a_request_fills_its_page_as_served() -> None:
+def test_the_similarity_prior_logged_with_a_request_fills_its_page_as_served() -> None:
     without = page_utilities(TWO_REQUESTS, weights=UtilityWeights(0.0, 0.0, 0.0), k=1, max_per_creator=CAP)
     assert without["pinner"] == pytest.approx(average(FAVOURITE_0, FAVOURITE_1)["pinner"])
     # The prior lifted each request's creator pin past its favourite: the served page held those.

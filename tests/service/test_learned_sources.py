@@ -1,5 +1,6 @@
 """The learned representations on the served pages of the tiny world: the PinSAGE source proposes
-pins of the user's recent topics, and the two-tower's user vector follows a new engagement."""
+pins of the user's recent topics, the two-tower prior scores candidates by the cosine its source
+searches by, and the two-tower's user vector follows a new engagement."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from models.ranker_similarities import similarity_columns
+from models.ranker_similarities import cosines, similarity_columns
 from orchestration.assets.ranking import SIMILARITIES
 from service.request_context import request_context
 from service.scoring import learned_user_vectors
 from service.serving_state import ServingState
 from service.surfaces.home_feed import home_candidates
+from service.surfaces.ranked_page import scored_candidates
+from sql.embeddings import nearest_pins
 from sql.migrate import migrated_engine
 
 RECENT = 5  # the user's latest engagements whose topics the PinSAGE source should follow
@@ -54,7 +57,7 @@ def test_the_served_ranker_reads_finite_learned_similarities(state: ServingState
     candidates, _ = home_candidates(state, user)
     rows = np.fromiter(candidates.sources, dtype=np.int64)
     learned_user = learned_user_vectors(state, user)
-    assert set(learned_user) == set(SIMILARITIES)  # every kind has a user side for an engaged user
+    assert set(learned_user) == {*SIMILARITIES, "two_tower"}  # every kind has a user side for an engaged user
     pins = {name: state.learned[name].vectors[rows] for name in SIMILARITIES}
     columns = similarity_columns(SIMILARITIES, learned_user, pins, len(rows))
     assert np.isfinite(columns).all() and (np.abs(columns) > 0).any(axis=0).all()
@@ -103,3 +106,21 @@ def test_a_new_engagement_moves_the_two_tower_vector_and_its_candidates(state: S
         return {row for row, sources in candidates.sources.items() if "two_tower" in sources}
 
     assert two_tower_rows(candidates_before) != two_tower_rows(candidates_after)
+
+
+def test_the_two_tower_prior_is_the_cosine_the_two_tower_source_searches_by(state: ServingState) -> None:
+    assert state.two_tower is not None and state.learned["two_tower"].version == state.two_tower.version
+    user = request_context(state, user_id=active_users(1)[0], override=None).user
+    assert user.two_tower_vector is not None
+    with migrated_engine().connect() as conn:
+        found = nearest_pins(
+            conn, version=state.two_tower.version, query=user.two_tower_vector, k=20, exclude=[], ef_search=400
+        )
+    rows = state.vectors.model.pin_rows(np.array([pin for pin, _ in found]))
+    loaded = cosines(user.two_tower_vector, state.learned["two_tower"].vectors[rows])
+    np.testing.assert_allclose(loaded, 1 - np.array([distance for _, distance in found]), atol=1e-5)
+    candidates, _ = home_candidates(state, user)
+    scored = scored_candidates(state, user, candidates)
+    expected = cosines(user.two_tower_vector, state.learned["two_tower"].vectors[scored.rows])
+    np.testing.assert_allclose(scored.similarities["two_tower"], expected, atol=1e-6)
+    assert np.ptp(scored.similarities["two_tower"]) > 0

@@ -4,6 +4,7 @@ consecutive places, and a near-duplicate image appears once."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from models.utility import UtilityWeights
 from service.feature_tables import PinTable
@@ -23,7 +24,8 @@ def candidates(creators: np.ndarray, signatures: np.ndarray) -> tuple[ScoredCand
         rows=np.arange(n), pin_ids=np.arange(100, 100 + n), sources=[["text"]] * n,
         heads={"click": zeros, "save": save, "long_click": zeros, "hide": zeros},
         is_ad=falses, is_shopping=falses, creator_pin_count=np.ones(n), pin_age_days=np.full(n, 30.0),
-        pinsage_similarity=np.linspace(-0.5, 0.5, n),  # nearest the user's pins last
+        # nearest the user's pins last, and also last under the two-tower
+        similarities={"pinsage": np.linspace(-0.5, 0.5, n), "two_tower": np.linspace(-0.2, 0.2, n)},
     )
     pins = PinTable(
         features=np.zeros((n, 1)), is_ad=falses, is_shopping=falses, creator_id=creators,
@@ -72,11 +74,18 @@ def test_a_near_duplicate_image_is_shown_once() -> None:
     assert [item.pin_id for item in page] == [100, 102]
 
 
-def test_the_pinsage_prior_lifts_the_candidates_nearest_the_users_pins() -> None:
+@pytest.mark.parametrize("kind", ["pinsage", "two_tower"])
+def test_a_similarity_prior_lifts_the_candidates_nearest_the_user(kind: str) -> None:
     creators = np.arange(6)
     scored, pins = candidates(creators, signatures=np.arange(6))
     ranker_only = assemble_page(scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2)
     assert [item.pin_id for item in ranker_only] == [100, 101, 102, 103, 104, 105]
-    with_prior = assemble_page(scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2, pinsage_prior_weight=3.0)
+    unweighted = {"pinsage": 0.0, "two_tower": 0.0}
+    assert assemble_page(scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2, prior_weights=unweighted) == (
+        ranker_only
+    )
+    with_prior = assemble_page(
+        scored, pins, weights=UtilityWeights(), k=6, max_per_creator=2, prior_weights={kind: 3.0}
+    )
     assert [item.pin_id for item in with_prior] == [105, 104, 103, 102, 101, 100]
     assert [item.utility["pinner"] for item in with_prior] == sorted(item.utility["pinner"] for item in with_prior)[::-1]
