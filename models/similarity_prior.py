@@ -12,7 +12,8 @@ own spread::
 
 orders the page as ``z(pinner) + sum of weight * z(similarity)`` does, and keeps the pinner's
 scale, so the other stakeholders' weights mean what they meant. The weights are chosen on held-out
-validation pages (docs/evaluation.md, "The similarity priors").
+validation pages (docs/evaluation.md, "The PinSAGE prior, chosen on validation pages" and "The
+two-tower prior beside it").
 """
 
 from __future__ import annotations
