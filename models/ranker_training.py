@@ -101,7 +101,8 @@ def fit_ranker(
         learned.values,
     )
     labels = frame[list(ACTIONS)].to_numpy(dtype=np.float32)
-    model, report = train_ranker(features, labels, RankerConfig(input_dim=encoder.input_dim, seed=seed), on_epoch=on_epoch)
+    config = RankerConfig(input_dim=encoder.input_dim, seed=seed)
+    model, report = train_ranker(features, labels, config, on_epoch=on_epoch)
     quality = per_head_quality(frame, labels, model.predict(features), report.valid_auc)
     return RankerFit(model, encoder, report, quality)
 
