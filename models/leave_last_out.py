@@ -207,16 +207,21 @@ def target_ranks(scores: np.ndarray, target: np.ndarray, exclude: list[np.ndarra
 
     Ties count against the target (pessimistic): rank = 1 + the number of other non-excluded items
     scoring at least as high. The target itself is never excluded. NaN scores are refused.
+    ``scores`` is read, never copied: the excluded items are counted and taken back out.
     """
-    scores = np.array(scores, dtype=np.float64)  # a copy: exclusion writes -inf into it
+    scores = np.asarray(scores)
     if np.isnan(scores).any():
         raise ValueError("scores contain NaN")
     rows = np.arange(len(target))
     target_score = scores[rows, target]
-    excluded = np.concatenate([np.empty(0, dtype=np.int64), *exclude]).astype(np.int64)
-    scores[np.repeat(rows, [len(items) for items in exclude]), excluded] = -np.inf
-    scores[rows, target] = -np.inf
-    return 1 + (scores >= target_score[:, None]).sum(axis=1)
+    at_least = np.count_nonzero(scores >= target_score[:, None], axis=1)  # the target counts itself: rank 1 at best
+    n_items = scores.shape[1]
+    row = np.repeat(rows, [len(items) for items in exclude])
+    item = np.concatenate([np.empty(0, dtype=np.int64), *exclude]).astype(np.int64)
+    pairs = np.unique(row * n_items + item)  # an item excluded twice is taken out once
+    row, item = pairs // n_items, pairs % n_items
+    counted = (item != target[row]) & (scores[row, item] >= target_score[row])
+    return at_least - np.bincount(row[counted], minlength=len(target))
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:

@@ -148,6 +148,21 @@ def test_metrics_by_hand():
         target_ranks(np.full((1, 6), np.nan), target[:1], exclude[:1])
 
 
+def test_target_ranks_follow_the_rule_on_ties_infinities_and_repeated_exclusions():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n_users, n_items = rng.integers(1, 5), rng.integers(1, 10)
+        scores = rng.integers(-2, 3, (n_users, n_items)).astype(np.float32)
+        scores[rng.random(scores.shape) < 0.15] = rng.choice([-np.inf, np.inf])
+        target = rng.integers(0, n_items, n_users)
+        exclude = [rng.integers(0, n_items, rng.integers(0, 2 * n_items)) for _ in range(n_users)]
+        by_hand = [
+            1 + sum(scores[u, i] >= scores[u, target[u]] for i in set(range(n_items)) - set(exclude[u]) - {target[u]})
+            for u in range(n_users)
+        ]
+        assert target_ranks(scores, target, exclude).tolist() == by_hand
+
+
 def test_ndcg_is_zero_below_rank_ten():
     scores = np.arange(20, dtype=np.float64)[None, ::-1].copy()  # item i ranks i + 1
     metrics = rank_metrics(scores, np.array([10]), [np.empty(0, dtype=np.int64)], ks=(10, 11))
