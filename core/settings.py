@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         "for the step; an address (ray://head:10001), a running Ray cluster.",
     )
     ray_workers: int = Field(2, ge=1, description="Ray Train workers and Ray Data actors of a heavy step.")
+    materialize_concurrency: int = Field(
+        2, ge=1, description="Asset steps `corkboard materialize` runs at once, each in a process of its own "
+        "with its share of the cores; 1 runs them one after another in its own process.",
+    )
     training_gpus: int = Field(
         0, ge=0, description="GPUs each training step's pod asks for on Kubernetes (orchestration/step_pods.py).",
     )

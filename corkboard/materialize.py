@@ -1,18 +1,25 @@
-"""Materialize the whole Dagster asset graph in process, the way the CLI and tests do."""
+"""Materialize the whole Dagster asset graph, the way the CLI and tests do: the catalogue and the
+events in process, then the rest with ``materialize_concurrency`` steps at once."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetKey, AssetsDefinition, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition,
+    define_asset_job, execute_job, materialize, reconstructable,
+)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.settings import get_settings
 
 Progress = Callable[[str], None]
+WORLD_JOB = "world"
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def dagster_instance() -> DagsterInstance:
@@ -34,6 +41,48 @@ def materialize_and_activate(
     return result
 
 
+def world_job() -> JobDefinition:
+    """Every asset and check as one job; each step's process rebuilds it from this function."""
+    from orchestration.definitions import defs
+
+    return Definitions.merge(defs, Definitions(jobs=[define_asset_job(WORLD_JOB)])).resolve_job_def(WORLD_JOB)
+
+
+@contextmanager
+def _threads_per_step(concurrency: int) -> Iterator[None]:
+    """Step processes started in the block use their share of the cores (torch, BLAS and OpenMP
+    read the variable at start): two steps on two cores each take one rather than fight over both."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // concurrency))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+
+
+def materialize_concurrently(
+    keys: Sequence[AssetKey], *, world: str, concurrency: int, instance: DagsterInstance, resources: Mapping[str, Any]
+) -> str:
+    """Materialize ``keys`` of ``world`` (and their checks) as one run of ``world_job``, at most
+    ``concurrency`` steps at once, each in a process of its own; activate what the run published
+    (``resources["artifacts"]``) once it has succeeded. Returns the run id; raises when a step failed."""
+    run_config = {
+        **QUIET,
+        "resources": {"source": {"config": {"world": world}}},
+        "execution": {"config": {"multiprocess": {"max_concurrent": concurrency}}},
+    }
+    with _threads_per_step(concurrency):
+        result = execute_job(reconstructable(world_job), instance, run_config=run_config, asset_selection=list(keys))
+    if not result.success:
+        failed = [event.step_key for event in result.all_events if event.is_step_failure]
+        raise RuntimeError(f"run {result.run_id} failed in {failed or 'its set-up'}; nothing of it is served")
+    resources["artifacts"].activate_run(result.run_id)
+    return result.run_id
+
+
 @dataclass(frozen=True)
 class MaterializedWorld:
     """What ``materialize_world`` ran: its Dagster runs in order, and the world's event count."""
@@ -53,7 +102,6 @@ def materialize_world(world: str, *, progress: Progress = print) -> Materialized
     resources = {**RESOURCES, "source": WorldSource(world=world)}
     assets = [a for a in defs.assets if isinstance(a, AssetsDefinition)]
     instance = dagster_instance()
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
     run_ids = []
 
@@ -61,7 +109,7 @@ def materialize_world(world: str, *, progress: Progress = print) -> Materialized
         progress(step)
         result = materialize_and_activate(
             [*assets, *defs.asset_checks], selection=selection, resources=resources,
-            instance=instance, tags=tags, run_config=quiet,
+            instance=instance, tags=tags, run_config=QUIET,
         )
         run_ids.append(result.run_id)
 
@@ -74,5 +122,14 @@ def materialize_world(world: str, *, progress: Progress = print) -> Materialized
     )
     done_apart = {asset.key for asset in (catalogue, raw_events, experiment_outcomes, utility_tuning)}
     rest = [a for a in assets if a.key not in done_apart]
-    run(rest, "[3/3] graph, features, embeddings, text index, ranker")
+    concurrency = get_settings().materialize_concurrency
+    step = "[3/3] graph, features, embeddings, text index, ranker"
+    if concurrency == 1:
+        run(rest, step)
+    else:
+        progress(f"{step} ({concurrency} steps at once, each in a process of its own)")
+        keys = [key for asset in rest for key in asset.keys]
+        run_ids.append(
+            materialize_concurrently(keys, world=world, concurrency=concurrency, instance=instance, resources=resources)
+        )
     return MaterializedWorld(tuple(run_ids), len(world_events))

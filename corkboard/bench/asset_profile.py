@@ -1,8 +1,8 @@
 """Seconds and peak memory of each asset step of a materialization, and how they grow with the world.
 
-The steps run in one process (``corkboard.materialize``), so a background thread samples the
-process's resident memory and each step's peak is the highest sample between its start and end
-times in Dagster's step stats.
+A background thread samples the resident memory of this process and of its children (the steps that
+``corkboard.materialize`` runs in processes of their own), summed, and each step's peak is the
+highest sample between its start and end times in Dagster's step stats.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ GIB = 2**30
 
 
 class RssSamples:
-    """(wall time, resident bytes) of this process, sampled every ``interval_s`` while open."""
+    """(wall time, resident bytes) of this process and its children together, sampled every
+    ``interval_s`` while open; pages that several of them map count once in each."""
 
     def __init__(self, interval_s: float = 0.05) -> None:
         self.interval_s = interval_s
@@ -35,7 +36,7 @@ class RssSamples:
         process = psutil.Process()
         while not self._stop.is_set():
             self.times.append(time.time())
-            self.rss.append(process.memory_info().rss)
+            self.rss.append(process.memory_info().rss + sum(map(_rss, process.children(recursive=True))))
             self._stop.wait(self.interval_s)
 
     def peak_between(self, start: float, end: float) -> int:
@@ -45,9 +46,18 @@ class RssSamples:
         return int(np.asarray(self.rss)[inside].max()) if inside.any() else 0
 
 
+def _rss(process: psutil.Process) -> int:
+    """``process``'s resident bytes; 0 once it has exited."""
+    try:
+        return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
 @contextmanager
 def sampled_rss(interval_s: float = 0.05) -> Iterator[RssSamples]:
-    """Sample this process's resident memory on a daemon thread for the duration of the block."""
+    """Sample the resident memory of this process and its children on a daemon thread for the
+    duration of the block."""
     samples = RssSamples(interval_s)
     thread = threading.Thread(target=samples._sample, name="rss-sampler", daemon=True)
     thread.start()
@@ -60,7 +70,8 @@ def sampled_rss(interval_s: float = 0.05) -> Iterator[RssSamples]:
 
 def step_costs(instance: DagsterInstance, run_ids: Sequence[str], samples: RssSamples) -> dict[str, dict[str, float]]:
     """Per finished step of ``run_ids`` (asset steps are named after their asset): wall seconds from
-    its start to its end (Dagster's step stats) and the peak resident GiB of the process in between."""
+    its start to its end (Dagster's step stats) and the peak resident GiB in between (of every step
+    running then, with the process that runs them)."""
     costs: dict[str, dict[str, float]] = {}
     for run_id in run_ids:
         for step in instance.get_run_step_stats(run_id):
@@ -73,8 +84,8 @@ def step_costs(instance: DagsterInstance, run_ids: Sequence[str], samples: RssSa
 
 
 def profiled_materialization(world: str, *, progress: Progress = print) -> dict[str, Any]:
-    """``materialize_world(world)``, reported: its event count, wall seconds, the process's peak
-    resident GiB and each step's ``step_costs``."""
+    """``materialize_world(world)``, reported: its event count, wall seconds, the peak resident GiB of
+    this process and its step processes together, and each step's ``step_costs``."""
     started = time.perf_counter()
     with sampled_rss() as samples:
         done = materialize_world(world, progress=progress)

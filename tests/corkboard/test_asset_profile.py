@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,22 @@ def test_each_step_gets_its_own_seconds_and_peak_memory():
     assert set(costs) == {"small_step", "big_step"}
     assert all(cost["seconds"] >= 0 for cost in costs.values()) and costs["big_step"]["seconds"] > 0
     assert costs["big_step"]["peak_rss_gib"] - costs["small_step"]["peak_rss_gib"] > 0.5 * HELD_BYTES / GIB
+
+
+def test_the_samples_count_what_a_child_process_holds():
+    holds = f"import numpy, time; held = numpy.ones({HELD_BYTES // 8}); print(flush=True); time.sleep(30)"
+    with sampled_rss(interval_s=0.005) as samples:
+        before = time.time()
+        child = subprocess.Popen([sys.executable, "-c", holds], stdout=subprocess.PIPE)
+        try:
+            child.stdout.readline()  # the child holds its memory now
+            time.sleep(0.1)
+        finally:
+            child.kill()
+            child.wait()
+        time.sleep(0.05)
+    assert samples.peak_between(before, time.time()) - samples.rss[0] > 0.5 * HELD_BYTES
+    assert samples.rss[-1] - samples.rss[0] < 0.5 * HELD_BYTES  # gone with the child
 
 
 def test_growth_exponents_recover_a_power_law():

@@ -4,17 +4,21 @@ import base64
 import math
 import re
 
-from dagster import AssetKey, MarkdownMetadataValue, materialize
+import pytest
+from dagster import AssetKey, DagsterRunStatus, MarkdownMetadataValue, RunsFilter, materialize
 from sqlalchemy import text
 
+from core.database import stop_embedded_postgres
 from sql.migrate import migrated_engine
-from corkboard.materialize import dagster_instance, materialize_and_activate
+from corkboard.materialize import WORLD_JOB, dagster_instance, materialize_and_activate, materialize_concurrently
 from orchestration.assets.embeddings import co_engagement_embeddings, pin_vector_index
-from orchestration.assets.ingest import raw_events
-from orchestration.assets.ranking import SIMILARITIES
+from orchestration.assets.graph import pin_board_graph
+from orchestration.assets.ingest import catalogue, raw_events
+from orchestration.assets.ranking import SIMILARITIES, ranker
 from orchestration.definitions import RESOURCES, defs
 from orchestration.resources import WorldSource
-from sql.versions import active_version
+from sql.versions import active_version, active_versions, latest_version
+from tests.conftest import use_data_dir
 
 ASSETS = [
     "catalogue", "raw_events", "pin_board_graph", "engagement_features", "online_features",
@@ -47,6 +51,32 @@ def test_every_asset_materialized_with_metadata(materialized_tiny):
     assert index.metadata["recall@100_vs_exact"].value > 0.8
     embedding = instance.get_latest_materialization_event(AssetKey("co_engagement_embeddings")).asset_materialization
     assert embedding.metadata["topic_agreement@10"].value > 3 * embedding.metadata["chance_topic_agreement"].value
+
+
+def test_the_cli_ran_two_steps_at_a_time_those_pinsage_waits_for_first(materialized_tiny):
+    instance = dagster_instance()
+    (run,) = instance.get_runs(RunsFilter(job_name=WORLD_JOB, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+    steps = {step.step_key: step for step in instance.get_run_step_stats(run.run_id)}
+    assert {"pinsage_embeddings", "two_tower_retrieval", "ranker"} <= set(steps)
+    spans = sorted((step.start_time, step.end_time) for step in steps.values())
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), "no two steps overlapped"
+    first_two = sorted(steps, key=lambda key: steps[key].start_time)[:2]
+    assert set(first_two) == {"pin_board_graph", "pin_visual_embeddings"}
+
+
+def test_a_failed_concurrent_run_raises_and_serves_nothing_of_it(tmp_path, session_data_dir):
+    use_data_dir(tmp_path)
+    try:
+        resources = {**RESOURCES, "source": WorldSource(world="tiny")}
+        assert materialize([catalogue], resources=resources, instance=dagster_instance()).success
+        keys = [pin_board_graph.key, ranker.key]  # the graph publishes; the ranker finds no events and fails
+        with pytest.raises(RuntimeError, match=r"failed in \['ranker'\]"):
+            materialize_concurrently(keys, world="tiny", concurrency=2, instance=dagster_instance(), resources=resources)
+        with migrated_engine().connect() as conn:
+            assert latest_version(conn, kind="pin_board_graph") is not None and active_versions(conn) == {}
+    finally:
+        use_data_dir(session_data_dir)
+        stop_embedded_postgres(tmp_path / "postgres")
 
 
 def test_trained_models_show_their_curves_as_plots(materialized_tiny):
