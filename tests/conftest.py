@@ -37,19 +37,24 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     """One data dir for the session; its Postgres is stopped at the end."""
     data_dir = tmp_path_factory.mktemp("corkboard")
     use_data_dir(data_dir)
+    # Tiny worlds materialize faster in one process than in a process per step (each imports torch,
+    # Dagster and Feast again); `materialized_tiny` runs the default, two steps at a time.
+    os.environ["CORKBOARD_MATERIALIZE_CONCURRENCY"] = "1"
     yield data_dir
     stop_embedded_postgres(data_dir / "postgres")
 
 
-def corkboard(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``corkboard`` command with the session's environment."""
+def corkboard(*args: str, check: bool = True, **environment: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``corkboard`` command with the session's environment, and ``environment``."""
     command = [str(Path(sys.executable).with_name("corkboard")), *args]
-    return subprocess.run(command, capture_output=True, text=True, check=check, timeout=600)
+    env = {**os.environ, **environment}
+    return subprocess.run(command, capture_output=True, text=True, check=check, timeout=600, env=env)
 
 
 @pytest.fixture(scope="session")
 def materialized_tiny(session_data_dir: Path) -> Path:
-    """The tiny world materialized once through the CLI on the session's fresh data dir."""
-    result = corkboard("materialize", "--world", "tiny", check=False)
+    """The tiny world materialized once through the CLI on the session's fresh data dir, two steps
+    at a time as by default."""
+    result = corkboard("materialize", "--world", "tiny", check=False, CORKBOARD_MATERIALIZE_CONCURRENCY="2")
     assert result.returncode == 0, result.stderr[-4000:]
     return session_data_dir
