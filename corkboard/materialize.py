@@ -4,10 +4,10 @@ events in process, then the rest with ``materialize_concurrency`` steps at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 from dagster import (
     AssetKey, AssetsDefinition, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition,
@@ -48,38 +48,26 @@ def world_job() -> JobDefinition:
     return Definitions.merge(defs, Definitions(jobs=[define_asset_job(WORLD_JOB)])).resolve_job_def(WORLD_JOB)
 
 
-@contextmanager
-def _threads_per_step(concurrency: int) -> Iterator[None]:
-    """Step processes started in the block use their share of the cores (torch, BLAS and OpenMP
-    read the variable at start): two steps on two cores each take one rather than fight over both."""
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // concurrency))
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["OMP_NUM_THREADS"]
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
-
-
 def materialize_concurrently(
-    keys: Sequence[AssetKey], *, world: str, concurrency: int, instance: DagsterInstance, resources: Mapping[str, Any]
+    keys: Sequence[AssetKey], *, world: str, concurrency: int, instance: DagsterInstance, artifacts: Any
 ) -> str:
     """Materialize ``keys`` of ``world`` (and their checks) as one run of ``world_job``, at most
-    ``concurrency`` steps at once, each in a process of its own; activate what the run published
-    (``resources["artifacts"]``) once it has succeeded. Returns the run id; raises when a step failed."""
+    ``concurrency`` steps at once, each in a process of its own on its share of the cores (torch,
+    BLAS and OpenMP read ``OMP_NUM_THREADS`` at start); ``artifacts`` (the ``ArtifactStore``)
+    activates what the run published once it has succeeded. Returns the run id; raises when a step
+    failed."""
     run_config = {
         **QUIET,
         "resources": {"source": {"config": {"world": world}}},
         "execution": {"config": {"multiprocess": {"max_concurrent": concurrency}}},
     }
-    with _threads_per_step(concurrency):
+    threads = str(max(1, (os.cpu_count() or 1) // concurrency))
+    with mock.patch.dict(os.environ, {"OMP_NUM_THREADS": threads}):
         result = execute_job(reconstructable(world_job), instance, run_config=run_config, asset_selection=list(keys))
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.is_step_failure]
         raise RuntimeError(f"run {result.run_id} failed in {failed or 'its set-up'}; nothing of it is served")
-    resources["artifacts"].activate_run(result.run_id)
+    artifacts.activate_run(result.run_id)
     return result.run_id
 
 
@@ -130,6 +118,8 @@ def materialize_world(world: str, *, progress: Progress = print) -> Materialized
         progress(f"{step} ({concurrency} steps at once, each in a process of its own)")
         keys = [key for asset in rest for key in asset.keys]
         run_ids.append(
-            materialize_concurrently(keys, world=world, concurrency=concurrency, instance=instance, resources=resources)
+            materialize_concurrently(
+                keys, world=world, concurrency=concurrency, instance=instance, artifacts=resources["artifacts"]
+            )
         )
     return MaterializedWorld(tuple(run_ids), len(world_events))

@@ -72,7 +72,7 @@ def test_a_failed_concurrent_run_raises_and_serves_nothing_of_it(tmp_path, sessi
         keys = [pin_board_graph.key, ranker.key]  # the graph publishes; the ranker finds no events and fails
         with pytest.raises(RuntimeError, match=r"failed in \['ranker'\]"):
             materialize_concurrently(
-                keys, world="tiny", concurrency=2, instance=dagster_instance(), resources=resources
+                keys, world="tiny", concurrency=2, instance=dagster_instance(), artifacts=resources["artifacts"]
             )
         with migrated_engine().connect() as conn:
             assert latest_version(conn, kind="pin_board_graph") is not None and active_versions(conn) == {}
