@@ -1,4 +1,7 @@
-"""FastAPI dependencies as Annotated aliases, overridable in tests."""
+"""FastAPI dependencies as Annotated aliases, overridable in tests.
+
+Those that only read the app's state are ``async``: FastAPI runs a plain ``def`` dependency on a
+worker thread, a hand-off that costs a page more than the read itself."""
 
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ from fastapi.security import APIKeyHeader
 from core.api_keys import ApiKey, Scope, find_key
 from core.settings import Settings, get_settings
 from service.serving_state import ServingState
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="A key of CORKBOARD_API_KEYS (corkboard api-key new)."
@@ -31,6 +32,14 @@ def request_settings(request: Request) -> Settings:
     return app_settings(request.app)
 
 
+async def settings_of_request(request: Request) -> Settings:
+    """``request_settings`` as a dependency (a test overrides ``get_settings``, which it reads)."""
+    return request_settings(request)
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of_request)]
+
+
 def caller_of(request: Request) -> ApiKey | None:
     """The configured key the request carries; None without one or for a key not configured."""
     presented = request.headers.get(api_key_header.model.name)
@@ -43,7 +52,7 @@ def sees_details(request: Request) -> bool:
     return caller is not None and Scope.ADMIN in caller.scopes
 
 
-def get_serving_state(request: Request) -> ServingState:
+async def get_serving_state(request: Request) -> ServingState:
     """The state the lifespan loaded; 503 while it is missing."""
     state = getattr(request.app.state, "serving", None)
     if state is None:
@@ -62,8 +71,12 @@ class RequireScope:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
 
-    def __call__(self, settings: SettingsDep, presented: KeyHeader) -> ApiKey | None:
+    async def __call__(self, settings: SettingsDep, presented: KeyHeader) -> ApiKey | None:
         """The caller's key (None for an open read); 401 without a valid key, 403 without the scope."""
+        return self.check(settings, presented)
+
+    def check(self, settings: Settings, presented: str | None) -> ApiKey | None:
+        """``__call__``'s answer, for a caller outside FastAPI's dependency injection."""
         if self.scope is Scope.ADMIN and not any(Scope.ADMIN in key.scopes for key in settings.api_keys):
             raise HTTPException(
                 status_code=403,
@@ -92,13 +105,13 @@ class KeyCheckedFirst(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
-        checks = [
+        requirements = [
             dependency.call for dependency in self.dependant.dependencies if isinstance(dependency.call, RequireScope)
         ]
 
         async def checked_first(request: Request) -> Response:
-            for check in checks:
-                check(request_settings(request), request.headers.get(api_key_header.model.name))
+            for requirement in requirements:
+                requirement.check(request_settings(request), request.headers.get(api_key_header.model.name))
             return await handle(request)
 
         return checked_first

@@ -96,4 +96,9 @@ class PageAnswer:
         return Response(page.model_dump_json(), media_type="application/json")
 
 
-PageAnswerDep = Annotated[PageAnswer, Depends()]
+async def page_answer(request: Request, state: ServingStateDep) -> PageAnswer:
+    """The request's ``PageAnswer``, made on the event loop (a class dependency would take a worker thread)."""
+    return PageAnswer(request, state)
+
+
+PageAnswerDep = Annotated[PageAnswer, Depends(page_answer)]

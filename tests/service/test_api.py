@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import fastapi.dependencies.utils
 import pytest
 from fastapi.testclient import TestClient
 
@@ -41,6 +42,24 @@ def test_recommendations_for_a_known_user(client, user_id):
     assert served <= {"embedding", "two_tower", "pinsage", "pinnersage", "co_engagement", "pixie"}
     assert all(item["explanation"] for item in body["items"])
     assert body["surface"] == "homefeed" and body["degraded_sources"] == []
+
+
+def test_pages_solve_their_dependencies_without_a_worker_thread(client, user_id, monkeypatch):
+    """Only a surface's own blocking work leaves the event loop; its dependencies read the app's state on it."""
+    handed_to_threads = []
+    run_in_threadpool = fastapi.dependencies.utils.run_in_threadpool
+
+    async def counted(call, *args, **kwargs):
+        handed_to_threads.append(call)
+        return await run_in_threadpool(call, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", counted)
+    home = client.get(f"/v1/users/{user_id}/recommendations")
+    pin_id = home.json()["items"][0]["pin_id"]
+    related = client.get(f"/v1/pins/{pin_id}/related", params={"user_id": user_id})
+    found = client.get("/v1/search", params={"q": "garden", "user_id": user_id})
+    assert [home.status_code, related.status_code, found.status_code] == [200, 200, 200]
+    assert handed_to_threads == []
 
 
 def test_cli_and_api_give_the_same_page(client, user_id):
