@@ -22,7 +22,7 @@ from models.batch_inference import MapRows, map_here
 from models.checkpoint import save_checkpoint
 from models.data_parallel import Shard
 from models.interests import recency_weighted_mean
-from models.leave_last_out import EvaluationSplit, evaluate_recommender
+from models.leave_last_out import EvaluationSplit, early_stopping_recall
 from models.pinsage.features import PinFeatures, pin_features
 from models.pinsage.graph import pin_board_graph
 from models.pinsage.config import CHECKPOINT_KIND, PinSageConfig
@@ -86,7 +86,7 @@ class PinSageRecommender:
 
         def validation_recall(candidate: PinSage) -> float:
             self.item_vectors = embed_items(candidate, graph, features, np.arange(split.n_items), neighbours=neighbours)
-            return evaluate_recommender(self, split, "validation")["recall@10"]
+            return early_stopping_recall(self, split)
 
         pairs = co_engaged_pairs(split.train, config.pair_window)
         self.history = train_pinsage(

@@ -16,7 +16,7 @@ import torch
 from models.batch_inference import MapRows, map_here
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data_parallel import Shard
-from models.leave_last_out import EvaluationSplit, evaluate_recommender
+from models.leave_last_out import EvaluationSplit, early_stopping_recall
 from models.pinnerformer import ActionSequences
 from models.pinsage import PinFeatures, embed_items
 from models.pinsage.recommender import item_inputs, pin_inputs
@@ -91,7 +91,7 @@ class TwoTowerRecommender:
 
             def validation_recall() -> float:
                 self.item_vectors = pin_tower_vectors(model, graph, features, neighbours, np.arange(split.n_items))
-                return evaluate_recommender(self, split, "validation", ks=(10,))["recall@10"]
+                return early_stopping_recall(self, split)
 
             self.history = train_two_tower(
                 model,

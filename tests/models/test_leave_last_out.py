@@ -9,6 +9,8 @@ from core.world import World, conform
 from models.leave_last_out import (
     ChosenOnValidation,
     EvaluationSplit,
+    early_stopping_recall,
+    early_stopping_users,
     evaluate_recommender,
     rank_metrics,
     split_world,
@@ -199,6 +201,26 @@ def test_evaluate_recommender_uses_each_stage_history(split):
     assert evaluate_recommender(model, split, "test", ks=(1,))["recall@1"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="hides"):
         evaluate_recommender(model, split.without_test(), "test")
+
+
+def test_evaluation_over_chosen_users_reads_only_their_items(split):
+    model = FixedScores()
+    model.fit(split.without_test())
+    # Validation ranks 4, 2, 2 for the users at indices 0, 1, 2 (above).
+    assert evaluate_recommender(model, split, "validation", ks=(2,), users=np.array([1, 2]))["recall@2"] == 1.0
+    assert evaluate_recommender(model, split, "validation", ks=(2,), users=np.array([0]))["recall@2"] == 0.0
+    with pytest.raises(ValueError, match="no users to evaluate"):
+        evaluate_recommender(model, split, "validation", users=np.array([], dtype=np.int64))
+
+
+def test_early_stopping_reads_every_user_up_to_its_limit_then_one_fixed_sample(split):
+    assert early_stopping_users(split).tolist() == [0, 1, 2]
+    sample = early_stopping_users(split, limit=2).tolist()
+    assert len(sample) == len(set(sample)) == 2 and sample == sorted(sample) and set(sample) <= {0, 1, 2}
+    assert early_stopping_users(split, limit=2).tolist() == sample
+    model = FixedScores()
+    model.fit(split.without_test())
+    assert early_stopping_recall(model, split) == evaluate_recommender(model, split, "validation")["recall@10"]
 
 
 def test_model_choice_keeps_the_best_validation_candidate(split):
