@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from dagster import (
@@ -16,6 +16,9 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.settings import get_settings
+
+if TYPE_CHECKING:  # imported by the functions that need it: the CLI starts without Dagster's definitions
+    from orchestration.resources import ArtifactStore
 
 Progress = Callable[[str], None]
 WORLD_JOB = "world"
@@ -49,11 +52,11 @@ def world_job() -> JobDefinition:
 
 
 def materialize_concurrently(
-    keys: Sequence[AssetKey], *, world: str, concurrency: int, instance: DagsterInstance, artifacts: Any
+    keys: Sequence[AssetKey], *, world: str, concurrency: int, instance: DagsterInstance, artifacts: ArtifactStore
 ) -> str:
     """Materialize ``keys`` of ``world`` (and their checks) as one run of ``world_job``, at most
     ``concurrency`` steps at once, each in a process of its own on its share of the cores (torch,
-    BLAS and OpenMP read ``OMP_NUM_THREADS`` at start); ``artifacts`` (the ``ArtifactStore``)
+    BLAS and OpenMP read ``OMP_NUM_THREADS`` at start); ``artifacts``
     activates what the run published once it has succeeded. Returns the run id; raises when a step
     failed."""
     run_config = {
