@@ -61,7 +61,9 @@ class PinnerFormer(nn.Module):
     ``config.text_buckets``), the mean of a learned vector per word bucket is added too. Given
     ``bias_features`` ``[n_items, g]`` (e.g. an item's log impression count), a score is the
     user-item cosine plus a learned linear bias of them: a prior, such as popularity, that a
-    unit vector cannot carry.
+    unit vector cannot carry. With ``sparse_items`` (no features or words then) the item table's
+    gradient holds only the rows a step reads, for ``SparseAdam``; a loss over the whole table
+    (``item_vectors``) needs the dense table.
     """
 
     def __init__(
@@ -71,14 +73,18 @@ class PinnerFormer(nn.Module):
         item_features: Tensor | None = None,
         bias_features: Tensor | None = None,
         item_words: tuple[Tensor, Tensor] | None = None,
+        *,
+        sparse_items: bool = False,
     ) -> None:
         super().__init__()
         if n_items < 1:
             raise ValueError(f"need at least one item, got {n_items}")
+        if sparse_items and (item_features is not None or item_words is not None):
+            raise ValueError("sparse_items reads the item table alone: it takes no item_features or item_words")
         self.config = config
         self.n_items = n_items
         # Row n_items is padding; the causal mask keeps it out of every real position's view.
-        self.items = nn.Embedding(n_items + 1, config.dim, padding_idx=n_items)
+        self.items = nn.Embedding(n_items + 1, config.dim, padding_idx=n_items, sparse=sparse_items)
         self.feature_projection: nn.Linear | None = None
         if item_features is not None:
             if item_features.ndim != 2 or item_features.shape[0] != n_items:
@@ -136,6 +142,13 @@ class PinnerFormer(nn.Module):
             table = table + F.pad(self.words(self.word_ids, self.word_offsets), (0, 0, 0, 1))
         return table
 
+    def _action_items(self, items: Tensor) -> Tensor:
+        """Unnormalized vectors ``[b, L, dim]`` of the item ids ``[b, L]``. A sparse table is read
+        by lookup, so that its gradient holds only the rows read."""
+        if self.items.sparse:
+            return self.items(items)
+        return self._item_table()[items]
+
     def item_vectors(self) -> Tensor:
         """Unit candidate vectors ``[n_items, dim]``."""
         return F.normalize(self._item_table()[: self.n_items], dim=-1)
@@ -151,7 +164,7 @@ class PinnerFormer(nn.Module):
         ``max_len``, right-padded with item id ``n_items``; position t sees actions 0..t only.
         ``kinds`` ``[b, L]`` index ``INTERACTIONS`` (a model with ``action_kinds`` reads a missing one as clicks)."""
         length = items.shape[1]
-        actions = self._item_table()[items] + self.gaps(gaps) + self.positions.weight[:length]
+        actions = self._action_items(items) + self.gaps(gaps) + self.positions.weight[:length]
         if self.kinds is not None:
             actions = actions + self.kinds(torch.zeros_like(items) if kinds is None else kinds)
         hidden = self.encoder(

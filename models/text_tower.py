@@ -24,7 +24,7 @@ from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.text_tower_config import CHECKPOINT_KIND, TextTowerConfig, pin_texts
 from models.tokenizer import TokenizerConfig, tokenize
-from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs, sparse_and_dense_adam
 from models.visual.catalogue import one_torch_thread
 
 SEARCH_ENGAGEMENTS = "search_engagements"
@@ -148,10 +148,7 @@ def train_text_tower(
     with torch.random.fork_rng(devices=[]), one_torch_thread():
         torch.manual_seed(config.seed)
         model = TextTower(config)
-        optimizers = [
-            torch.optim.SparseAdam(list(model.tokens.parameters()), lr=config.lr),
-            torch.optim.Adam(model.mlp.parameters(), lr=config.lr),
-        ]
+        optimizers = sparse_and_dense_adam(model, config.lr)
 
         def train_epoch(epoch: int) -> float:
             total = 0.0

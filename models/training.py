@@ -23,6 +23,21 @@ class TrainingHistory:
     seconds: float = 0.0
 
 
+def sparse_and_dense_adam(model: nn.Module, lr: float) -> list[optim.Optimizer]:
+    """``SparseAdam`` over the tables whose gradients are sparse (``sparse=True`` embeddings: only
+    the rows a step reads are updated) and ``Adam`` over every other parameter, for ``descend``."""
+    tables = [
+        module for module in model.modules() if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and module.sparse
+    ]
+    sparse = [parameter for table in tables for parameter in table.parameters()]
+    dense = [parameter for parameter in model.parameters() if not any(parameter is s for s in sparse)]
+    return [
+        optimizer(parameters, lr=lr)
+        for optimizer, parameters in ((optim.SparseAdam, sparse), (optim.Adam, dense))
+        if parameters
+    ]
+
+
 def descend(loss: Tensor, optimizers: Sequence[optim.Optimizer]) -> float:
     """One gradient step of ``loss`` through every optimizer (dense and sparse parameters are
     often split between two); returns the loss as a float."""

@@ -13,7 +13,7 @@ from models.data_parallel import Shard
 from models.pinsage.features import PinFeatures
 from models.pinsage.model import PinSage, sample_neighbours
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
-from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs, sparse_and_dense_adam
 
 
 def co_engaged_pairs(sequences: Sequence[np.ndarray], window: int) -> np.ndarray:
@@ -97,10 +97,7 @@ def train_pinsage(
     step = shard.wrap(_Step(model, features, sampler, log_q))
     rng = np.random.default_rng(config.seed)  # the pairs' order: the same in every process
     generator = torch.Generator().manual_seed(config.seed)
-    optimizers = [
-        torch.optim.SparseAdam(list(model.tokens.parameters()), lr=config.lr),
-        torch.optim.Adam([p for name, p in model.named_parameters() if not name.startswith("tokens.")], lr=config.lr),
-    ]
+    optimizers = sparse_and_dense_adam(model, config.lr)
 
     def train_epoch(epoch: int) -> float:
         neighbours = sample_neighbours(model, graph, seed=config.seed + epoch)

@@ -20,7 +20,7 @@ class TwoTower(UserTower):
         self.pin_tower = PinSage(config.pin_config)
         self.pin_ids: nn.Embedding | None = None
         if config.pin_ids:
-            self.pin_ids = nn.Embedding(n_items, config.dim)
+            self.pin_ids = nn.Embedding(n_items, config.dim, sparse=config.sparse_tables(n_items))
             nn.init.zeros_(self.pin_ids.weight)
 
     def pins(self, neighbours: dgl.DGLGraph, features: PinFeatures, pins: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from models.pinnerformer import ActionSequences, objective_targets, pad_sequence
 from models.pinsage import PinFeatures
 from models.pinsage.model import sample_neighbours
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
-from models.training import EpochCallback, TrainingHistory, descend, fit_epochs
+from models.training import EpochCallback, TrainingHistory, descend, fit_epochs, sparse_and_dense_adam
 from models.two_tower.model import TwoTower
 
 
@@ -113,13 +113,7 @@ def train_two_tower(
     # A process's targets draw from its own share; alone, from the one generator as always.
     step_rng = rng if shard.world == 1 else np.random.default_rng([config.seed, shard.rank])
     generator = torch.Generator().manual_seed(config.seed)
-    optimizers = [
-        torch.optim.SparseAdam(list(model.pin_tower.tokens.parameters()), lr=config.lr),
-        torch.optim.Adam(
-            [p for n, p in model.named_parameters() if not n.startswith("pin_tower.tokens.")],
-            lr=config.lr,
-        ),
-    ]
+    optimizers = sparse_and_dense_adam(model, config.lr)  # large catalogues: only the pin rows a step reads
 
     def train_epoch(epoch: int) -> float:
         neighbours = sample_neighbours(model.pin_tower, graph, seed=config.seed + epoch)

@@ -23,7 +23,7 @@ class UserTower(nn.Module):
         super().__init__()
         self.config = config
         self.n_items = n_items
-        self.sequence = PinnerFormer(config.user_config, n_items)
+        self.sequence = PinnerFormer(config.user_config, n_items, sparse_items=config.sparse_tables(n_items))
         # Row 0 of each table is "unknown" and stays zero.
         self.user_features = nn.ModuleList(
             nn.Embedding(len(values) + 1, config.dim, padding_idx=0) for values in config.user_feature_values
