@@ -94,6 +94,19 @@ def test_config_rejects_unknown_objective_and_bad_heads() -> None:
         PinnerFormerConfig(**size)
 
 
+def test_a_sparse_item_table_gives_the_same_outputs_and_takes_no_item_content() -> None:
+    config = PinnerFormerConfig(dim=16, layers=1, heads=2, max_len=8)
+    models = []
+    for sparse_items in (False, True):
+        torch.manual_seed(0)
+        models.append(PinnerFormer(config, n_items=30, sparse_items=sparse_items).eval())
+    items, gaps = torch.randint(30, (2, 8)), torch.randint(1, 10, (2, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(models[1](items, gaps), models[0](items, gaps))
+    with pytest.raises(ValueError, match="sparse_items"):
+        PinnerFormer(config, n_items=30, item_features=torch.zeros(30, 4), sparse_items=True)
+
+
 def test_gap_buckets_grow_with_log_gap() -> None:
     buckets = gap_buckets(np.array([0.0, 0.0, 1.0, 1000.0, 1e12]))
     assert buckets.tolist() == [0, 1, 2, 10, 31]

@@ -142,6 +142,7 @@ def test_a_large_catalogues_per_pin_tables_take_sparse_gradients_under_sparse_ad
         dense = set(name_of.values()) - sparse
         assert {name_of[id(parameter)] for parameter in adam.param_groups[0]["params"]} == dense
 
+    model = TwoTower(dataclasses.replace(config, dense_tables_up_to=n_items - 1), n_items)
     pins, items = torch.tensor([3, 7]), torch.tensor([[5, 9, n_items]])  # then padding
     users = model.users(items, torch.zeros_like(items), torch.zeros(1, 1, dtype=torch.int64))
     (model.with_ids(torch.ones(2, config.dim), pins).sum() + users[0, 1].sum()).backward()
