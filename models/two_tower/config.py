@@ -9,6 +9,16 @@ from models.pinnerformer_config import OBJECTIVES, PinnerFormerConfig
 from models.pinsage.config import PinSageConfig
 
 CHECKPOINT_KIND = "two_tower"
+# Above this many pins the per-pin tables (pin ids, the user tower's items) take sparse gradients
+# under SparseAdam: a step costs the rows it reads (1M pins: 0.08 s a step, against 1.6 s dense).
+# Up to it, dense Adam, which trained better on ML-100K: test ndcg@10 0.0862 against 0.0806 sparse.
+# How a model trains, not what it is, so it stays out of the checkpoint's config.
+DENSE_TABLES_UP_TO = 200_000
+
+
+def sparse_tables(n_items: int) -> bool:
+    """Whether the per-pin tables of a catalogue of ``n_items`` take sparse gradients."""
+    return n_items > DENSE_TABLES_UP_TO
 
 
 @dataclass
@@ -36,10 +46,6 @@ class TwoTowerConfig:
     min_n: int = 3
     max_n: int = 5
     pin_ids: bool = True  # a learned vector per pin added to the PinSAGE output
-    # Above this many pins the per-pin tables (pin ids, the user tower's items) take sparse gradients
-    # under SparseAdam: a step costs the rows it reads (1M pins: 0.08 s a step, against 1.6 s dense).
-    # Up to it, dense Adam, which trained better on ML-100K: test ndcg@10 0.0862 against 0.0806 sparse.
-    dense_tables_up_to: int = 200_000
     history_boards: bool = True  # each user's training history joins the graph as a board
     categories: tuple[str, ...] = ()
     numeric_features: int = 0
@@ -65,8 +71,8 @@ class TwoTowerConfig:
             raise ValueError("user_feature_names and user_feature_values must be equally long")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if min(self.epochs, self.random_negatives, self.dense_tables_up_to) < 0 or self.patience < 1:
-            raise ValueError(f"need patience >= 1 and epochs, random_negatives, dense_tables_up_to >= 0: {self}")
+        if self.epochs < 0 or self.patience < 1 or self.random_negatives < 0:
+            raise ValueError(f"need epochs >= 0, patience >= 1, random_negatives >= 0: {self}")
         _ = (
             self.user_config,
             self.pin_config,
@@ -88,10 +94,6 @@ class TwoTowerConfig:
             lr=self.lr,
             seed=self.seed,
         )
-
-    def sparse_tables(self, n_items: int) -> bool:
-        """Whether the per-pin tables of a catalogue of ``n_items`` take sparse gradients."""
-        return n_items > self.dense_tables_up_to
 
     @property
     def pin_config(self) -> PinSageConfig:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.pinsage import PinFeatures, PinSage
-from models.two_tower.config import TwoTowerConfig
+from models.two_tower.config import TwoTowerConfig, sparse_tables
 from models.two_tower.user_tower import UserTower
 
 
@@ -20,7 +20,7 @@ class TwoTower(UserTower):
         self.pin_tower = PinSage(config.pin_config)
         self.pin_ids: nn.Embedding | None = None
         if config.pin_ids:
-            self.pin_ids = nn.Embedding(n_items, config.dim, sparse=config.sparse_tables(n_items))
+            self.pin_ids = nn.Embedding(n_items, config.dim, sparse=sparse_tables(n_items))
             nn.init.zeros_(self.pin_ids.weight)
 
     def pins(self, neighbours: dgl.DGLGraph, features: PinFeatures, pins: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from models.pinnerformer import PinnerFormer, PinnerFormerRecommender
 from models.served.layers import unit_rows
-from models.two_tower.config import TwoTowerConfig
+from models.two_tower.config import TwoTowerConfig, sparse_tables
 
 
 class UserTower(nn.Module):
@@ -23,7 +23,7 @@ class UserTower(nn.Module):
         super().__init__()
         self.config = config
         self.n_items = n_items
-        self.sequence = PinnerFormer(config.user_config, n_items, sparse_items=config.sparse_tables(n_items))
+        self.sequence = PinnerFormer(config.user_config, n_items, sparse_items=sparse_tables(n_items))
         # Row 0 of each table is "unknown" and stays zero.
         self.user_features = nn.ModuleList(
             nn.Embedding(len(values) + 1, config.dim, padding_idx=0) for values in config.user_feature_values

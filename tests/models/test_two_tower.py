@@ -22,6 +22,7 @@ from models.leave_last_out import EvaluationSplit, evaluate_recommender
 from models.served.user_tower import ServedUserTower
 from models.training import sparse_and_dense_adam
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
+from models.two_tower import config as two_tower_config
 from models.two_tower.model import TwoTower
 from service.app import create_app
 from service.surfaces.home_feed import home_feed
@@ -105,9 +106,10 @@ def test_learns_planted_clusters_better_than_popularity(planted):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
 
 
-def test_with_sparse_per_pin_tables_it_still_learns_the_planted_clusters(planted):
+def test_with_sparse_per_pin_tables_it_still_learns_the_planted_clusters(planted, monkeypatch):
     split, countries, _ = planted
-    recommender = TwoTowerRecommender(dataclasses.replace(FAST, dense_tables_up_to=0), user_features=countries)
+    monkeypatch.setattr(two_tower_config, "DENSE_TABLES_UP_TO", 0)
+    recommender = TwoTowerRecommender(FAST, user_features=countries)
     recommender.fit(split.without_test())
     popularity = PopularityRecommender()
     popularity.fit(split.without_test())
@@ -128,21 +130,22 @@ def test_user_features_alone_point_at_the_home_cluster(planted):
     assert not unknown.any()  # no actions and no known feature: no direction
 
 
-def test_a_large_catalogues_per_pin_tables_take_sparse_gradients_under_sparse_adam(planted):
-    """Above ``dense_tables_up_to`` pins a step costs the rows it reads: the pin ids and the user
+def test_a_large_catalogues_per_pin_tables_take_sparse_gradients_under_sparse_adam(planted, monkeypatch):
+    """Above ``DENSE_TABLES_UP_TO`` pins a step costs the rows it reads: the pin ids and the user
     tower's item table get gradients on those rows alone, and SparseAdam steps them beside the pin
     tower's tokens. Up to it (the planted catalogue at the default) the two stay under dense Adam."""
     config, n_items = planted[2].config, planted[0].n_items
     tables = {"pin_ids.weight", "sequence.items.weight", "pin_tower.tokens.weight"}
-    for up_to, sparse in ((config.dense_tables_up_to, {"pin_tower.tokens.weight"}), (n_items - 1, tables)):
-        model = TwoTower(dataclasses.replace(config, dense_tables_up_to=up_to), n_items)
+    for up_to, sparse in ((two_tower_config.DENSE_TABLES_UP_TO, {"pin_tower.tokens.weight"}), (n_items - 1, tables)):
+        monkeypatch.setattr(two_tower_config, "DENSE_TABLES_UP_TO", up_to)
+        model = TwoTower(config, n_items)
         sparse_adam, adam = sparse_and_dense_adam(model, lr=1e-3)
         name_of = {id(parameter): name for name, parameter in model.named_parameters()}
         assert {name_of[id(parameter)] for parameter in sparse_adam.param_groups[0]["params"]} == sparse
         dense = set(name_of.values()) - sparse
         assert {name_of[id(parameter)] for parameter in adam.param_groups[0]["params"]} == dense
 
-    model = TwoTower(dataclasses.replace(config, dense_tables_up_to=n_items - 1), n_items)
+    # the last model's tables are sparse
     pins, items = torch.tensor([3, 7]), torch.tensor([[5, 9, n_items]])  # then padding
     users = model.users(items, torch.zeros_like(items), torch.zeros(1, 1, dtype=torch.int64))
     (model.with_ids(torch.ones(2, config.dim), pins).sum() + users[0, 1].sum()).backward()
@@ -216,8 +219,6 @@ def test_bad_config_is_refused():
         TwoTowerConfig(objective="next_pin")
     with pytest.raises(ValueError, match="divisible"):
         TwoTowerConfig(dim=30, heads=4)
-    with pytest.raises(ValueError, match="dense_tables_up_to"):
-        TwoTowerConfig(dense_tables_up_to=-1)
 
 
 @pytest.fixture(scope="module")
