@@ -1,6 +1,6 @@
 """This process's part in data-parallel training (pure torch): which share of each step's batch it
 trains on, the step network wrapped in ``DistributedDataParallel`` so gradients are averaged across
-processes, and one validation score for all of them.
+processes, its share of the validation users, and one validation score for all of them.
 
 A process group must exist for ``world > 1`` (Ray Train sets one up: gloo on CPU).
 ``Shard()`` is one process alone: nothing is wrapped, split or sent.
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,6 +47,19 @@ class Shard:
         if self.world == 1:
             return list(batches)
         return [batch[self.rank :: self.world] for batch in batches if len(batch) >= self.world]
+
+    def share(self, items: np.ndarray) -> np.ndarray:
+        """This process's part of ``items`` (every ``world``-th from ``rank``): the parts of all
+        processes are disjoint and cover ``items``."""
+        return items[self.rank :: self.world]
+
+    def total(self, value: float) -> float:
+        """The sum of every process's ``value``, on every process."""
+        if self.world == 1:
+            return value
+        summed = torch.tensor([value], dtype=torch.float64)
+        torch.distributed.all_reduce(summed)
+        return float(summed.item())
 
     def agree(self, score: float) -> float:
         """The leading process's ``score``, on every process (so that all stop at the same epoch)."""

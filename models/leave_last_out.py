@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # only the type: models/ stays free of corkboard at run time
+if TYPE_CHECKING:  # only the types: models/ stays free of corkboard at run time, and this module of torch
     from core.world import World
+    from models.data_parallel import Shard
 
 INTERACTIONS = ("click", "long_click", "save")  # a MovieLens rating is one click (+ a save at the same time)
 MIN_INTERACTIONS = 3  # one for training, one for validation, one for test
@@ -285,9 +286,18 @@ def early_stopping_users(split: EvaluationSplit, limit: int = EARLY_STOPPING_USE
     return np.sort(np.random.default_rng(0).choice(split.n_users, size=limit, replace=False))
 
 
-def early_stopping_recall(model: Recommender, split: EvaluationSplit) -> float:
-    """Validation recall@10 of ``model`` over ``early_stopping_users``: what the embedding models stop on."""
-    return evaluate_recommender(model, split, "validation", ks=(10,), users=early_stopping_users(split))["recall@10"]
+def early_stopping_recall(model: Recommender, split: EvaluationSplit, shard: Shard | None = None) -> float:
+    """Validation recall@10 of ``model`` over ``early_stopping_users``: what the embedding models stop on.
+
+    With a ``shard`` of several training processes (each calls this), each ranks its share of the
+    users and their hits are summed across the processes: every one gets the figure of all users.
+    """
+    users = early_stopping_users(split)
+    if shard is None or shard.world == 1:
+        return evaluate_recommender(model, split, "validation", ks=(10,), users=users)["recall@10"]
+    mine = shard.share(users)
+    recall = evaluate_recommender(model, split, "validation", ks=(10,), users=mine)["recall@10"] if len(mine) else 0.0
+    return shard.total(round(recall * len(mine))) / len(users)
 
 
 class ChosenOnValidation:

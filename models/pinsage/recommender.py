@@ -86,7 +86,7 @@ class PinSageRecommender:
 
         def validation_recall(candidate: PinSage) -> float:
             self.item_vectors = embed_items(candidate, graph, features, np.arange(split.n_items), neighbours=neighbours)
-            return early_stopping_recall(self, split)
+            return early_stopping_recall(self, split, self.shard)
 
         pairs = co_engaged_pairs(split.train, config.pair_window)
         self.history = train_pinsage(

@@ -83,8 +83,8 @@ def train_pinsage(
     each epoch (score NaN without ``validation_score``).
 
     With a ``shard`` of several processes, each trains on its share of every step's pairs and the
-    gradients are averaged (DDP), so the steps are the same as alone; the leading process
-    validates and the others take its score.
+    gradients are averaged (DDP), so the steps are the same as alone; every process calls
+    ``validation_score`` (which may split its users across them) and all take the leading process's.
     """
     config = model.config
     if len(pairs) == 0:
@@ -109,7 +109,7 @@ def train_pinsage(
         return total / max(count, 1)
 
     def agreed_validation(score: Callable[[PinSage], float]) -> Callable[[], float]:
-        return lambda: shard.agree(score(model) if shard.leads else float("nan"))
+        return lambda: shard.agree(score(model))
 
     validate = None if validation_score is None else agreed_validation(validation_score)
     return fit_epochs(

@@ -91,7 +91,7 @@ class TwoTowerRecommender:
 
             def validation_recall() -> float:
                 self.item_vectors = pin_tower_vectors(model, graph, features, neighbours, np.arange(split.n_items))
-                return early_stopping_recall(self, split)
+                return early_stopping_recall(self, split, self.shard)
 
             self.history = train_two_tower(
                 model,

@@ -100,8 +100,8 @@ def train_two_tower(
     shared loss, logQ-corrected by each item's frequency among the training actions.
 
     With a ``shard`` of several processes, each trains on its share of every step's windows and
-    the gradients are averaged (DDP), so the steps are the same as alone; the leading process
-    validates and the others take its score.
+    the gradients are averaged (DDP), so the steps are the same as alone; every process calls
+    ``validate`` (which may split its users across them) and all take the leading process's score.
     """
     config = model.config
     stream = np.concatenate([np.empty(0, np.int64), *train.items])
@@ -128,7 +128,7 @@ def train_two_tower(
         return total / max(count, 1)
 
     def agreed_validation() -> float:
-        return shard.agree(validate() if shard.leads else float("nan"))
+        return shard.agree(validate())
 
     return fit_epochs(
         model,

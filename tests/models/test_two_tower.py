@@ -18,7 +18,8 @@ from sqlalchemy import text
 
 from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
-from models.leave_last_out import EvaluationSplit, evaluate_recommender
+from models.data_parallel import Shard
+from models.leave_last_out import EvaluationSplit, early_stopping_recall, early_stopping_users, evaluate_recommender
 from models.served.user_tower import ServedUserTower
 from models.training import sparse_and_dense_adam
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
@@ -104,6 +105,29 @@ def test_learns_planted_clusters_better_than_popularity(planted):
     vectors = recommender.item_vectors
     assert vectors.shape == (split.n_items, FAST.dim)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnPartOnly(Shard):
+    """A shard whose ``total`` keeps its own process's part, so that a test can add the parts up."""
+
+    def total(self, value: float) -> float:
+        return value
+
+
+def test_early_stopping_split_between_two_processes_adds_up_to_every_users_recall(planted):
+    """Each of two training processes ranks its share of the validation users; their hits add up
+    to the recall of all of them, which is what each process then stops on."""
+    split, _, recommender = planted
+    users = early_stopping_users(split)
+    shares = [Shard(rank, 2).share(users) for rank in (0, 1)]
+    assert sorted(np.concatenate(shares).tolist()) == users.tolist() and min(map(len, shares)) > 0
+    whole = early_stopping_recall(recommender, split)
+    assert 0 < whole < 1
+    parts = [early_stopping_recall(recommender, split, OwnPartOnly(rank, 2)) for rank in (0, 1)]
+    assert all(part > 0 for part in parts)
+    assert sum(parts) == pytest.approx(whole, abs=1e-12)
+    assert early_stopping_recall(recommender, split, Shard()) == whole
 
 
 def test_with_sparse_per_pin_tables_it_still_learns_the_planted_clusters(planted, monkeypatch):
