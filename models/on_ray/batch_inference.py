@@ -19,7 +19,7 @@ class _Apply:
 
 
 # Each block is a Ray Data task with a fixed cost: a trivial function over 1M rows on one actor took
-# 13.2-15.4 s in blocks of 1,024 rows and 4.1-6.4 s in blocks of 8,192 (docs/scale.md). The row
+# 13.2-15.4 s in blocks of 1,024 rows and 5.3-6.4 s in blocks of 8,192 (docs/scale.md). The row
 # functions batch internally, as they must for ``map_here``'s one call over every row.
 ROWS_PER_BLOCK = 8192
 
