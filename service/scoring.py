@@ -35,6 +35,18 @@ class ScoredCandidates:
         return len(self.rows)
 
 
+def candidate_similarities(
+    state: ServingState, rows: np.ndarray, learned_user: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each candidate's cosine to the user's side (``learned_user_vectors``) under every learned kind
+    that the ranker or a similarity prior reads, each kind's pin vectors gathered once; zeros where
+    either side has no vector of that kind."""
+    kinds = list(dict.fromkeys([*state.encoder.similarities, *PRIOR_KINDS]))
+    pins = {kind: state.learned[kind].vectors[rows] for kind in kinds if kind in state.learned}
+    columns = similarity_columns(kinds, learned_user, pins, len(rows))
+    return {kind: columns[:, column] for column, kind in enumerate(kinds)}
+
+
 def ranker_inputs(
     state: ServingState,
     rows: np.ndarray,
@@ -42,17 +54,18 @@ def ranker_inputs(
     user_features: np.ndarray,
     user_vector: np.ndarray | None,
     user_interest: np.ndarray,
-    learned_user: Mapping[str, np.ndarray],
+    similarities: Mapping[str, np.ndarray],
 ) -> np.ndarray:
     """The ranker's input rows for the pins at ``rows``, at display position 0.
 
     ``user_features`` is the user's encoded block (``[1, user_dim]``); ``user_interest`` their
-    interest vector over ``state.pins.categories``; ``learned_user`` the user side of each learned
-    similarity the ranker reads (``learned_user_vectors``; a kind missing gives zeros).
+    interest vector over ``state.pins.categories``; ``similarities`` the candidates' cosines per
+    learned kind (``candidate_similarities``), of which the ranker reads its encoder's.
     """
     vector = np.zeros(state.encoder.vector_dim, dtype=np.float32) if user_vector is None else user_vector
-    names = state.encoder.similarities
-    learned_pins = {name: state.learned[name].vectors[rows] for name in names if name in state.learned}
+    learned = np.zeros((len(rows), len(state.encoder.similarities)), dtype=np.float32)
+    for column, name in enumerate(state.encoder.similarities):
+        learned[:, column] = similarities[name]
     return state.encoder.assemble(
         user_features,
         state.pins.features[rows],
@@ -61,7 +74,7 @@ def ranker_inputs(
             state.vectors.model.pin_vectors[rows],
             0.0,
             user_interest[state.pins.category_code[rows]],
-            similarity_columns(names, learned_user, learned_pins, len(rows)),
+            learned,
         ),
     )
 
@@ -76,19 +89,18 @@ def score(
     learned_user: Mapping[str, np.ndarray],
 ) -> ScoredCandidates:
     """Run the ranker over candidate rows (``ranker_inputs``); position is 0 for all, so position
-    bias drops out."""
+    bias drops out. ``learned_user`` is the user side of each learned similarity and prior."""
     rows = np.fromiter(sources, dtype=np.int64, count=len(sources))
+    similarities = candidate_similarities(state, rows, learned_user)
     inputs = ranker_inputs(
         state,
         rows,
         user_features=user_features,
         user_vector=user_vector,
         user_interest=user_interest,
-        learned_user=learned_user,
+        similarities=similarities,
     )
     pins = state.pins
-    pin_side = {kind: state.learned[kind].vectors[rows] for kind in PRIOR_KINDS if kind in state.learned}
-    similarities = similarity_columns(PRIOR_KINDS, learned_user, pin_side, len(rows))
     return ScoredCandidates(
         rows=rows,
         pin_ids=state.vectors.model.pin_ids[rows],
@@ -98,7 +110,7 @@ def score(
         is_shopping=pins.is_shopping[rows],
         creator_pin_count=pins.creator_pin_count[rows],
         pin_age_days=pins.age_days[rows],
-        similarities={kind: similarities[:, column] for column, kind in enumerate(PRIOR_KINDS)},
+        similarities={kind: similarities[kind] for kind in PRIOR_KINDS},
     )
 
 

@@ -19,7 +19,7 @@ from features.store import fill_missing_features, online_features
 from models.pin_board_graph import PinBoardGraph
 from models.pixie import PixieConfig, pixie_walk
 from models.served.ranker import ServedRanker
-from service.scoring import learned_pin_vectors, ranker_inputs, score
+from service.scoring import candidate_similarities, learned_pin_vectors, ranker_inputs, score
 from service.serving_state import ServingState
 from service.user_context import user_features
 from sql.embeddings import VectorSearch, nearest_pins_many
@@ -67,18 +67,14 @@ def ranker_throughput(
         len(state.pins.categories), 1.0 / len(state.pins.categories), dtype=np.float32
     )
     sources = {int(row): ["bench"] for row in rows}
-    user_side = {
-        "user_features": features,
-        "user_vector": vector,
-        "user_interest": interest,
-        # The first pin's learned vectors stand in for a history's means.
-        "learned_user": learned_pin_vectors(state, int(rows[0])),
-    }
+    user_side = {"user_features": features, "user_vector": vector, "user_interest": interest}
+    learned_user = learned_pin_vectors(state, int(rows[0]))  # the first pin's stand in for a history's means
 
     def score_all() -> object:
-        return score(state, sources, **user_side)
+        return score(state, sources, **user_side, learned_user=learned_user)
 
-    inputs = ranker_inputs(state, rows, **user_side)
+    similarities = candidate_similarities(state, rows, learned_user)
+    inputs = ranker_inputs(state, rows, **user_side, similarities=similarities)
     bare = _bare_matmuls(state.ranker, np.ascontiguousarray(inputs, dtype=np.float32))
     per_batch = {
         "items_per_s": timed_runs(lambda: state.ranker.predict(inputs), runs=runs),
