@@ -262,6 +262,18 @@ def evaluate_recommender(
 ) -> dict[str, float]:
     """Metrics of a fitted ``model`` on ``stage`` over ``users`` (indices; default every user),
     asking it for ``batch_size`` users' scores at a time."""
+    return metrics_from_ranks(recommender_ranks(model, split, stage, batch_size, users), ks)
+
+
+def recommender_ranks(
+    model: Recommender,
+    split: EvaluationSplit,
+    stage: str,
+    batch_size: int = 256,
+    users: np.ndarray | None = None,
+) -> np.ndarray:
+    """``target_ranks`` of ``stage``'s item for each of ``users`` (indices; default every user) under
+    a fitted ``model``, asking it for ``batch_size`` users' scores at a time."""
     target = split.target(stage)
     if (target < 0).any():
         raise ValueError(f"this split hides its {stage} items")
@@ -275,7 +287,7 @@ def evaluate_recommender(
         if scores.shape != (len(batch), split.n_items):
             raise ValueError(f"{model.name} returned scores of shape {scores.shape}, not {(len(batch), split.n_items)}")
         ranks.append(target_ranks(scores, target[batch], [split.history(int(u), stage) for u in batch]))
-    return metrics_from_ranks(np.concatenate([np.empty(0), *ranks]), ks)
+    return np.concatenate([np.empty(0), *ranks])
 
 
 def early_stopping_users(split: EvaluationSplit, limit: int = EARLY_STOPPING_USERS) -> np.ndarray:
@@ -293,11 +305,10 @@ def early_stopping_recall(model: Recommender, split: EvaluationSplit, shard: Sha
     users and their hits are summed across the processes: every one gets the figure of all users.
     """
     users = early_stopping_users(split)
-    if shard is None or shard.world == 1:
-        return evaluate_recommender(model, split, "validation", ks=(10,), users=users)["recall@10"]
-    mine = shard.share(users)
-    recall = evaluate_recommender(model, split, "validation", ks=(10,), users=mine)["recall@10"] if len(mine) else 0.0
-    return shard.total(round(recall * len(mine))) / len(users)
+    mine = users if shard is None else shard.share(users)
+    ranks = recommender_ranks(model, split, "validation", users=mine) if len(mine) else np.empty(0)
+    hits = float(np.count_nonzero(ranks <= 10))
+    return (hits if shard is None else shard.total(hits)) / len(users)
 
 
 class ChosenOnValidation:
