@@ -75,7 +75,7 @@ def retrieval_logits(
     if correct_sampling_bias:
         logits = logits - torch.cat(log_q).to(logits.dtype)[None, :]
     if positive_ids is not None:
-        logits = logits.masked_fill(_accidental_hits(positive_ids, random_ids), float("-inf"))
+        logits.masked_fill_(_accidental_hits(positive_ids, random_ids), float("-inf"))  # a new tensor: no copy
     return logits
 
 

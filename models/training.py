@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn, optim
 
+from models.row_sparse_adam import RowSparseAdam
+
 EpochCallback = Callable[[int, float, float], None]
 
 
@@ -24,8 +26,9 @@ class TrainingHistory:
 
 
 def sparse_and_dense_adam(model: nn.Module, lr: float) -> list[optim.Optimizer]:
-    """``SparseAdam`` over the tables whose gradients are sparse (``sparse=True`` embeddings: only
-    the rows a step reads are updated) and ``Adam`` over every other parameter, for ``descend``."""
+    """``SparseAdam``'s update (``RowSparseAdam``) over the tables whose gradients are sparse
+    (``sparse=True`` embeddings: only the rows a step reads are updated) and ``Adam`` over every
+    other parameter, for ``descend``."""
     tables = [
         module for module in model.modules() if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and module.sparse
     ]
@@ -33,7 +36,7 @@ def sparse_and_dense_adam(model: nn.Module, lr: float) -> list[optim.Optimizer]:
     dense = [parameter for parameter in model.parameters() if not any(parameter is s for s in sparse)]
     return [
         optimizer(parameters, lr=lr)
-        for optimizer, parameters in ((optim.SparseAdam, sparse), (optim.Adam, dense))
+        for optimizer, parameters in ((RowSparseAdam, sparse), (optim.Adam, dense))
         if parameters
     ]
 

@@ -2,8 +2,9 @@
 text tokens, a category and optional numeric columns. No pin id is ever a feature.
 
 Text is stored as words, each word as its tokens (``models.tokenizer``): a batch's distinct
-words are bagged once and pins sum their words, so a step costs the catalogue's distinct words,
-not every token of every pin. The result equals the mean over each pin's tokens.
+words are bagged once and each pin takes a weighted sum of its distinct words (a sparse matrix
+product), so a step costs the batch's distinct words, not every token of every pin. The result
+equals the mean over each pin's tokens.
 """
 
 from __future__ import annotations
@@ -24,28 +25,29 @@ _WORD = re.compile(r"\w+")  # the tokenizer's word split, applied to lower-cased
 
 class PinInputs(NamedTuple):
     """Model input for some pins: the tokens of their distinct words (EmbeddingBag ids and
-    offsets), each pin's words as positions in that word list with offsets, each pin's token
-    count, category codes and numeric rows."""
+    offsets); ``word_weights``, a coalesced sparse ``[pins, words]`` matrix whose row holds each
+    of the pin's words' share of its tokens (so that the product with the words' token sums is
+    the mean over the pin's tokens); category codes and numeric rows."""
 
     token_ids: Tensor
     word_offsets: Tensor
-    words: Tensor
-    pin_offsets: Tensor
-    token_counts: Tensor
+    word_weights: Tensor
     category: Tensor
     numeric: Tensor
 
 
 @dataclass(frozen=True)
 class PinFeatures:
-    """Features of pins ``0..n_pins-1``. Pin i's words are
-    ``pin_words[pin_indptr[i]:pin_indptr[i+1]]`` (indices into the word list), word w's tokens
-    ``word_tokens[word_indptr[w]:word_indptr[w+1]]``; ``category`` is a code into the model's
+    """Features of pins ``0..n_pins-1``. Pin i's distinct words are
+    ``pin_words[pin_indptr[i]:pin_indptr[i+1]]`` (ascending indices into the word list), each
+    weighed by ``pin_word_weights`` (its occurrences over the pin's token count); word w's tokens
+    are ``word_tokens[word_indptr[w]:word_indptr[w+1]]``; ``category`` is a code into the model's
     category list, -1 for none or unknown; ``numeric`` is ``[n_pins, k]`` float32."""
 
     word_tokens: np.ndarray
     word_indptr: np.ndarray
     pin_words: np.ndarray
+    pin_word_weights: np.ndarray
     pin_indptr: np.ndarray
     category: np.ndarray
     numeric: np.ndarray
@@ -57,32 +59,37 @@ class PinFeatures:
     def select(self, pins: np.ndarray) -> PinInputs:
         """The inputs of ``pins`` in that order."""
         pins = np.asarray(pins, dtype=np.int64)
-        words, pin_offsets = _rows(self.pin_indptr, self.pin_words, pins)
+        at, pin_offsets = _rows(self.pin_indptr, pins)
+        words, weights = self.pin_words[at], self.pin_word_weights[at]
         used = np.zeros(len(self.word_indptr) - 1, dtype=bool)
         used[words] = True
         distinct = np.flatnonzero(used)
-        positions = (np.cumsum(used) - 1)[words]
-        tokens, word_offsets = _rows(self.word_indptr, self.word_tokens, distinct)
+        positions = (np.cumsum(used) - 1)[words]  # ascending within each pin, as its words are
+        at, word_offsets = _rows(self.word_indptr, distinct)
+        tokens = self.word_tokens[at]
         owner = np.repeat(np.arange(len(pins)), np.diff(np.append(pin_offsets, len(words))))
-        counts = np.bincount(owner, weights=np.diff(self.word_indptr)[words], minlength=len(pins))
+        word_weights = torch.sparse_coo_tensor(
+            torch.from_numpy(np.stack([owner, positions])),
+            torch.from_numpy(weights),
+            (len(pins), len(distinct)),
+            is_coalesced=True,  # rows ascending, then each row's columns
+        )
         return PinInputs(
             torch.from_numpy(tokens),
             torch.from_numpy(word_offsets),
-            torch.from_numpy(positions.astype(np.int64)),
-            torch.from_numpy(pin_offsets),
-            torch.from_numpy(counts.astype(np.float32)),
+            word_weights,
             torch.from_numpy(self.category[pins]),
             torch.from_numpy(self.numeric[pins]),
         )
 
 
-def _rows(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR ``rows`` concatenated, and the offset where each starts."""
+def _rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the CSR ``rows``' values lie, concatenated, and the offset where each row starts."""
     starts = indptr[rows]
     lengths = indptr[rows + 1] - starts
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])[:-1].astype(np.int64)  # none for no rows
     # Position k of the selection reads value (row start + k - selection offset).
-    return values[np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())], offsets
+    return np.repeat(starts - offsets, lengths) + np.arange(lengths.sum()), offsets
 
 
 def pin_features(
@@ -100,12 +107,32 @@ def pin_features(
     vocabulary: dict[str, int] = {}
     pin_words = [[vocabulary.setdefault(word, len(vocabulary)) for word in _WORD.findall(text.lower())] for text in texts]
     word_tokens, word_offsets = tokenize(list(vocabulary), tokenizer)
+    word_indptr = np.append(word_offsets, len(word_tokens)).astype(np.int64)
+    words, weights, indptr = _distinct_words(pin_words, np.diff(word_indptr))
     code = {label: index for index, label in enumerate(known_categories)}
     return PinFeatures(
         word_tokens=word_tokens,
-        word_indptr=np.append(word_offsets, len(word_tokens)).astype(np.int64),
-        pin_words=np.array([word for words in pin_words for word in words], dtype=np.int64),
-        pin_indptr=np.cumsum([0] + [len(words) for words in pin_words]).astype(np.int64),
+        word_indptr=word_indptr,
+        pin_words=words,
+        pin_word_weights=weights,
+        pin_indptr=indptr,
         category=np.array([code.get(str(label), -1) for label in categories], dtype=np.int64),
         numeric=np.zeros((len(texts), 0), np.float32) if numeric is None else np.asarray(numeric, np.float32),
     )
+
+
+def _distinct_words(
+    pin_words: Sequence[Sequence[int]], word_lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(words, weights, indptr)``: each pin's distinct words in ascending order, in CSR form,
+    each weighed by its occurrences over the pin's token count (float32), so that the weighted
+    sum of the words' token sums is the mean over the pin's tokens."""
+    lengths = np.array([len(words) for words in pin_words], dtype=np.int64)
+    flat = np.fromiter((word for words in pin_words for word in words), dtype=np.int64, count=int(lengths.sum()))
+    vocabulary = max(len(word_lengths), 1)
+    keys, occurrences = np.unique(np.repeat(np.arange(len(pin_words)), lengths) * vocabulary + flat, return_counts=True)
+    owner, words = keys // vocabulary, keys % vocabulary
+    tokens = np.bincount(owner, weights=occurrences * word_lengths[words], minlength=len(pin_words))
+    weights = (occurrences / np.maximum(tokens[owner], 1)).astype(np.float32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(pin_words)))]).astype(np.int64)
+    return words, weights, indptr

@@ -64,8 +64,7 @@ class PinSage(nn.Module):
         # Each distinct token is looked up once, which keeps the sparse gradient small to coalesce.
         distinct, position = inputs.token_ids.unique(return_inverse=True)
         words = F.embedding_bag(position, self.tokens(distinct), inputs.word_offsets, mode="sum")
-        text = F.embedding_bag(inputs.words, words, inputs.pin_offsets, mode="sum")
-        text = text / inputs.token_counts.clamp(min=1).unsqueeze(1)  # the mean over the pin's tokens
+        text = torch.sparse.mm(inputs.word_weights, words)  # the mean over each pin's tokens
         return F.relu(self.project(torch.cat([text, one_hot, inputs.numeric], dim=1)))
 
     def forward(self, blocks: list[dgl.DGLGraph], inputs: PinInputs) -> Tensor:
