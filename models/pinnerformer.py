@@ -164,13 +164,37 @@ class PinnerFormer(nn.Module):
         ``max_len``, right-padded with item id ``n_items``; position t sees actions 0..t only.
         ``kinds`` ``[b, L]`` index ``INTERACTIONS`` (a model with ``action_kinds`` reads a missing one as clicks)."""
         length = items.shape[1]
+        hidden = self.encoder(
+            self._actions(items, gaps, kinds), mask=self.causal_mask[:length, :length], is_causal=True
+        )
+        return F.normalize(self.norm(hidden), dim=-1)
+
+    def outputs_at(self, items: Tensor, gaps: Tensor, kinds: Tensor | None, positions: Tensor) -> Tensor:
+        """``forward``'s vectors at one position per row (``positions`` ``[b]``), ``[b, dim]``: the
+        last layer computes those positions alone, as nothing else is read."""
+        length = items.shape[1]
+        *earlier, last = self.encoder.layers
+        mask = self.causal_mask[:length, :length]
+        hidden = self._actions(items, gaps, kinds)
+        for layer in earlier:
+            hidden = layer(hidden, src_mask=mask, is_causal=True)
+        normed = last.norm1(hidden)
+        rows = torch.arange(len(items), device=items.device)
+        later = torch.arange(length, device=items.device)[None, :] > positions[:, None]
+        attended, _ = last.self_attn(
+            normed[rows, positions].unsqueeze(1), normed, normed, key_padding_mask=later, need_weights=False
+        )
+        output = hidden[rows, positions] + last.dropout1(attended[:, 0])
+        feed_forward = last.linear2(last.dropout(last.activation(last.linear1(last.norm2(output)))))
+        return F.normalize(self.norm(output + last.dropout2(feed_forward)), dim=-1)
+
+    def _actions(self, items: Tensor, gaps: Tensor, kinds: Tensor | None) -> Tensor:
+        """The encoder's input ``[b, L, dim]``: each action's item, gap, position and kind vectors summed."""
+        length = items.shape[1]
         actions = self._action_items(items) + self.gaps(gaps) + self.positions.weight[:length]
         if self.kinds is not None:
             actions = actions + self.kinds(torch.zeros_like(items) if kinds is None else kinds)
-        hidden = self.encoder(
-            self.dropout(actions), mask=self.causal_mask[:length, :length], is_causal=True
-        )
-        return F.normalize(self.norm(hidden), dim=-1)
+        return self.dropout(actions)
 
 
 @dataclass(frozen=True)
@@ -357,9 +381,8 @@ class PinnerFormerRecommender:
                     kinds = None
                     if sequences.kinds is not None:
                         kinds = pad_kinds(model, [sequences.kinds[r][-keep:] for r in rows])
-                    outputs = model(*padded, kinds)
                     last_position = torch.as_tensor(np.maximum(lengths - 1, 0), device=model.device)
-                    last = outputs[torch.arange(len(items), device=model.device), last_position].cpu().numpy()
+                    last = model.outputs_at(*padded, kinds, last_position).cpu().numpy()
                     vectors[start : start + len(items)] = np.where(lengths[:, None] > 0, last, 0.0)
         finally:
             model.train(was_training)

@@ -44,24 +44,35 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, NORMALIZE_EPS)).astype(np.float32)
 
 
-def causal_self_attention(x: np.ndarray, weights: Weights, name: str, heads: int) -> np.ndarray:
+def causal_self_attention(
+    x: np.ndarray, weights: Weights, name: str, heads: int, last: int | None = None
+) -> np.ndarray:
     """``nn.MultiheadAttention`` named ``name`` over one sequence ``x`` ``[L, d]`` attending to
-    itself, each position seeing itself and the positions before it only."""
+    itself, each position seeing itself and the positions before it only; the outputs of the
+    ``last`` positions (default all), as only their queries are computed."""
     length, dim = x.shape
+    last = length if last is None else last
     width = dim // heads
-    qkv = x @ weights[f"{name}.in_proj_weight"].T + weights[f"{name}.in_proj_bias"]
-    q, k, v = (part.reshape(length, heads, width).transpose(1, 0, 2) for part in np.split(qkv, 3, axis=-1))
-    scores = q @ k.transpose(0, 2, 1) / math.sqrt(width)  # [heads, L, L]
-    scores[:, np.triu(np.ones((length, length), dtype=bool), k=1)] = -np.inf
+    projection, bias = weights[f"{name}.in_proj_weight"], weights[f"{name}.in_proj_bias"]
+    q = x[length - last :] @ projection[:dim].T + bias[:dim]
+    kv = x @ projection[dim:].T + bias[dim:]
+    q = q.reshape(last, heads, width).transpose(1, 0, 2)
+    k, v = (part.reshape(length, heads, width).transpose(1, 0, 2) for part in np.split(kv, 2, axis=-1))
+    scores = q @ k.transpose(0, 2, 1) / math.sqrt(width)  # [heads, last, L]
+    scores[:, np.triu(np.ones((last, length), dtype=bool), k=length - last + 1)] = -np.inf
     scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    attended = (scores / scores.sum(axis=-1, keepdims=True)) @ v  # [heads, L, width]
-    return linear(attended.transpose(1, 0, 2).reshape(length, dim), weights, f"{name}.out_proj")
+    attended = (scores / scores.sum(axis=-1, keepdims=True)) @ v  # [heads, last, width]
+    return linear(attended.transpose(1, 0, 2).reshape(last, dim), weights, f"{name}.out_proj")
 
 
-def pre_norm_encoder_layer(x: np.ndarray, weights: Weights, name: str, heads: int) -> np.ndarray:
+def pre_norm_encoder_layer(
+    x: np.ndarray, weights: Weights, name: str, heads: int, last: int | None = None
+) -> np.ndarray:
     """``nn.TransformerEncoderLayer(norm_first=True, activation="gelu")`` named ``name`` over one
-    sequence ``[L, d]``, with a causal mask."""
-    x = x + causal_self_attention(layer_norm(x, weights, f"{name}.norm1"), weights, f"{name}.self_attn", heads)
+    sequence ``[L, d]``, with a causal mask; the outputs of the ``last`` positions (default all)."""
+    last = len(x) if last is None else last
+    attended = causal_self_attention(layer_norm(x, weights, f"{name}.norm1"), weights, f"{name}.self_attn", heads, last)
+    x = x[len(x) - last :] + attended
     hidden = gelu(linear(layer_norm(x, weights, f"{name}.norm2"), weights, f"{name}.linear1"))
     return x + linear(hidden, weights, f"{name}.linear2")
 

@@ -71,6 +71,8 @@ class ServedUserTower:
         actions = weights["items.weight"][items] + weights["gaps.weight"][gaps] + positions
         if "kinds.weight" in weights:
             actions = actions + weights["kinds.weight"][0]  # served engagements count as clicks
+        # The last layer computes the last position alone: it is all that is read.
         for layer in range(self.config.layers):
-            actions = pre_norm_encoder_layer(actions, weights, f"encoder.layers.{layer}", self.config.heads)
+            last = 1 if layer == self.config.layers - 1 else None
+            actions = pre_norm_encoder_layer(actions, weights, f"encoder.layers.{layer}", self.config.heads, last)
         return unit_rows(layer_norm(actions[-1], weights, "norm"))

@@ -127,6 +127,19 @@ def test_a_later_action_does_not_change_earlier_outputs() -> None:
     torch.testing.assert_close(before.norm(dim=-1), torch.ones(2, 8))
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_outputs_at_one_position_per_row_are_the_forward_outputs_there(layers: int) -> None:
+    torch.manual_seed(0)
+    config = PinnerFormerConfig(dim=16, layers=layers, heads=2, max_len=8, action_kinds=True)
+    model = PinnerFormer(config, n_items=30).eval()
+    items, gaps, kinds = torch.randint(30, (4, 8)), torch.randint(1, 10, (4, 8)), torch.randint(2, (4, 8))
+    positions = torch.tensor([0, 3, 7, 5])
+    with torch.inference_mode():
+        every = model(items, gaps, kinds)[torch.arange(4), positions]
+        at = model.outputs_at(items, gaps, kinds, positions)
+    torch.testing.assert_close(at, every, atol=1e-6, rtol=1e-5)
+
+
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_each_objective_beats_popularity_on_held_out_next_items(
     objective: str, split: EvaluationSplit
