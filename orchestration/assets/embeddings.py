@@ -13,6 +13,7 @@ from models.embedding_width import check_embedding_width
 from models.interests import LATEST_ENGAGEMENTS
 from models.pin_embedding import fit_pin_embedding
 from models.pinnersage import medoid_candidates, users_medoids
+from orchestration.assets import LAST
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, IdVectors
 from orchestration.training_metadata import agreement_plot_png, plot_markdown
@@ -88,6 +89,7 @@ def pin_vector_index(context: AssetExecutionContext, database: Database) -> Mate
 @asset(
     group_name="embeddings",
     deps=[pin_vector_index],
+    op_tags=LAST,
     description="Each user's PinnerSage medoids (the pins the home feed searches from) in the pin embedding the run "
     "serves, from their latest engagements in the event log, with each medoid's nearest pins in its HNSW partition, "
     "so that a request reads them instead of clustering and searching; recomputed with the embedding (nightly), "
