@@ -3,6 +3,7 @@ events in process, then the rest with ``materialize_concurrency`` steps at once.
 
 from __future__ import annotations
 
+import multiprocessing.forkserver
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ if TYPE_CHECKING:  # imported by the functions that need it: the CLI starts with
 Progress = Callable[[str], None]
 WORLD_JOB = "world"
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Each step's process is forked from one server that imported the definitions (Dagster, Feast, torch,
+# DGL: 6.6 s) once, instead of importing them again itself.
+PRELOADED_STEP_PROCESSES = {"forkserver": {"preload_modules": ["orchestration.definitions"]}}
 
 
 def dagster_instance() -> DagsterInstance:
@@ -55,18 +59,26 @@ def materialize_concurrently(
     keys: Sequence[AssetKey], *, world: str, concurrency: int, instance: DagsterInstance, artifacts: ArtifactStore
 ) -> str:
     """Materialize ``keys`` of ``world`` (and their checks) as one run of ``world_job``, at most
-    ``concurrency`` steps at once, each in a process of its own on its share of the cores (torch,
-    BLAS and OpenMP read ``OMP_NUM_THREADS`` at start); ``artifacts``
+    ``concurrency`` steps at once, each in a process of its own (forked from one that imported the
+    definitions) on its share of the cores (torch, BLAS and OpenMP read ``OMP_NUM_THREADS`` at start); ``artifacts``
     activates what the run published once it has succeeded. Returns the run id; raises when a step
     failed."""
     run_config = {
         **QUIET,
         "resources": {"source": {"config": {"world": world}}},
-        "execution": {"config": {"multiprocess": {"max_concurrent": concurrency}}},
+        "execution": {
+            "config": {"multiprocess": {"max_concurrent": concurrency, "start_method": PRELOADED_STEP_PROCESSES}}
+        },
     }
     threads = str(max(1, (os.cpu_count() or 1) // concurrency))
-    with mock.patch.dict(os.environ, {"OMP_NUM_THREADS": threads}):
-        result = execute_job(reconstructable(world_job), instance, run_config=run_config, asset_selection=list(keys))
+    try:
+        with mock.patch.dict(os.environ, {"OMP_NUM_THREADS": threads}):
+            result = execute_job(
+                reconstructable(world_job), instance, run_config=run_config, asset_selection=list(keys)
+            )
+    finally:
+        # The fork server keeps the environment (data dir, threads) it started with; the next run starts its own.
+        multiprocessing.forkserver._forkserver._stop()
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.is_step_failure]
         raise RuntimeError(f"run {result.run_id} failed in {failed or 'its set-up'}; nothing of it is served")

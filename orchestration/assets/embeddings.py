@@ -13,7 +13,7 @@ from models.embedding_width import check_embedding_width
 from models.interests import LATEST_ENGAGEMENTS
 from models.pin_embedding import fit_pin_embedding
 from models.pinnersage import medoid_candidates, users_medoids
-from orchestration.assets import LAST
+from orchestration.assets import LAST, RANKER_INPUTS
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, IdVectors
 from orchestration.training_metadata import agreement_plot_png, plot_markdown
@@ -28,6 +28,7 @@ AGREEMENT_TITLE = "co-engagement: topic agreement"
 @asset(
     group_name="embeddings",
     deps=[catalogue, raw_events],
+    op_tags=RANKER_INPUTS,
     description="Pin and user vectors from a truncated SVD of co-engagement, plus the popularity and co-occurrence "
     "baselines; the pin vectors in a pgvector HNSW partition built beside the serving one, then swapped in.",
 )
@@ -73,6 +74,7 @@ def co_engagement_embeddings(
 @asset(
     group_name="embeddings",
     deps=[co_engagement_embeddings],
+    op_tags=RANKER_INPUTS,
     description="The pin embedding's pgvector HNSW partition that the run serves (its own build, else the serving "
     "one), measured: its recall@100 against exact search.",
 )

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from features.engagement_rates import engagement_snapshots, global_rates
 from features.serving_snapshot import SNAPSHOT_KIND, write_serving_snapshot
 from features.store import apply_definitions, materialize_online, profile_tables, write_offline_tables
+from orchestration.assets import RANKER_INPUTS
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource
 
@@ -17,6 +18,7 @@ RATE_ACTIONS = ("impression", "click", "save", "long_click", "hide")
 @asset(
     group_name="features",
     deps=[catalogue, raw_events],
+    op_tags=RANKER_INPUTS,
     description="Daily per-pin and per-user engagement counts (7d/30d) with Beta-smoothed rates.",
 )
 def engagement_features(
@@ -52,6 +54,7 @@ def engagement_features(
 @asset(
     group_name="features",
     deps=[engagement_features],
+    op_tags=RANKER_INPUTS,
     description="Feast apply + materialize: the latest feature row per user and pin in the online store; "
     "the same rows as a memory-mappable snapshot, a version served with the run's models.",
 )

@@ -5,7 +5,7 @@ import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.pin_board_graph import GRAPH_KIND, build_pin_board_graph
-from orchestration.assets import CRITICAL_PATH
+from orchestration.assets import PINSAGE_PATH
 from orchestration.assets.ingest import catalogue
 from orchestration.resources import ArtifactStore, Database
 
@@ -13,7 +13,7 @@ from orchestration.resources import ArtifactStore, Database
 @asset(
     group_name="graph",
     deps=[catalogue],
-    op_tags=CRITICAL_PATH,
+    op_tags=PINSAGE_PATH,
     description="Bipartite pin-board graph as memory-mappable CSR arrays, a version served with the run's models.",
 )
 def pin_board_graph(context: AssetExecutionContext, database: Database, artifacts: ArtifactStore) -> MaterializeResult:

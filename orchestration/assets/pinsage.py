@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.pinsage import PinSageConfig
 from models.pinsage.world_training import train_on_world
-from orchestration.assets import CRITICAL_PATH
+from orchestration.assets import PINSAGE_PATH
 from orchestration.assets.engagements import holdout_summary, train_and_publish
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.ingest import catalogue, raw_events
@@ -26,7 +26,7 @@ ASSET_CONFIG = PinSageConfig(layers=1, walks=30, epochs=30, patience=5)
 @asset(
     group_name="embeddings",
     deps=[catalogue, raw_events, pin_board_graph, pin_visual_embeddings],
-    op_tags=CRITICAL_PATH,
+    op_tags=PINSAGE_PATH,
     description="PinSAGE over pin text, category, engagement count and visual vectors with importance "
     "neighbours on boards and histories; every pin's vector in a pgvector HNSW partition.",
 )

@@ -26,7 +26,7 @@ from models.ranker_similarities import VectorTable, impression_similarities
 from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals
 from models.sampled_negatives import NegativeSampling, with_sampled_negatives
 from models.text_tower import embed_texts, load_text_tower, pin_texts
-from orchestration.assets import pinsage
+from orchestration.assets import RANKER, pinsage
 from orchestration.assets.embeddings import pin_vector_index
 from orchestration.assets.engagements import engagement_world, epoch_logger, serving_visuals
 from orchestration.assets.features import online_features
@@ -129,6 +129,7 @@ class RankerTrainingConfig(Config):
     # Not pinsage_embeddings: the ranker trains a PinSAGE copy of its own (the module's docstring),
     # so the two train at once where two steps run at a time.
     deps=[pin_vector_index, online_features, pin_text_index, pin_visual_embeddings],
+    op_tags=RANKER,
     description="One network, one head per action; compared per head with an engagement-rate baseline.",
 )
 def ranker(

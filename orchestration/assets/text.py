@@ -17,6 +17,7 @@ from models.text_tower import (
     train_text_tower,
     training_pairs,
 )
+from orchestration.assets import RANKER_INPUTS
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database, IdVectors
@@ -31,6 +32,7 @@ TEXT_CONFIG = TextTowerConfig()
 @asset(
     group_name="embeddings",
     deps=[catalogue, raw_events],
+    op_tags=RANKER_INPUTS,
     description=(
         "Text tower trained on (query, engaged pin) pairs, or, in a world with too few searches, on "
         "(text of the pin engaged before, engaged pin) pairs; pin text vectors in a pgvector HNSW partition."

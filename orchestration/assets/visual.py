@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.visual import VisualConfig, fit_pin_visuals
-from orchestration.assets import CRITICAL_PATH
+from orchestration.assets import PINSAGE_PATH
 from orchestration.assets.ingest import catalogue
 from orchestration.ray_cluster import RayCluster
 from orchestration.resources import ArtifactStore, Database
@@ -15,7 +15,7 @@ VISUAL_KIND = "pin_visual"
 @asset(
     group_name="embeddings",
     deps=[catalogue],
-    op_tags=CRITICAL_PATH,
+    op_tags=PINSAGE_PATH,
     description="A small CNN over pin images (topic, near-duplicate and colour/pattern heads); every pin's visual vector.",
 )
 def pin_visual_embeddings(

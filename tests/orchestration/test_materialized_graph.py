@@ -81,6 +81,29 @@ def test_a_failed_concurrent_run_raises_and_serves_nothing_of_it(tmp_path, sessi
         stop_embedded_postgres(tmp_path / "postgres")
 
 
+def test_a_second_concurrent_run_in_one_process_steps_into_its_own_data_dir(materialized_tiny, tmp_path):
+    # The steps' processes are forked from a server that keeps the environment it started with.
+    def materialize_graph() -> int | None:
+        """The graph's version that a concurrent run of it published in the current data dir."""
+        materialize_concurrently(
+            [pin_board_graph.key], world="tiny", concurrency=2, instance=dagster_instance(),
+            artifacts=RESOURCES["artifacts"],
+        )
+        with migrated_engine().connect() as conn:
+            version = latest_version(conn, kind="pin_board_graph")
+        return version.version if version else None
+
+    assert materialize_graph() is not None
+    use_data_dir(tmp_path)
+    try:
+        resources = {**RESOURCES, "source": WorldSource(world="tiny")}
+        assert materialize([catalogue], resources=resources, instance=dagster_instance()).success
+        assert materialize_graph() == 1
+    finally:
+        use_data_dir(materialized_tiny)
+        stop_embedded_postgres(tmp_path / "postgres")
+
+
 def test_trained_models_show_their_curves_as_plots(materialized_tiny):
     instance = dagster_instance()
     for name in TRAINED:
