@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from models.two_tower import TwoTowerConfig
 from models.two_tower.world_training import train_on_world
-from orchestration.assets import BEFORE_THE_RANKER
+from orchestration.assets import AFTER_THE_RANKER
 from orchestration.assets.engagements import holdout_summary, train_and_publish
 from orchestration.assets.graph import pin_board_graph
 from orchestration.assets.ingest import catalogue, raw_events
@@ -31,7 +31,7 @@ ASSET_CONFIG = TwoTowerConfig(
 @asset(
     group_name="embeddings",
     deps=[catalogue, raw_events, pin_board_graph, pin_visual_embeddings],
-    op_tags=BEFORE_THE_RANKER,
+    op_tags=AFTER_THE_RANKER,
     description="Two-tower retrieval (PinnerFormer user tower + PinSAGE pin tower, shared retrieval loss); "
     "pin vectors in a pgvector HNSW partition, user vectors beside them.",
 )

@@ -31,4 +31,4 @@ def test_no_step_outranks_a_step_it_waits_for():
         if parent in assets and priority(assets[parent]) < priority(asset)
     ]
     assert not inversions
-    assert priority(assets[AssetKey("two_tower_retrieval")]) > priority(assets[AssetKey("ranker")])
+    assert priority(assets[AssetKey("ranker")]) > priority(assets[AssetKey("two_tower_retrieval")])
