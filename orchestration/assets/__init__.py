@@ -2,7 +2,7 @@
 
 # Where more steps are ready than run at once (`corkboard materialize` runs two), the higher
 # priority goes first (seconds per step in docs/performance.md):
-#   PinSAGE and the steps it waits for: PinSAGE alone is 382 s on demo, 2,380 s on large;
+#   PinSAGE and the steps it waits for: the PinSAGE step took 382 s on demo, 2,380 s on large;
 #   the ranker's inputs: the text index, the features, the pin embedding and its index;
 #   the ranker, before the two-tower: on large it is the longer (1,952 s against 1,780 s), and the
 #   two-tower then takes PinSAGE's slot when PinSAGE ends; on demo the two share the slot beside
