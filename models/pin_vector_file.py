@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +29,14 @@ class PinVectorFile:
         """The state's ``ids_key`` and ``vectors_key`` of a ``kind`` checkpoint whose config has the
         vectors' ``dim``; ``CheckpointError`` when the file lacks them or they do not fit."""
         config, state = load_checkpoint(Path(path), kind=kind, config_type=config_type, as_numpy=True)
-        dim = getattr(config, "dim", None)
+        return cls.from_state(path, getattr(config, "dim", None), state, ids_key=ids_key, vectors_key=vectors_key)
+
+    @classmethod
+    def from_state(
+        cls, path: Path, dim: int | None, state: dict[str, Any], *, ids_key: str, vectors_key: str
+    ) -> PinVectorFile:
+        """The pin vectors of a checkpoint ``state`` read from ``path`` (named in errors), ``dim`` wide;
+        ``CheckpointError`` when the state lacks them or they do not fit."""
         try:
             pin_ids = np.asarray(state[ids_key], dtype=np.int64)
             vectors = np.asarray(state[vectors_key], dtype=np.float32)

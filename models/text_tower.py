@@ -21,7 +21,9 @@ from torch import Tensor, nn
 
 from models.actions import POSITIVE_ACTIONS
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.pin_vector_file import PinVectorFile
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
+from models.text_pin_vectors import pin_vector_state
 from models.text_tower_config import CHECKPOINT_KIND, TextTowerConfig, pin_texts
 from models.tokenizer import TokenizerConfig, tokenize
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs, sparse_and_dense_adam
@@ -190,9 +192,12 @@ def embed_texts(model: TextTower, texts: Sequence[str], batch_size: int = 1024) 
     return np.concatenate(chunks)
 
 
-def save_text_tower(path: Path, model: TextTower) -> None:
-    """Write the tower's config and weights to one checkpoint file."""
+def save_text_tower(path: Path, model: TextTower, pin_vectors: PinVectorFile | None = None) -> None:
+    """Write the tower's config and weights to one checkpoint file, with the catalogue's
+    ``pin_vectors`` (``models.text_pin_vectors``) when given."""
     state = {"model": dict(model.state_dict())}
+    if pin_vectors is not None:
+        state |= pin_vector_state(pin_vectors)
     save_checkpoint(path, kind=CHECKPOINT_KIND, config=model.config, state=state)
 
 

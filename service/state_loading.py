@@ -29,9 +29,10 @@ from models.pinnersage import OfflineMedoids
 from models.pinsage.pin_vectors import load_pinsage_vectors
 from models.ranker_similarities import VectorTable
 from models.served.ranker import ServedRanker
-from models.served.text_tower import ServedTextTower
+from models.pin_vector_file import PinVectorFile
+from models.served.text_tower import ServedTextTower, load_text_index
 from models.served.user_tower import ServedUserTower
-from models.text_tower_config import pin_texts
+from models.text_pin_vectors import text_vectors_of
 from models.two_tower.pin_vectors import load_two_tower_vectors
 from models.two_tower.user_features import user_feature_codes
 from models.visual.vectors import load_visual_vectors
@@ -134,12 +135,12 @@ def serving_state_from(
         neighbours=served_neighbours(loaded.neighbours),
     )
     ranker, encoder = _load_model(stored.ranker, ServedRanker.load)
-    text_tower = _load_model(stored.text, ServedTextTower.load)
+    text_tower, text_pins = _load_model(stored.text, load_text_index)
     _check_width(stored.embedding, vectors.model.pin_vectors.shape[1])
     _check_width(stored.text, text_tower.config.dim)
-    # The catalogue's text vectors come from the float token table, as in training; only the served
-    # query tower holds it at 8 bits (``ServedTextTower.quantized`` below).
-    learned = learned_pin_vectors(stored, vectors.model.pin_ids, text_tower, encoder.similarities)
+    # The catalogue's text vectors are the text index's, or come from the float token table as in
+    # training; only the served query tower holds it at 8 bits (``ServedTextTower.quantized`` below).
+    learned = learned_pin_vectors(stored, vectors.model.pin_ids, (text_tower, text_pins), encoder.similarities)
     two_tower = None
     if stored.two_tower is not None and stored.two_tower_users is not None:
         _check_width(stored.two_tower, stored.two_tower_users.vectors.shape[1])
@@ -181,11 +182,15 @@ def serving_state_from(
 
 
 def learned_pin_vectors(
-    stored: StoredServingData, pin_ids: np.ndarray, text_tower: ServedTextTower, similarities: Sequence[str]
+    stored: StoredServingData,
+    pin_ids: np.ndarray,
+    text: tuple[ServedTextTower, PinVectorFile | None],
+    similarities: Sequence[str],
 ) -> dict[str, PinVectors]:
     """The catalogue's PinSAGE vectors (searched by the "pinsage" source), its two-tower pin vectors
     (the page's two-tower prior), and its text and visual vectors where the ranker reads their
-    similarities; each aligned with ``pin_ids``."""
+    similarities; each aligned with ``pin_ids``. ``text`` is the text index's tower and the pin
+    vectors its file keeps: the tower embeds only the pins they lack."""
     learned = {}
     if stored.pinsage is not None:
         pinsage = _load_model(stored.pinsage, load_pinsage_vectors)
@@ -201,7 +206,8 @@ def learned_pin_vectors(
         )
     if "text" in similarities and stored.text is not None:
         pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()
-        learned["text"] = PinVectors(stored.text.version, shared(text_tower.embed(pin_texts(pins))))
+        tower, kept = text
+        learned["text"] = PinVectors(stored.text.version, shared(text_vectors_of(pins, kept, tower.embed)))
     if "visual" in similarities and stored.visual is not None:
         visual = _load_model(stored.visual, load_visual_vectors)
         learned["visual"] = PinVectors(None, shared(_aligned(visual.pin_ids, visual.vectors, pin_ids)))

@@ -1,18 +1,22 @@
 """The text tower's forward pass in numpy, from ``models.text_tower.save_text_tower``'s file:
-queries and pin texts to unit vectors, the token table in float or at 8 bits per value."""
+queries and pin texts to unit vectors, the token table in float or at 8 bits per value; and the
+catalogue's pin vectors that the file keeps."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
 from models.checkpoint import CheckpointError, load_checkpoint
+from models.pin_vector_file import PinVectorFile
 from models.rowwise_int8 import RowwiseInt8Table
 from models.served.layers import Weights, float32_weights, linear, relu, unit_rows
+from models.text_pin_vectors import stored_text_vectors
 from models.text_tower_config import CHECKPOINT_KIND, TextTowerConfig
 from models.tokenizer import tokenize
 
@@ -28,9 +32,9 @@ class ServedTextTower:
     mlp: Weights
 
     @classmethod
-    def load(cls, path: Path) -> ServedTextTower:
-        """The tower with its float token table; ``CheckpointError`` when the file is unusable."""
-        config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=TextTowerConfig, as_numpy=True)
+    def from_state(cls, path: Path, config: TextTowerConfig, state: dict[str, Any]) -> ServedTextTower:
+        """The tower with its float token table from the checkpoint ``state`` read from ``path``
+        (named in errors); ``CheckpointError`` when it does not fit ``config``."""
         try:
             tokens = np.ascontiguousarray(state["model"]["tokens.weight"], dtype=np.float32)
             mlp = float32_weights(state["model"], prefix="mlp.")
@@ -73,3 +77,10 @@ def bag_means(table: TokenTable, ids: np.ndarray, offsets: np.ndarray) -> np.nda
         rows, columns = table, ids
     bags = sparse.csr_matrix((weights, columns, np.append(offsets, len(ids))), shape=(len(offsets), len(rows)))
     return np.asarray(bags @ rows, dtype=np.float32)
+
+
+def load_text_index(path: Path) -> tuple[ServedTextTower, PinVectorFile | None]:
+    """The tower of ``models.text_tower.save_text_tower``'s file and the catalogue's pin vectors it
+    keeps (None for a file that keeps none); ``CheckpointError`` when the file is unusable."""
+    config, state = load_checkpoint(path, kind=CHECKPOINT_KIND, config_type=TextTowerConfig, as_numpy=True)
+    return ServedTextTower.from_state(path, config, state), stored_text_vectors(path, config.dim, state)

@@ -10,6 +10,7 @@ PinSAGE has seen the labels, so it would leak them).
 import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,8 @@ from models.ranker_representations import learned_tables_before
 from models.ranker_similarities import VectorTable, impression_similarities
 from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranker, history_signals
 from models.sampled_negatives import NegativeSampling, with_sampled_negatives
-from models.text_tower import embed_texts, load_text_tower, pin_texts
+from models.served.text_tower import load_text_index
+from models.text_pin_vectors import text_vectors_of
 from orchestration.assets import RANKER, pinsage
 from orchestration.assets.embeddings import pin_vector_index
 from orchestration.assets.engagements import engagement_world, epoch_logger, serving_visuals
@@ -67,8 +69,8 @@ def content_tables(database: Database, run_id: str, pins: pd.DataFrame) -> dict[
     tables = {}
     text = database.version_for_run(TEXT_KIND, run_id)
     if text is not None:
-        vectors = embed_texts(load_text_tower(text.artifact), pin_texts(pins))
-        tables["text"] = VectorTable(pins["pin_id"].to_numpy(), vectors)
+        tower, stored = load_text_index(Path(text.artifact))
+        tables["text"] = VectorTable(pins["pin_id"].to_numpy(), text_vectors_of(pins, stored, tower.embed))
     visual = serving_visuals(database, run_id)
     if visual is not None:
         tables["visual"] = VectorTable(visual.pin_ids, visual.vectors)

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from models.actions import POSITIVE_ACTIONS
 from models.embedding_store import topic_agreement
 from models.embedding_width import check_embedding_width
+from models.pin_vector_file import PinVectorFile
 from models.text_tower import (
     TextTowerConfig,
     embed_texts,
@@ -35,7 +36,8 @@ TEXT_CONFIG = TextTowerConfig()
     op_tags=RANKER_INPUTS,
     description=(
         "Text tower trained on (query, engaged pin) pairs, or, in a world with too few searches, on "
-        "(text of the pin engaged before, engaged pin) pairs; pin text vectors in a pgvector HNSW partition."
+        "(text of the pin engaged before, engaged pin) pairs; pin text vectors in a pgvector HNSW partition "
+        "and in the tower's checkpoint."
     ),
 )
 def pin_text_index(
@@ -58,7 +60,7 @@ def pin_text_index(
     # Every pin's vector: batch inference on Ray Data actors when CORKBOARD_RAY_ADDRESS is set.
     vectors = ray.map_rows(partial(embed_texts, model), np.array(pin_texts(pins), dtype=object))
     path = artifacts.new_path(TEXT_KIND, ".safetensors")
-    save_text_tower(path, model)
+    save_text_tower(path, model, PinVectorFile(pins["pin_id"].to_numpy(dtype=np.int64), vectors))
     agreement = topic_agreement(vectors, pins["category"].to_numpy(), sample=500, k=10, seed=0)
     published = artifacts.publish(
         TEXT_KIND,

@@ -21,7 +21,9 @@ from core.world import World
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.actions import POSITIVE_ACTIONS
 from models.embedding_store import chance_agreement
-from models.served.text_tower import ServedTextTower
+from models.pin_vector_file import PinVectorFile
+from models.served.text_tower import load_text_index
+from models.text_pin_vectors import text_vectors_of
 from models.text_tower import (
     CO_ENGAGED_PIN_TEXT,
     MIN_SEARCH_PAIRS,
@@ -318,7 +320,8 @@ def test_the_served_tower_embeds_as_the_trained_one(trained: Trained, tmp_path: 
     model, _, _ = trained
     path = tmp_path / "text_tower.pt"
     save_text_tower(path, model)
-    served = ServedTextTower.load(path)
+    served, kept = load_text_index(path)
+    assert kept is None  # saved without the catalogue's vectors
     texts = ["sourdough bread", "", "hairstlyes", "zzzz qqqq", "boho living room"]
     np.testing.assert_allclose(served.embed(texts, batch_size=2), embed_texts(model, texts), rtol=0, atol=1e-6)
     quantized = served.quantized()
@@ -328,7 +331,11 @@ def test_the_served_tower_embeds_as_the_trained_one(trained: Trained, tmp_path: 
     assert served.embed([]).shape == (0, model.config.dim)
 
 
-@pytest.mark.parametrize("load", [load_text_tower, ServedTextTower.load], ids=["torch", "served"])
+def _served_tower(path: Path):
+    return load_text_index(path)[0]
+
+
+@pytest.mark.parametrize("load", [load_text_tower, _served_tower], ids=["torch", "served"])
 def test_damaged_or_foreign_checkpoints_raise_checkpoint_error(tmp_path: Path, load) -> None:
     model = TextTower(TextTowerConfig(buckets=64, hidden=8, dim=4))
     path = tmp_path / "text_tower.pt"
@@ -344,3 +351,56 @@ def test_damaged_or_foreign_checkpoints_raise_checkpoint_error(tmp_path: Path, l
     save_checkpoint(path, kind="ranker", config=model.config, state={})
     with pytest.raises(CheckpointError, match="expected 'text_tower'"):
         load(path)
+
+
+def test_the_file_keeps_the_catalogues_pin_vectors_as_given(trained: Trained, tmp_path: Path) -> None:
+    model, _, _ = trained
+    path = tmp_path / "text_tower.safetensors"
+    texts = ["sourdough bread", "", "boho living room"]
+    given = PinVectorFile(np.array([7, 3, 5]), embed_texts(model, texts))
+    save_text_tower(path, model, given)
+    tower, kept = load_text_index(path)
+    assert kept is not None
+    np.testing.assert_array_equal(kept.pin_ids, given.pin_ids)
+    np.testing.assert_array_equal(kept.vectors, given.vectors)
+    np.testing.assert_allclose(tower.embed(texts), given.vectors, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "entries, error",
+    [
+        ({"pin_ids": np.arange(3)}, "holds no pin vectors"),
+        ({"pin_ids": np.arange(3), "pin_vectors": np.zeros((3, 5), dtype=np.float32)}, "of width 4"),
+        ({"pin_ids": np.array([1, 1, 2]), "pin_vectors": np.zeros((3, 4), dtype=np.float32)}, "distinct"),
+    ],
+    ids=["ids alone", "another width", "repeated ids"],
+)
+def test_damaged_kept_pin_vectors_raise_checkpoint_error(tmp_path: Path, entries: dict, error: str) -> None:
+    model = TextTower(TextTowerConfig(buckets=64, hidden=8, dim=4))
+    path = tmp_path / "text_tower.safetensors"
+    save_checkpoint(path, kind="text_tower", config=model.config, state={"model": model.state_dict(), **entries})
+    with pytest.raises(CheckpointError, match=error):
+        load_text_index(path)
+
+
+def test_text_vectors_map_the_kept_pins_and_embed_only_the_others(trained: Trained, tiny_world: World) -> None:
+    model, _, _ = trained
+    pins = tiny_world.pins.iloc[:6].reset_index(drop=True)
+    kept_rows = [3, 0, 2, 1]  # in another order than the pins
+    kept = PinVectorFile(
+        pins["pin_id"].to_numpy()[kept_rows], embed_texts(model, pin_texts(pins.iloc[kept_rows]))
+    )
+    embedded: list[list[str]] = []
+
+    def embed(texts):
+        embedded.append(list(texts))
+        return embed_texts(model, texts)
+
+    vectors = text_vectors_of(pins, kept, embed)
+    assert embedded == [pin_texts(pins.iloc[4:])]
+    np.testing.assert_array_equal(vectors[kept_rows], kept.vectors)
+    np.testing.assert_allclose(vectors, embed_texts(model, pin_texts(pins)), rtol=0, atol=1e-6)
+
+    embedded.clear()
+    np.testing.assert_allclose(text_vectors_of(pins, None, embed), vectors, rtol=0, atol=1e-6)
+    assert embedded == [pin_texts(pins)]

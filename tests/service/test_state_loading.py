@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.settings import get_settings
@@ -16,7 +17,8 @@ from features.store import feature_store
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EMBEDDING_DIM
 from models.rowwise_int8 import RowwiseInt8Table
-from models.text_tower import embed_texts, load_text_tower
+from models.served.text_tower import load_text_index
+from models.text_tower import embed_texts, load_text_tower, pin_texts
 from service.candidates import NEIGHBOURS_PER_PIN
 from service.database_guard import DatabaseGuard
 from service.state_loading import ModelFileError, read_stored_serving_data, serving_state_from
@@ -65,6 +67,18 @@ def test_a_load_keeps_what_requests_read_of_the_larger_artifacts(materialized_ti
     stored_tower = load_text_tower(stored.text.artifact)
     cosines = (state.text.model.embed(queries) * embed_texts(stored_tower, queries)).sum(axis=1)
     assert cosines.min() > 0.9999
+    # The catalogue's text vectors are the ones the text index kept, which its tower gives.
+    assert "text" in state.encoder.similarities
+    _, kept = load_text_index(Path(stored.text.artifact))
+    assert kept is not None
+    pin_ids = state.vectors.model.pin_ids
+    rows = pd.Index(kept.pin_ids).get_indexer(pin_ids)
+    assert (rows >= 0).all()
+    np.testing.assert_array_equal(state.learned["text"].vectors, kept.vectors[rows])
+    pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()
+    np.testing.assert_allclose(
+        state.learned["text"].vectors, embed_texts(stored_tower, pin_texts(pins)), rtol=0, atol=1e-6
+    )
 
 
 def test_the_service_imports_neither_torch_nor_dgl() -> None:
