@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from core.world import World
 from models.baselines import CoEngagementRecommender
 from models.fitting import Fit, fit_here
-from models.leave_last_out import EvaluationSplit, Recommender, evaluate_recommender, split_world
+from models.leave_last_out import (
+    HOLDOUT_USERS,
+    EvaluationSplit,
+    Recommender,
+    evaluate_recommender,
+    split_world,
+    user_sample,
+)
 from models.pinsage.config import PinSageConfig
 from models.pinsage.recommender import PinSageRecommender
 from models.training import EpochCallback, TrainingHistory
@@ -45,15 +52,16 @@ def train_on_world(
 
 
 def holdout_metrics(recommender: Recommender, history: TrainingHistory, split: EvaluationSplit) -> dict[str, float]:
-    """Recall@10/@100 on each user's held-out latest engagement, ``recommender``'s and that of the
-    co-engagement embedding fit on the same training part; the best validation recall@10 of its
-    training ``history`` beside them."""
+    """Recall@10/@100 on the held-out latest engagement of ``HOLDOUT_USERS`` users (``user_sample``),
+    ``recommender``'s and that of the co-engagement embedding fit on the same training part; the
+    best validation recall@10 of its training ``history`` and the number of users beside them."""
     baseline = CoEngagementRecommender()
     baseline.fit(split.without_test())
-    ks = (10, 100)
-    ours, theirs = (evaluate_recommender(model, split, "test", ks=ks) for model in (recommender, baseline))
+    ks, users = (10, 100), user_sample(split, HOLDOUT_USERS)
+    ours, theirs = (evaluate_recommender(model, split, "test", ks=ks, users=users) for model in (recommender, baseline))
     return {
         **{f"holdout_recall@{k}": ours[f"recall@{k}"] for k in ks},
         **{f"co_engagement_holdout_recall@{k}": theirs[f"recall@{k}"] for k in ks},
         "validation_recall@10": max(history.validation, default=float("nan")),
+        "holdout_users": float(len(users)),
     }

@@ -10,12 +10,14 @@ from models.leave_last_out import (
     ChosenOnValidation,
     EvaluationSplit,
     early_stopping_recall,
-    early_stopping_users,
     evaluate_recommender,
     rank_metrics,
     split_world,
     target_ranks,
+    user_sample,
 )
+from models.pinsage.world_training import holdout_metrics
+from models.training import TrainingHistory
 
 # (user, pin, action, unix seconds). Pins 10..15 are items 0..5.
 EVENTS = [
@@ -148,14 +150,19 @@ def test_metrics_by_hand():
     assert scores[0, 0] == 9  # the caller's matrix is left alone
     with pytest.raises(ValueError, match="NaN"):
         target_ranks(np.full((1, 6), np.nan), target[:1], exclude[:1])
+    one_nan = np.zeros((40, 6), dtype=np.float32)  # in a later block of rows than the first
+    one_nan[33, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        target_ranks(one_nan, np.zeros(40, dtype=np.int64), [np.empty(0, dtype=np.int64)] * 40)
 
 
 def test_target_ranks_follow_the_rule_on_ties_infinities_and_repeated_exclusions():
     rng = np.random.default_rng(0)
     for _ in range(300):
-        n_users, n_items = rng.integers(1, 5), rng.integers(1, 10)
+        n_users, n_items = rng.integers(1, 40), rng.integers(1, 10)  # rows in one block and in several
         scores = rng.integers(-2, 3, (n_users, n_items)).astype(np.float32)
-        scores[rng.random(scores.shape) < 0.15] = rng.choice([-np.inf, np.inf])
+        infinite = rng.random(scores.shape) < 0.15  # a row may hold both: its sum is NaN, yet no score is
+        scores[infinite] = rng.choice([-np.inf, np.inf], size=int(infinite.sum()))
         target = rng.integers(0, n_items, n_users)
         exclude = [rng.integers(0, n_items, rng.integers(0, 2 * n_items)) for _ in range(n_users)]
         by_hand = [
@@ -213,14 +220,38 @@ def test_evaluation_over_chosen_users_reads_only_their_items(split):
         evaluate_recommender(model, split, "validation", users=np.array([], dtype=np.int64))
 
 
-def test_early_stopping_reads_every_user_up_to_its_limit_then_one_fixed_sample(split):
-    assert early_stopping_users(split).tolist() == [0, 1, 2]
-    sample = early_stopping_users(split, limit=2).tolist()
+def test_a_user_sample_holds_every_user_up_to_its_limit_then_one_fixed_sample(split):
+    assert user_sample(split, 3).tolist() == [0, 1, 2]
+    sample = user_sample(split, 2).tolist()
     assert len(sample) == len(set(sample)) == 2 and sample == sorted(sample) and set(sample) <= {0, 1, 2}
-    assert early_stopping_users(split, limit=2).tolist() == sample
+    assert user_sample(split, 2).tolist() == sample
     model = FixedScores()
     model.fit(split.without_test())
     assert early_stopping_recall(model, split) == evaluate_recommender(model, split, "validation")["recall@10"]
+
+
+class ScoredUsers(FixedScores):
+    """``FixedScores`` that records every user it scores."""
+
+    def fit(self, split: EvaluationSplit) -> None:
+        super().fit(split)
+        self.scored: list[int] = []
+
+    def scores(self, users: np.ndarray, stage: str) -> np.ndarray:
+        self.scored.extend(np.asarray(users).tolist())
+        return super().scores(users, stage)
+
+
+def test_held_out_figures_read_every_user_up_to_their_limit_then_the_sample(split, monkeypatch):
+    model = ScoredUsers()
+    model.fit(split.without_test())
+    history = TrainingHistory(validation=[0.5])
+    assert holdout_metrics(model, history, split)["holdout_users"] == 3
+    assert sorted(model.scored) == [0, 1, 2]
+    monkeypatch.setattr("models.pinsage.world_training.HOLDOUT_USERS", 2)
+    model.scored.clear()
+    assert holdout_metrics(model, history, split)["holdout_users"] == 2
+    assert model.scored == user_sample(split, 2).tolist()
 
 
 def test_model_choice_keeps_the_best_validation_candidate(split):

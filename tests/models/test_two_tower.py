@@ -19,7 +19,13 @@ from sqlalchemy import text
 from models.baselines import PopularityRecommender
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.data_parallel import Shard
-from models.leave_last_out import EvaluationSplit, early_stopping_recall, early_stopping_users, evaluate_recommender
+from models.leave_last_out import (
+    EARLY_STOPPING_USERS,
+    EvaluationSplit,
+    early_stopping_recall,
+    evaluate_recommender,
+    user_sample,
+)
 from models.served.user_tower import ServedUserTower
 from models.training import sparse_and_dense_adam
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
@@ -119,7 +125,7 @@ def test_early_stopping_split_between_two_processes_adds_up_to_every_users_recal
     """Each of two training processes ranks its share of the validation users; their hits add up
     to the recall of all of them, which is what each process then stops on."""
     split, _, recommender = planted
-    users = early_stopping_users(split)
+    users = user_sample(split, EARLY_STOPPING_USERS)
     shares = [Shard(rank, 2).share(users) for rank in (0, 1)]
     assert sorted(np.concatenate(shares).tolist()) == users.tolist() and min(map(len, shares)) > 0
     whole = early_stopping_recall(recommender, split)
