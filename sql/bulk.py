@@ -1,8 +1,9 @@
-"""Fast bulk transfer between pandas frames and Postgres through COPY."""
+"""Fast bulk transfer between pandas frames (or numpy records) and Postgres through COPY."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,25 @@ def copy_into(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(buffer.getvalue())
     return len(frame)
+
+
+# COPY's binary format: a signature, flags and the header extension's length (both 0); -1 fields ends it.
+COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_BINARY_TRAILER = b"\xff\xff"
+
+
+def copy_binary_rows(conn: Connection, table: str, columns: Sequence[str], rows: np.ndarray) -> int:
+    """COPY ``rows`` into ``table``'s ``columns`` inside the caller's transaction: a structured array
+    laid out as COPY's binary tuples (each a big-endian field count, then each field's byte length and
+    value in the column type's binary form), sent as it is."""
+    if len(rows) == 0:
+        return 0
+    statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+        pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+    )
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(COPY_BINARY_HEADER + rows.tobytes() + COPY_BINARY_TRAILER)
+    return len(rows)
 
 
 def _with_iso_timestamps(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,16 @@ from sqlalchemy.exc import OperationalError
 from core.database import request_engine
 from core.settings import get_settings
 from models.interests import LATEST_ENGAGEMENTS
-from sql.embeddings import EMBEDDING_DIM, VectorSearch, load_pin_partition, nearest_pins_many, request_session
+from sql.embeddings import (
+    EMBEDDING_DIM,
+    VectorSearch,
+    all_user_vectors,
+    load_pin_partition,
+    load_user_vectors,
+    nearest_pins_many,
+    pin_vector,
+    request_session,
+)
 from sql.events import latest_engagements, user_history
 from sql.migrate import migrated_engine
 
@@ -95,6 +104,24 @@ def test_searches_of_several_versions_run_in_one_statement_nearest_first(session
     assert [pin for pin, _ in found[1]] == exact(second, queries[1], 7)
     assert [pin for pin, _ in found[2]] == exact(first, queries[2], 3)
     assert all(np.all(np.diff([distance for _, distance in hits]) >= 0) for hits in found)
+
+
+def test_pin_and_user_vectors_are_stored_exactly_as_given(session_data_dir):
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(5, EMBEDDING_DIM)).astype(np.float32)
+    vectors[0, :3] = [1e-30, -3.4e38, np.float32(1) / 3]  # no decimal text of 6 digits holds these
+    ids = np.array([7, 2**40, 3, 11, 5], dtype=np.int64)
+    with migrated_engine().connect() as conn:
+        assert load_pin_partition(conn, version=900_003, pin_ids=ids, vectors=vectors) == 5
+        assert load_user_vectors(conn, version=900_003, user_ids=ids[:3], vectors=vectors[:3]) == 3
+        stored_pins = [pin_vector(conn, version=900_003, pin_id=int(pin)) for pin in ids]
+        user_ids, user_vectors = all_user_vectors(conn, version=900_003)
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            load_user_vectors(conn, version=900_004, user_ids=ids[:1], vectors=np.full((1, EMBEDDING_DIM), np.nan))
+        conn.rollback()
+    np.testing.assert_array_equal(np.stack(stored_pins), vectors)
+    assert user_ids.tolist() == sorted(ids[:3].tolist())
+    np.testing.assert_array_equal(user_vectors, vectors[np.argsort(ids[:3])])
 
 
 def test_request_pool_connections_carry_the_timeout_and_search_settings(session_data_dir):
