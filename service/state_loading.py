@@ -25,11 +25,11 @@ from models.checkpoint import CheckpointError
 from models.embedding_store import EmbeddingArtifact
 from models.embedding_width import EmbeddingWidthError, check_embedding_width
 from models.pin_board_graph import GRAPH_KIND, load_mmap
+from models.pin_vector_file import PinVectorFile
 from models.pinnersage import OfflineMedoids
 from models.pinsage.pin_vectors import load_pinsage_vectors
 from models.ranker_similarities import VectorTable
 from models.served.ranker import ServedRanker
-from models.pin_vector_file import PinVectorFile
 from models.served.text_tower import ServedTextTower, load_text_index
 from models.served.user_tower import ServedUserTower
 from models.text_pin_vectors import text_vectors_of
