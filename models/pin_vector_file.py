@@ -3,6 +3,7 @@ what serving needs of a version whose vectors were all computed at materializati
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ class PinVectorFile:
 
     @classmethod
     def from_state(
-        cls, path: Path, dim: int | None, state: dict[str, Any], *, ids_key: str, vectors_key: str
+        cls, path: Path, dim: int | None, state: Mapping[str, Any], *, ids_key: str, vectors_key: str
     ) -> PinVectorFile:
         """The pin vectors of a checkpoint ``state`` read from ``path`` (named in errors), ``dim`` wide;
         ``CheckpointError`` when the state lacks them or they do not fit."""

@@ -29,7 +29,7 @@ def stored_text_vectors(path: Path, dim: int, state: Mapping[str, Any]) -> PinVe
     file that keeps none; ``CheckpointError`` when it keeps them damaged or not ``dim`` wide."""
     if PIN_IDS_KEY not in state and PIN_VECTORS_KEY not in state:
         return None
-    return PinVectorFile.from_state(path, dim, dict(state), ids_key=PIN_IDS_KEY, vectors_key=PIN_VECTORS_KEY)
+    return PinVectorFile.from_state(path, dim, state, ids_key=PIN_IDS_KEY, vectors_key=PIN_VECTORS_KEY)
 
 
 def text_vectors_of(
