@@ -6,7 +6,7 @@ were kept, is embedded when asked for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from models.pin_vector_file import PinVectorFile
-from models.text_tower_config import pin_texts
 
 PIN_IDS_KEY, PIN_VECTORS_KEY = "pin_ids", "pin_vectors"  # entries of the checkpoint's state
 
@@ -33,16 +32,16 @@ def stored_text_vectors(path: Path, dim: int, state: Mapping[str, Any]) -> PinVe
 
 
 def text_vectors_of(
-    pins: pd.DataFrame, stored: PinVectorFile | None, embed: Callable[[Sequence[str]], np.ndarray]
+    pin_ids: np.ndarray, stored: PinVectorFile | None, embed_pins: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:
-    """Unit vectors float32 ``[len(pins), dim]``, row-aligned with ``pins`` (pin_id, title,
-    description, category): the ``stored`` vector of each pin it holds, ``embed`` of the text of
-    the others."""
-    pin_ids = pins["pin_id"].to_numpy(dtype=np.int64)
-    rows = np.full(len(pins), -1) if stored is None else pd.Index(stored.pin_ids).get_indexer(pin_ids)
+    """Unit vectors float32 ``[len(pin_ids), dim]``, row-aligned with ``pin_ids``: the ``stored``
+    vector of each pin it holds, and ``embed_pins`` of the ids of the others, in their order
+    (called only when there are others, or nothing is stored)."""
+    pin_ids = np.asarray(pin_ids, dtype=np.int64)
+    rows = np.full(len(pin_ids), -1) if stored is None else pd.Index(stored.pin_ids).get_indexer(pin_ids)
     missing = np.flatnonzero(rows < 0)
-    embedded = embed(pin_texts(pins.iloc[missing]))
-    vectors = np.empty((len(pins), embedded.shape[1]), dtype=np.float32)
+    embedded = embed_pins(pin_ids[missing]) if stored is None or len(missing) else stored.vectors[:0]
+    vectors = np.empty((len(pin_ids), embedded.shape[1]), dtype=np.float32)
     vectors[missing] = embedded
     if stored is not None:
         found = np.flatnonzero(rows >= 0)

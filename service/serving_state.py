@@ -120,16 +120,6 @@ class ServingState:
         return self.learned.get("pinsage")
 
     @property
-    def searched_versions(self) -> list[int]:
-        """The versions whose pgvector partitions the surfaces search by HNSW."""
-        versions = [self.embedding_version, self.text.version]
-        if self.two_tower_version is not None:
-            versions.append(self.two_tower_version)
-        if self.pinsage is not None and self.pinsage.version is not None:
-            versions.append(self.pinsage.version)
-        return versions
-
-    @property
     def model_versions(self) -> dict[str, int]:
         versions = {
             "pin_embedding": self.embedding_version,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +34,7 @@ from models.served.ranker import ServedRanker
 from models.served.text_tower import ServedTextTower, load_text_index
 from models.served.user_tower import ServedUserTower
 from models.text_pin_vectors import text_vectors_of
+from models.text_tower_config import pin_texts
 from models.two_tower.pin_vectors import load_two_tower_vectors
 from models.two_tower.user_features import user_feature_codes
 from models.visual.vectors import load_visual_vectors
@@ -42,7 +44,7 @@ from service.feature_tables import OnlineRows, pin_table, user_table
 from service.index_warmup import warm_indexes
 from service.serving_state import PinVectors, ServedGraph, ServingState, TextIndex, TwoTowerUsers, UserVectors
 from service.shared_arrays import shared
-from sql.catalogue import read_table
+from sql.catalogue import pin_texts_of, read_table
 from sql.embeddings import all_user_vectors, request_session
 from sql.events import popular_by_locale
 from sql.medoids import user_medoids
@@ -50,9 +52,9 @@ from sql.migrate import migrated_engine
 from sql.versions import ModelVersion, active_versions
 
 POPULAR_PER_LOCALE = 500
-PIN_COLUMNS = (
-    "pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category", "title", "description"
-)
+# Not the titles and descriptions: the text index keeps every pin's vector, and the texts of the
+# pins it lacks are read by id (``_embedded_by_text``); on large they were 200 of the pins' 300 MB.
+PIN_COLUMNS = ("pin_id", "creator_id", "is_ad", "merchant_id", "created_at", "image_signature", "category")
 T = TypeVar("T")
 log = logging.getLogger("corkboard.service")
 
@@ -87,6 +89,15 @@ class StoredServingData:
     graph: ModelVersion | None = None
     feature_snapshot: ModelVersion | None = None  # None: every feature is read from Feast
     medoids: OfflineMedoids | None = None  # the embedding's user medoids; None: none stored
+
+    @property
+    def searched_versions(self) -> list[int]:
+        """The versions whose pgvector partitions the surfaces of a state built from this data
+        search by HNSW: the embedding's, the text index's, PinSAGE's and the two-tower's."""
+        versions = [version.version for version in (self.embedding, self.text, self.pinsage) if version is not None]
+        if self.two_tower is not None and self.two_tower_users is not None:
+            versions.append(self.two_tower.version)
+        return versions
 
 
 def read_stored_serving_data(conn: Connection) -> StoredServingData:
@@ -140,7 +151,8 @@ def serving_state_from(
     _check_width(stored.text, text_tower.config.dim)
     # The catalogue's text vectors are the text index's, or come from the float token table as in
     # training; only the served query tower holds it at 8 bits (``ServedTextTower.quantized`` below).
-    learned = learned_pin_vectors(stored, vectors.model.pin_ids, (text_tower, text_pins), encoder.similarities)
+    text = (text_pins, _embedded_by_text(engine, text_tower))
+    learned = learned_pin_vectors(stored, vectors.model.pin_ids, text, encoder.similarities)
     two_tower = None
     if stored.two_tower is not None and stored.two_tower_users is not None:
         _check_width(stored.two_tower, stored.two_tower_users.vectors.shape[1])
@@ -184,13 +196,13 @@ def serving_state_from(
 def learned_pin_vectors(
     stored: StoredServingData,
     pin_ids: np.ndarray,
-    text: tuple[ServedTextTower, PinVectorFile | None],
+    text: tuple[PinVectorFile | None, Callable[[np.ndarray], np.ndarray]],
     similarities: Sequence[str],
 ) -> dict[str, PinVectors]:
     """The catalogue's PinSAGE vectors (searched by the "pinsage" source), its two-tower pin vectors
     (the page's two-tower prior), and its text and visual vectors where the ranker reads their
-    similarities; each aligned with ``pin_ids``. ``text`` is the text index's tower and the pin
-    vectors its file keeps: the tower embeds only the pins they lack."""
+    similarities; each aligned with ``pin_ids``. ``text`` is the pin vectors the text index's file
+    keeps and the text tower's embedding of pins by id, called only for the pins they lack."""
     learned = {}
     if stored.pinsage is not None:
         pinsage = _load_model(stored.pinsage, load_pinsage_vectors)
@@ -205,13 +217,23 @@ def learned_pin_vectors(
             stored.two_tower.version, shared(_aligned(two_tower.pin_ids, two_tower.vectors, pin_ids))
         )
     if "text" in similarities and stored.text is not None:
-        pins = stored.pins.set_index("pin_id").reindex(pin_ids).reset_index()
-        tower, kept = text
-        learned["text"] = PinVectors(stored.text.version, shared(text_vectors_of(pins, kept, tower.embed)))
+        learned["text"] = PinVectors(stored.text.version, shared(text_vectors_of(pin_ids, *text)))
     if "visual" in similarities and stored.visual is not None:
         visual = _load_model(stored.visual, load_visual_vectors)
         learned["visual"] = PinVectors(None, shared(_aligned(visual.pin_ids, visual.vectors, pin_ids)))
     return learned
+
+
+def _embedded_by_text(engine: Engine, tower: ServedTextTower) -> Callable[[np.ndarray], np.ndarray]:
+    """``tower``'s vectors of pins by id, from their titles and descriptions in the catalogue: for
+    pins the text index's file lacks (added since it ran), read after the loading snapshot: a pin
+    keeps its text, and one gone from the catalogue since embeds as an empty text."""
+
+    def embed(pin_ids: np.ndarray) -> np.ndarray:
+        with engine.connect() as conn:
+            return tower.embed(pin_texts(pin_texts_of(conn, pin_ids)))
+
+    return embed
 
 
 def two_tower_users(version: int, tower: ServedUserTower, users: pd.DataFrame, stored: UserVectors) -> TwoTowerUsers:
@@ -227,25 +249,36 @@ def _aligned(ids: np.ndarray, vectors: np.ndarray, pin_ids: np.ndarray) -> np.nd
     return VectorTable(ids, vectors).of(pin_ids)
 
 
-def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard) -> ServingState:
-    """Read the serving versions from ``engine`` and build the serving state of them (see
-    ``serving_state_from``); requests will reach the database through ``database``. Everything is
-    read in one repeatable-read snapshot: an activation, rollback or pruning that commits meanwhile
-    is not half seen."""
+def read_serving_snapshot(engine: Engine) -> StoredServingData:
+    """``read_stored_serving_data`` in one repeatable-read snapshot: an activation, rollback or
+    pruning that commits meanwhile is not half seen."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        stored = read_stored_serving_data(conn)
+        return read_stored_serving_data(conn)
+
+
+def load_serving_state(engine: Engine, store: FeatureStore, settings: Settings, database: DatabaseGuard) -> ServingState:
+    """Read the serving versions from ``engine`` (``read_serving_snapshot``) and build the serving
+    state of them (``serving_state_from``); requests will reach the database through ``database``."""
+    stored = read_serving_snapshot(engine)
     return serving_state_from(stored, engine=engine, store=store, settings=settings, database=database)
 
 
 def open_serving_state(settings: Settings) -> ServingState:
-    """Connect to the database and feature store of ``settings`` and load the serving models;
-    raises one of LOAD_ERRORS when that is not possible now."""
+    """Connect to the database and feature store of ``settings`` and load the serving models,
+    warming the HNSW indexes they search meanwhile; raises one of LOAD_ERRORS when that is not
+    possible now."""
     engine = migrated_engine(settings)  # the schema is current before anything serves from it
     session = request_session(statement_timeout_ms=settings.source_timeout_ms, ef_search=settings.hnsw_ef_search)
     guard = DatabaseGuard(request_engine(settings, session), deadline_ms=settings.database_deadline_ms)
-    state = load_serving_state(engine, feature_store(settings), settings, guard)
-    seconds = warm_indexes(engine, state.searched_versions)  # before any page of this state runs
-    log.info("warmed the HNSW indexes of versions %s in %.1f s", sorted(set(state.searched_versions)), seconds)
+    stored = read_serving_snapshot(engine)
+    # Postgres walks the indexes on one core while the model files load on the other: on large the
+    # warming took 6.7 s of the start-up after the loading. Both end before any page of this state runs.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-indexes") as pool:
+        warming = pool.submit(warm_indexes, engine, stored.searched_versions)
+        store = feature_store(settings)
+        state = serving_state_from(stored, engine=engine, store=store, settings=settings, database=guard)
+        seconds = warming.result()
+    log.info("warmed the HNSW indexes of versions %s in %.1f s", sorted(set(stored.searched_versions)), seconds)
     return state
 
 

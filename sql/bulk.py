@@ -47,6 +47,40 @@ def copy_binary_rows(conn: Connection, table: str, columns: Sequence[str], rows:
     return len(rows)
 
 
+def copy_binary_out(conn: Connection, query: pgsql.Composable, params: dict | None, row: np.dtype) -> np.ndarray:
+    """Run ``query`` through COPY ... TO STDOUT in binary form and read its tuples as ``row``, a
+    structured dtype laid out as ``copy_binary_rows`` sends them: every tuple must have that one
+    size, so the query pads whatever varies (arrays) to a fixed width. Raises ValueError on a tuple
+    of another layout (its field count, then every field's byte length, are checked)."""
+    driver = conn.connection.driver_connection
+    statement = pgsql.SQL("COPY ({}) TO STDOUT WITH (FORMAT binary)").format(query)
+    with driver.cursor() as cursor, cursor.copy(statement, params) as copy:
+        data = b"".join(copy)
+    if not data.startswith(COPY_BINARY_HEADER) or not data.endswith(COPY_BINARY_TRAILER):
+        raise ValueError("COPY's binary output lacks its header or trailer")
+    body = memoryview(data)[len(COPY_BINARY_HEADER) : len(data) - len(COPY_BINARY_TRAILER)]
+    if len(body) % row.itemsize:
+        raise ValueError(f"COPY sent {len(body)} bytes of tuples, not a whole number of {row.itemsize}-byte rows")
+    rows = np.frombuffer(body, dtype=row)
+    for name, expected in _layout_fields(row).items():
+        if len(rows) and not (rows[name] == expected).all():
+            raise ValueError(f"COPY sent tuples whose {name} is not {expected}: not the layout expected")
+    return rows
+
+
+def _layout_fields(row: np.dtype) -> dict[str, int]:
+    """The fields of ``row`` that give a tuple's layout, and the value each must hold: its field
+    count (``fields``) and each ``<name>_bytes`` length, which is the byte size of ``<name>`` as
+    ``row`` lays it out, up to the next length (a value's own header belongs to it)."""
+    names = list(row.names)
+    layout = {"fields": sum(name.endswith("_bytes") for name in names)}
+    lengths = [number for number, name in enumerate(names) if name.endswith("_bytes")]
+    for at, number in enumerate(lengths):
+        end = lengths[at + 1] if at + 1 < len(lengths) else len(names)
+        layout[names[number]] = sum(row[name].itemsize for name in names[number + 1 : end])
+    return layout
+
+
 def _with_iso_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its datetime columns as ISO-8601 text, formatted by numpy in one pass.
 

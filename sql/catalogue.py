@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
@@ -26,6 +27,14 @@ def read_table(conn: Connection, *, table: str, columns: tuple[str, ...]) -> pd.
         pgsql.SQL(", ").join(map(pgsql.Identifier, columns)), pgsql.Identifier(table)
     )
     return copy_out(conn, query)
+
+
+def pin_texts_of(conn: Connection, pin_ids: np.ndarray) -> pd.DataFrame:
+    """The title and description of each of ``pin_ids``, row-aligned with them (indexed by pin_id);
+    both missing for a pin the catalogue no longer holds."""
+    query = pgsql.SQL("SELECT pin_id, title, description FROM pins WHERE pin_id = ANY(%(ids)s)")
+    found = copy_out(conn, query, {"ids": np.asarray(pin_ids, dtype=np.int64).tolist()})
+    return found.set_index("pin_id").reindex(pin_ids)
 
 
 def user_ids(conn: Connection, *, limit: int) -> list[int]:

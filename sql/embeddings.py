@@ -12,7 +12,7 @@ from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
 
 from models.embedding_width import EMBEDDING_DIM
-from sql.bulk import copy_binary_rows
+from sql.bulk import copy_binary_out, copy_binary_rows
 from sql.driver import fetch_all
 
 
@@ -115,16 +115,13 @@ def user_vector(conn: Connection, *, version: int, user_id: int) -> np.ndarray |
 
 
 def all_user_vectors(conn: Connection, *, version: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every user vector of ``version``: user ids (sorted) and their vectors, row-aligned."""
-    rows = conn.execute(
-        text("SELECT user_id, embedding FROM user_embeddings WHERE version = :v ORDER BY user_id").columns(
-            embedding=Vector(EMBEDDING_DIM)
-        ),
-        {"v": version},
-    ).all()
-    ids = np.array([row.user_id for row in rows], dtype=np.int64)
-    vectors = np.array([row.embedding for row in rows], dtype=np.float32).reshape(len(rows), EMBEDDING_DIM)
-    return ids, vectors
+    """Every user vector of ``version``: user ids (sorted) and their vectors, row-aligned; read in
+    COPY's binary form, the layout ``load_user_vectors`` wrote them in."""
+    query = pgsql.SQL(
+        "SELECT version, user_id, embedding FROM user_embeddings WHERE version = %(v)s ORDER BY user_id"
+    )
+    rows = copy_binary_out(conn, query, {"v": version}, _VECTOR_ROW)
+    return rows["id"].astype(np.int64), rows["values"].astype(np.float32)
 
 
 def pin_vector(conn: Connection, *, version: int, pin_id: int) -> np.ndarray | None:

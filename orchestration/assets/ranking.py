@@ -28,6 +28,7 @@ from models.ranker_training import FeatureColumns, SimilarityFeatures, fit_ranke
 from models.sampled_negatives import NegativeSampling, with_sampled_negatives
 from models.served.text_tower import load_text_index
 from models.text_pin_vectors import text_vectors_of
+from models.text_tower_config import pin_texts
 from orchestration.assets import RANKER, pinsage
 from orchestration.assets.embeddings import pin_vector_index
 from orchestration.assets.engagements import engagement_world, epoch_logger, serving_visuals
@@ -70,7 +71,10 @@ def content_tables(database: Database, run_id: str, pins: pd.DataFrame) -> dict[
     text = database.version_for_run(TEXT_KIND, run_id)
     if text is not None:
         tower, stored = load_text_index(Path(text.artifact))
-        tables["text"] = VectorTable(pins["pin_id"].to_numpy(), text_vectors_of(pins, stored, tower.embed))
+        pin_ids, texts = pins["pin_id"].to_numpy(), pins.set_index("pin_id")
+        tables["text"] = VectorTable(
+            pin_ids, text_vectors_of(pin_ids, stored, lambda missing: tower.embed(pin_texts(texts.loc[missing])))
+        )
     visual = serving_visuals(database, run_id)
     if visual is not None:
         tables["visual"] = VectorTable(visual.pin_ids, visual.vectors)

@@ -390,17 +390,21 @@ def test_text_vectors_map_the_kept_pins_and_embed_only_the_others(trained: Train
     kept = PinVectorFile(
         pins["pin_id"].to_numpy()[kept_rows], embed_texts(model, pin_texts(pins.iloc[kept_rows]))
     )
-    embedded: list[list[str]] = []
+    pin_ids, by_id = pins["pin_id"].to_numpy(), pins.set_index("pin_id")
+    embedded: list[list[int]] = []
 
-    def embed(texts):
-        embedded.append(list(texts))
-        return embed_texts(model, texts)
+    def embed_pins(ids):
+        embedded.append(ids.tolist())
+        return embed_texts(model, pin_texts(by_id.loc[ids]))
 
-    vectors = text_vectors_of(pins, kept, embed)
-    assert embedded == [pin_texts(pins.iloc[4:])]
+    vectors = text_vectors_of(pin_ids, kept, embed_pins)
+    assert embedded == [pin_ids[4:].tolist()]
     np.testing.assert_array_equal(vectors[kept_rows], kept.vectors)
     np.testing.assert_allclose(vectors, embed_texts(model, pin_texts(pins)), rtol=0, atol=1e-6)
 
     embedded.clear()
-    np.testing.assert_allclose(text_vectors_of(pins, None, embed), vectors, rtol=0, atol=1e-6)
-    assert embedded == [pin_texts(pins)]
+    np.testing.assert_allclose(text_vectors_of(pin_ids, None, embed_pins), vectors, rtol=0, atol=1e-6)
+    assert embedded == [pin_ids.tolist()]
+    embedded.clear()
+    np.testing.assert_array_equal(text_vectors_of(pin_ids[kept_rows], kept, embed_pins), kept.vectors)
+    assert embedded == []  # the file holds every pin asked for: nothing is embedded
