@@ -16,7 +16,7 @@ from sql.bulk import copy_binary_out, copy_binary_rows
 from sql.driver import fetch_all
 
 
-# One (version, id, embedding) row of COPY's binary form; numpy packs the fields without padding.
+# One (version, id, embedding) row of COPY's binary form, as sent and as read; numpy packs the fields without padding.
 _VECTOR_ROW = np.dtype(
     [
         ("fields", ">i2"),
