@@ -61,8 +61,11 @@ def materialize_concurrently(
     """Materialize ``keys`` of ``world`` (and their checks) as one run of ``world_job``, at most
     ``concurrency`` steps at once, each in a process of its own (forked from one that imported the
     definitions) on its share of the cores (torch, BLAS and OpenMP read ``OMP_NUM_THREADS`` at start); ``artifacts``
-    activates what the run published once it has succeeded. Returns the run id; raises when a step
+    activates what the run published once it has succeeded. With ``CORKBOARD_RAY_ADDRESS=local`` the
+    steps share one Ray cluster (``one_cluster_for_the_run``). Returns the run id; raises when a step
     failed."""
+    from orchestration.ray_cluster import one_cluster_for_the_run
+
     run_config = {
         **QUIET,
         "resources": {"source": {"config": {"world": world}}},
@@ -72,7 +75,9 @@ def materialize_concurrently(
     }
     threads = str(max(1, (os.cpu_count() or 1) // concurrency))
     try:
-        with mock.patch.dict(os.environ, {"OMP_NUM_THREADS": threads}):
+        with one_cluster_for_the_run(get_settings()) as ray_environment, mock.patch.dict(
+            os.environ, {"OMP_NUM_THREADS": threads, **ray_environment}
+        ):
             result = execute_job(
                 reconstructable(world_job), instance, run_config=run_config, asset_selection=list(keys)
             )

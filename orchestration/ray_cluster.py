@@ -2,14 +2,16 @@
 
 ``CORKBOARD_RAY_ADDRESS`` (or the resource's ``address``) unset: nothing connects and the assets
 compute in their own process, as on one machine. ``local``: dagster-ray starts a Ray cluster on the
-step's machine for the step. An address (``ray://corkboard-ray-head-svc:10001``, deploy/k8s/ray.yaml):
-the step joins that running cluster through Ray Client.
+step's machine for the step (or, when ``corkboard materialize`` runs several steps at once, one
+cluster for the whole run: ``one_cluster_for_the_run``). An address
+(``ray://corkboard-ray-head-svc:10001``, deploy/k8s/ray.yaml): the step joins that running cluster
+through Ray Client.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +99,22 @@ class RayCluster(RayResource):
     def train_fit(self, storage: Path) -> RayTrainFit | None:
         """Ray Train for a recommender, checkpointing under ``storage``; None when disabled (train here)."""
         return RayTrainFit(self.worker_count, storage) if self.enabled else None
+
+
+@contextlib.contextmanager
+def one_cluster_for_the_run(settings: Settings) -> Iterator[dict[str, str]]:
+    """For a run of several steps at once on this machine: with ``ray_address`` ``local``, one Ray
+    cluster started here for the whole run, and the environment that makes each step join it (its
+    address as ``CORKBOARD_RAY_ADDRESS``), where each step would start a cluster of its own sized to
+    the whole machine (on the large world, two of them ran the machine out of memory); stopped when
+    the run ends. Otherwise nothing starts and the environment stays as it is."""
+    if settings.ray_address != LOCAL:
+        yield {}
+        return
+    import ray
+
+    context = ray.init(include_dashboard=False)
+    try:
+        yield {"CORKBOARD_RAY_ADDRESS": context.address_info["gcs_address"]}
+    finally:
+        ray.shutdown()

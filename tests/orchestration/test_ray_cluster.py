@@ -1,10 +1,14 @@
 """The Ray resource: unset, the heavy steps stay in the step's process and nothing touches Ray;
 ``local``, dagster-ray connects the step to a Ray cluster it starts, and the step's batch
-inference runs on its actors; a training that fails on it fails the step and publishes nothing."""
+inference runs on its actors, and the steps of a run at once share one; a training that fails on
+it fails the step and publishes nothing."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,7 @@ from core.settings import get_settings
 from corkboard.materialize import materialize_and_activate
 from models.on_ray.training import RayTrainFit
 from orchestration.assets import pinsage
-from orchestration.ray_cluster import RayCluster
+from orchestration.ray_cluster import RayCluster, one_cluster_for_the_run
 from orchestration.resources import ArtifactStore
 from tests.models.test_on_ray import training_workers_killed_once_busy
 from tests.orchestration.fakes import FakeDatabase
@@ -61,6 +65,38 @@ def test_an_address_is_joined_and_local_starts_a_cluster(ray_address, tmp_path: 
         assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
         np.testing.assert_array_equal(cluster.map_rows(np.square, np.arange(300)), np.arange(300) ** 2)
     assert not ray.is_initialized()  # the step's cluster goes with the step
+
+
+JOIN_PROBE = """
+import ray
+from dagster import build_init_resource_context
+from orchestration.ray_cluster import RayCluster, one_cluster_for_the_run
+
+with RayCluster(workers=1).yield_for_execution(build_init_resource_context()):
+    print(ray.get_runtime_context().gcs_address, len(ray.nodes()))
+"""
+
+
+def test_steps_run_at_once_join_one_local_cluster_for_the_run(ray_address) -> None:
+    """``local`` for a run of several step processes: one cluster, started for the run, which each
+    step's resource joins instead of starting its own; gone when the run ends."""
+    ray_address(None)
+    with one_cluster_for_the_run(get_settings()) as environment:
+        assert environment == {} and not ray.is_initialized()
+
+    ray_address("local")
+    with one_cluster_for_the_run(get_settings()) as environment:
+        address = ray.get_runtime_context().gcs_address
+        assert environment == {"CORKBOARD_RAY_ADDRESS": address}
+        steps = [
+            subprocess.run(
+                [sys.executable, "-c", JOIN_PROBE], env={**os.environ, **environment},
+                capture_output=True, text=True, check=True, timeout=120,
+            ).stdout.split()
+            for _ in range(2)
+        ]
+        assert steps == [[address, "1"], [address, "1"]]  # both joined this cluster, of one node
+    assert not ray.is_initialized()
 
 
 def test_the_text_index_embeds_every_pin_on_ray_and_publishes_them(materialized_tiny: Path) -> None:
