@@ -70,7 +70,7 @@ def test_an_address_is_joined_and_local_starts_a_cluster(ray_address, tmp_path: 
 JOIN_PROBE = """
 import ray
 from dagster import build_init_resource_context
-from orchestration.ray_cluster import RayCluster, one_cluster_for_the_run
+from orchestration.ray_cluster import RayCluster
 
 with RayCluster(workers=1).yield_for_execution(build_init_resource_context()):
     print(ray.get_runtime_context().gcs_address, len(ray.nodes()))
