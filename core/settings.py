@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         None,
         description="Where the heavy steps run: unset, in the step's process; 'local', a Ray cluster started "
-        "for the step; an address (ray://head:10001), a running Ray cluster.",
+        "on this machine for the step (one for the whole run when steps run at once); an address "
+        "(ray://head:10001), a running Ray cluster.",
     )
     ray_workers: int = Field(2, ge=1, description="Ray Train workers and Ray Data actors of a heavy step.")
     materialize_concurrency: int = Field(
