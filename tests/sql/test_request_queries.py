@@ -125,6 +125,7 @@ def test_pin_and_user_vectors_are_stored_exactly_as_given(session_data_dir):
 
 
 def test_request_pool_connections_carry_the_timeout_and_search_settings(session_data_dir):
+    migrated_engine()  # the pgvector extension exists, also when this test runs alone
     session = request_session(statement_timeout_ms=50, ef_search=123)
     with request_engine(get_settings(), session).connect() as conn:
         conn.execute(text("SELECT '[1,2,3]'::vector"))  # pgvector loaded: its own settings take over
