@@ -56,10 +56,10 @@ def _train_on_worker(config: dict[str, Any]) -> None:
     import ray.train
 
     context = ray.train.get_context()
-    recommender: Trainable = config["recommender"]
+    recommender: Trainable = ray.get(config["recommender"])
     recommender.shard = Shard(context.get_world_rank(), context.get_world_size())
     with one_torch_thread():  # as models.fitting.fit_here
-        recommender.train(config["split"])
+        recommender.train(ray.get(config["split"]))
     history = recommender.history
     metrics = {"validation_recall@10": max(history.validation, default=float("nan")), "epochs": len(history.train_loss)}
     with tempfile.TemporaryDirectory() as folder:
@@ -83,6 +83,7 @@ class RayTrainFit:
     max_failures: int = 1
 
     def __call__(self, recommender: T, split: EvaluationSplit) -> T:
+        import ray
         from ray.train import FailureConfig, RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
 
@@ -92,7 +93,9 @@ class RayTrainFit:
         shipped.on_epoch = None  # the caller's logger stays here
         trainer = TorchTrainer(
             _train_on_worker,
-            train_loop_config={"recommender": shipped, "split": split},
+            # References, not the objects: Ray Train also hands its config to the run's controller,
+            # which then held a copy of the split and the recommender (1.8 GB on large).
+            train_loop_config={"recommender": ray.put(shipped), "split": ray.put(split)},
             scaling_config=ScalingConfig(num_workers=self.workers),
             run_config=RunConfig(
                 name=run,
