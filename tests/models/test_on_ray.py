@@ -162,10 +162,12 @@ def test_ray_trains_controller_is_handed_references_to_the_split_and_the_model(
 
     monkeypatch.setattr(ray.train.torch, "TorchTrainer", RecordingTrainer)
     split, countries = planted_split()
-    fitted = RayTrainFit(workers=WORKERS, storage=tmp_path / "ray")(two_tower(countries, epochs=1), split.without_test())
+    fit = RayTrainFit(workers=WORKERS, storage=tmp_path / "ray")
+    fitted = fit(two_tower(countries, epochs=1), split.without_test())
 
     assert len(fitted.history.train_loss) == 1 and len(fitted.item_vectors) == split.n_items
-    assert len(handed) == 1 and handed[0] < len(cloudpickle.dumps(split)) / 10, (handed, len(cloudpickle.dumps(split)))
+    split_bytes = len(cloudpickle.dumps(split))
+    assert len(handed) == 1 and handed[0] < split_bytes / 10, (handed, split_bytes)
 
 
 class DiesOnce:
