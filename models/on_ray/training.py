@@ -94,7 +94,7 @@ class RayTrainFit:
         trainer = TorchTrainer(
             _train_on_worker,
             # References, not the objects: Ray Train also hands its config to the run's controller,
-            # which then held a copy of the split and the recommender (1.8 GB on large).
+            # which then held a copy of the split and the recommender (2.1 GiB of its own on large).
             train_loop_config={"recommender": ray.put(shipped), "split": ray.put(split)},
             scaling_config=ScalingConfig(num_workers=self.workers),
             run_config=RunConfig(

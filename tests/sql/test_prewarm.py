@@ -59,7 +59,8 @@ def test_a_relation_past_a_segment_is_named_by_its_segment_files(
     monkeypatch.setattr(prewarm, "SEGMENT_BYTES", 65_536)  # Postgres's own are 1 GiB
     path, size = _sizes(probe_table)[TABLE]
     with probe_table.connect() as conn:
-        segments = [(name, bytes_) for name, bytes_ in prewarm.relation_files(conn, [TABLE]) if name.startswith(path)]
+        files = prewarm.relation_files(conn, [TABLE])
+    segments = [(name, bytes_) for name, bytes_ in files if name == path or name.startswith(f"{path}.")]
 
     expected = -(-size // 65_536)
     assert [name for name, _ in segments] == [path] + [f"{path}.{number}" for number in range(1, expected)]
