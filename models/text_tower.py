@@ -1,6 +1,6 @@
 """Text / search-query embedding (DESIGN.md section 1): one tower for queries and pin texts.
 
-Hashed word and character n-gram tokens (``models.tokenizer``) feed a mean EmbeddingBag and
+Hashed word and character n-gram tokens (``models.tokenizer``) feed a mean bag of token rows and
 an MLP; the output is L2-normalized. Queries and pins go through the same tower, so any
 query text, seen in training or not, lands in the pins' space. Training pulls a query
 towards the pins engaged after it with the shared ``sampled_softmax_loss``. A world with too few
@@ -25,6 +25,7 @@ from models.pin_vector_file import PinVectorFile
 from models.retrieval_loss import NegativeSampler, log_q_from_counts, sampled_softmax_loss
 from models.text_pin_vectors import pin_vector_state
 from models.text_tower_config import CHECKPOINT_KIND, TextTowerConfig, pin_texts
+from models.token_bags import bag_of_distinct_tokens
 from models.tokenizer import TokenizerConfig, tokenize
 from models.training import EpochCallback, TrainingHistory, descend, fit_epochs, sparse_and_dense_adam
 from models.visual.catalogue import one_torch_thread
@@ -45,7 +46,7 @@ class TextTower(nn.Module):
         super().__init__()
         self.config = config
         # Sparse gradients: a batch touches a few thousand of the hashed table's rows.
-        self.tokens = nn.EmbeddingBag(config.buckets, config.hidden, mode="mean", sparse=True)
+        self.tokens = nn.Embedding(config.buckets, config.hidden, sparse=True)
         # A small start lets Adam's lr-sized steps shape token vectors, not nudge random ones.
         nn.init.normal_(self.tokens.weight, std=0.01)
         self.mlp = nn.Sequential(
@@ -55,7 +56,7 @@ class TextTower(nn.Module):
     def forward(self, ids: Tensor, offsets: Tensor) -> Tensor:
         """Unit vectors ``[len(offsets), dim]`` for EmbeddingBag-style ``ids`` and ``offsets``;
         a text without tokens gets the tower's fixed vector for an empty bag."""
-        return F.normalize(self.mlp(self.tokens(ids, offsets)), dim=-1)
+        return F.normalize(self.mlp(bag_of_distinct_tokens(self.tokens, ids, offsets, "mean")), dim=-1)
 
 
 class _TokenizedTexts:

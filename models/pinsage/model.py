@@ -17,6 +17,7 @@ from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.pinsage.config import CHECKPOINT_KIND, PinSageConfig
 from models.pinsage.features import PinFeatures, PinInputs
 from models.pinsage.sampling import importance_neighbours, neighbourhood_blocks
+from models.token_bags import bag_of_distinct_tokens
 
 
 class ImportanceConvolution(nn.Module):
@@ -61,9 +62,7 @@ class PinSage(nn.Module):
         """Layer-0 vectors ``[n, hidden]`` from content features alone."""
         # Code -1 (no known category) takes the extra first class, which is dropped.
         one_hot = F.one_hot(inputs.category + 1, len(self.config.categories) + 1)[:, 1:].float()
-        # Each distinct token is looked up once, which keeps the sparse gradient small to coalesce.
-        distinct, position = inputs.token_ids.unique(return_inverse=True)
-        words = F.embedding_bag(position, self.tokens(distinct), inputs.word_offsets, mode="sum")
+        words = bag_of_distinct_tokens(self.tokens, inputs.token_ids, inputs.word_offsets, "sum")
         text = torch.sparse.mm(inputs.word_weights, words)  # the mean over each pin's tokens
         return F.relu(self.project(torch.cat([text, one_hot, inputs.numeric], dim=1)))
 
