@@ -14,7 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from models.leave_last_out import EvaluationSplit
 from models.on_ray.batch_inference import map_rows
 from models.training import EpochCallback, TrainingHistory
 from models.visual.catalogue import one_torch_thread
+
+if TYPE_CHECKING:
+    import ray.train
 
 CHECKPOINT = "model.safetensors"
 HISTORY = "history.json"
@@ -83,19 +86,33 @@ class RayTrainFit:
     max_failures: int = 1
 
     def __call__(self, recommender: T, split: EvaluationSplit) -> T:
-        import ray
-        from ray.train import FailureConfig, RunConfig, ScalingConfig
-        from ray.train.torch import TorchTrainer
-
         prefix = f"{recommender.name}-"  # each fit's folder in the storage
         run = f"{prefix}{uuid.uuid4().hex}"  # a new name: Ray Train resumes a run of a known one
         shipped = copy.copy(recommender)
         shipped.on_epoch = None  # the caller's logger stays here
+        checkpoint = self._train(shipped, split, run)
+        with checkpoint.as_directory() as folder:
+            recommender.load_trained(Path(folder) / CHECKPOINT, split)
+            recommender.history = TrainingHistory(**json.loads((Path(folder) / HISTORY).read_text()))
+        for earlier in self.storage.glob(f"{prefix}*"):
+            if earlier.name != run:
+                shutil.rmtree(earlier, ignore_errors=True)
+        recommender.embed_every_item(partial(map_rows, workers=self.workers))  # the Train workers let go of the CPUs
+        _replay_epochs(recommender.history, recommender)
+        return recommender
+
+    def _train(self, recommender: Trainable, split: EvaluationSplit, run: str) -> ray.train.Checkpoint:
+        """The leader's checkpoint of ``recommender`` trained on ``split`` by the run named ``run``.
+        The object store holds the two only until this returns, not while every pin is embedded."""
+        import ray
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
         trainer = TorchTrainer(
             _train_on_worker,
             # References, not the objects: Ray Train also hands its config to the run's controller,
             # which then held a copy of the split and the recommender (2.1 GiB of its own on large).
-            train_loop_config={"recommender": ray.put(shipped), "split": ray.put(split)},
+            train_loop_config={"recommender": ray.put(recommender), "split": ray.put(split)},
             scaling_config=ScalingConfig(num_workers=self.workers),
             run_config=RunConfig(
                 name=run,
@@ -110,15 +127,7 @@ class RayTrainFit:
             raise RuntimeError(f"{recommender.name} training on Ray failed ({allowed}): {error}") from error
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train finished without a checkpoint: {result.error}")
-        with result.checkpoint.as_directory() as folder:
-            recommender.load_trained(Path(folder) / CHECKPOINT, split)
-            recommender.history = TrainingHistory(**json.loads((Path(folder) / HISTORY).read_text()))
-        for earlier in self.storage.glob(f"{prefix}*"):
-            if earlier.name != run:
-                shutil.rmtree(earlier, ignore_errors=True)
-        recommender.embed_every_item(partial(map_rows, workers=self.workers))  # the Train workers let go of the CPUs
-        _replay_epochs(recommender.history, recommender)
-        return recommender
+        return result.checkpoint
 
 
 def _replay_epochs(history: TrainingHistory, recommender: Trainable) -> None:
