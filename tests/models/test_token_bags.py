@@ -24,3 +24,5 @@ def test_bags_and_gradients_equal_embedding_bags_with_a_row_per_distinct_token(m
     torch.testing.assert_close(gradient.to_dense(), expected_gradient.to_dense())
     # Rows stored before coalescing: one per distinct token, where embedding_bag stores one per position.
     assert gradient._nnz() == len(ids.unique()) < expected_gradient._nnz() == len(ids)
+    with torch.no_grad():
+        torch.testing.assert_close(bag_of_distinct_tokens(table, ids, offsets, mode), expected, rtol=0, atol=0)
