@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-SEGMENT_BYTES = 1 << 30  # Postgres splits a relation into files of 1 GiB (the default RELSEG_SIZE)
 CHUNK_BYTES = 16 << 20  # read per statement: the server holds one chunk in memory at a time
 
 _FILES = text(
@@ -27,15 +26,22 @@ _FILES = text(
     """
 )
 _READ = text("SELECT length(pg_read_binary_file(:path, :offset, :length))")
+_SEGMENT = text("SELECT pg_size_bytes(current_setting('segment_size'))")
+
+
+def segment_bytes(conn: Connection) -> int:
+    """The size of the files the server splits a relation into (its build's RELSEG_SIZE: 1 GiB by default)."""
+    return conn.execute(_SEGMENT).scalar_one()
 
 
 def relation_files(conn: Connection, tables: Sequence[str]) -> list[tuple[str, int]]:
     """(path under the data directory, bytes) of every file of ``tables`` and of their indexes,
     the indexes first."""
     files: list[tuple[str, int]] = []
+    per_file = segment_bytes(conn)
     for path, size in conn.execute(_FILES, {"tables": list(tables)}):
-        for segment, start in enumerate(range(0, size, SEGMENT_BYTES)):
-            files.append((path if segment == 0 else f"{path}.{segment}", min(SEGMENT_BYTES, size - start)))
+        for segment, start in enumerate(range(0, size, per_file)):
+            files.append((path if segment == 0 else f"{path}.{segment}", min(per_file, size - start)))
     return files
 
 

@@ -56,7 +56,9 @@ def test_every_file_of_a_table_and_its_indexes_is_read_indexes_first(
 def test_a_relation_past_a_segment_is_named_by_its_segment_files(
     probe_table: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(prewarm, "SEGMENT_BYTES", 65_536)  # Postgres's own are 1 GiB
+    with probe_table.connect() as conn:
+        assert prewarm.segment_bytes(conn) == 1 << 30  # the embedded server's build: Postgres's default
+    monkeypatch.setattr(prewarm, "segment_bytes", lambda conn: 65_536)
     path, size = _sizes(probe_table)[TABLE]
     with probe_table.connect() as conn:
         files = prewarm.relation_files(conn, [TABLE])
