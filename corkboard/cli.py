@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from core.api_keys import Scope
+from core.openblas_kernels import prefer_kernels_by_flags
 from core.settings import get_settings
 
 
@@ -442,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Dagster, Feast and pydantic warn about each other's internals; none of it is actionable here.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*shadows an attribute in parent.*")
+    prefer_kernels_by_flags()  # before numpy loads OpenBLAS, here and in every server, step and bench process
     args = build_parser().parse_args(argv)
     return args.run(args)
 

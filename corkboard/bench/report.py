@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 import torch
+from threadpoolctl import threadpool_info
 
 Report = dict[str, Any]
 
@@ -68,7 +69,18 @@ def machine() -> dict[str, Any]:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "blas": blas(),
     }
+
+
+def blas() -> str:
+    """numpy's BLAS library, its version and the kernels it runs on this CPU (core/openblas_kernels.py)."""
+    described = []
+    for pool in threadpool_info():
+        if pool["user_api"] == "blas":
+            kernels = f", {pool['architecture']} kernels" if "architecture" in pool else ""
+            described.append(f"{pool['internal_api']} {pool['version']}{kernels}")
+    return "; ".join(described)
 
 
 def target_checks(report: Report) -> list[dict[str, Any]]:
@@ -142,7 +154,7 @@ def markdown_block(report: Report) -> str:
         "",
         f"Command: `{report['command']}` ({report['date']}, {report['duration_s']:.0f} s).",
         f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gib']} GiB; Python {mach['python']}, torch "
-        + f"{mach['torch']}; 1-minute load average {mach['load_average_1m']} at the start.",
+        + f"{mach['torch']}; BLAS {mach['blas']}; 1-minute load average {mach['load_average_1m']} at the start.",
         "",
         "| target | measured | met |",
         "| --- | --- | --- |",

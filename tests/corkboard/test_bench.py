@@ -29,7 +29,10 @@ def fake_report(world: str, p99: float) -> Report:
     """A finished report with only the figures the docs block needs."""
     base = {
         "world": world, "command": f"corkboard bench --world {world}", "date": "today", "duration_s": 1.0,
-        "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1.0, "python": "3.11", "torch": "2.2", "load_average_1m": 0.5},
+        "machine": {
+            "cpu": "cpu", "cores": 2, "memory_gib": 1.0, "python": "3.11", "torch": "2.2", "load_average_1m": 0.5,
+            "blas": "openblas 0.3.23, SkylakeX kernels",
+        },
         "service": {"p50_ms": 1.0, "p99_ms": p99},
     }  # fmt: skip
     return {**base, "targets": target_checks(base)}
