@@ -9,10 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
-from core.database import _engine_for, stop_embedded_postgres
-from core.settings import get_settings
+from core.openblas_kernels import prefer_kernels_by_flags
+
+prefer_kernels_by_flags()  # numpy in the tests runs the kernels it runs under the CLI: before it loads
+
+import torch  # noqa: E402
+
+from core.database import _engine_for, stop_embedded_postgres  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
