@@ -46,7 +46,7 @@ def test_an_operators_coretype_is_kept_and_an_unset_one_is_named_by_the_flags(tm
     assert environ == {}
 
 
-def test_numpy_started_by_the_cli_runs_kernels_no_narrower_than_the_cpus_flags():
+def test_numpy_started_by_the_cli_runs_the_kernel_family_that_the_cpus_flags_name():
     """The CLI names the kernels before numpy loads, so OpenBLAS never falls back to its generic ones on a
     CPU with AVX2 that it does not know (Emerald Rapids with numpy 1.26's OpenBLAS 0.3.23)."""
     family = kernel_family(cpu_flags())
