@@ -1,8 +1,12 @@
 """Seconds and peak memory of each asset step of a materialization, and how they grow with the world.
 
-A background thread samples the resident memory of this process and of its children (the steps that
+A background thread samples the memory of this process and of its children (the steps that
 ``corkboard.materialize`` runs in processes of their own), summed, and each step's peak is the
-highest sample between its start and end times in Dagster's step stats.
+highest sample between its start and end times in Dagster's step stats. Two sums are kept: the
+resident sizes (RSS: a page that several processes map counts once in each, so forked step
+processes count the libraries they share with their parent again) and the proportional sizes
+(PSS, where the platform gives it: a page shared by n processes counts 1/n in each, so the sum is
+what the processes hold together).
 """
 
 from __future__ import annotations
@@ -20,46 +24,67 @@ from dagster import DagsterInstance
 from corkboard.materialize import Progress, dagster_instance, materialize_world
 
 GIB = 2**30
+MEASURES = ("rss", "pss")
 
 
-class RssSamples:
-    """(wall time, resident bytes) of this process and its children together, sampled every
-    ``interval_s`` while open; pages that several of them map count once in each."""
+class MemorySamples:
+    """(wall time, resident bytes, proportional bytes) of this process and its children together,
+    sampled every ``interval_s`` while open; ``has_pss`` False where the platform has no PSS."""
 
     def __init__(self, interval_s: float = 0.05) -> None:
         self.interval_s = interval_s
+        self.has_pss = hasattr(psutil.Process().memory_full_info(), "pss")
         self.times: list[float] = []
         self.rss: list[int] = []
+        self.pss: list[int] = []
         self._stop = threading.Event()
 
     def _sample(self) -> None:
         process = psutil.Process()
         while not self._stop.is_set():
+            sizes = [_sizes(one) for one in (process, *process.children(recursive=True))]
             self.times.append(time.time())
-            self.rss.append(process.memory_info().rss + sum(map(_rss, process.children(recursive=True))))
+            self.rss.append(sum(rss for rss, _ in sizes))
+            self.pss.append(sum(pss for _, pss in sizes))
             self._stop.wait(self.interval_s)
 
-    def peak_between(self, start: float, end: float) -> int:
-        """The highest sample taken from ``start`` to ``end`` (wall seconds); 0 when none was."""
-        times = np.asarray(self.times)
+    def peak(self, measure: str) -> int | None:
+        """The highest sum of ``measure`` (``MEASURES``) sampled; None when it was not measured."""
+        values = self._values(measure)
+        return max(values) if values else None
+
+    def peak_between(self, start: float, end: float, measure: str) -> int | None:
+        """The highest sum of ``measure`` sampled from ``start`` to ``end`` (wall seconds); 0 when no
+        sample was taken then, None when ``measure`` was not measured."""
+        values = self._values(measure)
+        if not values:
+            return None
+        times = np.asarray(self.times[: len(values)])  # the sampler may have appended a time since
         inside = (times >= start) & (times <= end)
-        return int(np.asarray(self.rss)[inside].max()) if inside.any() else 0
+        return int(np.asarray(values)[inside].max()) if inside.any() else 0
+
+    def _values(self, measure: str) -> list[int]:
+        if measure not in MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+        return [] if measure == "pss" and not self.has_pss else getattr(self, measure)
 
 
-def _rss(process: psutil.Process) -> int:
-    """``process``'s resident bytes; 0 once it has exited."""
+def _sizes(process: psutil.Process) -> tuple[int, int]:
+    """``process``'s resident and proportional bytes (PSS 0 where the platform has none); both 0
+    once it has exited."""
     try:
-        return process.memory_info().rss
+        info = process.memory_full_info()
     except psutil.NoSuchProcess:
-        return 0
+        return 0, 0
+    return info.rss, getattr(info, "pss", 0)
 
 
 @contextmanager
-def sampled_rss(interval_s: float = 0.05) -> Iterator[RssSamples]:
-    """Sample the resident memory of this process and its children on a daemon thread for the
-    duration of the block."""
-    samples = RssSamples(interval_s)
-    thread = threading.Thread(target=samples._sample, name="rss-sampler", daemon=True)
+def sampled_memory(interval_s: float = 0.05) -> Iterator[MemorySamples]:
+    """Sample the memory of this process and its children on a daemon thread for the duration of
+    the block."""
+    samples = MemorySamples(interval_s)
+    thread = threading.Thread(target=samples._sample, name="memory-sampler", daemon=True)
     thread.start()
     try:
         yield samples
@@ -68,32 +93,41 @@ def sampled_rss(interval_s: float = 0.05) -> Iterator[RssSamples]:
         thread.join()
 
 
-def step_costs(instance: DagsterInstance, run_ids: Sequence[str], samples: RssSamples) -> dict[str, dict[str, float]]:
+def _gib(value: int | None) -> float | None:
+    return None if value is None else round(value / GIB, 3)
+
+
+def step_costs(
+    instance: DagsterInstance, run_ids: Sequence[str], samples: MemorySamples
+) -> dict[str, dict[str, float | None]]:
     """Per finished step of ``run_ids`` (asset steps are named after their asset): wall seconds from
-    its start to its end (Dagster's step stats) and the peak resident GiB in between (of every step
-    running then, with the process that runs them)."""
-    costs: dict[str, dict[str, float]] = {}
+    its start to its end (Dagster's step stats) and the peak resident and proportional GiB in
+    between (of every step running then, with the process that runs them)."""
+    costs: dict[str, dict[str, float | None]] = {}
     for run_id in run_ids:
         for step in instance.get_run_step_stats(run_id):
             if step.start_time is not None and step.end_time is not None:
                 costs[step.step_key] = {
                     "seconds": round(step.end_time - step.start_time, 2),
-                    "peak_rss_gib": round(samples.peak_between(step.start_time, step.end_time) / GIB, 3),
+                    **{
+                        f"peak_{measure}_gib": _gib(samples.peak_between(step.start_time, step.end_time, measure))
+                        for measure in MEASURES
+                    },
                 }
     return costs
 
 
 def profiled_materialization(world: str, *, progress: Progress = print) -> dict[str, Any]:
-    """``materialize_world(world)``, reported: its event count, wall seconds, the peak resident GiB of
-    this process and its step processes together, and each step's ``step_costs``."""
+    """``materialize_world(world)``, reported: its event count, wall seconds, the peak resident and
+    proportional GiB of this process and its step processes together, and each step's ``step_costs``."""
     started = time.perf_counter()
-    with sampled_rss() as samples:
+    with sampled_memory() as samples:
         done = materialize_world(world, progress=progress)
     return {
         "world": world,
         "events": done.events,
         "seconds": round(time.perf_counter() - started, 1),
-        "peak_rss_gib": round(max(samples.rss) / GIB, 3),
+        **{f"peak_{measure}_gib": _gib(samples.peak(measure)) for measure in MEASURES},
         "steps": step_costs(dagster_instance(), done.run_ids, samples),
     }
 

@@ -35,11 +35,13 @@ WORLD_TARGETS: dict[str, tuple[tuple[str, str, str, float], ...]] = {
         ("service", "memory_mb_peak", "<=", 800.0),
         ("materialize", "seconds", "<=", 180.0),
         ("materialize", "peak_rss_gib", "<=", 3.0),
+        ("materialize", "peak_pss_gib", "<=", 3.0),
     ),
     "large": (
         ("service", "startup_s", "<=", 30.0),
         ("materialize", "seconds", "<=", 1800.0),
         ("materialize", "peak_rss_gib", "<=", 8.0),
+        ("materialize", "peak_pss_gib", "<=", 8.0),
     ),
 }
 _COMPARE: dict[str, Callable[[float, float], bool]] = {

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance, asset, materialize
 
-from corkboard.bench.asset_profile import GIB, growth_exponents, sampled_rss, step_costs
+from corkboard.bench.asset_profile import GIB, growth_exponents, sampled_memory, step_costs
 from corkboard.cli import main
 
 HELD_BYTES = 400 * 2**20
@@ -30,21 +30,22 @@ def big_step(small_step: int) -> int:
 
 def test_each_step_gets_its_own_seconds_and_peak_memory():
     instance = DagsterInstance.ephemeral()
-    with sampled_rss(interval_s=0.005) as samples:
+    with sampled_memory(interval_s=0.005) as samples:
         result = materialize([small_step, big_step], instance=instance)
     costs = step_costs(instance, [result.run_id], samples)
     assert set(costs) == {"small_step", "big_step"}
     assert all(cost["seconds"] >= 0 for cost in costs.values()) and costs["big_step"]["seconds"] > 0
-    assert costs["big_step"]["peak_rss_gib"] - costs["small_step"]["peak_rss_gib"] > 0.5 * HELD_BYTES / GIB
+    for measure in ("peak_rss_gib", "peak_pss_gib"):
+        assert costs["big_step"][measure] - costs["small_step"][measure] > 0.5 * HELD_BYTES / GIB
 
 
-# Run in a process of its own, whose only child is the one it starts: the test session's own
+# Run in a process of its own, whose only children are the ones it starts: the test session's own
 # children (servers, Ray) come and go.
 SAMPLE_A_CHILD = f"""
 import subprocess, sys, time
-from corkboard.bench.asset_profile import sampled_rss
+from corkboard.bench.asset_profile import sampled_memory
 holds = "import numpy, time; held = numpy.ones({HELD_BYTES // 8}); print(flush=True); time.sleep(30)"
-with sampled_rss(interval_s=0.005) as samples:
+with sampled_memory(interval_s=0.005) as samples:
     time.sleep(0.05)
     child = subprocess.Popen([sys.executable, "-c", holds], stdout=subprocess.PIPE)
     child.stdout.readline()  # the child holds its memory now
@@ -52,15 +53,45 @@ with sampled_rss(interval_s=0.005) as samples:
     child.kill()
     child.wait()
     time.sleep(0.05)
-print(samples.rss[0], max(samples.rss), samples.rss[-1])
+for sizes in (samples.rss, samples.pss):
+    print(sizes[0], max(sizes), sizes[-1])
 """
 
 
 def test_the_samples_count_what_a_child_process_holds():
     result = subprocess.run([sys.executable, "-c", SAMPLE_A_CHILD], capture_output=True, text=True, timeout=120)
-    first, peak, last = map(int, result.stdout.split()[-3:])
-    assert peak - first > 0.5 * HELD_BYTES
-    assert abs(last - first) < 0.5 * HELD_BYTES  # gone with the child
+    lines = result.stdout.splitlines()[-2:]
+    assert len(lines) == 2, result.stderr
+    for line in lines:  # resident, then proportional
+        first, peak, last = map(int, line.split())
+        assert peak - first > 0.5 * HELD_BYTES
+        assert abs(last - first) < 0.5 * HELD_BYTES  # gone with the child
+
+
+# A parent holding memory forks a child that only maps it: the resident sizes count the pages twice,
+# the proportional ones once.
+SAMPLE_A_FORKED_CHILD = f"""
+import os, time
+import numpy
+from corkboard.bench.asset_profile import sampled_memory
+held = numpy.ones({HELD_BYTES // 8})
+with sampled_memory(interval_s=0.005) as samples:
+    time.sleep(0.05)
+    child = os.fork()
+    if child == 0:
+        time.sleep(0.3)
+        os._exit(0)
+    time.sleep(0.2)
+    os.waitpid(child, 0)
+print(samples.peak("rss") - samples.rss[0], samples.peak("pss") - samples.pss[0])
+"""
+
+
+def test_pages_a_forked_child_shares_count_once_in_the_proportional_sum():
+    result = subprocess.run([sys.executable, "-c", SAMPLE_A_FORKED_CHILD], capture_output=True, text=True, timeout=120)
+    rss_rise, pss_rise = map(int, result.stdout.split()[-2:])
+    assert rss_rise > 0.9 * HELD_BYTES  # the child's resident size counts the parent's pages again
+    assert pss_rise < 0.1 * HELD_BYTES
 
 
 def test_growth_exponents_recover_a_power_law():
