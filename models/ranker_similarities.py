@@ -54,35 +54,36 @@ def history_vectors_before(
     ordered = engagements.sort_values(["user_id", "ts"], kind="stable", ignore_index=True)
     users = ordered["user_id"].to_numpy()
     latest = latest_engagement_before(ordered, rows)
-    # Only the running sums at some row's latest engagement are kept: slot[position] is its row in `sums`.
+    # Only the running means at some row's latest engagement are kept: slot[position] is its row in `means`.
     kept = np.unique(latest[latest >= 0])
     slot = np.full(len(ordered), -1, dtype=np.int64)
     slot[kept] = np.arange(len(kept))
     # Every kind's vectors side by side (float32; the sums run in float64), so that one pass over
-    # the engagements serves them all.
-    kinds = [table.of(ordered["pin_id"].to_numpy()) for table in tables.values()]
-    vectors = np.hstack(kinds) if kinds else np.zeros((len(ordered), 0), dtype=np.float32)
+    # the engagements serves them all; one row per distinct engaged pin, not per engagement.
+    pins, pin_of_row = np.unique(ordered["pin_id"].to_numpy(), return_inverse=True)
+    kinds = [table.of(pins) for table in tables.values()]
+    vectors = np.hstack(kinds) if kinds else np.zeros((len(pins), 0), dtype=np.float32)
     del kinds
     # Running recency-weighted sums per user: each step decays the last and adds the new pin; the
     # pin that falls out of the latest LATEST_ENGAGEMENTS leaves with the weight it had reached.
+    # Each kept sum is divided by its weights' total as it is reached, and only the mean is stored.
     dropped = HISTORY_DECAY**LATEST_ENGAGEMENTS
-    sums, totals = np.zeros((len(kept), vectors.shape[1])), np.zeros(len(kept))
+    means = np.zeros((len(kept), vectors.shape[1]), dtype=np.float32)
     running, total, first = np.zeros(vectors.shape[1]), 0.0, 0
-    slots = slot.tolist()
+    slots, pin_rows = slot.tolist(), pin_of_row.tolist()
     for row in range(len(ordered)):
         if row == 0 or users[row] != users[row - 1]:
             running, total, first = np.zeros(vectors.shape[1]), 0.0, row
-        running, total = HISTORY_DECAY * running + vectors[row], HISTORY_DECAY * total + 1.0
+        running, total = HISTORY_DECAY * running + vectors[pin_rows[row]], HISTORY_DECAY * total + 1.0
         if row - first >= LATEST_ENGAGEMENTS:
-            leaving = vectors[row - LATEST_ENGAGEMENTS].astype(np.float64)
+            leaving = vectors[pin_rows[row - LATEST_ENGAGEMENTS]].astype(np.float64)
             running, total = running - dropped * leaving, total - dropped
         if slots[row] >= 0:
-            sums[slots[row]], totals[slots[row]] = running, total
+            means[slots[row]] = running / max(total, 1e-12)
     del vectors
-    out = np.zeros((len(rows), sums.shape[1]), dtype=np.float32)
+    out = np.zeros((len(rows), means.shape[1]), dtype=np.float32)
     found = latest >= 0
-    kept_rows = slot[latest[found]]
-    out[found] = sums[kept_rows] / np.maximum(totals[kept_rows], 1e-12)[:, None]
+    out[found] = means[slot[latest[found]]]
     columns = np.cumsum([0, *(table.vectors.shape[1] for table in tables.values())])
     return {name: out[:, columns[at] : columns[at + 1]] for at, name in enumerate(tables)}
 
