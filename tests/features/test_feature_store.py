@@ -17,6 +17,7 @@ from feast import FeatureStore
 
 from core.settings import Settings
 from core.world import conform
+from features import point_in_time
 from features import store as feature_api
 from features.engagement_rates import ENGAGEMENT_FEATURES, engagement_snapshots, global_rates
 from features.feast_objects import OFFLINE_TABLES, offline_path
@@ -184,22 +185,43 @@ def test_historical_features_are_point_in_time(filled_store: FeatureStore) -> No
     assert result["pin_profile__category"].tolist()[5] == "food"
 
 
-def test_historical_features_asked_in_chunks_equal_one_query(
-    filled_store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("keys_per_read", [point_in_time.KEYS_PER_READ, 1])
+def test_historical_features_equal_what_feast_answers(
+    filled_store: FeatureStore, keys_per_read: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    days = pd.date_range("2023-12-20", "2024-01-31", freq="19h", tz="UTC")
+    # Every 19 hours from before the first snapshot to past the engagement TTL, for known and
+    # unknown users and pins, each (key, time) asked more than once; the files read whole, or
+    # one key at a time.
+    monkeypatch.setattr(point_in_time, "KEYS_PER_READ", keys_per_read)
+    days = pd.date_range("2023-11-20", "2024-03-10", freq="19h", tz="UTC")
     rows = pd.DataFrame(
         {
-            "user_id": [1 + i % 3 for i in range(len(days))],
-            "pin_id": [1 + i % 2 for i in range(len(days))],
-            "event_timestamp": days,
+            "user_id": [1 + i % 4 for i in range(len(days))] * 2,
+            "pin_id": [1 + i % 4 for i in range(len(days))] * 2,
+            "event_timestamp": [*days, *days],
         }
     )
-    whole = feature_api.historical_features(filled_store, rows)
-    monkeypatch.setattr(feature_api, "HISTORICAL_CHUNK_ROWS", 7)
-    chunked = feature_api.historical_features(filled_store, rows)
-    assert whole["pin_engagement__impressions_7d"].notna().any()
-    pd.testing.assert_frame_equal(chunked, whole)
+    ours = feature_api.historical_features(filled_store, rows)
+    assert len(ours) == len(rows)
+    for projection in filled_store.get_feature_service("ranking").feature_view_projections:
+        keys = [*filled_store.get_feature_view(projection.name).join_keys, "event_timestamp"]
+        theirs = filled_store.get_historical_features(
+            entity_df=rows[keys].drop_duplicates(),
+            features=[f"{projection.name}:{feature.name}" for feature in projection.features],
+            full_feature_names=True,
+        ).to_df()
+        theirs["event_timestamp"] = pd.to_datetime(theirs["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
+        expected = rows[keys].merge(theirs, on=keys, how="left")
+        columns = [f"{projection.name}__{feature.name}" for feature in projection.features]
+        assert expected[columns].notna().any().all() and expected[columns].isna().any().any()
+        pd.testing.assert_frame_equal(_nulls_as_none(ours[keys + columns]), _nulls_as_none(expected[keys + columns]))
+
+
+def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the missing values of its object columns as None: Feast answers a missing
+    boolean with None, and the left join above gives NaN where Feast dropped an entity row."""
+    objects = [column for column in frame.columns if frame[column].dtype == object]
+    return frame.assign(**{column: frame[column].where(frame[column].notna(), None) for column in objects})
 
 
 @pytest.fixture
