@@ -7,11 +7,20 @@ graph and seed and DGL's global random state is left alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dgl
 import numpy as np
 import torch
 
-from models.pinsage.graph import HOLDS, PIN, SAVED_TO, csr
+from models.pinsage.graph import BOARD, HOLDS, PIN, SAVED_TO, csr
+
+# Random numbers drawn, and the indices they pick, at a time in a walk's hop (8 MB of doubles).
+DRAWS_AT_ONCE = 2**20
+# Start pins whose visits are counted, and whose most visited pins are kept, at a time: the counting
+# sorts their walkers' (pin, visited pin) keys: with 30 walks of at most 3 hops, each going on with
+# chance 1/2, about 65,536 x 30 x 1.75 = 3.4M of them.
+PINS_PER_COUNT = 2**16
 
 
 def visit_counts(
@@ -23,34 +32,16 @@ def visit_counts(
     restart_prob: float,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(row, visited, count)``: how often walks from ``pins[row]`` reached pin ``visited``.
+    """``(row, visited, count)``: how often walks from ``pins[row]`` reached pin ``visited``, in
+    order of row, then visited pin.
 
     Each of the ``walks`` walks per pin takes pin -> random board -> random pin hops; after each
     hop it ends (the next walk restarts from the pin) with ``restart_prob``, and it ends after ``walk_length``
     hops at most (``walk_length`` >= 1). The start pin itself is not counted.
     """
-    if walk_length < 1:
-        raise ValueError(f"walk_length must be at least 1, got {walk_length}")
-    pin_indptr, pin_boards = csr(graph, SAVED_TO)
-    board_indptr, board_pins = csr(graph, HOLDS)
-    row = np.repeat(np.arange(len(pins), dtype=np.int64), walks)
-    current = np.repeat(np.asarray(pins, dtype=np.int64), walks)
-    rows, visits = [], []
-    for _ in range(walk_length):
-        degree = pin_indptr[current + 1] - pin_indptr[current]
-        row, current, degree = row[degree > 0], current[degree > 0], degree[degree > 0]
-        board = pin_boards[pin_indptr[current] + (rng.random(len(current)) * degree).astype(np.int64)]
-        size = board_indptr[board + 1] - board_indptr[board]
-        current = board_pins[board_indptr[board] + (rng.random(len(board)) * size).astype(np.int64)]
-        rows.append(row)
-        visits.append(current)
-        going_on = rng.random(len(current)) >= restart_prob
-        row, current = row[going_on], current[going_on]
-    all_rows, visited = np.concatenate(rows), np.concatenate(visits)
-    away = visited != np.asarray(pins, dtype=np.int64)[all_rows]
-    n_pins = graph.num_nodes(PIN)
-    keys, count = np.unique(all_rows[away] * n_pins + visited[away], return_counts=True)
-    return keys // n_pins, keys % n_pins, count
+    walked = _walk(graph, pins, walks=walks, walk_length=walk_length, restart_prob=restart_prob, rng=rng)
+    counted = [walked.counted(start, start + PINS_PER_COUNT) for start in range(0, len(pins), PINS_PER_COUNT)]
+    return _joined(counted)
 
 
 def importance_neighbours(
@@ -70,24 +61,113 @@ def importance_neighbours(
     """
     n_pins = graph.num_nodes(PIN)
     rng = np.random.default_rng(seed)
-    row, visited, count = visit_counts(
-        graph,
-        np.arange(n_pins),
-        walks=walks,
-        walk_length=walk_length,
-        restart_prob=restart_prob,
-        rng=rng,
-    )
-    # One int64 key orders by row, then count descending, then pin: a single sort, not a lexsort.
-    order = np.argsort((row * (count.max(initial=0) + 1) + count.max(initial=0) - count) * n_pins + visited)
-    row, visited, count = row[order], visited[order], count[order]
-    first = np.searchsorted(row, row)  # rows are sorted: the first index of each row's run
-    keep = np.arange(len(row)) - first < top_k
-    row, visited, count = row[keep], visited[keep], count[keep].astype(np.float64)
+    walked = _walk(graph, np.arange(n_pins), walks=walks, walk_length=walk_length, restart_prob=restart_prob, rng=rng)
+    kept = [
+        _most_visited(*walked.counted(start, start + PINS_PER_COUNT), top_k)
+        for start in range(0, n_pins, PINS_PER_COUNT)
+    ]
+    row, visited, count = _joined(kept)
+    count = count.astype(np.float64)
     weight = count / np.bincount(row, weights=count, minlength=n_pins)[row]
     neighbours = dgl.graph((torch.from_numpy(visited), torch.from_numpy(row)), num_nodes=n_pins)
     neighbours.edata["weight"] = torch.from_numpy(weight.astype(np.float32))
     return neighbours
+
+
+@dataclass(frozen=True)
+class _Walked:
+    """Per hop, the start row and the pin reached of every walker that took it, rows in order."""
+
+    pins: np.ndarray
+    n_pins: int
+    hops: list[tuple[np.ndarray, np.ndarray]]
+
+    def counted(self, first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``visit_counts`` of the walks from ``pins[first:end]``."""
+        bounds = [np.searchsorted(row, [first, end]) for row, _ in self.hops]
+        rows = np.concatenate([row[a:b] for (row, _), (a, b) in zip(self.hops, bounds)])
+        visited = np.concatenate([pin[a:b] for (_, pin), (a, b) in zip(self.hops, bounds)])
+        away = visited != self.pins[rows]
+        keys, count = np.unique(rows[away].astype(np.int64) * self.n_pins + visited[away], return_counts=True)
+        return keys // self.n_pins, keys % self.n_pins, count
+
+
+def _walk(
+    graph: dgl.DGLGraph,
+    pins: np.ndarray,
+    *,
+    walks: int,
+    walk_length: int,
+    restart_prob: float,
+    rng: np.random.Generator,
+) -> _Walked:
+    """The walks of ``visit_counts``, their positions held as 32-bit indices where they fit and their
+    draws taken ``DRAWS_AT_ONCE`` at a time (the generator gives the same numbers drawn in parts as
+    at once): 4 bytes a walker and hop where whole draws took about 30."""
+    if walk_length < 1:
+        raise ValueError(f"walk_length must be at least 1, got {walk_length}")
+    pin_indptr, pin_boards = csr(graph, SAVED_TO)
+    board_indptr, board_pins = csr(graph, HOLDS)
+    n_pins = graph.num_nodes(PIN)
+    index = np.int32 if max(n_pins, graph.num_nodes(BOARD), len(pins)) < 2**31 else np.int64
+    pins = np.asarray(pins).astype(index)
+    row = np.repeat(np.arange(len(pins), dtype=index), walks)
+    current = np.repeat(pins, walks)
+    pin_degree = np.diff(pin_indptr)
+    hops = []
+    for _ in range(walk_length):
+        on_a_board = pin_degree[current] > 0
+        row, current = row[on_a_board], current[on_a_board]
+        board = _random_neighbours(pin_indptr, pin_boards, current, rng, index)
+        current = _random_neighbours(board_indptr, board_pins, board, rng, index)
+        hops.append((row, current))
+        going_on = _draws_at_least(rng, len(current), restart_prob)
+        row, current = row[going_on], current[going_on]
+    return _Walked(pins, n_pins, hops)
+
+
+def _most_visited(
+    row: np.ndarray, visited: np.ndarray, count: np.ndarray, top_k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of ``visit_counts``' rows, each row's ``top_k`` most visited pins, the lower pin first on a tie."""
+    most = count.max(initial=0)
+    # One int64 key orders by row, then count descending, then pin: a single sort, not a lexsort.
+    order = np.argsort((row * (most + 1) + most - count) * (visited.max(initial=0) + 1) + visited)
+    row, visited, count = row[order], visited[order], count[order]
+    first = np.searchsorted(row, row)  # rows are sorted: the first index of each row's run
+    keep = np.arange(len(row)) - first < top_k
+    return row[keep], visited[keep], count[keep]
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``(row, visited, count)`` parts, one after another."""
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    row, visited, count = (np.concatenate(column) for column in zip(*parts))
+    return row, visited, count
+
+
+def _random_neighbours(
+    indptr: np.ndarray, indices: np.ndarray, nodes: np.ndarray, rng: np.random.Generator, dtype: type
+) -> np.ndarray:
+    """One uniformly drawn neighbour of each of ``nodes`` (each has one) in the CSR ``(indptr,
+    indices)``, from one ``rng.random()`` per node in order."""
+    out = np.empty(len(nodes), dtype=dtype)
+    for start in range(0, len(nodes), DRAWS_AT_ONCE):
+        part = nodes[start : start + DRAWS_AT_ONCE]
+        first = indptr[part]
+        degree = indptr[part + 1] - first
+        out[start : start + len(part)] = indices[first + (rng.random(len(part)) * degree).astype(np.int64)]
+    return out
+
+
+def _draws_at_least(rng: np.random.Generator, n: int, threshold: float) -> np.ndarray:
+    """``rng.random(n) >= threshold``, drawn ``DRAWS_AT_ONCE`` at a time."""
+    out = np.empty(n, dtype=bool)
+    for start in range(0, n, DRAWS_AT_ONCE):
+        out[start : start + DRAWS_AT_ONCE] = rng.random(min(DRAWS_AT_ONCE, n - start)) >= threshold
+    return out
 
 
 def neighbourhood_blocks(
