@@ -294,14 +294,22 @@ def recommender_ranks(
     evaluated = np.arange(split.n_users) if users is None else np.asarray(users, dtype=np.int64)
     if len(evaluated) == 0 or evaluated.min() < 0 or evaluated.max() >= split.n_users:
         raise ValueError(f"no users to evaluate, or indices outside 0..{split.n_users - 1}")
-    ranks = []
-    for start in range(0, len(evaluated), batch_size):
-        batch = evaluated[start : start + batch_size]
-        scores = model.scores(batch, stage)
-        if scores.shape != (len(batch), split.n_items):
-            raise ValueError(f"{model.name} returned scores of shape {scores.shape}, not {(len(batch), split.n_items)}")
-        ranks.append(target_ranks(scores, target[batch], [split.history(int(u), stage) for u in batch]))
+    ranks = [
+        _batch_ranks(model, split, stage, evaluated[start : start + batch_size], target)
+        for start in range(0, len(evaluated), batch_size)
+    ]
     return np.concatenate([np.empty(0), *ranks])
+
+
+def _batch_ranks(
+    model: Recommender, split: EvaluationSplit, stage: str, batch: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """``target_ranks`` of one batch of users; its scores are let go on return, before the next
+    batch's are computed (256 users x 1M items: 1 GiB each)."""
+    scores = model.scores(batch, stage)
+    if scores.shape != (len(batch), split.n_items):
+        raise ValueError(f"{model.name} returned scores of shape {scores.shape}, not {(len(batch), split.n_items)}")
+    return target_ranks(scores, target[batch], [split.history(int(u), stage) for u in batch])
 
 
 def user_sample(split: EvaluationSplit, limit: int) -> np.ndarray:
