@@ -101,9 +101,9 @@ def _walk(
     restart_prob: float,
     rng: np.random.Generator,
 ) -> _Walked:
-    """The walks of ``visit_counts``, their positions held as 32-bit indices where they fit and their
-    draws taken ``DRAWS_AT_ONCE`` at a time (the generator gives the same numbers drawn in parts as
-    at once): 4 bytes a walker and hop where whole draws took about 30."""
+    """The walks of ``visit_counts``: each hop's walkers kept as 32-bit (start row, pin) pairs where
+    the indices fit, and their draws taken ``DRAWS_AT_ONCE`` at a time (the generator gives the same
+    numbers drawn in parts as at once), so no temporary is larger than a part."""
     if walk_length < 1:
         raise ValueError(f"walk_length must be at least 1, got {walk_length}")
     pin_indptr, pin_boards = csr(graph, SAVED_TO)
