@@ -1,10 +1,10 @@
 """The multi-task ranker, trained on logged impressions with point-in-time features.
 
 Every input is as of the impression: engagement features come from the feature store's offline
-files by Feast's point-in-time rule (``features.store.historical_features``); the user/pin vectors, the user's category interests and the user
-side of every learned similarity from the events before the training window; the PinSAGE pin
-side from a copy trained on those events only (``models.ranker_representations``: the serving
-PinSAGE has seen the labels, so it would leak them).
+files by Feast's point-in-time rule (``features.store.historical_features``); the user/pin
+vectors, the user's category interests and the user side of every learned similarity from the
+events before the training window; the PinSAGE pin side from a copy trained on those events only
+(``models.ranker_representations``: the serving PinSAGE has seen the labels, so it would leak them).
 """
 
 import dataclasses
