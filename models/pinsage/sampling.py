@@ -7,8 +7,6 @@ graph and seed and DGL's global random state is left alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import dgl
 import numpy as np
 import torch
@@ -31,17 +29,28 @@ def visit_counts(
     walk_length: int,
     restart_prob: float,
     rng: np.random.Generator,
+    top_k: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(row, visited, count)``: how often walks from ``pins[row]`` reached pin ``visited``, in
-    order of row, then visited pin.
+    order of row, then visited pin; with ``top_k``, only each row's ``top_k`` most visited pins,
+    the most visited first and the lower pin first on a tie.
 
     Each of the ``walks`` walks per pin takes pin -> random board -> random pin hops; after each
     hop it ends (the next walk restarts from the pin) with ``restart_prob``, and it ends after ``walk_length``
-    hops at most (``walk_length`` >= 1). The start pin itself is not counted.
+    hops at most (``walk_length`` >= 1). The start pin itself is not counted. Visits are counted
+    ``PINS_PER_COUNT`` start pins at a time.
     """
-    walked = _walk(graph, pins, walks=walks, walk_length=walk_length, restart_prob=restart_prob, rng=rng)
-    counted = [walked.counted(start, start + PINS_PER_COUNT) for start in range(0, len(pins), PINS_PER_COUNT)]
-    return _joined(counted)
+    pins, hops = _walk(graph, pins, walks, walk_length, restart_prob, rng)
+    n_pins = graph.num_nodes(PIN)
+    parts = []
+    for first in range(0, len(pins), PINS_PER_COUNT):
+        counted = _counted(hops, pins, n_pins, first, first + PINS_PER_COUNT)
+        parts.append(counted if top_k is None else _most_visited(*counted, top_k))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    row, visited, count = (np.concatenate(column) for column in zip(*parts))
+    return row, visited, count
 
 
 def importance_neighbours(
@@ -60,13 +69,15 @@ def importance_neighbours(
     A pin whose walks reach no other pin has no in-edges.
     """
     n_pins = graph.num_nodes(PIN)
-    rng = np.random.default_rng(seed)
-    walked = _walk(graph, np.arange(n_pins), walks=walks, walk_length=walk_length, restart_prob=restart_prob, rng=rng)
-    kept = [
-        _most_visited(*walked.counted(start, start + PINS_PER_COUNT), top_k)
-        for start in range(0, n_pins, PINS_PER_COUNT)
-    ]
-    row, visited, count = _joined(kept)
+    row, visited, count = visit_counts(
+        graph,
+        np.arange(n_pins),
+        walks=walks,
+        walk_length=walk_length,
+        restart_prob=restart_prob,
+        rng=np.random.default_rng(seed),
+        top_k=top_k,
+    )
     count = count.astype(np.float64)
     weight = count / np.bincount(row, weights=count, minlength=n_pins)[row]
     neighbours = dgl.graph((torch.from_numpy(visited), torch.from_numpy(row)), num_nodes=n_pins)
@@ -74,42 +85,21 @@ def importance_neighbours(
     return neighbours
 
 
-@dataclass(frozen=True)
-class _Walked:
-    """Per hop, the start row and the pin reached of every walker that took it, rows in order."""
-
-    pins: np.ndarray
-    n_pins: int
-    hops: list[tuple[np.ndarray, np.ndarray]]
-
-    def counted(self, first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``visit_counts`` of the walks from ``pins[first:end]``."""
-        bounds = [np.searchsorted(row, [first, end]) for row, _ in self.hops]
-        rows = np.concatenate([row[a:b] for (row, _), (a, b) in zip(self.hops, bounds)])
-        visited = np.concatenate([pin[a:b] for (_, pin), (a, b) in zip(self.hops, bounds)])
-        away = visited != self.pins[rows]
-        keys, count = np.unique(rows[away].astype(np.int64) * self.n_pins + visited[away], return_counts=True)
-        return keys // self.n_pins, keys % self.n_pins, count
+Hops = list[tuple[np.ndarray, np.ndarray]]
 
 
 def _walk(
-    graph: dgl.DGLGraph,
-    pins: np.ndarray,
-    *,
-    walks: int,
-    walk_length: int,
-    restart_prob: float,
-    rng: np.random.Generator,
-) -> _Walked:
-    """The walks of ``visit_counts``: each hop's walkers kept as 32-bit (start row, pin) pairs where
-    the indices fit, and their draws taken ``DRAWS_AT_ONCE`` at a time (the generator gives the same
-    numbers drawn in parts as at once), so no temporary is larger than a part."""
+    graph: dgl.DGLGraph, pins: np.ndarray, walks: int, walk_length: int, restart_prob: float, rng: np.random.Generator
+) -> tuple[np.ndarray, Hops]:
+    """The walks of ``visit_counts``: the start pins and, per hop, the (start row, pin reached) of
+    every walker that took it, rows in order. Indices are 32-bit where they fit, and the draws are
+    taken ``DRAWS_AT_ONCE`` at a time (the generator gives the same numbers drawn in parts as at
+    once), so no temporary is larger than a part."""
     if walk_length < 1:
         raise ValueError(f"walk_length must be at least 1, got {walk_length}")
     pin_indptr, pin_boards = csr(graph, SAVED_TO)
     board_indptr, board_pins = csr(graph, HOLDS)
-    n_pins = graph.num_nodes(PIN)
-    index = np.int32 if max(n_pins, graph.num_nodes(BOARD), len(pins)) < 2**31 else np.int64
+    index = np.int32 if max(graph.num_nodes(PIN), graph.num_nodes(BOARD), len(pins)) < 2**31 else np.int64
     pins = np.asarray(pins).astype(index)
     row = np.repeat(np.arange(len(pins), dtype=index), walks)
     current = np.repeat(pins, walks)
@@ -123,13 +113,25 @@ def _walk(
         hops.append((row, current))
         going_on = _draws_at_least(rng, len(current), restart_prob)
         row, current = row[going_on], current[going_on]
-    return _Walked(pins, n_pins, hops)
+    return pins, hops
+
+
+def _counted(
+    hops: Hops, pins: np.ndarray, n_pins: int, first: int, end: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``visit_counts`` of the walks from ``pins[first:end]``."""
+    bounds = [np.searchsorted(row, [first, end]) for row, _ in hops]
+    rows = np.concatenate([row[a:b] for (row, _), (a, b) in zip(hops, bounds)])
+    visited = np.concatenate([pin[a:b] for (_, pin), (a, b) in zip(hops, bounds)])
+    away = visited != pins[rows]
+    keys, count = np.unique(rows[away].astype(np.int64) * n_pins + visited[away], return_counts=True)
+    return keys // n_pins, keys % n_pins, count
 
 
 def _most_visited(
     row: np.ndarray, visited: np.ndarray, count: np.ndarray, top_k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of ``visit_counts``' rows, each row's ``top_k`` most visited pins, the lower pin first on a tie."""
+    """Of counted rows, each row's ``top_k`` most visited pins, the lower pin first on a tie."""
     most = count.max(initial=0)
     # One int64 key orders by row, then count descending, then pin: a single sort, not a lexsort.
     order = np.argsort((row * (most + 1) + most - count) * (visited.max(initial=0) + 1) + visited)
@@ -137,15 +139,6 @@ def _most_visited(
     first = np.searchsorted(row, row)  # rows are sorted: the first index of each row's run
     keep = np.arange(len(row)) - first < top_k
     return row[keep], visited[keep], count[keep]
-
-
-def _joined(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``(row, visited, count)`` parts, one after another."""
-    if not parts:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty
-    row, visited, count = (np.concatenate(column) for column in zip(*parts))
-    return row, visited, count
 
 
 def _random_neighbours(
