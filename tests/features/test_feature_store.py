@@ -210,7 +210,7 @@ def test_historical_features_equal_what_feast_answers(
             features=[f"{projection.name}:{feature.name}" for feature in projection.features],
             full_feature_names=True,
         ).to_df()
-        theirs["event_timestamp"] = pd.to_datetime(theirs["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
+        theirs["event_timestamp"] = point_in_time.utc_ns(theirs["event_timestamp"])
         expected = rows[keys].merge(theirs, on=keys, how="left")
         columns = [f"{projection.name}__{feature.name}" for feature in projection.features]
         assert expected[columns].notna().any().all() and expected[columns].isna().any().any()
