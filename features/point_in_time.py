@@ -1,4 +1,5 @@
-"""Point-in-time reads of one feature view's offline file, for the ranker's training rows.
+"""Point-in-time reads of one feature view's offline file: the ranker's training rows, and the
+latest row per key that materialization copies online.
 
 Feast's file offline store (its dask store) reads every row of a view's parquet file and joins each
 entity row with all of its key's feature rows before it filters them by time: on the large world's
@@ -8,13 +9,20 @@ the rows can see (pyarrow filters the file as it reads it), and takes the latest
 with ``pandas.merge_asof``: Feast's rule, as its ``get_historical_features`` applies it (the tests
 compare the two), in the memory of the rows it needs. The feature views, their files, keys and
 TTLs are read from the store's registry.
+
+Materialization has the same cost in Feast's file store: it sorts the whole file by time before it
+keeps the latest row per key (on large, 8.3 GiB for pin_engagement's 750,000 latest rows).
+``latest_in_window`` reads the file ``ROWS_PER_READ`` rows at a time and keeps one row per key.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast import FeatureView
 
@@ -23,6 +31,8 @@ EVENT_TIMESTAMP = "event_timestamp"
 # ranker's rows ask for hold about 420,000 of the 15.4M pin-engagement rows (65 MB in arrow); the
 # file is scanned once per block, 0.1 s for three columns.
 KEYS_PER_READ = 20_000
+# Rows read at a time for the latest row per key: 1M rows of a 20-feature view are 160 MB in arrow.
+ROWS_PER_READ = 1_000_000
 _FEATURE_TIMESTAMP = "__feature_timestamp"
 
 
@@ -84,3 +94,30 @@ def _visible_rows(
     if ttl is not None:
         filters.append((timestamp, ">=", asked[EVENT_TIMESTAMP].min() - ttl))
     return pq.read_table(path, columns=columns, filters=filters).to_pandas()
+
+
+def latest_in_window(
+    file: pq.ParquetFile, key: str, timestamp: str, features: list[str], start: datetime, end: datetime
+) -> pa.Table:
+    """Per ``key``, the row of ``file`` with the latest ``timestamp`` in [``start``, ``end``), the later
+    one in the file where two share it: what Feast's ``materialize`` copies online. Columns ``key``,
+    ``timestamp``, ``*features``; one row per key, in key order. Read ``ROWS_PER_READ`` rows at a time."""
+    columns = [key, timestamp, *features]
+    latest = file.schema_arrow.empty_table().select(columns)
+    for batch in file.iter_batches(batch_size=ROWS_PER_READ, columns=columns):
+        stamps = batch.column(timestamp)
+        in_window = pc.and_(
+            pc.greater_equal(stamps, pa.scalar(start, stamps.type)), pc.less(stamps, pa.scalar(end, stamps.type))
+        )
+        kept = pa.Table.from_batches([batch.filter(in_window)])
+        latest = _last_per_key(pa.concat_tables([latest, kept]), key, timestamp)
+    return latest
+
+
+def _last_per_key(table: pa.Table, key: str, timestamp: str) -> pa.Table:
+    """The last row of each key of ``table`` ordered by (``key``, ``timestamp``, position)."""
+    keys = table.column(key).to_numpy()
+    order = np.lexsort((table.column(timestamp).cast(pa.int64()).to_numpy(), keys))  # stable: ties keep position
+    sorted_keys = keys[order]
+    is_last = np.append(sorted_keys[1:] != sorted_keys[:-1], True) if len(order) else np.zeros(0, dtype=bool)
+    return table.take(order[is_last])

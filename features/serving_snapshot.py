@@ -4,8 +4,9 @@ features without reading them one entity at a time through Feast.
 
 The snapshot holds, per entity key, the row ``features.store.online_features`` returns for every
 entity of the offline tables: the latest row of each feature view stamped within the window
-``materialize_online`` copied (what Feast's ``materialize`` selects), typed as the view declares
-it, missing where the view has no row for the entity. One Arrow IPC file per key, sorted by id.
+``materialize_online`` copied (``point_in_time.latest_in_window``, the read behind the offline
+store's ``materialize``), typed as the view declares it, missing where the view has no row for the
+entity. One Arrow IPC file per key, sorted by id.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast.types import from_feast_to_pyarrow_type
 
 from core.atomic_files import atomic_folder, atomic_path
 from features.feast_objects import VIEW_SPECS, offline_path
+from features.point_in_time import latest_in_window
 from features.store import ENTITY_VIEWS, online_columns
 
 SNAPSHOT_KIND = "feature_snapshot"
@@ -65,13 +66,8 @@ def _latest_rows(feature_dir: Path, view: str, key: str, start: datetime, end: d
     """The latest row per entity of ``view`` stamped in [``start``, ``end``), features renamed to
     ``<view>__<feature>``."""
     features = list(VIEW_SPECS[view][1])
-    table = pq.read_table(offline_path(feature_dir, view), columns=[key, "event_timestamp", *features])
-    stamps = table["event_timestamp"]
-    in_window = pc.and_(
-        pc.greater_equal(stamps, pa.scalar(start, stamps.type)), pc.less(stamps, pa.scalar(end, stamps.type))
-    )
-    frame = table.filter(in_window).to_pandas()
-    latest = frame.sort_values("event_timestamp", kind="stable").drop_duplicates(key, keep="last")
+    file = pq.ParquetFile(offline_path(feature_dir, view))
+    latest = latest_in_window(file, key, "event_timestamp", features, start, end).to_pandas()
     return latest[[key, *features]].rename(columns={feature: f"{view}__{feature}" for feature in features})
 
 

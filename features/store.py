@@ -18,6 +18,7 @@ from core.atomic_files import atomic_path
 from core.settings import Settings, get_settings
 from features.engagement_rates import engagement_defaults
 from features.feast_objects import OFFLINE_TABLES, VIEW_SPECS, offline_path, repo_objects
+from features.offline_store import STORE_TYPE as BATCHED_FILE_STORE
 from features.point_in_time import utc_ns, view_as_of
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def feature_store(settings: Settings | None = None) -> FeatureStore:
         provider="local",
         registry=str(feature_dir / "registry.db"),
         online_store=_online_store_config(settings, feature_dir),
-        offline_store={"type": "file"},
+        offline_store={"type": BATCHED_FILE_STORE},
         entity_key_serialization_version=3,
         repo_path=feature_dir,
     )

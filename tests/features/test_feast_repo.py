@@ -11,6 +11,7 @@ from feast.repo_config import load_repo_config
 
 from core.settings import Settings
 from features import store as feature_api
+from features.offline_store import STORE_TYPE
 
 REPO = Path(__file__).resolve().parents[2] / "features" / "repo"
 
@@ -20,6 +21,7 @@ def test_yaml_expands_the_data_dir(settings: Settings) -> None:
     assert config.registry.path == f"{settings.data_dir}/features/registry.db"
     assert config.online_store.path == f"{settings.data_dir}/features/online.db"
     assert config.entity_key_serialization_version == 3
+    assert config.offline_store.type == feature_api.feature_store(settings).config.offline_store.type == STORE_TYPE
 
 
 def test_cli_definitions_read_sources_under_the_data_dir(settings: Settings) -> None:
