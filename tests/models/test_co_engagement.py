@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from models import embedding_store
 from models.co_engagement import CoEngagementConfig, engagement_matrix, factorize, item_neighbours, popular_pins
 from models.embedding_store import EmbeddingArtifact, chance_agreement, topic_agreement, topic_agreement_curve
 
@@ -37,6 +39,21 @@ def test_agreement_curve_reads_the_nearest_pins_in_order():
     assert curve[1] == topic_agreement(vectors, topics, sample=40, k=3, seed=0)
     few = topic_agreement_curve(vectors[:5], topics[:5], sample=5, ks=(1, 5), seed=0)
     assert few[0] == 0.8 and np.isnan(few[1])  # 5 pins: no pin has 5 others
+
+
+def test_agreement_scored_in_blocks_is_the_agreement_scored_at_once(monkeypatch: pytest.MonkeyPatch):
+    # Pins on the arc above, a quarter of them without a vector; the sampled pins one at a time or
+    # all together.
+    angles = np.cumsum(np.random.default_rng(1).uniform(0.01, 0.03, size=400))
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    vectors[::4] = 0
+    topics = np.arange(400) // 8
+    curves = []
+    for per_block in (1, 7, 500):
+        monkeypatch.setattr(embedding_store, "QUERIES_PER_BLOCK", per_block)
+        curves.append(topic_agreement_curve(vectors, topics, sample=120, ks=(1, 4, 12), seed=0))
+    assert curves[0] == curves[1] == curves[2]
+    assert curves[0][0] > 0.5
 
 
 def test_impressions_and_hides_are_not_engagement():
