@@ -8,7 +8,7 @@ shows it to events that happen after the day it summarizes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import numpy as np
@@ -28,6 +28,10 @@ RATED_ACTIONS: tuple[str, ...] = ("click", "save", "long_click", "hide")
 
 # Pins and users share the same arithmetic; the key says which id a snapshot groups by.
 Entity = Literal["pin", "user"]
+
+# Ids whose snapshot rows are computed and handed on at a time: on large, 65,536 pins hold about
+# 1M of the 15.4M pin-engagement rows (180 MB as a frame).
+IDS_PER_BLOCK = 65_536
 
 # Packs (entity code, epoch day) into one sortable int64; epoch days stay far below 2**21.
 _DAY_BITS = 21
@@ -102,11 +106,42 @@ def engagement_snapshots(
     global rate (``prior_means``, by default ``global_rates(events)``) and
     ``prior_strength`` pseudo-impressions. Rows are sorted by id, then day.
     """
+    blocks = engagement_snapshot_blocks(events, entity, windows, prior_strength, prior_means)
+    return pd.concat(list(blocks), ignore_index=True)
+
+
+def engagement_snapshot_blocks(
+    events: pd.DataFrame,
+    entity: Entity,
+    windows: tuple[int, ...] = DEFAULT_WINDOWS,
+    prior_strength: float = 20.0,
+    prior_means: Mapping[str, float] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """``engagement_snapshots`` as consecutive frames of ``IDS_PER_BLOCK`` ids each (one empty frame
+    when no id has an event), so that a caller holds one block's rows at a time."""
     key = f"{entity}_id"
     means = global_rates(events) if prior_means is None else prior_means
     counted = events[events["action"].isin(list(COUNTED_ACTIONS)) & events[key].notna()]
     ids, days, daily = _daily_counts(counted, key)
-    row_ids, row_days = _covered_days(ids, days, max(windows), int(days.max(initial=0)))
+    last_day = int(days.max(initial=0))
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])[::IDS_PER_BLOCK]
+    for start, stop in zip(starts, [*starts[1:], len(ids)]):
+        rows = slice(start, stop)
+        yield _snapshot(key, ids[rows], days[rows], daily[rows], last_day, windows, prior_strength, means)
+
+
+def _snapshot(
+    key: str,
+    ids: np.ndarray,
+    days: np.ndarray,
+    daily: np.ndarray,
+    last_day: int,
+    windows: tuple[int, ...],
+    prior_strength: float,
+    means: Mapping[str, float],
+) -> pd.DataFrame:
+    """The snapshot rows of the ids whose daily counts are given, up to ``last_day``."""
+    row_ids, row_days = _covered_days(ids, days, max(windows), last_day)
     snapshot = pd.DataFrame({key: row_ids.astype("int64")})
     ends = (row_days + 1).astype("datetime64[D]").astype("datetime64[ns]")
     snapshot["event_timestamp"] = pd.to_datetime(ends, utc=True)

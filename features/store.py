@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast import FeatureStore, RepoConfig
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     import psycopg
 
 PROJECT = "corkboard"
+# An offline table to write: one frame, or consecutive frames of it.
+Frames = pd.DataFrame | Iterable[pd.DataFrame]
 ENTITY_VIEWS: dict[str, tuple[str, ...]] = {
     "user_id": ("user_engagement", "user_profile"),
     "pin_id": ("pin_engagement", "pin_profile"),
@@ -93,26 +97,49 @@ def profile_tables(pins: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFram
 def write_offline_tables(
     *,
     settings: Settings | None = None,
-    pin_engagement: pd.DataFrame,
-    user_engagement: pd.DataFrame,
-    pin_profile: pd.DataFrame,
-    user_profile: pd.DataFrame,
+    pin_engagement: Frames,
+    user_engagement: Frames,
+    pin_profile: Frames,
+    user_profile: Frames,
     prior_means: Mapping[str, float] | None = None,
 ) -> dict[str, int]:
     """Replace each feature view's parquet file atomically; returns rows written per table.
 
-    ``prior_means`` (``engagement_rates.global_rates`` of the same log) is kept beside the
+    A table is a frame or consecutive frames (``engagement_snapshot_blocks``), written one at a
+    time. ``prior_means`` (``engagement_rates.global_rates`` of the same log) is kept beside the
     tables when given, for ``feature_defaults``.
     """
     settings = settings or get_settings()
     tables = dict(zip(OFFLINE_TABLES, (pin_engagement, user_engagement, pin_profile, user_profile)))
-    for table, frame in tables.items():
-        with atomic_path(offline_path(settings.feature_dir, table)) as unfinished:
-            frame.to_parquet(unfinished, index=False)
+    rows = {table: _write_parquet(offline_path(settings.feature_dir, table), data) for table, data in tables.items()}
     if prior_means is not None:
         with atomic_path(_priors_path(settings)) as unfinished:
             unfinished.write_text(json.dumps(dict(prior_means), indent=2, sort_keys=True))
-    return {table: len(frame) for table, frame in tables.items()}
+    return rows
+
+
+def _write_parquet(path: Path, frames: Frames) -> int:
+    """Write ``frames`` to one parquet file at ``path``, whole or not at all; returns its rows."""
+    tables = (
+        pa.Table.from_pandas(frame, preserve_index=False)
+        for frame in ([frames] if isinstance(frames, pd.DataFrame) else frames)
+    )
+    first = next(tables, None)
+    if first is None:
+        raise ValueError(f"no frame to write to {path.name}")
+    rows = 0
+    with atomic_path(path) as unfinished, pq.ParquetWriter(unfinished, first.schema) as writer:
+        for table in itertools.chain([first], tables):
+            writer.write_table(table)
+            rows += table.num_rows
+    return rows
+
+
+def latest_offline_rows(table: str, columns: list[str], settings: Settings | None = None) -> pd.DataFrame:
+    """``columns`` of the rows of the offline ``table`` stamped with its latest timestamp."""
+    path = offline_path((settings or get_settings()).feature_dir, table)
+    latest = pc.max(pq.read_table(path, columns=["event_timestamp"])["event_timestamp"])
+    return pq.read_table(path, columns=columns, filters=pc.field("event_timestamp") == latest).to_pandas()
 
 
 def _priors_path(settings: Settings) -> Path:

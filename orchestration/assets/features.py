@@ -5,9 +5,15 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from features.engagement_rates import engagement_snapshots, global_rates
+from features.engagement_rates import engagement_snapshot_blocks, global_rates
 from features.serving_snapshot import SNAPSHOT_KIND, write_serving_snapshot
-from features.store import apply_definitions, materialize_online, profile_tables, write_offline_tables
+from features.store import (
+    apply_definitions,
+    latest_offline_rows,
+    materialize_online,
+    profile_tables,
+    write_offline_tables,
+)
 from orchestration.assets import RANKER_INPUTS
 from orchestration.assets.ingest import catalogue, raw_events
 from orchestration.resources import ArtifactStore, Database, FeatureStoreResource
@@ -27,26 +33,22 @@ def engagement_features(
     events = database.read_actions(RATE_ACTIONS)
     pins = database.read_table("pins", ("pin_id", "creator_id", "category", "is_ad", "merchant_id", "created_at"))
     users = database.read_table("users", ("user_id", "country", "language", "age_bucket", "signup_at"))
-    pin_engagement = engagement_snapshots(events, "pin")
-    user_engagement = engagement_snapshots(events, "user")
     pin_profile, user_profile = profile_tables(pins, users)
     rows = write_offline_tables(
         settings=feature_store.settings(),
-        pin_engagement=pin_engagement,
-        user_engagement=user_engagement,
+        pin_engagement=engagement_snapshot_blocks(events, "pin"),
+        user_engagement=engagement_snapshot_blocks(events, "user"),
         pin_profile=pin_profile,
         user_profile=user_profile,
         prior_means=global_rates(events),
     )
-    latest = pin_engagement[pin_engagement["event_timestamp"] == pin_engagement["event_timestamp"].max()]
+    top_columns = ["pin_id", "impressions_30d", "saves_30d", "save_rate_30d"]
+    latest = latest_offline_rows("pin_engagement", top_columns, feature_store.settings())
     context.log.info(f"offline feature rows: {rows}")
     return MaterializeResult(
         metadata={
             **{f"{name}_rows": n for name, n in rows.items()},
-            "top_pins_by_saves_30d": MetadataValue.md(
-                latest.nlargest(10, "saves_30d")[["pin_id", "impressions_30d", "saves_30d", "save_rate_30d"]]
-                .to_markdown(index=False)
-            ),
+            "top_pins_by_saves_30d": MetadataValue.md(latest.nlargest(10, "saves_30d").to_markdown(index=False)),
         }
     )
 

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features import engagement_rates
 from features.engagement_rates import (
     ENGAGEMENT_FEATURES,
     beta_prior,
     count_feature_names,
     engagement_defaults,
+    engagement_snapshot_blocks,
     engagement_snapshots,
     global_rates,
 )
@@ -164,3 +166,16 @@ def test_matches_a_day_by_day_recount(make_events: Callable) -> None:
     for key, (clicks_7d, impressions_30d) in expected.items():
         row = snapshots.loc[key]
         assert (row["clicks_7d"], row["impressions_30d"]) == (clicks_7d, impressions_30d)
+
+
+@pytest.mark.parametrize("ids_per_block", [1, 2])
+def test_blocks_hold_whole_ids_and_add_up_to_the_snapshots(
+    event_log: pd.DataFrame, ids_per_block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = engagement_snapshots(event_log, "user")
+    monkeypatch.setattr(engagement_rates, "IDS_PER_BLOCK", ids_per_block)
+    blocks = list(engagement_snapshot_blocks(event_log, "user"))
+    held = [set(block["user_id"]) for block in blocks]
+    assert len(blocks) == -(-3 // ids_per_block) and all(len(ids) <= ids_per_block for ids in held)
+    assert set().union(*held) == {1, 2, 3} and sum(map(len, held)) == 3  # no id in two blocks
+    pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), whole)

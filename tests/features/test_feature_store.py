@@ -96,6 +96,25 @@ def test_offline_tables_are_written_whole(settings: Settings, event_log: pd.Data
     assert len(pd.read_parquet(offline_path(settings.feature_dir, "pin_profile"))) == 3
 
 
+def test_an_engagement_table_is_written_block_by_block(settings: Settings, event_log: pd.DataFrame) -> None:
+    snapshots = engagement_snapshots(event_log, "pin")
+    pin_profile, user_profile = feature_api.profile_tables(*catalogue())
+    tables = {"user_engagement": snapshots.iloc[:0], "pin_profile": pin_profile, "user_profile": user_profile}
+    written = feature_api.write_offline_tables(
+        settings=settings, pin_engagement=(snapshots.iloc[:5], snapshots.iloc[5:]), **tables
+    )
+    assert written["pin_engagement"] == len(snapshots) and written["user_engagement"] == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(offline_path(settings.feature_dir, "pin_engagement")), snapshots)
+    last_day = snapshots[snapshots["event_timestamp"] == snapshots["event_timestamp"].max()]
+    latest = feature_api.latest_offline_rows("pin_engagement", ["pin_id", "saves_30d"], settings)
+    assert latest.to_dict("list") == last_day[["pin_id", "saves_30d"]].to_dict("list")
+
+    # A table with no frame is an error, and the file written before stays.
+    with pytest.raises(ValueError, match="no frame"):
+        feature_api.write_offline_tables(settings=settings, pin_engagement=iter([]), **tables)
+    assert len(pd.read_parquet(offline_path(settings.feature_dir, "pin_engagement"))) == len(snapshots)
+
+
 def test_profile_tables_from_the_world() -> None:
     pin_profile, user_profile = feature_api.profile_tables(*catalogue())
     assert pin_profile["is_shopping"].tolist() == [False, True, False]
