@@ -21,7 +21,6 @@ from core.settings import Settings, get_settings
 from features.engagement_rates import engagement_defaults
 from features.feast_objects import OFFLINE_TABLES, VIEW_SPECS, offline_path, repo_objects
 from features.offline_store import STORE_TYPE as BATCHED_FILE_STORE
-from features.online_store import STORE_TYPE as BATCHED_SQLITE_STORE
 from features.point_in_time import utc_ns, view_as_of
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def feature_store(settings: Settings | None = None) -> FeatureStore:
 
 def _online_store_config(settings: Settings, feature_dir: Path) -> dict[str, Any]:
     if settings.online_store == "sqlite":
-        return {"type": BATCHED_SQLITE_STORE, "path": str(feature_dir / "online.db")}
+        return {"type": "sqlite", "path": str(feature_dir / "online.db")}
     # Imported here so that SQLite users never touch the database layer.
     from core.database import connection_params
 

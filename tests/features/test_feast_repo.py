@@ -10,8 +10,8 @@ from pathlib import Path
 from feast.repo_config import load_repo_config
 
 from core.settings import Settings
-from features import offline_store, online_store
 from features import store as feature_api
+from features.offline_store import STORE_TYPE
 
 REPO = Path(__file__).resolve().parents[2] / "features" / "repo"
 
@@ -21,9 +21,7 @@ def test_yaml_expands_the_data_dir(settings: Settings) -> None:
     assert config.registry.path == f"{settings.data_dir}/features/registry.db"
     assert config.online_store.path == f"{settings.data_dir}/features/online.db"
     assert config.entity_key_serialization_version == 3
-    in_code = feature_api.feature_store(settings).config
-    assert config.offline_store.type == in_code.offline_store.type == offline_store.STORE_TYPE
-    assert config.online_store.type == in_code.online_store.type == online_store.STORE_TYPE
+    assert config.offline_store.type == feature_api.feature_store(settings).config.offline_store.type == STORE_TYPE
 
 
 def test_cli_definitions_read_sources_under_the_data_dir(settings: Settings) -> None:
