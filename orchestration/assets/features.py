@@ -34,16 +34,17 @@ def engagement_features(
     pins = database.read_table("pins", ("pin_id", "creator_id", "category", "is_ad", "merchant_id", "created_at"))
     users = database.read_table("users", ("user_id", "country", "language", "age_bucket", "signup_at"))
     pin_profile, user_profile = profile_tables(pins, users)
+    settings, means = feature_store.settings(), global_rates(events)
     rows = write_offline_tables(
-        settings=feature_store.settings(),
-        pin_engagement=engagement_snapshot_blocks(events, "pin"),
-        user_engagement=engagement_snapshot_blocks(events, "user"),
+        settings=settings,
+        pin_engagement=engagement_snapshot_blocks(events, "pin", prior_means=means),
+        user_engagement=engagement_snapshot_blocks(events, "user", prior_means=means),
         pin_profile=pin_profile,
         user_profile=user_profile,
-        prior_means=global_rates(events),
+        prior_means=means,
     )
     top_columns = ["pin_id", "impressions_30d", "saves_30d", "save_rate_30d"]
-    latest = latest_offline_rows("pin_engagement", top_columns, feature_store.settings())
+    latest = latest_offline_rows("pin_engagement", top_columns, settings)
     context.log.info(f"offline feature rows: {rows}")
     return MaterializeResult(
         metadata={
