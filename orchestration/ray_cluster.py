@@ -11,12 +11,15 @@ through Ray Client.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from dagster import InitResourceContext
 from dagster_ray import RayResource
+from dagster_ray.types import AnyDagsterContext
 from pydantic import Field, PrivateAttr
 
 from core.settings import Settings
@@ -25,7 +28,31 @@ from models.on_ray.batch_inference import map_rows
 from models.on_ray.training import RayTrainFit
 from orchestration.resources import settings_with
 
+if TYPE_CHECKING:
+    from ray._private.worker import BaseContext
+
 LOCAL = "local"
+# Ray starts its workers at niceness 15 (its `worker_niceness`), below every other process. A
+# cluster started here shares the machine's cores with the steps that compute in their own
+# processes and with Postgres, so its workers ran only on what those left over.
+WORKER_NICENESS = "RAY_worker_niceness"
+
+
+@contextlib.contextmanager
+def _starting_here(local: bool) -> Iterator[None]:
+    """While a cluster starts on this machine (``local``): its workers to run at the machine's
+    normal priority (the raylet reads ``WORKER_NICENESS`` from the environment it starts in). Only
+    that variable is restored after: ``ray.init`` adds others (its token) that joining steps need."""
+    before = os.environ.get(WORKER_NICENESS)
+    if local:
+        os.environ[WORKER_NICENESS] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WORKER_NICENESS, None)
+        else:
+            os.environ[WORKER_NICENESS] = before
 
 
 class RayCluster(RayResource):
@@ -83,6 +110,11 @@ class RayCluster(RayResource):
     def ready(self) -> bool:
         return True
 
+    def connect(self, context: AnyDagsterContext) -> BaseContext:
+        """dagster-ray's ``ray.init``; a cluster it starts here (``local``) runs its workers at normal priority."""
+        with _starting_here(self.configured_address == LOCAL):
+            return super().connect(context)
+
     @contextlib.contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Generator[RayCluster, None, None]:
         """Connected for the step's duration (dagster-ray's lifecycle), or untouched when disabled."""
@@ -113,7 +145,8 @@ def one_cluster_for_the_run(settings: Settings) -> Iterator[dict[str, str]]:
         return
     import ray
 
-    context = ray.init(include_dashboard=False)
+    with _starting_here(local=True):
+        context = ray.init(include_dashboard=False)
     try:
         yield {"CORKBOARD_RAY_ADDRESS": context.address_info["gcs_address"]}
     finally:

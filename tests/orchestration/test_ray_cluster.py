@@ -1,7 +1,7 @@
 """The Ray resource: unset, the heavy steps stay in the step's process and nothing touches Ray;
-``local``, dagster-ray connects the step to a Ray cluster it starts, and the step's batch
-inference runs on its actors, and the steps of a run at once share one; a training that fails on
-it fails the step and publishes nothing."""
+``local``, dagster-ray connects the step to a Ray cluster it starts, whose workers run at this
+process's priority, and the step's batch inference runs on its actors, and the steps of a run at
+once share one; a training that fails on it fails the step and publishes nothing."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ def ray_address(monkeypatch: pytest.MonkeyPatch):
     get_settings.cache_clear()
 
 
+def workers_niceness() -> int:
+    """The niceness a task of the connected cluster runs at (Ray's default for its workers is 15)."""
+    return ray.get(ray.remote(lambda: os.nice(0)).remote())
+
+
 def test_unset_keeps_the_heavy_steps_in_process(ray_address, tmp_path: Path) -> None:
     ray_address(None)
     resource = RayCluster()
@@ -63,6 +68,7 @@ def test_an_address_is_joined_and_local_starts_a_cluster(ray_address, tmp_path: 
     assert local.ray_address is None  # ray.init starts a cluster
     with local.yield_for_execution(build_init_resource_context()) as cluster:
         assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
+        assert workers_niceness() == os.nice(0)  # beside the steps and Postgres, not below them
         np.testing.assert_array_equal(cluster.map_rows(np.square, np.arange(300)), np.arange(300) ** 2)
     assert not ray.is_initialized()  # the step's cluster goes with the step
 
@@ -88,6 +94,7 @@ def test_steps_run_at_once_join_one_local_cluster_for_the_run(ray_address) -> No
     with one_cluster_for_the_run(get_settings()) as environment:
         address = ray.get_runtime_context().gcs_address
         assert environment == {"CORKBOARD_RAY_ADDRESS": address}
+        assert workers_niceness() == os.nice(0) and "RAY_worker_niceness" not in os.environ
         steps = [
             subprocess.run(
                 [sys.executable, "-c", JOIN_PROBE], env={**os.environ, **environment},
