@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def big_step(small_step: int) -> int:
 
 def test_each_step_gets_its_own_seconds_and_peak_memory():
     instance = DagsterInstance.ephemeral()
-    with sampled_memory(interval_s=0.005) as samples:
+    with sampled_memory(interval_s=0.005, pss_interval_s=0.005) as samples:
         result = materialize([small_step, big_step], instance=instance)
     costs = step_costs(instance, [result.run_id], samples)
     assert set(costs) == {"small_step", "big_step"}
@@ -39,13 +40,23 @@ def test_each_step_gets_its_own_seconds_and_peak_memory():
         assert costs["big_step"][measure] - costs["small_step"][measure] > 0.5 * HELD_BYTES / GIB
 
 
+def test_the_proportional_sizes_are_read_less_often_than_the_resident_ones():
+    """Reading PSS walks each process's memory map: it is sampled once every ``pss_interval_s``."""
+    with sampled_memory(interval_s=0.005, pss_interval_s=0.2) as samples:
+        time.sleep(0.5)
+    assert len(samples.rss) == len(samples.times["rss"]) > 4
+    if samples.has_pss:
+        assert 2 <= len(samples.pss) == len(samples.times["pss"]) <= 4
+        assert np.all(np.diff(samples.times["pss"]) >= 0.2)
+
+
 # Run in a process of its own, whose only children are the ones it starts: the test session's own
 # children (servers, Ray) come and go.
 SAMPLE_A_CHILD = f"""
 import subprocess, sys, time
 from corkboard.bench.asset_profile import sampled_memory
 holds = "import numpy, time; held = numpy.ones({HELD_BYTES // 8}); print(flush=True); time.sleep(30)"
-with sampled_memory(interval_s=0.005) as samples:
+with sampled_memory(interval_s=0.005, pss_interval_s=0.005) as samples:
     time.sleep(0.05)
     child = subprocess.Popen([sys.executable, "-c", holds], stdout=subprocess.PIPE)
     child.stdout.readline()  # the child holds its memory now
@@ -75,7 +86,7 @@ import os, time
 import numpy
 from corkboard.bench.asset_profile import sampled_memory
 held = numpy.ones({HELD_BYTES // 8})
-with sampled_memory(interval_s=0.005) as samples:
+with sampled_memory(interval_s=0.005, pss_interval_s=0.005) as samples:
     time.sleep(0.05)
     child = os.fork()
     if child == 0:
