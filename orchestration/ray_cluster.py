@@ -42,7 +42,7 @@ WORKER_NICENESS = "RAY_worker_niceness"
 def _starting_here(local: bool) -> Iterator[None]:
     """While a cluster starts on this machine (``local``): its workers to run at the machine's
     normal priority (the raylet reads ``WORKER_NICENESS`` from the environment it starts in). Only
-    that variable is restored after: ``ray.init`` adds others (its token) that joining steps need."""
+    that variable is restored after: ``ray.init`` adds others (``RAY_AUTH_MODE``) that joining steps need."""
     before = os.environ.get(WORKER_NICENESS)
     if local:
         os.environ[WORKER_NICENESS] = "0"

@@ -73,7 +73,7 @@ class MemorySamples:
         values = self._values(measure)
         if not values:
             return None
-        times = np.asarray(self.times[measure][: len(values)])  # the sampler may have appended a time since
+        times = np.asarray(self.times[measure][: len(values)])  # the sampler may be between a value and its time
         inside = (times >= start) & (times <= end)
         return int(np.asarray(values[: len(times)])[inside].max()) if inside.any() else 0
 

@@ -41,12 +41,12 @@ def test_each_step_gets_its_own_seconds_and_peak_memory():
 
 
 def test_the_proportional_sizes_are_read_less_often_than_the_resident_ones():
-    """Reading PSS walks each process's memory map: it is sampled once every ``pss_interval_s``."""
+    """Reading PSS walks each process's page tables: it is sampled once every ``pss_interval_s``."""
     with sampled_memory(interval_s=0.005, pss_interval_s=0.2) as samples:
-        time.sleep(0.5)
-    assert len(samples.rss) == len(samples.times["rss"]) > 4
+        time.sleep(0.7)
+    assert len(samples.rss) == len(samples.times["rss"]) > 5
     if samples.has_pss:
-        assert 2 <= len(samples.pss) == len(samples.times["pss"]) <= 4
+        assert 2 <= len(samples.pss) == len(samples.times["pss"]) <= 5
         assert np.all(np.diff(samples.times["pss"]) >= 0.2)
 
 
