@@ -29,6 +29,9 @@ EARLY_STOPPING_USERS = 10_000
 # the 50,397 users took 377 s of a one-epoch two-tower step's 727 s (py-spy; the co-engagement
 # baseline's figures included), and PinSAGE's step measures the same way.
 HOLDOUT_USERS = 20_000
+# A model's scores are asked for this many bytes of users at a time, at most 256 users: 64 users on a
+# catalogue of 1M pins (256 users' scores took 1 GiB there, the peak of each validation).
+SCORE_BATCH_BYTES = 2**28
 # target_ranks compares this many rows with their targets at a time: a block's comparisons stay in
 # cache (256 rows x 1M items: 0.33 s a batch whole, 0.23 s by 16 rows).
 RANKED_ROWS_PER_BLOCK = 16
@@ -271,11 +274,11 @@ def evaluate_recommender(
     split: EvaluationSplit,
     stage: str,
     ks: tuple[int, ...] = KS,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     users: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of a fitted ``model`` on ``stage`` over ``users`` (indices; default every user),
-    asking it for ``batch_size`` users' scores at a time."""
+    asking it for ``batch_size`` users' scores at a time (default ``scored_users_per_batch``)."""
     return metrics_from_ranks(recommender_ranks(model, split, stage, batch_size, users), ks)
 
 
@@ -283,17 +286,19 @@ def recommender_ranks(
     model: Recommender,
     split: EvaluationSplit,
     stage: str,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     users: np.ndarray | None = None,
 ) -> np.ndarray:
     """``target_ranks`` of ``stage``'s item for each of ``users`` (indices; default every user) under
-    a fitted ``model``, asking it for ``batch_size`` users' scores at a time."""
+    a fitted ``model``, asking it for ``batch_size`` users' scores at a time (default
+    ``scored_users_per_batch``)."""
     target = split.target(stage)
     if (target < 0).any():
         raise ValueError(f"this split hides its {stage} items")
     evaluated = np.arange(split.n_users) if users is None else np.asarray(users, dtype=np.int64)
     if len(evaluated) == 0 or evaluated.min() < 0 or evaluated.max() >= split.n_users:
         raise ValueError(f"no users to evaluate, or indices outside 0..{split.n_users - 1}")
+    batch_size = scored_users_per_batch(split.n_items) if batch_size is None else batch_size
     ranks = [
         _batch_ranks(model, split, stage, evaluated[start : start + batch_size], target)
         for start in range(0, len(evaluated), batch_size)
@@ -301,11 +306,16 @@ def recommender_ranks(
     return np.concatenate([np.empty(0), *ranks])
 
 
+def scored_users_per_batch(n_items: int) -> int:
+    """Users whose float32 scores over ``n_items`` fit ``SCORE_BATCH_BYTES``: at least 1, at most 256."""
+    return max(1, min(256, SCORE_BATCH_BYTES // (4 * max(n_items, 1))))
+
+
 def _batch_ranks(
     model: Recommender, split: EvaluationSplit, stage: str, batch: np.ndarray, target: np.ndarray
 ) -> np.ndarray:
     """``target_ranks`` of one batch of users; its scores are let go on return, before the next
-    batch's are computed (256 users x 1M items: 1 GiB each)."""
+    batch's are computed (``scored_users_per_batch``)."""
     scores = model.scores(batch, stage)
     if scores.shape != (len(batch), split.n_items):
         raise ValueError(f"{model.name} returned scores of shape {scores.shape}, not {(len(batch), split.n_items)}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import math
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn, optim
 
 from models.row_sparse_adam import RowSparseAdam
@@ -71,7 +72,7 @@ def fit_epochs(
     if epochs < 0 or patience < 1:
         raise ValueError(f"need epochs >= 0 and patience >= 1, got {epochs} and {patience}")
     history, started = TrainingHistory(), time.perf_counter()
-    best_state, best_score, stale = None, -math.inf, 0
+    best_weights, best_score, stale = _BestWeights(), -math.inf, 0
     for epoch in range(1, epochs + 1):
         model.train()
         history.train_loss.append(float(train_epoch(epoch)))
@@ -84,14 +85,39 @@ def fit_epochs(
             continue
         history.validation.append(score)
         if score > best_score:
-            best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
+            best_weights.keep(model)
+            best_score, stale = score, 0
             history.best_epoch = epoch
         else:
             stale += 1
             if stale >= patience:
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    best_weights.restore(model)
     model.eval()
     history.seconds = time.perf_counter() - started
     return history
+
+
+class _BestWeights:
+    """The best epoch's weights, kept in an unnamed temporary file rather than in memory beside the
+    model's own: on a catalogue of 1M pins the two-tower's are 0.5 GiB."""
+
+    def __init__(self) -> None:
+        self._file: tempfile.SpooledTemporaryFile[bytes] | None = None
+
+    def keep(self, model: nn.Module) -> None:
+        """Replace the kept weights with ``model``'s."""
+        if self._file is None:
+            self._file = tempfile.SpooledTemporaryFile(max_size=2**24)  # small models stay in memory
+        self._file.seek(0)
+        self._file.truncate()
+        torch.save(model.state_dict(), self._file)
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the kept weights into ``model`` (nothing when none were kept) and let the file go."""
+        if self._file is None:
+            return
+        self._file.seek(0)
+        model.load_state_dict(torch.load(self._file, weights_only=True))
+        self._file.close()
+        self._file = None

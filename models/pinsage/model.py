@@ -114,16 +114,17 @@ def embed_items(
         neighbours = sample_neighbours(model, graph)
     items = np.asarray(items, dtype=np.int64)
     distinct, inverse = np.unique(items, return_inverse=True)
+    vectors = np.empty((len(distinct), model.config.dim), dtype=np.float32)  # written in place: no copies of 1M rows
     was_training = model.training
     model.eval()
-    chunks = [torch.empty(0, model.config.dim)]
     try:
         with torch.inference_mode():
-            for batch in torch.from_numpy(distinct).split(batch_size):
-                chunks.append(model.embed(neighbours, features, batch))
+            for start in range(0, len(distinct), batch_size):
+                batch = torch.from_numpy(distinct[start : start + batch_size])
+                vectors[start : start + len(batch)] = model.embed(neighbours, features, batch).numpy()
     finally:
         model.train(was_training)
-    return torch.cat(chunks).numpy()[inverse]
+    return vectors if np.array_equal(distinct, items) else vectors[inverse]
 
 
 def save_pinsage(path: Path, model: PinSage) -> None:

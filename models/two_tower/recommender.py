@@ -212,9 +212,15 @@ def pin_tower_vectors(
     features: PinFeatures,
     neighbours: dgl.DGLGraph,
     items: np.ndarray,
+    block_size: int = 65_536,
 ) -> np.ndarray:
-    """Pin-tower vectors float32 ``[len(items), dim]`` of item indices, over fixed ``neighbours``."""
+    """Pin-tower vectors float32 ``[len(items), dim]`` of item indices, over fixed ``neighbours``,
+    ``block_size`` items at a time (1M pins at once held four copies of their vectors: 1 GiB)."""
     items = np.array(items, dtype=np.int64)  # a copy: torch takes no read-only arrays (Ray Data's are)
-    content = embed_items(model.pin_tower, graph, features, items, neighbours=neighbours)
-    with torch.inference_mode():
-        return model.with_ids(torch.from_numpy(content), torch.from_numpy(items)).numpy()
+    vectors = np.empty((len(items), model.config.dim), dtype=np.float32)
+    for start in range(0, len(items), block_size):
+        block = items[start : start + block_size]
+        content = torch.from_numpy(embed_items(model.pin_tower, graph, features, block, neighbours=neighbours))
+        with torch.inference_mode():
+            vectors[start : start + len(block)] = model.with_ids(content, torch.from_numpy(block)).numpy()
+    return vectors

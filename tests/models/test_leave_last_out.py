@@ -12,6 +12,8 @@ from models.leave_last_out import (
     early_stopping_recall,
     evaluate_recommender,
     rank_metrics,
+    recommender_ranks,
+    scored_users_per_batch,
     split_world,
     target_ranks,
     user_sample,
@@ -218,6 +220,19 @@ def test_evaluation_over_chosen_users_reads_only_their_items(split):
     assert evaluate_recommender(model, split, "validation", ks=(2,), users=np.array([0]))["recall@2"] == 0.0
     with pytest.raises(ValueError, match="no users to evaluate"):
         evaluate_recommender(model, split, "validation", users=np.array([], dtype=np.int64))
+
+
+def test_scores_are_asked_for_in_batches_that_fit_the_byte_budget(split, monkeypatch):
+    assert [scored_users_per_batch(n) for n in (50_000, 1_007_616, 2**40)] == [256, 66, 1]
+    model, asked = FixedScores(), []
+    model.fit(split.without_test())
+    scores = model.scores
+    model.scores = lambda users, stage: asked.append(len(users)) or scores(users, stage)
+    whole = recommender_ranks(model, split, "validation")
+    monkeypatch.setattr("models.leave_last_out.SCORE_BATCH_BYTES", 2 * 4 * split.n_items)
+    asked.clear()
+    np.testing.assert_array_equal(recommender_ranks(model, split, "validation"), whole)
+    assert asked == [2, 1]  # three users, two a batch
 
 
 def test_a_user_sample_holds_every_user_up_to_its_limit_then_one_fixed_sample(split):

@@ -171,6 +171,14 @@ def test_checkpoint_round_trip_reproduces_embeddings(held_out: HeldOut, tmp_path
     )
 
 
+def test_items_in_any_order_and_repeated_get_their_own_vectors(held_out: HeldOut) -> None:
+    graph = pin_board_graph(held_out.features.n_pins, held_out.boards)
+    every = embed_items(held_out.model, graph, held_out.features, np.arange(held_out.features.n_pins))
+    items = np.array([5, 3, 3, 0, held_out.features.n_pins - 1, 5])
+    in_batches_of_two = embed_items(held_out.model, graph, held_out.features, items, batch_size=2)
+    np.testing.assert_allclose(in_batches_of_two, every[items], rtol=0, atol=1e-6)
+
+
 def test_unusable_checkpoints_fail_clearly(held_out: HeldOut, tmp_path: Path) -> None:
     path = tmp_path / "pinsage.pt"
     save_pinsage(path, held_out.model)

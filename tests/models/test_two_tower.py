@@ -26,11 +26,13 @@ from models.leave_last_out import (
     evaluate_recommender,
     user_sample,
 )
+from models.pinsage.recommender import item_inputs, pin_inputs
 from models.served.user_tower import ServedUserTower
 from models.training import sparse_and_dense_adam
 from models.two_tower import TwoTowerConfig, TwoTowerRecommender
 from models.two_tower import config as two_tower_config
 from models.two_tower.model import TwoTower
+from models.two_tower.recommender import pin_tower_vectors
 from service.app import create_app
 from service.surfaces.home_feed import home_feed
 from tests.conftest import corkboard
@@ -202,6 +204,16 @@ def test_checkpoint_round_trip(planted, tmp_path: Path):
     save_checkpoint(tmp_path / "other.pt", kind="pinsage", config=recommender.config, state={})
     with pytest.raises(CheckpointError, match="two_tower"):
         TwoTowerRecommender.load(tmp_path / "other.pt")
+
+
+def test_pin_vectors_in_blocks_are_those_of_every_pin_at_once(planted):
+    split, _, recommender = planted
+    model, numeric = recommender.model, item_inputs(split, True, None)
+    pins = pin_inputs(split, model.pin_tower, numeric, split_boards=True, history_boards=FAST.history_boards)
+    whole = pin_tower_vectors(model, *pins, np.arange(split.n_items))
+    in_blocks_of_seven = pin_tower_vectors(model, *pins, np.arange(split.n_items), block_size=7)
+    np.testing.assert_allclose(in_blocks_of_seven, whole, rtol=0, atol=1e-6)
+    assert whole.shape == (split.n_items, FAST.dim) and np.allclose(np.linalg.norm(whole, axis=1), 1, atol=1e-5)
 
 
 def test_the_served_user_tower_embeds_as_the_recommender_does(planted, tmp_path: Path):
