@@ -29,7 +29,7 @@ EARLY_STOPPING_USERS = 10_000
 # the 50,397 users took 377 s of a one-epoch two-tower step's 727 s (py-spy; the co-engagement
 # baseline's figures included), and PinSAGE's step measures the same way.
 HOLDOUT_USERS = 20_000
-# A model's scores are asked for this many bytes of users at a time, at most 256 users: 64 users on a
+# A model's scores are asked for this many bytes of users at a time, at most 256 users: 67 users on a
 # catalogue of 1M pins (256 users' scores took 1 GiB there, the peak of each validation).
 SCORE_BATCH_BYTES = 2**28
 # target_ranks compares this many rows with their targets at a time: a block's comparisons stay in
